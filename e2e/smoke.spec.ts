@@ -1,0 +1,21 @@
+// Smoke: the app boots, reports the backend it chose, and logs no console errors.
+import { test, expect } from '@playwright/test';
+import { expectedBackend, screenshot, watchConsole } from './helpers';
+
+test('app boots and reports its backend', async ({ page }, info) => {
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await expect(page.getByRole('heading', { name: 'Piggyback Lab' })).toBeVisible();
+  const badge = page.getByTestId('backend');
+  const want = expectedBackend(info);
+  await expect(badge).toHaveAttribute('data-kind', want);
+  if (want === 'webgpu') {
+    // A real adapter, not a stub: here it is Chromium's SwiftShader.
+    await expect(badge).toContainText('swiftshader');
+  } else {
+    await expect(badge).toContainText('WASM');
+  }
+  expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
+  await screenshot(page, info, 'smoke');
+  expect(errors()).toEqual([]);
+});
