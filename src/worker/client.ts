@@ -1,9 +1,23 @@
-// UI-side handle on the engine worker: request/response with ids, one promise per request.
-// Must never import the engine itself (that would pull ORT into the UI thread).
-import type { WorkerRequest, WorkerResponse } from './protocol';
+// UI-side handle on the engine worker: request/response with ids, streamed events per request,
+// cancellation. Must never import the engine itself (that would pull ORT into the UI thread).
+import type { WorkerEvent, WorkerMessage, WorkerRequest, WorkerResponse } from './protocol';
 
-type Pending = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void };
+type Pending = {
+  resolve: (r: WorkerResponse) => void;
+  reject: (e: Error) => void;
+  onEvent?: (e: WorkerEvent) => void;
+};
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type RequestBody = DistributiveOmit<WorkerRequest, 'id'>;
+
+const eventTypes = new Set<WorkerMessage['type']>(['progress', 'backend', 'prompt', 'token', 'condition', 'sweep']);
+
+export class CancelledError extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'CancelledError';
+  }
+}
 
 export class EngineClient {
   private worker: Worker;
@@ -12,12 +26,18 @@ export class EngineClient {
 
   constructor() {
     this.worker = new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' });
-    this.worker.onmessage = (e: MessageEvent<WorkerResponse>) => {
-      const p = this.pending.get(e.data.id);
+    this.worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
+      const msg = e.data;
+      const p = this.pending.get(msg.id);
       if (!p) return;
-      this.pending.delete(e.data.id);
-      if (e.data.type === 'error') p.reject(new Error(e.data.message));
-      else p.resolve(e.data);
+      if (eventTypes.has(msg.type)) {
+        p.onEvent?.(msg as WorkerEvent);
+        return;
+      }
+      this.pending.delete(msg.id);
+      if (msg.type === 'error') p.reject(new Error(msg.message));
+      else if (msg.type === 'cancelled') p.reject(new CancelledError());
+      else p.resolve(msg as WorkerResponse);
     };
     this.worker.onerror = (e) => {
       const err = new Error(`engine worker failed: ${e.message}`);
@@ -26,17 +46,33 @@ export class EngineClient {
     };
   }
 
-  request<T extends WorkerResponse['type']>(
-    req: DistributiveOmit<WorkerRequest, 'id'>,
-  ): Promise<Extract<WorkerResponse, { type: T }>> {
+  /** Sends a request; returns its id (for cancel) and the promise of its final response. */
+  start<T extends WorkerResponse['type']>(
+    req: RequestBody,
+    onEvent?: (e: WorkerEvent) => void,
+  ): { id: number; done: Promise<Extract<WorkerResponse, { type: T }>> } {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (r: WorkerResponse) => void, reject });
+    const done = new Promise<Extract<WorkerResponse, { type: T }>>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (r: WorkerResponse) => void, reject, onEvent });
       this.worker.postMessage({ ...req, id } as WorkerRequest);
     });
+    return { id, done };
+  }
+
+  request<T extends WorkerResponse['type']>(
+    req: RequestBody,
+    onEvent?: (e: WorkerEvent) => void,
+  ): Promise<Extract<WorkerResponse, { type: T }>> {
+    return this.start<T>(req, onEvent).done;
+  }
+
+  cancel(target: number): void {
+    this.worker.postMessage({ id: this.nextId++, type: 'cancel', target } satisfies WorkerRequest);
   }
 
   dispose(): void {
     this.worker.terminate();
+    for (const p of this.pending.values()) p.reject(new CancelledError());
+    this.pending.clear();
   }
 }

@@ -1,0 +1,86 @@
+// What running an experiment produces: the rendered prompt as segmented tokens, and per-condition
+// answers and metrics, keyed by condition id. Plain data (structured-clone and JSON safe): the worker
+// sends it to the UI, the CLI prints it. Must never hold ORT tensors or functions.
+
+export type Segment = 'prefix' | 'query' | 'postfix';
+
+export interface PromptToken {
+  id: number;
+  text: string;
+  segment: Segment;
+  /** true when a perturbation or manual edit changed this token */
+  edited?: boolean;
+}
+
+export interface PromptView {
+  /** the rendered template text */
+  text: string;
+  tokens: PromptToken[];
+  /** half-open token index ranges */
+  segments: Record<Segment, [number, number]>;
+  /** template arguments actually used (e.g. the pinned date_string) */
+  templateArgs: Record<string, string | number | boolean>;
+}
+
+export interface TokenProb {
+  id: number;
+  text: string;
+  prob: number;
+}
+
+export interface ConditionMetrics {
+  /** KL(P_base ‖ P_condition) at the first answer position, nats */
+  klToBase?: number | null;
+  /** (m − m_ft)/(m_base − m_ft) of the KL metric; null when base and finetuned agree */
+  restoration?: number | null;
+  /** mean log-prob of aligned references minus misaligned ones */
+  referenceMargin?: number | null;
+  /** random perturbation trials: best and average restoration */
+  trialsBest?: number | null;
+  trialsAvg?: number | null;
+}
+
+export interface ConditionResult {
+  id: string;
+  label: string;
+  model: string;
+  /** the prompt this condition ran (differs from the base prompt when perturbed) */
+  prompt: PromptView;
+  text: string;
+  tokenIds: number[];
+  done: boolean;
+  metrics: ConditionMetrics;
+  /** next-token distribution at the first answer position, top-k */
+  nextToken: TokenProb[];
+  /** the patch actually applied, in words (e.g. "K/V · layers 0–3 · 23 prefix positions") */
+  patchSummary?: string;
+  error?: string;
+}
+
+export interface SweepResult {
+  component: 'kv' | 'resid';
+  metric: string;
+  /** row labels: layer (or residual site) numbers */
+  layers: number[];
+  /** column labels: prompt token positions */
+  positions: number[];
+  positionLabels: string[];
+  /** row-major [layers × positions]; NaN where not computed */
+  values: number[];
+  done: boolean;
+}
+
+export interface DriftResult {
+  layers: number[];
+  lk: number[];
+  lv: number[];
+  /** 1/L Σ (L_K + L_V) */
+  lkv: number;
+}
+
+export interface RunResult {
+  specVersion: number;
+  backend: string;
+  prompt: PromptView;
+  conditions: ConditionResult[];
+}
