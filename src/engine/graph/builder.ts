@@ -1,0 +1,305 @@
+// Graph-building helpers: unique tensor names, typed wrappers for the opset-17 ops the decoder uses,
+// small constants embedded in the protobuf, and large weights laid out as ORT external data files.
+// It must never know about transformer architectures (that is decoder.ts) or import ORT.
+
+import {
+  DataType,
+  encodeModel,
+  type AttributeInit,
+  type Dim,
+  type NodeInit,
+  type TensorInit,
+  type ValueInfo,
+} from './proto';
+
+/** One external data file, as ORT's `SessionOptions.externalData` takes it. */
+export interface ExternalDataFile {
+  path: string;
+  data: Uint8Array;
+}
+
+export interface BuiltModel {
+  model: Uint8Array;
+  externalData: ExternalDataFile[];
+}
+
+export interface GraphBuilderOptions {
+  /** file name prefix of the external data files; the first is `${prefix}`, then `${prefix}.1`, … */
+  externalPath?: string;
+  /** weights at or above this many bytes go to external data (default 1 KiB) */
+  externalThreshold?: number;
+  /** start a new external file past this size (default 1 GiB: one ArrayBuffer each, far below 2 GB) */
+  externalChunkBytes?: number;
+}
+
+/** Bytes of one weight, written straight into the external file so no intermediate copy exists. */
+export interface WeightSource {
+  dataType: DataType;
+  dims: readonly number[];
+  byteLength: number;
+  write(dst: Uint8Array): void;
+}
+
+interface PendingWrite {
+  file: number;
+  offset: number;
+  source: WeightSource;
+}
+
+const ALIGN = 64;
+
+export function float32Source(dims: readonly number[], data: Float32Array): WeightSource {
+  return {
+    dataType: DataType.FLOAT,
+    dims,
+    byteLength: data.byteLength,
+    write: (dst) => dst.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)),
+  };
+}
+
+function bytesOfFloat32(values: ArrayLike<number>): Uint8Array {
+  const f = Float32Array.from(values);
+  return new Uint8Array(f.buffer);
+}
+
+function bytesOfInt64(values: readonly number[]): Uint8Array {
+  const b = BigInt64Array.from(values.map((v) => BigInt(v)));
+  return new Uint8Array(b.buffer);
+}
+
+export class GraphBuilder {
+  private readonly nodes: NodeInit[] = [];
+  private readonly initializers: TensorInit[] = [];
+  private readonly inputs: ValueInfo[] = [];
+  private readonly outputs: ValueInfo[] = [];
+  private readonly used = new Set<string>();
+  private readonly constCache = new Map<string, string>();
+  private readonly pending: PendingWrite[] = [];
+  private readonly fileSizes: number[] = [0];
+  private counter = 0;
+  private readonly externalPath: string;
+  private readonly externalThreshold: number;
+  private readonly chunkBytes: number;
+
+  constructor(opts: GraphBuilderOptions = {}) {
+    this.externalPath = opts.externalPath ?? 'model.onnx.data';
+    this.externalThreshold = opts.externalThreshold ?? 1024;
+    this.chunkBytes = opts.externalChunkBytes ?? 1 << 30;
+  }
+
+  /** A fresh tensor name; `want` is used verbatim when given (graph IO names), else made unique. */
+  name(hint: string, want?: string): string {
+    if (want !== undefined) {
+      if (this.used.has(want)) throw new Error(`graph name used twice: ${want}`);
+      this.used.add(want);
+      return want;
+    }
+    let n: string;
+    do n = `${hint}_${this.counter++}`;
+    while (this.used.has(n));
+    this.used.add(n);
+    return n;
+  }
+
+  input(name: string, elemType: DataType, shape: readonly Dim[]): string {
+    this.inputs.push({ name: this.name(name, name), elemType, shape });
+    return name;
+  }
+
+  /** Declares an existing tensor (a node output) as a graph output. */
+  output(name: string, elemType: DataType, shape: readonly Dim[]): void {
+    this.outputs.push({ name, elemType, shape });
+  }
+
+  /** Adds a node; returns its output names. */
+  node(
+    opType: string,
+    inputs: readonly string[],
+    opts: { attrs?: AttributeInit[]; outputs?: number; names?: readonly (string | undefined)[] } = {},
+  ): string[] {
+    const count = opts.outputs ?? 1;
+    const outs: string[] = [];
+    for (let i = 0; i < count; i++) outs.push(this.name(opType, opts.names?.[i]));
+    this.nodes.push({ opType, inputs, outputs: outs, attributes: opts.attrs });
+    return outs;
+  }
+
+  /** Single-output node. `out` names the result (for graph outputs). */
+  op(opType: string, inputs: readonly string[], attrs?: AttributeInit[], out?: string): string {
+    return this.node(opType, inputs, { attrs, names: [out] })[0];
+  }
+
+  // --- constants -------------------------------------------------------------------------------
+
+  private smallConst(key: string, t: Omit<TensorInit, 'name'>): string {
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = this.name('const');
+    this.initializers.push({ ...t, name });
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  /** float32 constant; a scalar when dims is [] */
+  constF32(values: readonly number[], dims: readonly number[] = [values.length]): string {
+    return this.smallConst(`f32:${dims.join(',')}:${values.join(',')}`, {
+      dataType: DataType.FLOAT,
+      dims,
+      raw: bytesOfFloat32(values),
+    });
+  }
+
+  /** int64 constant; a scalar when dims is [] */
+  constI64(values: readonly number[], dims: readonly number[] = [values.length]): string {
+    return this.smallConst(`i64:${dims.join(',')}:${values.join(',')}`, {
+      dataType: DataType.INT64,
+      dims,
+      raw: bytesOfInt64(values),
+    });
+  }
+
+  /** A weight initializer: external data when large, raw_data otherwise. */
+  weight(name: string, source: WeightSource): string {
+    const n = this.name(name, name);
+    if (source.byteLength < this.externalThreshold) {
+      const raw = new Uint8Array(source.byteLength);
+      source.write(raw);
+      this.initializers.push({ name: n, dataType: source.dataType, dims: source.dims, raw });
+      return n;
+    }
+    let file = this.fileSizes.length - 1;
+    let offset = Math.ceil(this.fileSizes[file] / ALIGN) * ALIGN;
+    if (offset > 0 && offset + source.byteLength > this.chunkBytes) {
+      this.fileSizes.push(0);
+      file++;
+      offset = 0;
+    }
+    this.fileSizes[file] = offset + source.byteLength;
+    this.pending.push({ file, offset, source });
+    this.initializers.push({
+      name: n,
+      dataType: source.dataType,
+      dims: source.dims,
+      external: { location: this.filePath(file), offset, length: source.byteLength },
+    });
+    return n;
+  }
+
+  private filePath(file: number): string {
+    return file === 0 ? this.externalPath : `${this.externalPath}.${file}`;
+  }
+
+  // --- typed op wrappers -----------------------------------------------------------------------
+
+  add(a: string, b: string, out?: string): string {
+    return this.op('Add', [a, b], undefined, out);
+  }
+  sub(a: string, b: string, out?: string): string {
+    return this.op('Sub', [a, b], undefined, out);
+  }
+  mul(a: string, b: string, out?: string): string {
+    return this.op('Mul', [a, b], undefined, out);
+  }
+  div(a: string, b: string, out?: string): string {
+    return this.op('Div', [a, b], undefined, out);
+  }
+  matmul(a: string, b: string, out?: string): string {
+    return this.op('MatMul', [a, b], undefined, out);
+  }
+  /** Gemm on 2-D a with b transposed: a · bᵀ (b stored [N, K]). */
+  gemmTransB(a: string, b: string, out?: string): string {
+    return this.op('Gemm', [a, b], [{ name: 'transB', type: 'int', value: 1 }], out);
+  }
+  reshape(x: string, shape: readonly number[], out?: string): string {
+    return this.op('Reshape', [x, this.constI64(shape)], undefined, out);
+  }
+  reshapeTo(x: string, shape: string, out?: string): string {
+    return this.op('Reshape', [x, shape], undefined, out);
+  }
+  transpose(x: string, perm: readonly number[], out?: string): string {
+    return this.op('Transpose', [x], [{ name: 'perm', type: 'ints', value: perm }], out);
+  }
+  concat(xs: readonly string[], axis: number, out?: string): string {
+    return this.op('Concat', xs, [{ name: 'axis', type: 'int', value: axis }], out);
+  }
+  /** Equal split into `parts` along `axis` (opset 13–17 semantics without the split input). */
+  split(x: string, axis: number, parts: number): string[] {
+    return this.node('Split', [x], { attrs: [{ name: 'axis', type: 'int', value: axis }], outputs: parts });
+  }
+  gather(data: string, indices: string, axis = 0, out?: string): string {
+    return this.op('Gather', [data, indices], [{ name: 'axis', type: 'int', value: axis }], out);
+  }
+  softmax(x: string, axis: number, out?: string): string {
+    return this.op('Softmax', [x], [{ name: 'axis', type: 'int', value: axis }], out);
+  }
+  sigmoid(x: string, out?: string): string {
+    return this.op('Sigmoid', [x], undefined, out);
+  }
+  sqrt(x: string, out?: string): string {
+    return this.op('Sqrt', [x], undefined, out);
+  }
+  /** ReduceMean with keepdims (opset 17: axes is an attribute). */
+  reduceMean(x: string, axes: readonly number[], out?: string): string {
+    return this.op(
+      'ReduceMean',
+      [x],
+      [
+        { name: 'axes', type: 'ints', value: axes },
+        { name: 'keepdims', type: 'int', value: 1 },
+      ],
+      out,
+    );
+  }
+  unsqueeze(x: string, axes: readonly number[], out?: string): string {
+    return this.op('Unsqueeze', [x, this.constI64(axes)], undefined, out);
+  }
+  squeeze(x: string, axes: readonly number[], out?: string): string {
+    return this.op('Squeeze', [x, this.constI64(axes)], undefined, out);
+  }
+  /** Shape(x)[start:end] as int64 [end-start] */
+  shape(x: string, start: number, end: number, out?: string): string {
+    return this.op(
+      'Shape',
+      [x],
+      [
+        { name: 'start', type: 'int', value: start },
+        { name: 'end', type: 'int', value: end },
+      ],
+      out,
+    );
+  }
+  cast(x: string, to: DataType, out?: string): string {
+    return this.op('Cast', [x], [{ name: 'to', type: 'int', value: to }], out);
+  }
+  range(start: string, limit: string, delta: string, out?: string): string {
+    return this.op('Range', [start, limit, delta], undefined, out);
+  }
+  clip(x: string, min: string, max: string, out?: string): string {
+    return this.op('Clip', [x, min, max], undefined, out);
+  }
+  slice(x: string, starts: string, ends: string, axes: readonly number[], out?: string): string {
+    return this.op('Slice', [x, starts, ends, this.constI64(axes)], undefined, out);
+  }
+
+  // --- output ----------------------------------------------------------------------------------
+
+  build(opsets: { domain: string; version: number }[] = [{ domain: '', version: 17 }]): BuiltModel {
+    const model = encodeModel({
+      opsets,
+      graph: {
+        name: 'piggyback',
+        nodes: this.nodes,
+        initializers: this.initializers,
+        inputs: this.inputs,
+        outputs: this.outputs,
+      },
+    });
+    const files = this.fileSizes.map((size) => new Uint8Array(size));
+    for (const p of this.pending) {
+      p.source.write(files[p.file].subarray(p.offset, p.offset + p.source.byteLength));
+    }
+    const externalData =
+      this.pending.length === 0 ? [] : files.map((data, i) => ({ path: this.filePath(i), data }));
+    return { model, externalData };
+  }
+}

@@ -1,0 +1,334 @@
+// Builds the decoder ONNX graph for an ArchSpec: Llama-family blocks from standard opset-17 ops, the
+// hooks (residual and pre-RoPE K/V patches, LoRA dose, taps) as ordinary graph inputs and outputs, and
+// the weights as ORT external data. Must never compute sin/cos in-graph (tables come from rope.ts), never
+// merge LoRA into base weights, and never import ORT: it only produces bytes.
+
+import { EngineError } from '../errors';
+import { ropeTables } from '../rope';
+import type { ArchSpec, LoraAdapter, LoraTarget, Tensor, WeightMap } from '../types';
+import { float32Source, GraphBuilder, type ExternalDataFile, type WeightSource } from './builder';
+import * as N from './names';
+import { DataType } from './proto';
+
+export interface DecoderOptions {
+  /** LoRA branches (kept separate from base weights, scaled per row by `lora_scale`) */
+  lora?: LoraAdapter;
+  /** add the patch inputs (`resid_patch*`, `kv_patch_mask`, `k_patch`, `v_patch`); default true */
+  patchInputs?: boolean;
+  /** add the tap outputs (`resid.*`, `k.*`, `v.*`, `attn.*`); default true */
+  tapOutputs?: boolean;
+  /** rows of the RoPE tables (largest position id + 1); default min(maxPositionEmbeddings, 8192) */
+  maxPositions?: number;
+  /** external data file name (default `model.onnx.data`) */
+  externalPath?: string;
+  /** split external data into files of at most this many bytes (default 1 GiB) */
+  externalChunkBytes?: number;
+}
+
+/** What the built graph takes and gives, by name. */
+export interface DecoderIo {
+  numLayers: number;
+  hasLora: boolean;
+  patchInputs: boolean;
+  tapOutputs: boolean;
+  maxPositions: number;
+  inputs: string[];
+  outputs: string[];
+}
+
+export interface DecoderGraph {
+  model: Uint8Array;
+  externalData: ExternalDataFile[];
+  io: DecoderIo;
+}
+
+/** Additive attention bias for disallowed positions; finite so fully masked rows stay NaN-free. */
+const MASK_NEG = -1e9;
+
+function need(weights: WeightMap, name: string, shape: readonly number[]): Tensor {
+  const t = weights.get(name);
+  if (!t) throw new EngineError('missing_tensor', `weight ${name} is missing`, { tensor: name });
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new EngineError('shape_mismatch', `weight ${name} has shape [${t.shape}], expected [${shape}]`, {
+      tensor: name,
+      expected: shape,
+      got: t.shape,
+    });
+  }
+  return t;
+}
+
+/** [rows, cols] → [cols, rows] written straight into the destination, optionally scaled. */
+function transposedSource(t: Tensor, scale = 1): WeightSource {
+  const [rows, cols] = t.shape;
+  return {
+    dataType: DataType.FLOAT,
+    dims: [cols, rows],
+    byteLength: rows * cols * 4,
+    write(dst) {
+      const out = new Float32Array(dst.buffer, dst.byteOffset, rows * cols);
+      const src = t.data;
+      for (let r = 0; r < rows; r++) {
+        const base = r * cols;
+        for (let c = 0; c < cols; c++) out[c * rows + r] = src[base + c] * scale;
+      }
+    },
+  };
+}
+
+export function buildDecoderGraph(
+  spec: ArchSpec,
+  weights: WeightMap,
+  opts: DecoderOptions = {},
+): DecoderGraph {
+  const patchInputs = opts.patchInputs ?? true;
+  const tapOutputs = opts.tapOutputs ?? true;
+  const lora = opts.lora;
+  const maxPositions = opts.maxPositions ?? Math.min(spec.maxPositionEmbeddings, 8192);
+  const { hiddenSize: H, numHeads: nH, numKvHeads: kvH, headDim: hd, numLayers: L } = spec;
+  const V = spec.vocabSize;
+  const I = spec.intermediateSize;
+  if (nH % kvH !== 0) {
+    throw new EngineError('unsupported_config', `numHeads ${nH} is not a multiple of numKvHeads ${kvH}`);
+  }
+  const kvDim = kvH * hd;
+  const b = new GraphBuilder({
+    externalPath: opts.externalPath,
+    externalChunkBytes: opts.externalChunkBytes,
+  });
+
+  // --- inputs ----------------------------------------------------------------------------------
+  const inputIds = b.input(N.INPUT_IDS, DataType.INT64, ['batch', 'seq']);
+  const attnMask = b.input(N.ATTENTION_MASK, DataType.FLOAT, ['batch', 'total']);
+  const positionIds = b.input(N.POSITION_IDS, DataType.INT64, ['batch', 'seq']);
+  const logitsStart = b.input(N.LOGITS_START, DataType.INT64, [1]);
+  const past: { key: string; value: string }[] = [];
+  for (let l = 0; l < L; l++) {
+    past.push({
+      key: b.input(N.pastKey(l), DataType.FLOAT, ['batch', kvH, 'past', hd]),
+      value: b.input(N.pastValue(l), DataType.FLOAT, ['batch', kvH, 'past', hd]),
+    });
+  }
+  let loraScale3: string | undefined;
+  if (lora) {
+    const s = b.input(N.LORA_SCALE, DataType.FLOAT, ['batch']);
+    loraScale3 = b.unsqueeze(s, [1, 2]); // [B,1,1]
+  }
+  const residPatches: { mask: string; value: string }[] = [];
+  const kvPatches: { mask: string; k: string; v: string }[] = [];
+  if (patchInputs) {
+    for (let l = 0; l <= L; l++) {
+      residPatches.push({
+        mask: b.input(N.residPatchMask(l), DataType.FLOAT, ['patch_batch', 'patch_seq', 1]),
+        value: b.input(N.residPatch(l), DataType.FLOAT, ['patch_batch', 'patch_seq', H]),
+      });
+    }
+    for (let l = 0; l < L; l++) {
+      kvPatches.push({
+        mask: b.input(N.kvPatchMask(l), DataType.FLOAT, ['patch_batch', 'patch_seq', 1]),
+        k: b.input(N.kPatch(l), DataType.FLOAT, ['patch_batch', 'patch_seq', kvDim]),
+        v: b.input(N.vPatch(l), DataType.FLOAT, ['patch_batch', 'patch_seq', kvDim]),
+      });
+    }
+  }
+
+  // --- shared pieces ---------------------------------------------------------------------------
+  const one = b.constF32([1], []);
+  const zero = b.constF32([0], []);
+
+  /** x·(1−m) + p·m: exactly x where m = 0 and exactly p where m = 1. */
+  const blend = (x: string, m: string, p: string, out?: string): string => {
+    const keep = b.sub(one, m);
+    return b.add(b.mul(x, keep), b.mul(p, m), out);
+  };
+
+  const rmsNorm = (x: string, weightName: string, dim: number, out?: string): string => {
+    const w = b.weight(weightName, float32Source([dim], need(weights, weightName, [dim]).data));
+    const ms = b.reduceMean(b.mul(x, x), [-1]);
+    const denom = b.sqrt(b.add(ms, b.constF32([spec.rmsNormEps], [])));
+    return b.mul(b.div(x, denom), w, out);
+  };
+
+  /** y = x·Wᵀ (+ bias) (+ lora_scale·scaling·(x·Aᵀ)·Bᵀ) */
+  const linear = (
+    x: string,
+    layer: number,
+    module: 'self_attn' | 'mlp',
+    target: LoraTarget,
+    inDim: number,
+    outDim: number,
+    bias: boolean,
+    out?: string,
+  ): string => {
+    const prefix = `model.layers.${layer}.${module}.${target}`;
+    const w = b.weight(
+      `${prefix}.weight`,
+      transposedSource(need(weights, `${prefix}.weight`, [outDim, inDim])),
+    );
+    const branch = lora?.branches.get(`${layer}.${target}`);
+    let y = b.matmul(x, w, bias || branch ? undefined : out);
+    if (bias) {
+      const bw = b.weight(
+        `${prefix}.bias`,
+        float32Source([outDim], need(weights, `${prefix}.bias`, [outDim]).data),
+      );
+      y = b.add(y, bw, branch ? undefined : out);
+    }
+    if (branch && lora && loraScale3) {
+      const r = branch.a.shape[0];
+      if (branch.a.shape[1] !== inDim || branch.b.shape[0] !== outDim || branch.b.shape[1] !== r) {
+        throw new EngineError(
+          'adapter_mismatch',
+          `LoRA ${layer}.${target} has A [${branch.a.shape}] B [${branch.b.shape}]`,
+          {
+            tensor: `${layer}.${target}`,
+            expected: [outDim, inDim],
+          },
+        );
+      }
+      const at = b.weight(`lora.${layer}.${target}.A_t`, transposedSource(branch.a, lora.scaling));
+      const bt = b.weight(`lora.${layer}.${target}.B_t`, transposedSource(branch.b));
+      const down = b.mul(b.matmul(x, at), loraScale3);
+      y = b.add(y, b.matmul(down, bt), out);
+    }
+    return y;
+  };
+
+  // RoPE: tables [maxPos, hd] built once, gathered once per call by position_ids.
+  const tables = ropeTables(spec, maxPositions);
+  const half = hd / 2;
+  const cosFull = new Float32Array(maxPositions * hd);
+  const sinSigned = new Float32Array(maxPositions * hd);
+  for (let p = 0; p < maxPositions; p++) {
+    for (let i = 0; i < half; i++) {
+      const c = tables.cos[p * half + i];
+      const s = tables.sin[p * half + i];
+      cosFull[p * hd + i] = c;
+      cosFull[p * hd + half + i] = c;
+      sinSigned[p * hd + i] = -s;
+      sinSigned[p * hd + half + i] = s;
+    }
+  }
+  const cosT = b.weight('rope.cos', float32Source([maxPositions, hd], cosFull));
+  const sinT = b.weight('rope.sin', float32Source([maxPositions, hd], sinSigned));
+  const cos4 = b.unsqueeze(b.gather(cosT, positionIds), [1]); // [B,1,T,hd]
+  const sin4 = b.unsqueeze(b.gather(sinT, positionIds), [1]);
+  /** x [B,h,T,hd] → x·cos + rotate_half(x)·sin, with rotate_half(x)·sin = [x2,x1]·[−sin,sin] */
+  const rope = (x: string): string => {
+    const [x1, x2] = b.split(x, -1, 2);
+    const rot = b.concat([x2, x1], -1);
+    return b.add(b.mul(x, cos4), b.mul(rot, sin4));
+  };
+
+  // Attention bias [B,1,T,S]: causal by slot index (query slot P+i sees key slots ≤ P+i) × padding mask.
+  const totalLen = b.cast(b.squeeze(b.shape(attnMask, 1, 2), [0]), DataType.FLOAT);
+  const seqLen = b.cast(b.squeeze(b.shape(inputIds, 1, 2), [0]), DataType.FLOAT);
+  const pastLen = b.sub(totalLen, seqLen);
+  const keyIdx = b.range(zero, totalLen, one); // [S]
+  const queryIdx = b.unsqueeze(b.range(pastLen, totalLen, one), [1]); // [T,1]
+  const causal = b.clip(b.add(b.sub(queryIdx, keyIdx), one), zero, one); // [T,S] 1 where key ≤ query
+  const allowed = b.mul(causal, b.unsqueeze(attnMask, [1, 2])); // [B,1,T,S]
+  const attnBias = b.mul(b.sub(allowed, one), b.constF32([-MASK_NEG], [])); // 0 or −1e9
+
+  const qScale = b.constF32([1 / Math.sqrt(hd)], []);
+  const group = nH / kvH;
+
+  // --- layers ----------------------------------------------------------------------------------
+  const embedName = 'model.embed_tokens.weight';
+  const embed = b.weight(embedName, float32Source([V, H], need(weights, embedName, [V, H]).data));
+  // NOTE: taps are named node outputs, never Identity nodes (JSEP WebGPU has no Identity kernel).
+  // Taps read the value before its patch (as the reference does), so they name the producing node.
+  const rawResidName = (l: number): string | undefined => (tapOutputs ? N.residTap(l) : undefined);
+  const residSite = (l: number, x: string): string =>
+    patchInputs ? blend(x, residPatches[l].mask, residPatches[l].value) : x;
+  let h = b.gather(embed, inputIds, 0, rawResidName(0)); // [B,T,H]
+
+  for (let l = 0; l < L; l++) {
+    h = residSite(l, h);
+    const p = `model.layers.${l}`;
+    const x = rmsNorm(h, `${p}.input_layernorm.weight`, H);
+    const q = linear(x, l, 'self_attn', 'q_proj', H, nH * hd, spec.qkvBias);
+    let k = linear(x, l, 'self_attn', 'k_proj', H, kvDim, spec.qkvBias, tapOutputs ? N.kTap(l) : undefined);
+    let v = linear(x, l, 'self_attn', 'v_proj', H, kvDim, spec.qkvBias, tapOutputs ? N.vTap(l) : undefined);
+    if (patchInputs) {
+      k = blend(k, kvPatches[l].mask, kvPatches[l].k);
+      v = blend(v, kvPatches[l].mask, kvPatches[l].v);
+    }
+    let q4 = b.reshape(q, [0, 0, nH, hd]);
+    let k4 = b.reshape(k, [0, 0, kvH, hd]);
+    if (spec.qkNorm) {
+      q4 = rmsNorm(q4, `${p}.self_attn.q_norm.weight`, hd);
+      k4 = rmsNorm(k4, `${p}.self_attn.k_norm.weight`, hd);
+    }
+    const qR = rope(b.transpose(q4, [0, 2, 1, 3])); // [B,nH,T,hd]
+    const kR = rope(b.transpose(k4, [0, 2, 1, 3])); // [B,kvH,T,hd]
+    const vT = b.transpose(b.reshape(v, [0, 0, kvH, hd]), [0, 2, 1, 3]);
+    const presentK = b.concat([past[l].key, kR], 2, N.presentKey(l)); // [B,kvH,S,hd]
+    const presentV = b.concat([past[l].value, vT], 2, N.presentValue(l));
+    // GQA without repeating K/V: fold the head group into the query rows.
+    const qS = b.mul(qR, qScale);
+    const qg = group === 1 ? qS : b.reshape(qS, [0, kvH, -1, hd]); // [B,kvH,g·T,hd]
+    const scores = b.matmul(qg, b.transpose(presentK, [0, 1, 3, 2])); // [B,kvH,g·T,S]
+    const scores4 = group === 1 ? scores : b.reshape(scores, [0, nH, -1, 0]); // [B,nH,T,S]
+    const probs = b.mul(
+      b.softmax(b.add(scores4, attnBias), -1),
+      allowed,
+      tapOutputs ? N.attnTap(l) : undefined,
+    ); // NOTE: × allowed zeroes rows that see no key (left padding), as the reference does
+    const ctx = b.matmul(group === 1 ? probs : b.reshape(probs, [0, kvH, -1, 0]), presentV); // [B,kvH,g·T,hd]
+    const ctx4 = group === 1 ? ctx : b.reshape(ctx, [0, nH, -1, hd]);
+    const merged = b.reshape(b.transpose(ctx4, [0, 2, 1, 3]), [0, 0, nH * hd]);
+    const o = linear(merged, l, 'self_attn', 'o_proj', nH * hd, H, spec.oBias);
+    h = b.add(h, o);
+    const x2 = rmsNorm(h, `${p}.post_attention_layernorm.weight`, H);
+    const gate = linear(x2, l, 'mlp', 'gate_proj', H, I, spec.mlpBias);
+    const up = linear(x2, l, 'mlp', 'up_proj', H, I, spec.mlpBias);
+    const act = b.mul(b.mul(gate, b.sigmoid(gate)), up);
+    h = b.add(h, linear(act, l, 'mlp', 'down_proj', I, H, spec.mlpBias), rawResidName(l + 1));
+  }
+  h = residSite(L, h);
+
+  // --- head ------------------------------------------------------------------------------------
+  const normed = rmsNorm(h, 'model.norm.weight', H);
+  const kept = b.slice(normed, logitsStart, b.constI64([Number.MAX_SAFE_INTEGER]), [1]); // [B,T',H]
+  const head = spec.tieWordEmbeddings
+    ? embed
+    : b.weight('lm_head.weight', float32Source([V, H], need(weights, 'lm_head.weight', [V, H]).data));
+  const flat = b.gemmTransB(b.reshape(kept, [-1, H]), head); // [B·T',V]
+  const outShape = b.concat([b.shape(kept, 0, 2), b.constI64([V])], 0);
+  b.reshapeTo(flat, outShape, N.LOGITS);
+
+  // --- outputs ---------------------------------------------------------------------------------
+  b.output(N.LOGITS, DataType.FLOAT, ['batch', 'logits_seq', V]);
+  for (let l = 0; l < L; l++) {
+    b.output(N.presentKey(l), DataType.FLOAT, ['batch', kvH, 'total', hd]);
+    b.output(N.presentValue(l), DataType.FLOAT, ['batch', kvH, 'total', hd]);
+  }
+  if (tapOutputs) {
+    for (let l = 0; l <= L; l++) b.output(N.residTap(l), DataType.FLOAT, ['batch', 'seq', H]);
+    for (let l = 0; l < L; l++) {
+      b.output(N.kTap(l), DataType.FLOAT, ['batch', 'seq', kvDim]);
+      b.output(N.vTap(l), DataType.FLOAT, ['batch', 'seq', kvDim]);
+      b.output(N.attnTap(l), DataType.FLOAT, ['batch', nH, 'seq', 'total']);
+    }
+  }
+
+  const built = b.build();
+  const inputs = [N.INPUT_IDS, N.ATTENTION_MASK, N.POSITION_IDS, N.LOGITS_START];
+  for (let l = 0; l < L; l++) inputs.push(N.pastKey(l), N.pastValue(l));
+  if (lora) inputs.push(N.LORA_SCALE);
+  if (patchInputs) {
+    for (let l = 0; l <= L; l++) inputs.push(N.residPatchMask(l), N.residPatch(l));
+    for (let l = 0; l < L; l++) inputs.push(N.kvPatchMask(l), N.kPatch(l), N.vPatch(l));
+  }
+  const outputs = [N.LOGITS];
+  for (let l = 0; l < L; l++) outputs.push(N.presentKey(l), N.presentValue(l));
+  if (tapOutputs) {
+    for (let l = 0; l <= L; l++) outputs.push(N.residTap(l));
+    for (let l = 0; l < L; l++) outputs.push(N.kTap(l), N.vTap(l), N.attnTap(l));
+  }
+  return {
+    ...built,
+    io: { numLayers: L, hasLora: !!lora, patchInputs, tapOutputs, maxPositions, inputs, outputs },
+  };
+}

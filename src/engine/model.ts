@@ -1,0 +1,363 @@
+// One decoder on one ORT session: the forward pass with taps, patches and per-row LoRA dose, and the
+// KV cache as an opaque handle that stays where ORT left it (GPU under WebGPU). Same contract as
+// reference.ts's referenceForward, so tests compare the two directly. It must never merge LoRA into base
+// weights, never fetch outputs nobody asked for, and never dispose a cache it did not create.
+
+import { EngineError } from './errors';
+import { buildDecoderGraph, type DecoderIo, type DecoderOptions } from './graph/decoder';
+import * as N from './graph/names';
+import {
+  createSession,
+  type BackendInfo,
+  type BackendRequest,
+  type CreateSessionOptions,
+  type EngineSession,
+  type Ort,
+  type OrtTensor,
+} from './session';
+import type {
+  ArchSpec,
+  ForwardInput,
+  ForwardOutput,
+  KvCacheData,
+  LoraAdapter,
+  Tensor,
+  WeightMap,
+} from './types';
+
+export interface EngineModelOptions {
+  lora?: LoraAdapter;
+  backend?: BackendRequest;
+  /** build with patch inputs (default true); false gives the hook-free graph for overhead benchmarks */
+  patchInputs?: boolean;
+  /** build with tap outputs (default true) */
+  tapOutputs?: boolean;
+  /** largest position id + 1 the model will see (RoPE table rows) */
+  maxPositions?: number;
+  session?: Omit<CreateSessionOptions, 'gpuOutputs'>;
+}
+
+function badInput(message: string, details: Record<string, unknown> = {}): EngineError {
+  return new EngineError('bad_input', message, details);
+}
+
+/**
+ * A KV cache held as ORT tensors ([B, kvHeads, P, headDim] per layer, post-RoPE). Opaque: under WebGPU
+ * the data lives on the GPU; `toData()` downloads it. Whoever receives one owns it and disposes it.
+ */
+export class KvCache {
+  private disposed = false;
+
+  constructor(
+    /** the runtime whose tensors these are */
+    readonly ort: Ort,
+    readonly batch: number,
+    readonly length: number,
+    readonly keys: readonly OrtTensor[],
+    readonly values: readonly OrtTensor[],
+  ) {}
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  async toData(): Promise<KvCacheData> {
+    if (this.disposed) throw new Error('KV cache already disposed');
+    const read = async (t: OrtTensor): Promise<Float32Array> =>
+      Float32Array.from((await t.getData()) as Float32Array);
+    return {
+      length: this.length,
+      keys: await Promise.all(this.keys.map(read)),
+      values: await Promise.all(this.values.map(read)),
+    };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of [...this.keys, ...this.values]) t.dispose();
+  }
+}
+
+/** What `forward` returns: the reference's ForwardResult with the cache kept as a handle. */
+export interface EngineForwardResult extends ForwardOutput {
+  present: KvCache;
+}
+
+interface NoopPatch {
+  mask: OrtTensor;
+  resid: OrtTensor;
+  kv: OrtTensor;
+}
+
+export class EngineModel {
+  private noop: NoopPatch | null = null;
+  private disposed = false;
+
+  private constructor(
+    readonly spec: ArchSpec,
+    readonly io: DecoderIo,
+    private readonly session: EngineSession,
+  ) {}
+
+  /** Builds the graph for `spec` (+ adapter) and opens a session on the requested backend. */
+  static async create(
+    spec: ArchSpec,
+    weights: WeightMap,
+    opts: EngineModelOptions = {},
+  ): Promise<EngineModel> {
+    const decoderOpts: DecoderOptions = {
+      lora: opts.lora,
+      patchInputs: opts.patchInputs,
+      tapOutputs: opts.tapOutputs,
+      maxPositions: opts.maxPositions,
+    };
+    const graph = buildDecoderGraph(spec, weights, decoderOpts);
+    const gpuOutputs: string[] = [];
+    for (let l = 0; l < spec.numLayers; l++) gpuOutputs.push(N.presentKey(l), N.presentValue(l));
+    const session = await createSession(graph, opts.backend ?? 'auto', { ...opts.session, gpuOutputs });
+    return new EngineModel(spec, graph.io, session);
+  }
+
+  get backend(): BackendInfo {
+    return this.session.backend;
+  }
+
+  get hasLora(): boolean {
+    return this.io.hasLora;
+  }
+
+  /** A zero-length cache for `batch` rows (what a first call uses when no past is given). */
+  emptyCache(batch: number): KvCache {
+    const { numKvHeads: kvH, headDim: hd, numLayers: L } = this.spec;
+    const mk = (): OrtTensor => this.session.float32(new Float32Array(0), [batch, kvH, 0, hd]);
+    return new KvCache(
+      this.session.ort,
+      batch,
+      0,
+      Array.from({ length: L }, mk),
+      Array.from({ length: L }, mk),
+    );
+  }
+
+  /** Uploads cache data (e.g. from the reference, or from another model) into this model's runtime. */
+  cacheFromData(data: KvCacheData, batch?: number): KvCache {
+    const { numKvHeads: kvH, headDim: hd, numLayers: L } = this.spec;
+    if (data.keys.length !== L || data.values.length !== L) {
+      throw badInput(`cache has ${data.keys.length} layers, the model ${L}`);
+    }
+    const perRow = kvH * data.length * hd;
+    const B = batch ?? (perRow === 0 ? 1 : data.keys[0].length / perRow);
+    if (!Number.isInteger(B) || B < 1) throw badInput(`cache size ${data.keys[0].length} is not B·${perRow}`);
+    const mk = (a: Float32Array, l: number): OrtTensor => {
+      if (a.length !== B * perRow)
+        throw badInput(`cache layer ${l} holds ${a.length} values, expected ${B * perRow}`);
+      return this.session.float32(a, [B, kvH, data.length, hd]);
+    };
+    return new KvCache(this.session.ort, B, data.length, data.keys.map(mk), data.values.map(mk));
+  }
+
+  /**
+   * The same cache with every row repeated `times` times (row-major: r0,r0,…,r1,…) or, for a one-row
+   * cache, broadcast to `times` rows: one prefix prefill, many continuations.
+   */
+  async expandCache(cache: KvCache, times: number): Promise<KvCache> {
+    const data = await cache.toData();
+    const rep = (a: Float32Array): Float32Array => {
+      const rowLen = a.length / cache.batch;
+      const out = new Float32Array(a.length * times);
+      for (let r = 0; r < cache.batch; r++) {
+        const row = a.subarray(r * rowLen, (r + 1) * rowLen);
+        for (let i = 0; i < times; i++) out.set(row, (r * times + i) * rowLen);
+      }
+      return out;
+    };
+    return this.cacheFromData(
+      { length: data.length, keys: data.keys.map(rep), values: data.values.map(rep) },
+      cache.batch * times,
+    );
+  }
+
+  private noopPatch(): NoopPatch {
+    if (!this.noop) {
+      const kvDim = this.spec.numKvHeads * this.spec.headDim;
+      this.noop = {
+        mask: this.session.float32(new Float32Array(1), [1, 1, 1]),
+        resid: this.session.float32(new Float32Array(this.spec.hiddenSize), [1, 1, this.spec.hiddenSize]),
+        kv: this.session.float32(new Float32Array(kvDim), [1, 1, kvDim]),
+      };
+    }
+    return this.noop;
+  }
+
+  /**
+   * One forward call: `input` as for referenceForward, `past` a cache from an earlier call (not
+   * consumed: the caller still owns and disposes it). The returned `present` is a new cache.
+   */
+  async forward(input: ForwardInput, past?: KvCache): Promise<EngineForwardResult> {
+    if (this.disposed) throw new Error('model already disposed');
+    const spec = this.spec;
+    const { hiddenSize: H, numLayers: L, numKvHeads: kvH, headDim: hd, numHeads: nH } = spec;
+    const kvDim = kvH * hd;
+    const B = input.inputIds.length;
+    if (B === 0) throw badInput('inputIds has no rows');
+    const T = input.inputIds[0].length;
+    if (T === 0) throw badInput('inputIds rows are empty');
+
+    if (past?.isDisposed) throw badInput('past cache was disposed');
+    if (past && past.batch !== B) {
+      throw badInput(`past has ${past.batch} rows, input ${B}`, { expected: B, got: past.batch });
+    }
+    const P = past?.length ?? 0;
+    const S = P + T;
+
+    const ids = new BigInt64Array(B * T);
+    input.inputIds.forEach((row, b) => {
+      if (row.length !== T) throw badInput(`inputIds row ${b} has ${row.length} tokens, row 0 has ${T}`);
+      row.forEach((id, t) => {
+        if (!Number.isInteger(id) || id < 0 || id >= spec.vocabSize) {
+          throw badInput(`token id ${id} outside the vocabulary (${spec.vocabSize})`, { row: b, value: id });
+        }
+        ids[b * T + t] = BigInt(id);
+      });
+    });
+    const mask = new Float32Array(B * S).fill(1);
+    if (input.attentionMask) {
+      const m = input.attentionMask;
+      if (m.length !== B || m.some((r) => r.length !== S)) {
+        throw badInput(`attentionMask must be [${B}][${S}] (past + new tokens)`);
+      }
+      m.forEach((row, b) => row.forEach((v, j) => (mask[b * S + j] = v)));
+    }
+    const pos = new BigInt64Array(B * T);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const p = input.positionIds ? input.positionIds[b]?.[t] : P + t;
+        if (p === undefined || !Number.isInteger(p) || p < 0 || p >= this.io.maxPositions) {
+          throw badInput(`position id ${p} outside [0, ${this.io.maxPositions}) at row ${b}, token ${t}`);
+        }
+        pos[b * T + t] = BigInt(p);
+      }
+    }
+
+    const s = this.session;
+    const created: OrtTensor[] = [];
+    const mk = (t: OrtTensor): OrtTensor => (created.push(t), t);
+    const taps = input.taps ?? {};
+    let out: Record<string, OrtTensor>;
+    let ownPast: KvCache | null = null;
+    try {
+      if (!past) past = ownPast = this.emptyCache(B);
+      else if (past.ort !== s.ort) {
+        // NOTE: another runtime's tensors (onnxruntime-node vs -web) cannot be fed here: copy them.
+        past = ownPast = this.cacheFromData(await past.toData(), past.batch);
+      }
+      const pastIn = past;
+      const feeds: Record<string, OrtTensor> = {
+        [N.INPUT_IDS]: mk(s.int64(ids, [B, T])),
+        [N.ATTENTION_MASK]: mk(s.float32(mask, [B, S])),
+        [N.POSITION_IDS]: mk(s.int64(pos, [B, T])),
+        [N.LOGITS_START]: mk(s.int64(BigInt64Array.of(input.taps?.logits === 'last' ? -1n : 0n), [1])),
+      };
+      for (let l = 0; l < L; l++) {
+        feeds[N.pastKey(l)] = pastIn.keys[l];
+        feeds[N.pastValue(l)] = pastIn.values[l];
+      }
+      if (this.io.hasLora) {
+        const scale = input.loraScale ?? new Array<number>(B).fill(1);
+        if (scale.length !== B) throw badInput(`loraScale has ${scale.length} entries for ${B} rows`);
+        feeds[N.LORA_SCALE] = mk(s.float32(Float32Array.from(scale), [B]));
+      }
+
+      const patches = input.patches;
+      const hasPatches = (patches?.resid?.size ?? 0) + (patches?.kv?.size ?? 0) > 0;
+      if (hasPatches && !this.io.patchInputs) throw badInput('this model was built without patch inputs');
+      if (this.io.patchInputs) {
+        const noop = this.noopPatch();
+        for (let site = 0; site <= L; site++) {
+          const p = patches?.resid?.get(site);
+          if (p && (p.mask.length !== B * T || p.value.length !== B * T * H)) {
+            throw badInput(`resid patch ${site}: mask must hold B·T and value B·T·hidden values`, { site });
+          }
+          feeds[N.residPatchMask(site)] = p ? mk(s.float32(p.mask, [B, T, 1])) : noop.mask;
+          feeds[N.residPatch(site)] = p ? mk(s.float32(p.value, [B, T, H])) : noop.resid;
+        }
+        for (let l = 0; l < L; l++) {
+          const p = patches?.kv?.get(l);
+          if (
+            p &&
+            (p.mask.length !== B * T || p.k.length !== B * T * kvDim || p.v.length !== B * T * kvDim)
+          ) {
+            throw badInput(`kv patch ${l}: mask must hold B·T, k and v B·T·kvHeads·headDim values`, {
+              layer: l,
+            });
+          }
+          feeds[N.kvPatchMask(l)] = p ? mk(s.float32(p.mask, [B, T, 1])) : noop.mask;
+          feeds[N.kPatch(l)] = p ? mk(s.float32(p.k, [B, T, kvDim])) : noop.kv;
+          feeds[N.vPatch(l)] = p ? mk(s.float32(p.v, [B, T, kvDim])) : noop.kv;
+        }
+        for (const site of patches?.resid?.keys() ?? []) {
+          if (!(site >= 0 && site <= L)) throw badInput(`resid patch site ${site} out of range`);
+        }
+        for (const l of patches?.kv?.keys() ?? []) {
+          if (!(l >= 0 && l < L)) throw badInput(`kv patch layer ${l} out of range`);
+        }
+      }
+
+      const tapped = (taps.resid?.length ?? 0) + (taps.kv?.length ?? 0) + (taps.attn?.length ?? 0) > 0;
+      if (tapped && !this.io.tapOutputs) throw badInput('this model was built without tap outputs');
+      for (const site of taps.resid ?? [])
+        if (!(site >= 0 && site <= L)) throw badInput(`resid tap ${site} out of range`);
+      for (const l of [...(taps.kv ?? []), ...(taps.attn ?? [])]) {
+        if (!(l >= 0 && l < L)) throw badInput(`layer tap ${l} out of range`);
+      }
+      const fetches = [N.LOGITS];
+      for (let l = 0; l < L; l++) fetches.push(N.presentKey(l), N.presentValue(l));
+      for (const site of new Set(taps.resid ?? [])) fetches.push(N.residTap(site));
+      for (const l of new Set(taps.kv ?? [])) fetches.push(N.kTap(l), N.vTap(l));
+      for (const l of new Set(taps.attn ?? [])) fetches.push(N.attnTap(l));
+
+      out = await s.run(feeds, fetches);
+    } finally {
+      for (const t of created) t.dispose();
+      ownPast?.dispose();
+    }
+
+    const cpu = async (name: string, shape: number[]): Promise<Tensor> => {
+      const t = out[name];
+      const data = (await t.getData()) as Float32Array;
+      t.dispose();
+      return { shape, data };
+    };
+    const tOut = taps.logits === 'last' ? 1 : T;
+    const result: EngineForwardResult = {
+      logits: await cpu(N.LOGITS, [B, tOut, spec.vocabSize]),
+      resid: new Map(),
+      k: new Map(),
+      v: new Map(),
+      attn: new Map(),
+      present: new KvCache(
+        s.ort,
+        B,
+        S,
+        Array.from({ length: L }, (_, l) => out[N.presentKey(l)]),
+        Array.from({ length: L }, (_, l) => out[N.presentValue(l)]),
+      ),
+    };
+    for (const site of new Set(taps.resid ?? []))
+      result.resid.set(site, await cpu(N.residTap(site), [B, T, H]));
+    for (const l of new Set(taps.kv ?? [])) {
+      result.k.set(l, await cpu(N.kTap(l), [B, T, kvDim]));
+      result.v.set(l, await cpu(N.vTap(l), [B, T, kvDim]));
+    }
+    for (const l of new Set(taps.attn ?? [])) result.attn.set(l, await cpu(N.attnTap(l), [B, nH, T, S]));
+    return result;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.noop) for (const t of Object.values(this.noop)) t.dispose();
+    await this.session.release();
+  }
+}

@@ -1,0 +1,250 @@
+// ORT sessions for built graphs: picks the execution provider (WebGPU when the browser has an adapter,
+// WASM otherwise or when WebGPU session creation fails; onnxruntime-web WASM or onnxruntime-node CPU in
+// Node), reports the choice and the reason in BackendInfo, and keeps `present.*` on the GPU under WebGPU.
+// It must never swallow a backend failure silently, never load two ORT runtimes into a browser bundle
+// (onnxruntime-node is only imported by a name the bundler cannot see), and never know model semantics.
+
+import type * as OrtWeb from 'onnxruntime-web';
+import type { ExternalDataFile } from './graph/builder';
+
+/** The ORT module API shared by onnxruntime-web and onnxruntime-node (both re-export onnxruntime-common). */
+export type Ort = typeof OrtWeb;
+export type OrtTensor = OrtWeb.Tensor;
+export type OrtSession = OrtWeb.InferenceSession;
+
+export type BackendKind = 'webgpu' | 'wasm' | 'node-cpu';
+/** `auto`: WebGPU → WASM in a browser; onnxruntime-node → WASM in Node. */
+export type BackendRequest = 'auto' | BackendKind;
+
+export interface BackendInfo {
+  kind: BackendKind;
+  /** why this backend and not a faster one (e.g. the WebGPU error), when it was a fallback */
+  reason?: string;
+  /** WebGPU adapter, e.g. "google swiftshader" */
+  adapter?: string;
+  /** the adapter offers `shader-f16` (fp16 weights are possible; fp32 is used for now) */
+  shaderF16?: boolean;
+}
+
+export interface OrtConfig {
+  /** base URL (or per-file map) of the self-hosted ORT .wasm/.mjs files */
+  wasmPaths?: OrtWeb.Env.WebAssemblyFlags['wasmPaths'];
+  /** WASM threads (needs cross-origin isolation in a browser); 1 disables the thread pool */
+  numThreads?: number;
+  /** run WASM in ORT's own proxy worker */
+  proxy?: boolean;
+}
+
+export interface SessionGraph {
+  model: Uint8Array;
+  externalData: ExternalDataFile[];
+}
+
+export interface CreateSessionOptions {
+  /** outputs to leave on the GPU under WebGPU (e.g. `present.*`), fed straight to the next run */
+  gpuOutputs?: readonly string[];
+  /** graph optimisation level; default 'all' */
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** intra-op threads for onnxruntime-node */
+  intraOpNumThreads?: number;
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+let webPromise: Promise<Ort> | undefined;
+let nodePromise: Promise<Ort> | undefined;
+let pendingConfig: OrtConfig = {};
+
+/** onnxruntime-web, loaded once; configured with the settings from configureOrt. */
+export function loadOrtWeb(): Promise<Ort> {
+  webPromise ??= import('onnxruntime-web').then((m) => {
+    const ort = ((m as unknown as { default?: Ort }).default ?? m) as Ort;
+    applyConfig(ort, pendingConfig);
+    return ort;
+  });
+  return webPromise;
+}
+
+/** onnxruntime-node (Node only); hidden from bundlers so a browser build never includes it. */
+export function loadOrtNode(): Promise<Ort> {
+  if (!isNode) return Promise.reject(new Error('onnxruntime-node is only available in Node'));
+  const name = 'onnxruntime-node';
+  nodePromise ??= import(/* @vite-ignore */ name).then((m: { default?: Ort } & Ort) => {
+    return (m.InferenceSession ? m : m.default) as Ort;
+  });
+  return nodePromise;
+}
+
+function applyConfig(ort: Ort, c: OrtConfig): void {
+  if (c.wasmPaths !== undefined) ort.env.wasm.wasmPaths = c.wasmPaths;
+  if (c.numThreads !== undefined) ort.env.wasm.numThreads = c.numThreads;
+  if (c.proxy !== undefined) ort.env.wasm.proxy = c.proxy;
+}
+
+/**
+ * Sets onnxruntime-web's WASM options. Call before the first session; `wasmPaths` is how the app
+ * self-hosts the .wasm files (ORT's default is a CDN).
+ */
+export function configureOrt(c: OrtConfig): void {
+  pendingConfig = { ...pendingConfig, ...c };
+  if (webPromise) void webPromise.then((ort) => applyConfig(ort, c));
+}
+
+interface GpuAdapterLike {
+  info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
+  features?: { has(name: string): boolean };
+}
+interface GpuLike {
+  requestAdapter(opts?: { powerPreference?: string }): Promise<GpuAdapterLike | null>;
+}
+
+function describeAdapter(a: GpuAdapterLike): string {
+  const info = a.info ?? {};
+  const name =
+    [info.vendor, info.architecture || info.description].filter(Boolean).join(' ') || 'unknown adapter';
+  return info.isFallbackAdapter ? `${name} (fallback)` : name;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** One ORT session plus the runtime that made it (tensors must come from the same runtime). */
+export class EngineSession {
+  private released = false;
+
+  constructor(
+    readonly ort: Ort,
+    private readonly session: OrtSession,
+    readonly backend: BackendInfo,
+  ) {}
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Runs with exactly these outputs fetched (ORT computes only what they need). */
+  async run(
+    feeds: Record<string, OrtTensor>,
+    fetches: readonly string[],
+  ): Promise<Record<string, OrtTensor>> {
+    if (this.released) throw new Error('session already released');
+    return (await this.session.run(feeds, fetches as string[])) as Record<string, OrtTensor>;
+  }
+
+  float32(data: Float32Array, dims: readonly number[]): OrtTensor {
+    return new this.ort.Tensor('float32', data, dims);
+  }
+
+  int64(data: BigInt64Array, dims: readonly number[]): OrtTensor {
+    return new this.ort.Tensor('int64', data, dims);
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.session.release();
+  }
+}
+
+function sessionOptions(
+  graph: SessionGraph,
+  opts: CreateSessionOptions,
+  providers: OrtWeb.InferenceSession.SessionOptions['executionProviders'],
+): OrtWeb.InferenceSession.SessionOptions {
+  return {
+    executionProviders: providers,
+    graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+    externalData: graph.externalData.map((f) => ({ path: f.path, data: f.data })),
+    ...(opts.intraOpNumThreads ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+  };
+}
+
+async function createWasm(
+  graph: SessionGraph,
+  opts: CreateSessionOptions,
+  reason?: string,
+): Promise<EngineSession> {
+  const ort = await loadOrtWeb();
+  const s = await ort.InferenceSession.create(graph.model, sessionOptions(graph, opts, ['wasm']));
+  return new EngineSession(ort, s, reason ? { kind: 'wasm', reason } : { kind: 'wasm' });
+}
+
+async function createNodeCpu(graph: SessionGraph, opts: CreateSessionOptions): Promise<EngineSession> {
+  const ort = await loadOrtNode();
+  const s = await ort.InferenceSession.create(graph.model, sessionOptions(graph, opts, ['cpu']));
+  return new EngineSession(ort, s, { kind: 'node-cpu' });
+}
+
+/** The WebGPU attempt; resolves to a session or to the reason it could not be made. */
+async function tryWebGpu(
+  graph: SessionGraph,
+  opts: CreateSessionOptions,
+): Promise<EngineSession | { reason: string }> {
+  const gpu = (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
+  if (!gpu) return { reason: 'no WebGPU here (navigator.gpu is missing)' };
+  let adapter: GpuAdapterLike | null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (e) {
+    return { reason: `WebGPU adapter request failed: ${errorText(e)}` };
+  }
+  if (!adapter) return { reason: 'WebGPU is present but no adapter is available' };
+  const ort = await loadOrtWeb();
+  const info: BackendInfo = {
+    kind: 'webgpu',
+    adapter: describeAdapter(adapter),
+    shaderF16: adapter.features?.has('shader-f16') ?? false,
+  };
+  try {
+    // NOTE: ORT creates its device from this adapter once; every later session shares that device, so
+    // GPU-resident KV tensors can move between the base and the finetuned sessions.
+    const env = ort.env.webgpu as unknown as { adapter?: unknown };
+    env.adapter ??= adapter;
+    const location: Record<string, OrtWeb.Tensor.DataLocation> = {};
+    for (const name of opts.gpuOutputs ?? []) location[name] = 'gpu-buffer';
+    const s = await ort.InferenceSession.create(graph.model, {
+      ...sessionOptions(graph, opts, ['webgpu']),
+      preferredOutputLocation: location,
+    });
+    return new EngineSession(ort, s, info);
+  } catch (e) {
+    return { reason: `WebGPU session creation failed: ${errorText(e)}` };
+  }
+}
+
+/** Creates a session on the requested backend; `auto` falls back and says why in `backend.reason`. */
+export async function createSession(
+  graph: SessionGraph,
+  request: BackendRequest = 'auto',
+  opts: CreateSessionOptions = {},
+): Promise<EngineSession> {
+  switch (request) {
+    case 'wasm':
+      return createWasm(graph, opts);
+    case 'node-cpu':
+      return createNodeCpu(graph, opts);
+    case 'webgpu': {
+      const r = await tryWebGpu(graph, opts);
+      if (r instanceof EngineSession) return r;
+      throw new Error(r.reason);
+    }
+    case 'auto': {
+      if (isNode) {
+        try {
+          await loadOrtNode();
+        } catch (e) {
+          return createWasm(graph, opts, `onnxruntime-node unavailable: ${errorText(e)}`);
+        }
+        return createNodeCpu(graph, opts);
+      }
+      const r = await tryWebGpu(graph, opts);
+      if (r instanceof EngineSession) return r;
+      return createWasm(graph, opts, r.reason);
+    }
+  }
+}
