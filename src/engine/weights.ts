@@ -1,0 +1,167 @@
+// Loads a model's weights into a WeightMap keyed by Hugging Face names, checking every tensor the
+// ArchSpec requires is present with the shape it implies; and `loadModel`, which does the whole
+// folder (config.json, generation_config.json, single or sharded safetensors).
+// Must never accept a checkpoint whose shapes disagree with its config, and never import Node APIs.
+
+import { parseConfigDetailed } from './config';
+import { EngineError } from './errors';
+import { openSafetensors, openShardedSafetensors, type TensorStore } from './safetensors';
+import type { FileSource } from './source';
+import type { ArchSpec, WeightMap } from './types';
+
+export interface RequiredTensor {
+  name: string;
+  shape: number[];
+}
+
+/** Every tensor the forward pass reads, in a stable order, with the shape the spec implies. */
+export function requiredTensors(spec: ArchSpec): RequiredTensor[] {
+  const { hiddenSize: h, intermediateSize: ffn, numHeads, numKvHeads, headDim: hd, vocabSize: v } = spec;
+  const q = numHeads * hd;
+  const kv = numKvHeads * hd;
+  const out: RequiredTensor[] = [{ name: 'model.embed_tokens.weight', shape: [v, h] }];
+  for (let l = 0; l < spec.numLayers; l++) {
+    const p = `model.layers.${l}`;
+    out.push({ name: `${p}.input_layernorm.weight`, shape: [h] });
+    out.push({ name: `${p}.self_attn.q_proj.weight`, shape: [q, h] });
+    out.push({ name: `${p}.self_attn.k_proj.weight`, shape: [kv, h] });
+    out.push({ name: `${p}.self_attn.v_proj.weight`, shape: [kv, h] });
+    if (spec.qkvBias) {
+      out.push({ name: `${p}.self_attn.q_proj.bias`, shape: [q] });
+      out.push({ name: `${p}.self_attn.k_proj.bias`, shape: [kv] });
+      out.push({ name: `${p}.self_attn.v_proj.bias`, shape: [kv] });
+    }
+    if (spec.qkNorm) {
+      out.push({ name: `${p}.self_attn.q_norm.weight`, shape: [hd] });
+      out.push({ name: `${p}.self_attn.k_norm.weight`, shape: [hd] });
+    }
+    out.push({ name: `${p}.self_attn.o_proj.weight`, shape: [h, q] });
+    if (spec.oBias) out.push({ name: `${p}.self_attn.o_proj.bias`, shape: [h] });
+    out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [h] });
+    out.push({ name: `${p}.mlp.gate_proj.weight`, shape: [ffn, h] });
+    out.push({ name: `${p}.mlp.up_proj.weight`, shape: [ffn, h] });
+    out.push({ name: `${p}.mlp.down_proj.weight`, shape: [h, ffn] });
+    if (spec.mlpBias) {
+      out.push({ name: `${p}.mlp.gate_proj.bias`, shape: [ffn] });
+      out.push({ name: `${p}.mlp.up_proj.bias`, shape: [ffn] });
+      out.push({ name: `${p}.mlp.down_proj.bias`, shape: [h] });
+    }
+  }
+  out.push({ name: 'model.norm.weight', shape: [h] });
+  if (!spec.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [v, h] });
+  return out;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Throws `missing_tensor` / `shape_mismatch` for the first required tensor the store lacks or misshapes. */
+export function checkTensors(spec: ArchSpec, store: Pick<TensorStore, 'tensors'>): RequiredTensor[] {
+  const req = requiredTensors(spec);
+  for (const r of req) {
+    const t = store.tensors.get(r.name);
+    if (!t)
+      throw new EngineError('missing_tensor', `checkpoint lacks ${r.name}`, {
+        tensor: r.name,
+        expected: r.shape,
+      });
+    if (!sameShape(t.shape, r.shape)) {
+      throw new EngineError(
+        'shape_mismatch',
+        `${r.name} has shape [${t.shape.join(',')}], config implies [${r.shape.join(',')}]`,
+        { tensor: r.name, file: t.file, expected: r.shape, got: [...t.shape] },
+      );
+    }
+  }
+  return req;
+}
+
+export interface LoadWeightsOptions {
+  onProgress?: (done: number, total: number, name: string) => void;
+}
+
+/** Reads the required tensors (fp32) after checking all of them, so a bad file fails before any big read. */
+export async function loadWeights(
+  spec: ArchSpec,
+  store: TensorStore,
+  opts: LoadWeightsOptions = {},
+): Promise<WeightMap> {
+  const req = checkTensors(spec, store);
+  const weights: WeightMap = new Map();
+  for (let i = 0; i < req.length; i++) {
+    weights.set(req[i].name, await store.read(req[i].name, { expectShape: req[i].shape }));
+    opts.onProgress?.(i + 1, req.length, req[i].name);
+  }
+  return weights;
+}
+
+/** `model.safetensors`, or the shards listed by `model.safetensors.index.json`. */
+export async function openModelTensors(source: FileSource): Promise<TensorStore> {
+  if (await source.has('model.safetensors')) {
+    return openSafetensors(await source.openRandomAccess('model.safetensors'), 'model.safetensors');
+  }
+  if (await source.has('model.safetensors.index.json')) {
+    const index = await source.readJson('model.safetensors.index.json');
+    return openShardedSafetensors(index, async (file) => {
+      if (!(await source.has(file))) {
+        throw new EngineError('missing_file', `${source.id}: shard ${file} listed in the index is missing`, {
+          file,
+          source: source.id,
+        });
+      }
+      return source.openRandomAccess(file);
+    });
+  }
+  throw new EngineError(
+    'missing_file',
+    `${source.id}: neither model.safetensors nor model.safetensors.index.json`,
+    {
+      file: 'model.safetensors',
+      source: source.id,
+    },
+  );
+}
+
+export interface LoadedModel {
+  spec: ArchSpec;
+  weights: WeightMap;
+  /** config.json as read */
+  config: Record<string, unknown>;
+  /** generation_config.json as read, or null when the folder has none */
+  generationConfig: Record<string, unknown> | null;
+  /** remarks from config parsing (e.g. a sliding window that limits the context) */
+  notes: string[];
+}
+
+/**
+ * A whole model folder → spec + fp32 weights. `spec.eosTokenIds` is config.json's list extended by
+ * generation_config.json's `eos_token_id`.
+ */
+export async function loadModel(source: FileSource, opts: LoadWeightsOptions = {}): Promise<LoadedModel> {
+  if (!(await source.has('config.json'))) {
+    throw new EngineError('missing_file', `${source.id}: no config.json`, {
+      file: 'config.json',
+      source: source.id,
+    });
+  }
+  const config = (await source.readJson('config.json')) as Record<string, unknown>;
+  const { spec, notes } = parseConfigDetailed(config, `${source.id}/config.json`);
+  let generationConfig: Record<string, unknown> | null = null;
+  if (await source.has('generation_config.json')) {
+    const g = await source.readJson('generation_config.json');
+    if (typeof g === 'object' && g !== null && !Array.isArray(g))
+      generationConfig = g as Record<string, unknown>;
+  }
+  // NOTE: chat models often list more stop tokens in generation_config.json (Llama-3: <|eot_id|>,
+  // <|eom_id|>); decoding must stop on any of them, so they join the spec's list.
+  const extraEos = generationConfig?.eos_token_id;
+  for (const id of Array.isArray(extraEos) ? extraEos : [extraEos]) {
+    if (Number.isSafeInteger(id) && (id as number) >= 0 && !spec.eosTokenIds.includes(id as number)) {
+      spec.eosTokenIds.push(id as number);
+    }
+  }
+  const store = await openModelTensors(source);
+  const weights = await loadWeights(spec, store, opts);
+  return { spec, weights, config, generationConfig, notes };
+}
