@@ -117,17 +117,21 @@ export function buildDecoderGraph(
   const residPatches: { mask: string; value: string }[] = [];
   const kvPatches: { mask: string; k: string; v: string }[] = [];
   if (patchInputs) {
+    // NOTE: each patch input gets its own symbolic dims: a [1,1,1] no-op beside a [B,T,1] patch must
+    // not be declared equal, or ORT's memory planner reuses buffers of the wrong size.
+    const patchInput = (name: string, width: number): string =>
+      b.input(name, DataType.FLOAT, [`${name}.batch`, `${name}.seq`, width]);
     for (let l = 0; l <= L; l++) {
       residPatches.push({
-        mask: b.input(N.residPatchMask(l), DataType.FLOAT, ['patch_batch', 'patch_seq', 1]),
-        value: b.input(N.residPatch(l), DataType.FLOAT, ['patch_batch', 'patch_seq', H]),
+        mask: patchInput(N.residPatchMask(l), 1),
+        value: patchInput(N.residPatch(l), H),
       });
     }
     for (let l = 0; l < L; l++) {
       kvPatches.push({
-        mask: b.input(N.kvPatchMask(l), DataType.FLOAT, ['patch_batch', 'patch_seq', 1]),
-        k: b.input(N.kPatch(l), DataType.FLOAT, ['patch_batch', 'patch_seq', kvDim]),
-        v: b.input(N.vPatch(l), DataType.FLOAT, ['patch_batch', 'patch_seq', kvDim]),
+        mask: patchInput(N.kvPatchMask(l), 1),
+        k: patchInput(N.kPatch(l), kvDim),
+        v: patchInput(N.vPatch(l), kvDim),
       });
     }
   }
