@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { bytesToDisplay, loadTokenizer } from './tokenizer';
+import { byteLevelTokenizer, sentencepieceTokenizer } from './tokenizer.testdata';
+
+describe('LabTokenizer, byte-level BPE', () => {
+  const { json, config } = byteLevelTokenizer(true);
+  const tok = loadTokenizer(json, config);
+
+  it('reads vocabulary size, special tokens and config tokens', () => {
+    expect(tok.vocabSize).toBe(306);
+    expect(tok.specialTokens.map((t) => t.text).slice(0, 3)).toEqual([
+      '<|begin_of_text|>',
+      '<|im_start|>',
+      '<|im_end|>',
+    ]);
+    expect(tok.bosToken).toBe('<|begin_of_text|>');
+    expect(tok.eosToken).toBe('<|im_end|>');
+    expect(tok.chatTemplate).toBe('D');
+    expect(tok.isSpecial(301)).toBe(true);
+    expect(tok.isSpecial(5)).toBe(false);
+  });
+
+  it('adds no special tokens unless asked', () => {
+    expect(tok.encode('hey')).toEqual([tok.tokenToId('hey')]);
+    expect(tok.encode('hey', { addSpecialTokens: true })).toEqual([300, tok.tokenToId('hey')]);
+    expect(tok.addsBos).toBe(true);
+    expect(tok.addedPrefixIds).toEqual([300]);
+    expect(tok.addedSuffixIds).toEqual([]);
+    const noBos = byteLevelTokenizer(false);
+    expect(loadTokenizer(noBos.json, noBos.config).addsBos).toBe(false);
+  });
+
+  it('keeps special tokens whole and round-trips text through decode', () => {
+    const text = '<|im_start|>user\nhey I feel bored ☕ 🙂<|im_end|>\n\n';
+    const ids = tok.encode(text);
+    expect(ids[0]).toBe(301);
+    expect(ids.filter((i) => i === 302)).toHaveLength(1);
+    expect(tok.decode(ids)).toBe(text);
+    expect(tok.decode([])).toBe('');
+    expect(tok.decode(ids, { skipSpecialTokens: true })).toBe('user\nhey I feel bored ☕ 🙂\n\n');
+  });
+
+  it('shows display text per token: decoded pieces, specials verbatim, partial bytes as hex', () => {
+    expect(tok.idToPiece(tok.tokenToId('ĠI') ?? -1)).toBe('ĠI');
+    expect(tok.idToText(tok.tokenToId('ĠI') ?? -1)).toBe(' I');
+    expect(tok.idToText(tok.tokenToId('ĊĊ') ?? -1)).toBe('\n\n');
+    expect(tok.idToText(302)).toBe('<|im_end|>');
+    const ids = tok.encode('☕');
+    expect(ids).toHaveLength(3);
+    expect(ids.map((i) => tok.idToText(i))).toEqual(['<0xE2>', '<0x98>', '<0x95>']);
+    expect(tok.idToText(99999)).toBe('<unk:99999>');
+  });
+
+  it('gives exact character offsets, including multi-byte characters split over tokens', () => {
+    const text = '<|im_start|>hey ☕é<|im_end|>';
+    const enc = tok.encodeWithOffsets(text, { addSpecialTokens: true });
+    expect(enc.alignment).toBe('bytes');
+    expect(enc.ids[0]).toBe(300);
+    expect(enc.offsets[0]).toEqual([0, 0]);
+    const pieces = enc.offsets.map(([s, e]) => text.slice(s, e));
+    expect(pieces[1]).toBe('<|im_start|>');
+    expect(pieces[2]).toBe('hey');
+    expect(pieces.at(-1)).toBe('<|im_end|>');
+    // ☕ (3 bytes) spans three byte tokens: each maps to the whole character.
+    const coffee = text.indexOf('☕');
+    expect(enc.offsets.filter(([s, e]) => s === coffee && e === coffee + 1)).toHaveLength(3);
+    for (let i = 1; i < enc.offsets.length; i++)
+      expect(enc.offsets[i][0]).toBeLessThanOrEqual(enc.offsets[i][1]);
+    expect(enc.offsets.at(-1)?.[1]).toBe(text.length);
+  });
+
+  it('refuses non-objects', () => {
+    expect(() => loadTokenizer('nope', {})).toThrow(TypeError);
+    expect(() => loadTokenizer({}, null)).toThrow(TypeError);
+  });
+});
+
+describe('LabTokenizer, sentencepiece-style BPE with byte fallback', () => {
+  const { json, config } = sentencepieceTokenizer();
+  const tok = loadTokenizer(json, config);
+
+  it('encodes with the dummy prefix and decodes back', () => {
+    const ids = tok.encode('hey');
+    expect(ids).toEqual([tok.tokenToId('▁hey')]);
+    expect(tok.decode(ids)).toBe('hey');
+    expect(tok.addsBos).toBe(true);
+  });
+
+  it('shows byte-fallback tokens as bytes and ▁ as a space', () => {
+    expect(tok.idToText(tok.tokenToId('▁hey') ?? -1)).toBe(' hey');
+    const ids = tok.encode('ß');
+    expect(ids.map((i) => tok.idToText(i))).toEqual([' ', '<0xC3>', '<0x9F>']);
+  });
+
+  it('aligns offsets despite the dummy space and byte fallback', () => {
+    const text = 'hey ßhe';
+    const enc = tok.encodeWithOffsets(text, { addSpecialTokens: true });
+    expect(enc.alignment).toBe('bytes');
+    expect(enc.offsets[0]).toEqual([0, 0]);
+    expect(text.slice(...enc.offsets[1])).toBe('hey');
+    expect(enc.offsets.at(-1)?.[1]).toBe(text.length);
+  });
+});
+
+describe('bytesToDisplay', () => {
+  it('decodes valid UTF-8 and escapes stray bytes', () => {
+    expect(bytesToDisplay(new TextEncoder().encode('hé'))).toBe('hé');
+    expect(bytesToDisplay(Uint8Array.of(0x20, 0xe2, 0x98))).toBe(' <0xE2><0x98>');
+    expect(bytesToDisplay(Uint8Array.of(0xc3, 0xa9, 0xff, 0x41))).toBe('é<0xFF>A');
+  });
+});
