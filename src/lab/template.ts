@@ -304,6 +304,8 @@ export interface PromptToken {
   /** Display text (special tokens verbatim). */
   text: string;
   segment: Segment;
+  /** An added/control token (`<|im_start|>`, `<bos>`, Qwen3's `<think>`): one token, shown verbatim. */
+  special: boolean;
   /** Character span in `SplitPrompt.text`; empty for tokens the tokenizer added (a BOS). */
   start: number;
   end: number;
@@ -368,7 +370,7 @@ export function buildPrompt(tokenizer: LabTokenizer, options: BuildPromptOptions
       warnings.push(
         `token ${i} ${JSON.stringify(text)} straddles the query boundary and is counted as query`,
       );
-    return { id, text, segment, start, end };
+    return { id, text, segment, special: tokenizer.isAdded(id), start, end };
   });
   const count = (s: Segment) => tokens.filter((t) => t.segment === s).length;
   const nPrefix = count('prefix');

@@ -18,6 +18,8 @@ describe('LabTokenizer, byte-level BPE', () => {
     expect(tok.chatTemplate).toBe('D');
     expect(tok.isSpecial(301)).toBe(true);
     expect(tok.isSpecial(5)).toBe(false);
+    expect(tok.isAdded(301)).toBe(true);
+    expect(tok.isAdded(5)).toBe(false);
   });
 
   it('adds no special tokens unless asked', () => {

@@ -214,8 +214,14 @@ export class LabTokenizer {
     return this.tok.id_to_token(id);
   }
 
+  /** `special: true` in tokenizer.json (BOS, `<|im_start|>`…). */
   isSpecial(id: number): boolean {
     return this.added.get(id)?.special === true;
+  }
+
+  /** Any added token: the special ones plus control tokens such as Qwen3's `<think>` (not special). */
+  isAdded(id: number): boolean {
+    return this.added.has(id);
   }
 
   /**
