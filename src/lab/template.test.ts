@@ -187,12 +187,14 @@ describe('splitChat: prefix / query / postfix characters (PAPER.md)', () => {
     const a = parts(llama32, opts(llama32, { user: BORED }, { now: () => new Date(2025, 1, 3) }));
     expect(a.prefix).toContain('Today Date: 03 Feb 2025\n');
     expect(a.split.dateString).toBe('03 Feb 2025');
+    expect(a.split.dateFromClock).toBe(true);
     const b = parts(
       llama32,
       opts(llama32, { user: BORED }, { templateArgs: { date_string: '26 Jul 2024' } }),
     );
     expect(b.prefix).toBe(parts(llama31, opts(llama31, { user: BORED })).prefix);
     expect(b.split.dateString).toBe('26 Jul 2024');
+    expect(b.split.dateFromClock).toBe(false);
   });
 
   it('multi-turn: earlier turns are prefix, the last user message is the query', () => {

@@ -237,6 +237,11 @@ export interface CharSplit {
   /** Character spans; they tile `text`. */
   chars: Record<Segment, Span>;
   dateString: string | null;
+  /**
+   * The template read the clock (strftime_now): the prompt changes from day to day unless `date_string`
+   * pins it — worth showing, and worth pinning before caching results.
+   */
+  dateFromClock: boolean;
   /** The marker the template was rendered with in place of the query. */
   marker: string;
 }
@@ -295,6 +300,7 @@ export function splitChat(template: string, options: SplitOptions): CharSplit {
     text,
     chars: { prefix: [0, before.length], query: [before.length, qEnd], postfix: [qEnd, text.length] },
     dateString: real.dateString,
+    dateFromClock: real.strftimeCalls.length > 0,
     marker,
   };
 }
@@ -319,6 +325,7 @@ export interface SplitPrompt {
   /** Half-open character ranges in `text`. */
   chars: Record<Segment, Span>;
   dateString: string | null;
+  dateFromClock: boolean;
   bos: {
     /** The rendered text starts with the BOS string (Llama, Gemma templates write it themselves). */
     templateEmits: boolean;
@@ -393,6 +400,7 @@ export function buildPrompt(tokenizer: LabTokenizer, options: BuildPromptOptions
     },
     chars: split.chars,
     dateString: split.dateString,
+    dateFromClock: split.dateFromClock,
     bos,
     alignment: enc.alignment,
     warnings,
