@@ -120,7 +120,7 @@ export class GraphBuilder {
     const count = opts.outputs ?? 1;
     const outs: string[] = [];
     for (let i = 0; i < count; i++) outs.push(this.name(opType, opts.names?.[i]));
-    this.nodes.push({ opType, inputs, outputs: outs, attributes: opts.attrs });
+    this.nodes.push({ opType, inputs, outputs: outs, name: `n:${outs[0]}`, attributes: opts.attrs });
     return outs;
   }
 

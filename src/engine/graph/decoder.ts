@@ -219,17 +219,20 @@ export function buildDecoderGraph(
   const sin4 = b.unsqueeze(b.gather(sinT, positionIds), [1]);
   /** x [B,h,T,hd] → x·cos + rotate_half(x)·sin, with rotate_half(x)·sin = [x2,x1]·[−sin,sin] */
   const rope = (x: string): string => {
-    const [x1, x2] = b.split(x, -1, 2);
-    const rot = b.concat([x2, x1], -1);
+    // NOTE: positive axes: JSEP WebGPU's Split/Concat mis-shape with axis −1.
+    const [x1, x2] = b.split(x, 3, 2);
+    const rot = b.concat([x2, x1], 3);
     return b.add(b.mul(x, cos4), b.mul(rot, sin4));
   };
 
   // Attention bias [B,1,T,S]: causal by slot index (query slot P+i sees key slots ≤ P+i) × padding mask.
-  const totalLen = b.cast(b.squeeze(b.shape(attnMask, 1, 2), [0]), DataType.FLOAT);
-  const seqLen = b.cast(b.squeeze(b.shape(inputIds, 1, 2), [0]), DataType.FLOAT);
-  const pastLen = b.sub(totalLen, seqLen);
-  const keyIdx = b.range(zero, totalLen, one); // [S]
-  const queryIdx = b.unsqueeze(b.range(pastLen, totalLen, one), [1]); // [T,1]
+  // NOTE: lengths and index ranges stay int64 (ORT runs them on the CPU, no GPU→CPU readback); only the
+  // [S] and [T] index vectors are cast to float and cross to the device.
+  const totalLen = b.squeeze(b.shape(attnMask, 1, 2), [0]);
+  const pastLen = b.sub(totalLen, b.squeeze(b.shape(inputIds, 1, 2), [0]));
+  const oneI = b.constI64([1], []);
+  const keyIdx = b.cast(b.range(b.constI64([0], []), totalLen, oneI), DataType.FLOAT); // [S]
+  const queryIdx = b.unsqueeze(b.cast(b.range(pastLen, totalLen, oneI), DataType.FLOAT), [1]); // [T,1]
   const causal = b.clip(b.add(b.sub(queryIdx, keyIdx), one), zero, one); // [T,S] 1 where key ≤ query
   const allowed = b.mul(causal, b.unsqueeze(attnMask, [1, 2])); // [B,1,T,S]
   const attnBias = b.mul(b.sub(allowed, one), b.constF32([-MASK_NEG], [])); // 0 or −1e9
