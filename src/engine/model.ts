@@ -91,7 +91,7 @@ interface NoopPatch {
 }
 
 export class EngineModel {
-  private noop: NoopPatch | null = null;
+  private noop: Promise<NoopPatch> | null = null;
   private disposed = false;
 
   private constructor(
@@ -178,14 +178,17 @@ export class EngineModel {
     );
   }
 
-  private noopPatch(): NoopPatch {
+  /** Zero patches ([1,1,1] mask, [1,1,width] value), made once per model and shared by every run. */
+  private noopPatch(): Promise<NoopPatch> {
     if (!this.noop) {
+      const s = this.session;
       const kvDim = this.spec.numKvHeads * this.spec.headDim;
-      this.noop = {
-        mask: this.session.float32(new Float32Array(1), [1, 1, 1]),
-        resid: this.session.float32(new Float32Array(this.spec.hiddenSize), [1, 1, this.spec.hiddenSize]),
-        kv: this.session.float32(new Float32Array(kvDim), [1, 1, kvDim]),
-      };
+      const H = this.spec.hiddenSize;
+      this.noop = Promise.all([
+        s.constant(new Float32Array(1), [1, 1, 1]),
+        s.constant(new Float32Array(H), [1, 1, H]),
+        s.constant(new Float32Array(kvDim), [1, 1, kvDim]),
+      ]).then(([mask, resid, kv]) => ({ mask, resid, kv }));
     }
     return this.noop;
   }
@@ -273,7 +276,7 @@ export class EngineModel {
       const hasPatches = (patches?.resid?.size ?? 0) + (patches?.kv?.size ?? 0) > 0;
       if (hasPatches && !this.io.patchInputs) throw badInput('this model was built without patch inputs');
       if (this.io.patchInputs) {
-        const noop = this.noopPatch();
+        const noop = await this.noopPatch();
         for (let site = 0; site <= L; site++) {
           const p = patches?.resid?.get(site);
           if (p && (p.mask.length !== B * T || p.value.length !== B * T * H)) {
@@ -357,7 +360,7 @@ export class EngineModel {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.noop) for (const t of Object.values(this.noop)) t.dispose();
+    if (this.noop) for (const t of Object.values(await this.noop)) t.dispose();
     await this.session.release();
   }
 }

@@ -90,6 +90,27 @@ export function configureOrt(c: OrtConfig): void {
   if (webPromise) void webPromise.then((ort) => applyConfig(ort, c));
 }
 
+// GPUBufferUsage flags (the DOM typings here carry no WebGPU types).
+const GPU_BUFFER_COPY_SRC = 0x04;
+const GPU_BUFFER_COPY_DST = 0x08;
+const GPU_BUFFER_STORAGE = 0x80;
+
+interface GpuBufferLike {
+  destroy(): void;
+}
+interface GpuDeviceLike {
+  createBuffer(desc: { size: number; usage: number }): GpuBufferLike;
+  queue: {
+    writeBuffer(
+      buffer: GpuBufferLike,
+      offset: number,
+      data: ArrayBufferLike,
+      dataOffset: number,
+      size: number,
+    ): void;
+  };
+}
+
 interface GpuAdapterLike {
   info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
   features?: { has(name: string): boolean };
@@ -142,6 +163,26 @@ export class EngineSession {
 
   int64(data: BigInt64Array, dims: readonly number[]): OrtTensor {
     return new this.ort.Tensor('int64', data, dims);
+  }
+
+  /**
+   * A read-only input that stays valid across runs (the no-op patches): under WebGPU it is uploaded once
+   * into a GPU buffer, so runs do not re-upload it; elsewhere it is a plain CPU tensor.
+   */
+  async constant(data: Float32Array, dims: readonly number[]): Promise<OrtTensor> {
+    if (this.backend.kind !== 'webgpu') return this.float32(data, dims);
+    const device = await (this.ort.env.webgpu as unknown as { device: Promise<GpuDeviceLike> }).device;
+    // NOTE: round up to 16 bytes: JSEP kernels may bind the buffer as vec4 arrays.
+    const buffer = device.createBuffer({
+      size: Math.ceil(data.byteLength / 16) * 16,
+      usage: GPU_BUFFER_STORAGE | GPU_BUFFER_COPY_SRC | GPU_BUFFER_COPY_DST,
+    });
+    device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return this.ort.Tensor.fromGpuBuffer(buffer as unknown as OrtWeb.Tensor.GpuBufferType, {
+      dataType: 'float32',
+      dims,
+      dispose: () => buffer.destroy(),
+    });
   }
 
   async release(): Promise<void> {
