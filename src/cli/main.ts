@@ -1,0 +1,241 @@
+// The `piggyback` command: the same lab and engine as the browser, in Node. Results go to stdout,
+// progress and errors to stderr; on error nothing partial is printed to stdout and the exit code is 1.
+import fs from 'node:fs';
+import path from 'node:path';
+import { configureOrt } from '../engine/session';
+import { EngineError } from '../engine/errors';
+import { parseSpec, type ExperimentSpec } from '../lab/experiment';
+import { decodeLink, encodeLink } from '../lab/link';
+import { Lab } from '../lab/runner';
+import type { RunResult } from '../lab/results';
+import { inspectModel } from './inspect';
+import { parseSourceArg, resolveNodeSource } from './node-sources';
+
+const USAGE = `piggyback — the Piggyback Lab from the command line
+
+usage:
+  piggyback run <spec.json | share-url> [--json] [--backend node-cpu|wasm]
+  piggyback sweep <spec.json | share-url> --component resid|kv [--out grid.json]
+  piggyback drift <spec.json | share-url>
+  piggyback inspect <model folder | URL | owner/name[@rev] | demo:demo-base>
+  piggyback link <spec.json> [--base https://…/]
+  piggyback spec <share-url>
+`;
+
+export const DEFAULT_LINK_BASE = 'http://127.0.0.1:5173/';
+
+class UsageError extends Error {}
+
+interface Args {
+  positional: string[];
+  flags: Map<string, string | true>;
+}
+
+function parseArgs(argv: string[]): Args {
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--')) {
+      const [k, v] = a.slice(2).split('=', 2);
+      if (v !== undefined) flags.set(k, v);
+      else if (i + 1 < argv.length && !argv[i + 1].startsWith('--') && k !== 'json') flags.set(k, argv[++i]);
+      else flags.set(k, true);
+    } else positional.push(a);
+  }
+  return { positional, flags };
+}
+
+function flag(args: Args, name: string): string | undefined {
+  const v = args.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A spec from a file path or a share link. */
+export function loadSpecArg(arg: string | undefined): ExperimentSpec {
+  if (!arg) throw new UsageError('missing <spec.json | share-url>');
+  if (arg.includes('#spec=') || arg.startsWith('spec=')) {
+    const d = decodeLink(arg);
+    if (!d.ok)
+      throw new Error(
+        `bad share link: ${d.error.message}${d.error.issues ? `\n  ${d.error.issues.join('\n  ')}` : ''}`,
+      );
+    return d.spec;
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(arg, 'utf8');
+  } catch {
+    throw new Error(`cannot read spec file "${arg}"`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${arg} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const parsed = parseSpec(json);
+  if (!parsed.ok) throw new Error(`${arg} is not a valid experiment spec:\n  ${parsed.errors.join('\n  ')}`);
+  return parsed.spec;
+}
+
+function makeLab(args: Args): Lab {
+  const backend = flag(args, 'backend') ?? 'node-cpu';
+  if (backend !== 'node-cpu' && backend !== 'wasm')
+    throw new UsageError(`--backend must be node-cpu or wasm`);
+  configureOrt({ numThreads: 1 });
+  return new Lab({
+    resolveSource: (s) => resolveNodeSource(s),
+    backend,
+    onProgress: (p) => {
+      if (p.loaded === p.total) process.stderr.write(`  ${p.model}: ${p.stage} done\n`);
+    },
+  });
+}
+
+function printRun(result: RunResult, json: boolean): void {
+  if (json) {
+    const p = result.prompt;
+    const out = {
+      spec_version: result.specVersion,
+      backend: result.backend,
+      segments: p.segments,
+      tokens: p.tokens.map((t) => ({ id: t.id, text: t.text, segment: t.segment })),
+      conditions: result.conditions.map((c) => ({
+        id: c.id,
+        label: c.label,
+        model: c.model,
+        text: c.text,
+        token_ids: c.tokenIds,
+        metrics: {
+          kl_to_base: c.metrics.klToBase ?? null,
+          restoration: c.metrics.restoration ?? null,
+          reference_margin: c.metrics.referenceMargin ?? null,
+          trials_best: c.metrics.trialsBest ?? null,
+          trials_avg: c.metrics.trialsAvg ?? null,
+        },
+        next_token: c.nextToken,
+        patch: c.patchSummary ?? null,
+        error: c.error ?? null,
+      })),
+    };
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    return;
+  }
+  const lines: string[] = [`backend: ${result.backend}`, ''];
+  for (const c of result.conditions) {
+    lines.push(`== ${c.label} [${c.id}]${c.patchSummary ? ` (${c.patchSummary})` : ''}`);
+    if (c.error) lines.push(`   error: ${c.error}`);
+    lines.push(`   ${JSON.stringify(c.text)}`);
+    const m = c.metrics;
+    const f = (x: number | null | undefined) => (x === null || x === undefined ? '–' : x.toFixed(4));
+    lines.push(
+      `   KL(base‖this) ${f(m.klToBase)}  restoration ${f(m.restoration)}` +
+        (m.trialsBest !== null && m.trialsBest !== undefined
+          ? `  trials best ${f(m.trialsBest)} avg ${f(m.trialsAvg)}`
+          : ''),
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const [cmd, arg] = args.positional;
+  try {
+    switch (cmd) {
+      case 'run': {
+        const spec = loadSpecArg(arg);
+        const lab = makeLab(args);
+        try {
+          const json = args.flags.has('json');
+          const result = await lab.run(spec, {
+            onCondition: (c) => process.stderr.write(`  ✓ ${c.id}\n`),
+          });
+          printRun(result, json);
+        } finally {
+          await lab.dispose();
+        }
+        return 0;
+      }
+      case 'sweep': {
+        const spec = loadSpecArg(arg);
+        const component = flag(args, 'component') ?? 'kv';
+        if (component !== 'kv' && component !== 'resid')
+          throw new UsageError('--component must be resid or kv');
+        const lab = makeLab(args);
+        try {
+          const grid = await lab.sweep(spec, {
+            component,
+            onProgress: (_r, done, total) => process.stderr.write(`\r  sweep ${done}/${total}`),
+          });
+          process.stderr.write('\n');
+          const text =
+            JSON.stringify(
+              grid,
+              (_k, v: unknown) => (typeof v === 'number' && Number.isNaN(v) ? null : v),
+              2,
+            ) + '\n';
+          const out = flag(args, 'out');
+          if (out) {
+            fs.writeFileSync(out, text);
+            process.stderr.write(`  wrote ${path.resolve(out)}\n`);
+          } else process.stdout.write(text);
+        } finally {
+          await lab.dispose();
+        }
+        return 0;
+      }
+      case 'drift': {
+        const spec = loadSpecArg(arg);
+        const lab = makeLab(args);
+        try {
+          process.stdout.write(JSON.stringify(await lab.drift(spec), null, 2) + '\n');
+        } finally {
+          await lab.dispose();
+        }
+        return 0;
+      }
+      case 'inspect': {
+        if (!arg) throw new UsageError('missing <model source>');
+        const source = parseSourceArg(arg, (p) => fs.existsSync(p));
+        const info = await inspectModel(resolveNodeSource(source));
+        process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+        return 0;
+      }
+      case 'link': {
+        const spec = loadSpecArg(arg);
+        const r = encodeLink(spec, flag(args, 'base') ?? DEFAULT_LINK_BASE);
+        if (!r.ok) throw new Error(r.error.message);
+        process.stdout.write(r.url + '\n');
+        return 0;
+      }
+      case 'spec': {
+        if (!arg) throw new UsageError('missing <share-url>');
+        const d = decodeLink(arg);
+        if (!d.ok)
+          throw new Error(
+            `bad share link: ${d.error.message}${d.error.issues ? `\n  ${d.error.issues.join('\n  ')}` : ''}`,
+          );
+        process.stdout.write(JSON.stringify(d.spec, null, 2) + '\n');
+        return 0;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+        process.stdout.write(USAGE);
+        return cmd ? 0 : 2;
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`piggyback: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    const msg =
+      e instanceof EngineError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+    process.stderr.write(`piggyback: ${msg}\n`);
+    return 1;
+  }
+}
