@@ -1,0 +1,67 @@
+// Backend choice in Node: which runtime each request gets, and that a WebGPU failure is reported with
+// its reason instead of being swallowed.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { GraphBuilder } from './graph/builder';
+import { DataType } from './graph/proto';
+import { configureOrt, createSession, loadOrtWeb, type SessionGraph } from './session';
+
+configureOrt({ numThreads: 1 });
+
+function tinyGraph(): SessionGraph {
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, ['n']);
+  b.op('Neg', [x], undefined, 'y');
+  b.output('y', DataType.FLOAT, ['n']);
+  return b.build();
+}
+
+function stubGpu(gpu: unknown): void {
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+}
+
+const original = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+afterEach(() => {
+  if (original) Object.defineProperty(globalThis, 'navigator', original);
+  else delete (globalThis as { navigator?: unknown }).navigator;
+});
+
+describe('createSession in Node', () => {
+  it("'auto' picks onnxruntime-node", async () => {
+    const s = await createSession(tinyGraph(), 'auto');
+    expect(s.backend).toEqual({ kind: 'node-cpu' });
+    const out = await s.run({ x: s.float32(Float32Array.of(1, -2), [2]) }, ['y']);
+    expect(Array.from(out.y.data as Float32Array)).toEqual([-1, 2]);
+    await s.release();
+  });
+
+  it("'wasm' uses onnxruntime-web with the configured thread count", async () => {
+    const s = await createSession(tinyGraph(), 'wasm');
+    expect(s.backend.kind).toBe('wasm');
+    expect((await loadOrtWeb()).env.wasm.numThreads).toBe(1);
+    const out = await s.run({ x: s.float32(Float32Array.of(3), [1]) }, ['y']);
+    expect(out.y.data[0]).toBe(-3);
+    await s.release();
+  });
+
+  it("'webgpu' without navigator.gpu fails and says why", async () => {
+    stubGpu(undefined);
+    await expect(createSession(tinyGraph(), 'webgpu')).rejects.toThrow(/navigator\.gpu is missing/);
+  });
+
+  it("'webgpu' without an adapter fails and says why", async () => {
+    stubGpu({ requestAdapter: async () => null });
+    await expect(createSession(tinyGraph(), 'webgpu')).rejects.toThrow(/no adapter/);
+  });
+
+  it("'webgpu' reports the runtime's own error when the session cannot be made", async () => {
+    stubGpu({
+      requestAdapter: async () => ({
+        info: { vendor: 'acme', architecture: 'rdna' },
+        features: new Set<string>(),
+      }),
+    });
+    // onnxruntime-web's Node build has no WebGPU backend: the failure must surface with its message.
+    await expect(createSession(tinyGraph(), 'webgpu')).rejects.toThrow(/WebGPU session creation failed: .+/);
+  });
+});
