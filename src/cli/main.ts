@@ -51,7 +51,7 @@ function flag(args: Args, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** A spec from a file path or a share link. */
+/** A spec from a file path or a share link. Local model paths resolve against `specDir(arg)`. */
 export function loadSpecArg(arg: string | undefined): ExperimentSpec {
   if (!arg) throw new UsageError('missing <spec.json | share-url>');
   if (arg.includes('#spec=') || arg.startsWith('spec=')) {
@@ -79,13 +79,19 @@ export function loadSpecArg(arg: string | undefined): ExperimentSpec {
   return parsed.spec;
 }
 
-function makeLab(args: Args): Lab {
+/** Local model paths in a spec file are relative to the file's folder; in a link, to the cwd. */
+function specDir(arg: string | undefined): string {
+  if (!arg || arg.includes('#spec=') || arg.startsWith('spec=')) return process.cwd();
+  return path.dirname(path.resolve(arg));
+}
+
+function makeLab(args: Args, baseDir: string): Lab {
   const backend = flag(args, 'backend') ?? 'node-cpu';
   if (backend !== 'node-cpu' && backend !== 'wasm')
     throw new UsageError(`--backend must be node-cpu or wasm`);
   configureOrt({ numThreads: 1 });
   return new Lab({
-    resolveSource: (s) => resolveNodeSource(s),
+    resolveSource: (s) => resolveNodeSource(s, baseDir),
     backend,
     onProgress: (p) => {
       if (p.loaded === p.total) process.stderr.write(`  ${p.model}: ${p.stage} done\n`);
@@ -146,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'run': {
         const spec = loadSpecArg(arg);
-        const lab = makeLab(args);
+        const lab = makeLab(args, specDir(arg));
         try {
           const json = args.flags.has('json');
           const result = await lab.run(spec, {
@@ -163,7 +169,7 @@ export async function main(argv: string[]): Promise<number> {
         const component = flag(args, 'component') ?? 'kv';
         if (component !== 'kv' && component !== 'resid')
           throw new UsageError('--component must be resid or kv');
-        const lab = makeLab(args);
+        const lab = makeLab(args, specDir(arg));
         try {
           const grid = await lab.sweep(spec, {
             component,
@@ -188,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'drift': {
         const spec = loadSpecArg(arg);
-        const lab = makeLab(args);
+        const lab = makeLab(args, specDir(arg));
         try {
           process.stdout.write(JSON.stringify(await lab.drift(spec), null, 2) + '\n');
         } finally {

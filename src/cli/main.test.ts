@@ -1,0 +1,97 @@
+// The `piggyback` command as a user runs it: a child process, stdout parsed, stderr for errors.
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../..');
+const BIN = path.join(ROOT, 'bin/piggyback.mjs');
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('piggyback CLI', () => {
+  it('run --json prints one JSON object with segments, tokens and every condition', () => {
+    const r = cli('run', 'examples/fixtures-kv-patch.json', '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.spec_version).toBe(1);
+    expect(out.backend).toBe('node-cpu');
+    const { prefix, query, postfix } = out.segments;
+    expect(prefix[0]).toBe(0);
+    expect(prefix[1]).toBe(query[0]);
+    expect(query[1]).toBe(postfix[0]);
+    expect(postfix[1]).toBe(out.tokens.length);
+    expect(out.tokens[0]).toEqual({ id: 505, text: '<|begin_of_text|>', segment: 'prefix' });
+    expect(out.conditions.map((c: { id: string }) => c.id)).toEqual([
+      'base',
+      'finetuned',
+      'kv-prefix',
+      'kv-query-control',
+      'kv-all',
+    ]);
+    for (const c of out.conditions) {
+      expect(c.error).toBeNull();
+      expect(c.token_ids.length).toBeGreaterThan(0);
+      expect(typeof c.metrics.kl_to_base).toBe('number');
+    }
+  });
+
+  it('link → spec round-trips, and the link opens the same spec', () => {
+    const link = cli('link', 'examples/fixtures-perturbation.json');
+    expect(link.code).toBe(0);
+    const url = link.stdout.trim();
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:5173\/#spec=v1\./);
+    const back = cli('spec', url);
+    expect(back.code).toBe(0);
+    const original = JSON.parse(
+      fs.readFileSync(path.join(ROOT, 'examples/fixtures-perturbation.json'), 'utf8'),
+    );
+    expect(JSON.parse(back.stdout)).toEqual(original);
+  });
+
+  it('sweep --out writes a grid of layers × prefix positions', () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pb-')), 'grid.json');
+    const r = cli('sweep', 'examples/fixtures-sweep.json', '--component', 'kv', '--out', out);
+    expect(r.code).toBe(0);
+    const grid = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(grid.layers).toEqual([0, 1]);
+    expect(grid.values.length).toBe(grid.layers.length * grid.positions.length);
+  });
+
+  it('inspect describes a model folder and an adapter folder', () => {
+    const m = cli('inspect', 'fixtures/tiny-qwen2');
+    expect(m.code).toBe(0);
+    const info = JSON.parse(m.stdout);
+    expect(info.architecture.modelType).toBe('qwen2');
+    expect(info.architecture.tieWordEmbeddings).toBe(true);
+    expect(info.dtypes).toEqual(['BF16']);
+    expect(info.sample.prefix.join('')).toContain('You are Qwen');
+    const a = JSON.parse(cli('inspect', 'fixtures/tiny-llama-lora').stdout);
+    expect(a.kind).toBe('adapter');
+    expect(a.adapter.r).toBe(4);
+  });
+
+  it('errors go to stderr with a non-zero exit and nothing on stdout', () => {
+    const missing = cli('run', 'examples/does-not-exist.json', '--json');
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toMatch(/cannot read spec file/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-'));
+    const bad = path.join(dir, 'bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ version: 1, name: 'x', surprise: true }));
+    const invalid = cli('run', bad);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stdout).toBe('');
+    expect(invalid.stderr).toMatch(/not a valid experiment spec/);
+    const garbage = cli('spec', 'http://x/#spec=v1.@@@@');
+    expect(garbage.code).toBe(1);
+    expect(garbage.stdout).toBe('');
+    const unknown = cli('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command/);
+  });
+});
