@@ -148,7 +148,9 @@ export function buildDecoderGraph(
 
   const rmsNorm = (x: string, weightName: string, dim: number, out?: string): string => {
     const w = b.weight(weightName, float32Source([dim], need(weights, weightName, [dim]).data));
-    const ms = b.reduceMean(b.mul(x, x), [-1]);
+    // NOTE: Pow(x, 2) rather than x·x: it is the pattern ORT fuses into one SimplifiedLayerNormalization
+    // kernel (CPU, WASM and WebGPU), which saves five dispatches per norm.
+    const ms = b.reduceMean(b.op('Pow', [x, b.constF32([2], [])]), [-1]);
     const denom = b.sqrt(b.add(ms, b.constF32([spec.rmsNormEps], [])));
     return b.mul(b.div(x, denom), w, out);
   };
