@@ -280,6 +280,17 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
       got.present.dispose();
     });
 
+    it('evaluate gives what forward gives, without a cache', async () => {
+      const input: ForwardInput = { inputIds: ids(spec, 2, 5, 13), taps: { resid: [1], attn: [0] } };
+      const a = await tuned.forward(input);
+      const b = await tuned.evaluate(input);
+      expect(b).not.toHaveProperty('present');
+      expect(maxAbsDiff(b.logits.data, a.logits.data)).toBe(0);
+      expect(maxAbsDiff(b.resid.get(1)!.data, a.resid.get(1)!.data)).toBe(0);
+      expect(maxAbsDiff(b.attn.get(0)!.data, a.attn.get(0)!.data)).toBe(0);
+      a.present.dispose();
+    });
+
     it('refuses inconsistent inputs with bad_input', async () => {
       const bad: ForwardInput[] = [
         { inputIds: [[1, 2], [3]] },

@@ -198,6 +198,23 @@ export class EngineModel {
    * consumed: the caller still owns and disposes it). The returned `present` is a new cache.
    */
   async forward(input: ForwardInput, past?: KvCache): Promise<EngineForwardResult> {
+    const { output, present } = await this.run(input, past, true);
+    return { ...output, present: present! };
+  }
+
+  /**
+   * The same call without fetching the new cache: for sweeps that only read logits and taps (under
+   * WASM a batch's cache can be hundreds of MB to copy out).
+   */
+  async evaluate(input: ForwardInput, past?: KvCache): Promise<ForwardOutput> {
+    return (await this.run(input, past, false)).output;
+  }
+
+  private async run(
+    input: ForwardInput,
+    past: KvCache | undefined,
+    wantCache: boolean,
+  ): Promise<{ output: ForwardOutput; present: KvCache | null }> {
     if (this.disposed) throw new Error('model already disposed');
     const spec = this.spec;
     const { hiddenSize: H, numLayers: L, numKvHeads: kvH, headDim: hd, numHeads: nH } = spec;
@@ -315,7 +332,7 @@ export class EngineModel {
         if (!(l >= 0 && l < L)) throw badInput(`layer tap ${l} out of range`);
       }
       const fetches = [N.LOGITS];
-      for (let l = 0; l < L; l++) fetches.push(N.presentKey(l), N.presentValue(l));
+      if (wantCache) for (let l = 0; l < L; l++) fetches.push(N.presentKey(l), N.presentValue(l));
       for (const site of new Set(taps.resid ?? [])) fetches.push(N.residTap(site));
       for (const l of new Set(taps.kv ?? [])) fetches.push(N.kTap(l), N.vTap(l));
       for (const l of new Set(taps.attn ?? [])) fetches.push(N.attnTap(l));
@@ -333,20 +350,22 @@ export class EngineModel {
       return { shape, data };
     };
     const tOut = taps.logits === 'last' ? 1 : T;
-    const result: EngineForwardResult = {
+    const result: ForwardOutput = {
       logits: await cpu(N.LOGITS, [B, tOut, spec.vocabSize]),
       resid: new Map(),
       k: new Map(),
       v: new Map(),
       attn: new Map(),
-      present: new KvCache(
-        s.ort,
-        B,
-        S,
-        Array.from({ length: L }, (_, l) => out[N.presentKey(l)]),
-        Array.from({ length: L }, (_, l) => out[N.presentValue(l)]),
-      ),
     };
+    const present = wantCache
+      ? new KvCache(
+          s.ort,
+          B,
+          S,
+          Array.from({ length: L }, (_, l) => out[N.presentKey(l)]),
+          Array.from({ length: L }, (_, l) => out[N.presentValue(l)]),
+        )
+      : null;
     for (const site of new Set(taps.resid ?? []))
       result.resid.set(site, await cpu(N.residTap(site), [B, T, H]));
     for (const l of new Set(taps.kv ?? [])) {
@@ -354,7 +373,7 @@ export class EngineModel {
       result.v.set(l, await cpu(N.vTap(l), [B, T, kvDim]));
     }
     for (const l of new Set(taps.attn ?? [])) result.attn.set(l, await cpu(N.attnTap(l), [B, nH, T, S]));
-    return result;
+    return { output: result, present };
   }
 
   async dispose(): Promise<void> {
