@@ -98,6 +98,7 @@ export class EngineModel {
     readonly spec: ArchSpec,
     readonly io: DecoderIo,
     private readonly session: EngineSession,
+    private readonly fallbackReason?: string,
   ) {}
 
   /** Builds the graph for `spec` (+ adapter) and opens a session on the requested backend. */
@@ -115,12 +116,27 @@ export class EngineModel {
     const graph = buildDecoderGraph(spec, weights, decoderOpts);
     const gpuOutputs: string[] = [];
     for (let l = 0; l < spec.numLayers; l++) gpuOutputs.push(N.presentKey(l), N.presentValue(l));
-    const session = await createSession(graph, opts.backend ?? 'auto', { ...opts.session, gpuOutputs });
-    return new EngineModel(spec, graph.io, session);
+    const request = opts.backend ?? 'auto';
+    const sessionOpts = { ...opts.session, gpuOutputs };
+    const model = new EngineModel(spec, graph.io, await createSession(graph, request, sessionOpts));
+    if (request !== 'auto' || model.backend.kind !== 'webgpu') return model;
+    // NOTE: a WebGPU session can open and still fail on its first run (a kernel the EP lacks or
+    // mis-shapes). One-token warm-up (it also compiles the shaders); on failure fall back to WASM, saying why.
+    try {
+      const warm = await model.forward({ inputIds: [[0]], taps: { logits: 'last' } });
+      warm.present.dispose();
+      return model;
+    } catch (e) {
+      await model.dispose();
+      const reason = `WebGPU run failed: ${e instanceof Error ? e.message : String(e)}`;
+      return new EngineModel(spec, graph.io, await createSession(graph, 'wasm', sessionOpts), reason);
+    }
   }
 
+  /** The backend this model runs on, and why it is not WebGPU when it fell back. */
   get backend(): BackendInfo {
-    return this.session.backend;
+    const b = this.session.backend;
+    return this.fallbackReason ? { ...b, reason: this.fallbackReason } : b;
   }
 
   get hasLora(): boolean {
