@@ -33,6 +33,8 @@ export interface OrtConfig {
   numThreads?: number;
   /** run WASM in ORT's own proxy worker */
   proxy?: boolean;
+  /** ORT's own log level; the app uses 'error' so placement notes do not read as console errors */
+  logLevel?: 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
 }
 
 export interface SessionGraph {
@@ -79,6 +81,7 @@ function applyConfig(ort: Ort, c: OrtConfig): void {
   if (c.wasmPaths !== undefined) ort.env.wasm.wasmPaths = c.wasmPaths;
   if (c.numThreads !== undefined) ort.env.wasm.numThreads = c.numThreads;
   if (c.proxy !== undefined) ort.env.wasm.proxy = c.proxy;
+  if (c.logLevel !== undefined) ort.env.logLevel = c.logLevel;
 }
 
 /**
