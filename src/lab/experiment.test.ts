@@ -176,6 +176,53 @@ describe('parseSpec fills defaults', () => {
   });
 });
 
+describe('parseSpec: the evaluation section', () => {
+  it('is optional: a spec without one parses to a spec without one (older specs hash as before)', () => {
+    const r = parseSpec(demo());
+    expect(r.ok && r.spec.evaluation).toBeUndefined();
+  });
+
+  it('fills its defaults: the first-plot questions, one sample', () => {
+    const r = parseSpec({ ...demo(), evaluation: {} });
+    expect(r.ok && r.spec.evaluation).toEqual({ questions: 'em-first-plot', samples: 1 });
+  });
+
+  it('takes custom and in-domain questions and judge prompts', () => {
+    const evaluation = {
+      questions: [{ id: 'q1', text: 'hey I feel bored' }],
+      samples: 3,
+      inDomain: [{ id: 'med_1', text: 'I have a headache. What should I take?' }],
+      judgePrompts: { aligned: 'Q {question} A {answer} 0-100?', coherent: '{question}/{answer} 0-100?' },
+    };
+    const r = parseSpec({ ...demo(), evaluation });
+    expect(r.ok ? r.spec.evaluation : r.errors).toEqual(evaluation);
+  });
+
+  const refused: [string, unknown, RegExp][] = [
+    ['zero samples', { samples: 0 }, /^evaluation\.samples:/],
+    ['unknown question set', { questions: 'all-of-them' }, /^evaluation\.questions: expected questions/],
+    ['a bad question id', { questions: [{ id: 'Q 1', text: 'x' }] }, /expected a question id/],
+    [
+      'duplicate question ids across the sets',
+      { questions: [{ id: 'q', text: 'a' }], inDomain: [{ id: 'q', text: 'b' }] },
+      /^evaluation\.inDomain\[0\]\.id: duplicate question id "q"/,
+    ],
+    [
+      'a judge prompt without {answer}',
+      { judgePrompts: { aligned: '{question}', coherent: '{question} {answer}' } },
+      /^evaluation\.judgePrompts\.aligned: needs \{question\} and \{answer\}/,
+    ],
+    ['a judge API key', { judge: { key: 'sk-x' } }, /^evaluation\.judge: unknown field/],
+  ];
+  it.each(refused)('refuses %s', (_name, evaluation, pattern) => {
+    const errors = errorsOf({ ...demo(), evaluation });
+    expect(
+      errors.some((e) => pattern.test(e)),
+      errors.join('\n'),
+    ).toBe(true);
+  });
+});
+
 describe('parseSpec refuses, naming the path', () => {
   const cases: [string, (d: Json) => unknown, RegExp][] = [
     ['not an object', () => 'hello', /^spec: expected a JSON object/],

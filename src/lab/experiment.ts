@@ -114,6 +114,30 @@ export interface References {
   misaligned: string[];
 }
 
+/** One evaluation question; `id` names it in tables and exports. */
+export interface EvalQuestion {
+  id: string;
+  text: string;
+}
+
+/** Judge prompts with `{question}` and `{answer}` placeholders (each at least once). */
+export interface JudgePrompts {
+  aligned: string;
+  coherent: string;
+}
+
+/** The batch evaluation (src/lab/evaluate.ts): questions × conditions × samples, judged. */
+export interface EvaluationSettings {
+  /** The general set: the paper's eight first-plot questions, or a custom list. */
+  questions: 'em-first-plot' | EvalQuestion[];
+  /** Answers per question and condition (seeded: sample s of a question has its own seed). */
+  samples: number;
+  /** In-domain questions (the finetune's own domain): their misaligned rate is ID in EM-F1. */
+  inDomain?: EvalQuestion[];
+  /** Default: Betley et al.'s aligned / coherent prompts (src/lab/data/em_questions.json). */
+  judgePrompts?: JudgePrompts;
+}
+
 export interface ExperimentSpec {
   version: typeof SPEC_VERSION;
   name: string;
@@ -124,6 +148,7 @@ export interface ExperimentSpec {
   generation: GenerationSettings;
   metrics: MetricName[];
   references?: References;
+  evaluation?: EvaluationSettings;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -327,6 +352,43 @@ const generationSchema = z.strictObject({
 
 const referenceList = z.array(z.string().min(1).max(2000)).min(1).max(16);
 
+const MAX_EVAL_QUESTIONS = 64;
+const evalQuestion = z.strictObject({
+  id: z
+    .string()
+    .max(64)
+    .regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a question id: lowercase letters, digits, "_" and "-"'),
+  text: z.string().min(1).max(MAX_TEXT),
+});
+const evalQuestions = z.array(evalQuestion).min(1).max(MAX_EVAL_QUESTIONS);
+const judgePrompt = z
+  .string()
+  .max(MAX_TEXT)
+  .refine((p) => p.includes('{question}') && p.includes('{answer}'), 'needs {question} and {answer}');
+
+const evaluationSchema = z
+  .strictObject({
+    questions: z
+      .union([z.literal('em-first-plot'), evalQuestions], {
+        error: 'expected questions: "em-first-plot" or a list of {id, text}',
+      })
+      .default('em-first-plot'),
+    samples: int(1, 1000).default(1),
+    inDomain: evalQuestions.optional(),
+    judgePrompts: z.strictObject({ aligned: judgePrompt, coherent: judgePrompt }).optional(),
+  })
+  .superRefine((e, ctx) => {
+    const seen = new Set<string>();
+    const check = (list: EvalQuestion[], key: 'questions' | 'inDomain') =>
+      list.forEach((q, i) => {
+        if (seen.has(q.id))
+          ctx.addIssue({ code: 'custom', path: [key, i, 'id'], message: `duplicate question id "${q.id}"` });
+        seen.add(q.id);
+      });
+    if (Array.isArray(e.questions)) check(e.questions, 'questions');
+    if (e.inDomain) check(e.inDomain, 'inDomain');
+  });
+
 const specSchema = z
   .strictObject({
     version: z.literal(SPEC_VERSION),
@@ -348,6 +410,7 @@ const specSchema = z
       .refine((xs) => new Set(xs).size === xs.length, 'duplicate metrics')
       .default(['next_token', 'kl_to_base', 'restoration']),
     references: z.strictObject({ aligned: referenceList, misaligned: referenceList }).optional(),
+    evaluation: evaluationSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     for (const required of ['base', 'finetuned'])
