@@ -27,6 +27,10 @@ export default defineConfig({
   server: { host: '127.0.0.1', port: 5173, headers: isolation },
   preview: { host: '127.0.0.1', port: 4173, headers: isolation },
   worker: { format: 'es' },
-  build: { target: 'es2022', chunkSizeWarningLimit: 2048 },
+  build: {
+    target: 'es2022',
+    chunkSizeWarningLimit: 2048,
+    rollupOptions: { input: { main: 'index.html', check: 'check.html' } },
+  },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
 });

@@ -205,8 +205,12 @@ function sessionOptions(
     graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
     externalData: graph.externalData.map((f) => ({ path: f.path, data: f.data })),
     ...(opts.intraOpNumThreads ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+    // NOTE: the session's own logger ignores env.logLevel; without this, placement notes print as errors.
+    ...(pendingConfig.logLevel ? { logSeverityLevel: SEVERITY[pendingConfig.logLevel] } : {}),
   };
 }
+
+const SEVERITY = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const;
 
 async function createWasm(
   graph: SessionGraph,

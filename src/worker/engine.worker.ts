@@ -8,13 +8,14 @@ import { DEMO_MODELS } from '../lab/demo';
 import { parseSpec, type ExperimentSpec, type ModelSource } from '../lab/experiment';
 import { Lab, AbortedError } from '../lab/runner';
 import { probeBackend, type BackendProbe } from './backend-probe';
+import { selfCheck } from './selfcheck';
 import type { EngineInfo, WorkerMessage, WorkerRequest } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const post = (msg: WorkerMessage) => scope.postMessage(msg);
 
 // NOTE: ORT-web would fetch its .wasm from a CDN; the app serves its own copy under /ort/.
-configureOrt({ wasmPaths: new URL('/ort/', scope.location.origin).href });
+configureOrt({ wasmPaths: new URL('/ort/', scope.location.origin).href, logLevel: 'error' });
 
 const HUB = 'https://huggingface.co';
 
@@ -185,6 +186,16 @@ async function handle(req: WorkerRequest): Promise<void> {
       case 'tokenize': {
         const spec = specOf(req.spec);
         post({ id: req.id, type: 'tokenize', tokens: await labFor(spec, req.id).tokenize(spec, req.text) });
+        return;
+      }
+      case 'selfcheck': {
+        const origin = scope.location.origin;
+        const result = await selfCheck(
+          urlSource(new URL('/fixtures/tiny-llama/', origin).href),
+          urlSource(new URL('/fixtures/tiny-llama-lora/', origin).href),
+          req.backends,
+        );
+        post({ id: req.id, type: 'selfcheck', result });
         return;
       }
       case 'info':

@@ -1,6 +1,7 @@
 // Typed messages between the UI thread and the engine worker. Types only: both sides import this,
 // so it must never import the engine, React or the DOM.
 import type { BackendProbe } from './backend-probe';
+import type { SelfCheckResult } from './selfcheck';
 import type { ConditionResult, DriftResult, PromptView, RunResult, SweepResult } from '../lab/results';
 
 /** The experiment spec travels as plain JSON; the worker validates it (src/lab/experiment.ts). */
@@ -24,7 +25,18 @@ export type WorkerRequest =
   /** prefix drift per layer (TReFT's L_K, L_V) of finetuned vs base */
   | { id: number; type: 'drift'; spec: SpecJson }
   /** cancel the request with this id */
-  | { id: number; type: 'cancel'; target: number };
+  | { id: number; type: 'cancel'; target: number }
+  // --- UI additions (issue 5); each answers with the response of the same name ---
+  /** the n nearest neighbours of a token in a model's input embedding (dot product, itself excluded) */
+  | { id: number; type: 'neighbours'; spec: SpecJson; model?: string; tokenId: number; n: number }
+  /** encode typed text with the spec's tokenizer, no special tokens added */
+  | { id: number; type: 'tokenize'; spec: SpecJson; text: string }
+  /** what is loaded (layers, adapter, dtype, bytes per model) and the memory in use */
+  | { id: number; type: 'info' }
+  /** restoration by layer: patch one layer at a time at all `positions` (default: every prefix position) */
+  | { id: number; type: 'layer-sweep'; spec: SpecJson; component: 'kv' | 'resid'; positions?: number[] }
+  /** engine vs the TypeScript reference on the fixture model, on each backend (the check page) */
+  | { id: number; type: 'selfcheck'; backends: ('webgpu' | 'wasm')[] };
 
 export type LoadProgress = {
   stage: 'download' | 'parse' | 'build' | 'session';
@@ -32,6 +44,47 @@ export type LoadProgress = {
   loaded: number;
   total: number;
 };
+
+export interface TokenNeighbour {
+  id: number;
+  text: string;
+  /** dot product with the token's embedding row */
+  score: number;
+}
+
+export interface LoadedModelInfo {
+  /** the spec's model key, e.g. 'base', 'finetuned' */
+  key: string;
+  /** where it came from, in words (hub id@revision, URL, 'embedded demo') */
+  source: string;
+  arch: string;
+  numLayers: number;
+  hidden: number;
+  vocab: number;
+  /** true when this model is a LoRA adapter over another (the dose slider applies) */
+  adapter: boolean;
+  dtype: string;
+  /** weight bytes held for this model (shared base weights counted once, on the base) */
+  bytes: number;
+}
+
+export interface EngineInfo {
+  backend: string;
+  models: LoadedModelInfo[];
+  memory: { weights: number; kvCache: number; other?: number };
+}
+
+export interface LayerSweepResult {
+  component: 'kv' | 'resid';
+  metric: string;
+  /** patched sites (K/V: layers 0..L−1; residual: 0..L) */
+  layers: number[];
+  /** the positions patched together in every row */
+  positions: number[];
+  /** one value per layer */
+  values: number[];
+  done: boolean;
+}
 
 export type WorkerEvent =
   | { id: number; type: 'progress'; progress: LoadProgress }
@@ -48,6 +101,11 @@ export type WorkerResponse =
   | { id: number; type: 'sweep-done'; result: SweepResult }
   | { id: number; type: 'drift-done'; result: DriftResult }
   | { id: number; type: 'cancelled' }
+  | { id: number; type: 'neighbours'; tokenId: number; neighbours: TokenNeighbour[] }
+  | { id: number; type: 'tokenize'; tokens: { id: number; text: string }[] }
+  | { id: number; type: 'info'; info: EngineInfo }
+  | { id: number; type: 'layer-sweep-done'; result: LayerSweepResult }
+  | { id: number; type: 'selfcheck'; result: SelfCheckResult }
   | { id: number; type: 'error'; message: string };
 
 export type WorkerMessage = WorkerEvent | WorkerResponse;

@@ -1,0 +1,118 @@
+// Engine self-check in the browser: build the fixture model on each available backend, run the same
+// prefill (with a LoRA dose, a K/V patch and taps) and a decode step, and compare with the plain
+// TypeScript reference. Used by the check page and the e2e tests; answers numbers, never throws them away.
+import { EngineModel } from '../engine/model';
+import type { BackendRequest } from '../engine/session';
+import type { FileSource } from '../engine/source';
+import { loadModel } from '../engine/weights';
+import { loadLora } from '../engine/lora';
+import { referenceForward } from '../engine/reference';
+import type { ForwardInput, PatchSet, Tensor } from '../engine/types';
+
+export interface BackendCheck {
+  requested: BackendRequest;
+  /** backend actually used (with adapter), or null when it could not start */
+  used: string | null;
+  error?: string;
+  /** max |engine − reference| / max(1, |reference|) over prefill logits, taps and the decode step */
+  maxRelError: number | null;
+  logits?: number[];
+  ms?: number;
+}
+
+export interface SelfCheckResult {
+  model: string;
+  checks: BackendCheck[];
+  /** max relative difference between the first two backends' logits, when both ran */
+  crossBackend: number | null;
+}
+
+function maxRel(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i]));
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+export async function selfCheck(
+  model: FileSource,
+  adapter: FileSource,
+  backends: BackendRequest[],
+): Promise<SelfCheckResult> {
+  const loaded = await loadModel(model);
+  const lora = await loadLora(adapter, loaded.spec);
+  const { spec, weights } = loaded;
+  const T = 12;
+  const ids = [
+    Array.from({ length: T }, (_, i) => (i * 37 + 5) % spec.vocabSize),
+    Array.from({ length: T }, (_, i) => (i * 11 + 3) % spec.vocabSize),
+  ];
+  const kvDim = spec.numKvHeads * spec.headDim;
+  const mask = new Float32Array(2 * T);
+  const k = new Float32Array(2 * T * kvDim);
+  const v = new Float32Array(2 * T * kvDim);
+  for (let t = 0; t < 4; t++) mask[t] = 1;
+  for (let i = 0; i < k.length; i++) {
+    k[i] = ((i * 7919) % 200) / 100 - 1;
+    v[i] = ((i * 104729) % 200) / 100 - 1;
+  }
+  const patches: PatchSet = { kv: new Map([[0, { mask, k, v }]]) };
+  const input: ForwardInput = {
+    inputIds: ids,
+    loraScale: [1, 0.5],
+    patches,
+    taps: { resid: [1], kv: [0] },
+  };
+  const ref = referenceForward(spec, weights, input, { lora });
+  const step: ForwardInput = { inputIds: [[7], [9]], loraScale: [1, 0.5], taps: { logits: 'all' } };
+  const refStep = referenceForward(spec, weights, step, { lora, past: ref.present });
+
+  const checks: BackendCheck[] = [];
+  const logitsOf: Float32Array[] = [];
+  for (const requested of backends) {
+    let engine: EngineModel | null = null;
+    try {
+      const t0 = performance.now();
+      engine = await EngineModel.create(spec, weights, { lora, backend: requested, maxPositions: 64 });
+      const out = await engine.forward(input);
+      const next = await engine.forward(step, out.present);
+      out.present.dispose();
+      next.present.dispose();
+      const pairs: [Tensor | undefined, Tensor | undefined][] = [
+        [out.logits, ref.logits],
+        [out.resid.get(1), ref.resid.get(1)],
+        [out.k.get(0), ref.k.get(0)],
+        [out.v.get(0), ref.v.get(0)],
+        [next.logits, refStep.logits],
+      ];
+      let err = 0;
+      for (const [a, b] of pairs) err = Math.max(err, a && b ? maxRel(a.data, b.data) : Infinity);
+      logitsOf.push(out.logits.data);
+      const b = engine.backend;
+      checks.push({
+        requested,
+        used: b.kind + (b.adapter ? ` · ${b.adapter}` : ''),
+        maxRelError: err,
+        logits: Array.from(out.logits.data.slice(0, 8)),
+        ms: Math.round(performance.now() - t0),
+      });
+    } catch (e) {
+      checks.push({
+        requested,
+        used: null,
+        error: e instanceof Error ? e.message : String(e),
+        maxRelError: null,
+      });
+    } finally {
+      engine?.dispose();
+    }
+  }
+  return {
+    model: model.id,
+    checks,
+    crossBackend: logitsOf.length >= 2 ? maxRel(logitsOf[0], logitsOf[1]) : null,
+  };
+}
