@@ -378,9 +378,7 @@ class RunContext {
       patches,
       taps: { logits: 'last' },
     };
-    const out = await h.model.engine.forward(input);
-    out.present.dispose();
-    return out.logits;
+    return (await h.model.engine.evaluate(input)).logits;
   }
 
   async lastLogits(
@@ -400,7 +398,7 @@ class RunContext {
       p = (async () => {
         throwIfAborted(this.signal);
         const L = h.model.arch.numLayers;
-        const out = await h.model.engine.forward({
+        const out = await h.model.engine.evaluate({
           inputIds: [ids],
           loraScale: [h.loraScale],
           taps:
@@ -408,7 +406,6 @@ class RunContext {
               ? { kv: Array.from({ length: L }, (_, l) => l), logits: 'last' }
               : { resid: Array.from({ length: L + 1 }, (_, l) => l), logits: 'last' },
         });
-        out.present.dispose();
         return component === 'kv' ? { k: out.k, v: out.v } : { resid: out.resid };
       })();
       this.actCache.set(key, p);
@@ -516,13 +513,12 @@ class RunContext {
         if (cont.length === 0) return 0;
         const full = [...ids, ...cont];
         const patched = patches ? (await this.patchFor(cond, p, full.length)).patches : undefined;
-        const out = await h.model.engine.forward({
+        const out = await h.model.engine.evaluate({
           inputIds: [full],
           loraScale: [loraScale],
           patches: patched,
           taps: { logits: 'all' },
         });
-        out.present.dispose();
         return continuationLogProb(out.logits, 0, ids.length - 1, cont).mean;
       };
       const aligned: number[] = [];
