@@ -1,0 +1,157 @@
+// The lab UI's panels beyond issue 5's core list, against the real engine: the Teach presets, keyboard
+// use of the token strip, a narrow screen, spec export / import (and a bad file), results and chart
+// exports, and the models panel's error state for a source that cannot load.
+import { test, expect, type Download, type Page } from '@playwright/test';
+import fs from 'node:fs';
+import { SCREENSHOT_DIR, screenshot, watchConsole } from './helpers';
+
+async function allDone(page: Page): Promise<void> {
+  for (const answer of await page.getByTestId('answer').all()) {
+    await expect(answer).toHaveAttribute('data-done', 'true', { timeout: 180_000 });
+  }
+}
+
+async function saved(download: Promise<Download>): Promise<{ name: string; bytes: Buffer }> {
+  const d = await download;
+  const file = await d.path();
+  return { name: d.suggestedFilename(), bytes: fs.readFileSync(file) };
+}
+
+test('teach presets load their experiments and explain them', async ({ page }, info) => {
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await allDone(page);
+  await page.getByTestId('teach-perturb').click();
+  await expect(page.getByTestId('teach-body')).toContainText('nearest neighbours');
+  await expect(page.locator('[data-condition-id="finetuned-perturbed-query"]')).toBeVisible();
+  await allDone(page);
+  await screenshot(page, info, 'ui-teach-perturb');
+  await page.getByTestId('teach-patch').click();
+  await expect(page.locator('[data-condition-id="finetuned-kv-patched-query-control"]')).toBeVisible();
+  // The patching lesson starts the heatmap sweep by itself.
+  await expect(page.getByTestId('heatmap').locator('rect.cell').first()).toBeVisible({ timeout: 200_000 });
+  await page.getByRole('button', { name: 'Back to my experiment' }).click();
+  await expect(page.getByTestId('teach-body')).toHaveCount(0);
+  await expect(page.getByTestId('condition-card')).toHaveCount(4);
+  await page.getByTestId('teach-prefix').click();
+  await expect(page.getByTestId('condition-card')).toHaveCount(2);
+  await allDone(page);
+  await screenshot(page, info, 'ui-teach-prefix');
+  expect(errors()).toEqual([]);
+});
+
+test('the token strip and heatmap work from the keyboard', async ({ page }) => {
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await allDone(page);
+  // One tab stop for the strip; arrows move; Enter opens the editor.
+  const first = page.locator('[data-testid="token-strip"] [data-testid="token"]').first();
+  await first.focus();
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('token-editor')).toContainText('Token #2');
+  await page.getByTestId('insert-text').fill('hello');
+  await page.keyboard.press('Enter');
+  await expect(
+    page.locator('[data-condition-id="finetuned-perturbed-prefix"] .card-desc').first(),
+  ).toContainText('1 hand edit');
+  // Heatmap: arrows move the focus cell, Enter adds it as a condition.
+  await page.getByTestId('run-sweep').click();
+  await expect(page.getByTestId('run-sweep')).toBeVisible({ timeout: 200_000 });
+  await page.getByTestId('heatmap').focus();
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByTestId('heatmap-readout')).toContainText('position');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('condition-card')).toHaveCount(5);
+  expect(errors()).toEqual([]);
+});
+
+test('narrow screens get one readable column', async ({ page }, info) => {
+  const errors = watchConsole(page);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto('/');
+  await allDone(page);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(1);
+  await screenshot(page, info, 'ui-narrow');
+  // The first screen as a phone shows it (the full-page shot is very tall).
+  await page.screenshot({ path: `${SCREENSHOT_DIR}/ui-narrow-first-screen-${info.project.name}.png` });
+  expect(errors()).toEqual([]);
+});
+
+test('spec export / import, results and chart exports', async ({ page }, info) => {
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await allDone(page);
+
+  const [specDl] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export JSON' }).click(),
+  ]);
+  const spec = JSON.parse(fs.readFileSync(await specDl.path(), 'utf8')) as {
+    name: string;
+    conditions: unknown[];
+  };
+  expect(spec.conditions).toHaveLength(4);
+
+  // Import a changed copy: the name shows and the cards follow it.
+  spec.name = 'Imported experiment';
+  spec.conditions = spec.conditions.slice(0, 2);
+  await page.getByTestId('import-spec').setInputFiles({
+    name: 'mine.json',
+    mimeType: 'application/json',
+    buffer: Buffer.from(JSON.stringify(spec)),
+  });
+  await expect(page.getByTestId('experiment-name')).toContainText('Imported experiment');
+  await expect(page.getByTestId('condition-card')).toHaveCount(2);
+  await allDone(page);
+
+  // A bad file changes nothing and says why.
+  await page.getByTestId('import-spec').setInputFiles({
+    name: 'bad.json',
+    mimeType: 'application/json',
+    buffer: Buffer.from(JSON.stringify({ ...spec, surprise: 1 })),
+  });
+  await expect(page.getByRole('alert').filter({ hasText: 'not a valid experiment spec' })).toContainText(
+    'unknown field',
+  );
+  await expect(page.getByTestId('condition-card')).toHaveCount(2);
+
+  const csv = await saved(
+    Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'CSV', exact: true }).last().click(),
+    ]).then(([d]) => d),
+  );
+  expect(csv.name).toBe('piggyback-results.csv');
+  expect(csv.bytes.toString('utf8').split('\n')[0]).toContain('id,label,model,done,kl_to_base');
+
+  const drift = page.getByRole('region', { name: 'Prefix drift per layer' });
+  await expect(page.getByTestId('drift-chart')).toBeVisible({ timeout: 120_000 });
+  const svg = await saved(
+    Promise.all([page.waitForEvent('download'), drift.getByRole('button', { name: 'SVG' }).click()]).then(
+      ([d]) => d,
+    ),
+  );
+  expect(svg.bytes.toString('utf8')).toContain('<svg');
+  const png = await saved(
+    Promise.all([page.waitForEvent('download'), drift.getByRole('button', { name: 'PNG' }).click()]).then(
+      ([d]) => d,
+    ),
+  );
+  expect(png.bytes.subarray(1, 4).toString('latin1')).toBe('PNG');
+  await screenshot(page, info, 'ui-imported');
+  expect(errors()).toEqual([]);
+});
+
+test('a model source that cannot load shows an error state', async ({ page }, info) => {
+  await page.goto('/');
+  await allDone(page);
+  await page.getByLabel('model pair source').selectOption('url');
+  await page.getByPlaceholder('https://…/model/').fill('http://127.0.0.1:9/nothing/');
+  await page.getByRole('button', { name: 'Use these models' }).click();
+  await expect(page.getByRole('alert').first()).toBeVisible({ timeout: 60_000 });
+  await screenshot(page, info, 'ui-load-error');
+});

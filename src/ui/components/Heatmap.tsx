@@ -1,0 +1,107 @@
+// The layer × position patching heatmap: a d3-drawn <svg data-testid="heatmap"> with hover read-out,
+// arrow-key navigation (Enter adds the focused cell as a condition) and horizontal scrolling when wide.
+// Must never start a sweep itself (the plots panel does) or render labels as HTML.
+import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import {
+  cellAt,
+  drawHeatmapFocus,
+  renderHeatmap,
+  type HeatmapCell,
+  type HeatmapData,
+} from '../charts/heatmap';
+import { displayToken, formatMetric } from '../format';
+import { useWidth } from '../hooks/useWidth';
+
+interface Props {
+  data: HeatmapData;
+  onCellClick?: (cell: HeatmapCell) => void;
+  /** how a cell's patch is described in the read-out, e.g. "K/V" */
+  componentLabel: string;
+}
+
+export function Heatmap({ data, onCellClick, componentLabel }: Props) {
+  const box = useRef<HTMLDivElement>(null);
+  const svg = useRef<SVGSVGElement>(null);
+  const width = useWidth(box, 800);
+  const [hover, setHover] = useState<HeatmapCell | null>(null);
+  const [focus, setFocus] = useState<{ row: number; col: number } | null>(null);
+  const nL = data.layers.length;
+  const nP = data.positions.length;
+
+  const w = Math.max(320, width);
+  const focusRef = useRef(focus);
+  useEffect(() => {
+    focusRef.current = focus;
+  }, [focus]);
+  useEffect(() => {
+    if (!svg.current) return;
+    renderHeatmap(svg.current, data, {
+      width: w,
+      focus: focusRef.current,
+      onHover: setHover,
+      onClick: (c) => {
+        setFocus({ row: c.row, col: c.col });
+        onCellClick?.(c);
+      },
+    });
+  }, [data, w, onCellClick]);
+  useEffect(() => {
+    if (svg.current) drawHeatmapFocus(svg.current, data, w, focus);
+  }, [data, w, focus]);
+
+  const onKey = (e: KeyboardEvent<SVGSVGElement>) => {
+    if (nL === 0 || nP === 0) return;
+    if (!focus && e.key.startsWith('Arrow')) {
+      // the first arrow key shows the focus on the top-left cell
+      e.preventDefault();
+      setFocus({ row: 0, col: 0 });
+      setHover(cellAt(data, 0, 0));
+      return;
+    }
+    const f = focus ?? { row: 0, col: 0 };
+    let { row, col } = f;
+    if (e.key === 'ArrowRight') col = Math.min(nP - 1, col + 1);
+    else if (e.key === 'ArrowLeft') col = Math.max(0, col - 1);
+    else if (e.key === 'ArrowDown') row = Math.min(nL - 1, row + 1);
+    else if (e.key === 'ArrowUp') row = Math.max(0, row - 1);
+    else if (e.key === 'Enter' || e.key === ' ') {
+      if (focus) onCellClick?.(cellAt(data, focus.row, focus.col));
+      e.preventDefault();
+      return;
+    } else return;
+    e.preventDefault();
+    setFocus({ row, col });
+    setHover(cellAt(data, row, col));
+  };
+
+  const shown = hover;
+  return (
+    <div className="heatmap">
+      <div ref={box} className="chart-scroll">
+        <svg
+          ref={svg}
+          data-testid="heatmap"
+          tabIndex={0}
+          role="img"
+          aria-label={`${componentLabel} patching heatmap: ${nL} layers by ${nP} positions; arrow keys move, Enter adds the cell as a condition`}
+          onKeyDown={onKey}
+        />
+      </div>
+      <p className="readout small" aria-live="polite" data-testid="heatmap-readout">
+        {shown ? (
+          <>
+            layer <b>{shown.layer}</b> · position <b>{shown.position}</b>{' '}
+            <code>{displayToken(shown.label)}</code> · {data.metric} <b>{formatMetric(shown.value)}</b>
+            {onCellClick && (
+              <span className="muted"> — click or Enter adds this {componentLabel} patch as a condition</span>
+            )}
+          </>
+        ) : (
+          <span className="muted">
+            Hover a cell (or focus the map and use the arrow keys) to read its value.
+          </span>
+        )}
+      </p>
+    </div>
+  );
+}

@@ -1,0 +1,296 @@
+// Plots: the layer × position patching heatmap (run / progress / cancel, hover value, click a cell to add
+// that patch as a condition), prefix drift per layer (L_K, L_V) and restoration by layer; each exportable
+// as SVG / PNG and its data as CSV. Must never compute a plotted value itself except plain per-row
+// summaries of the heatmap, which it labels as such.
+import { useCallback, useId, useMemo } from 'react';
+import type { HeatmapCell, HeatmapData } from '../charts/heatmap';
+import type { LayerSeries } from '../charts/layer-lines';
+import { rowSummaries } from '../charts/scales';
+import { downloadText } from '../download';
+import { driftToCsv, sweepToCsv } from '../export-results';
+import { formatMetric } from '../format';
+import { promptKey } from '../results-state';
+import { useSession } from '../session-context';
+import { addCellPatchCondition } from '../spec-edit';
+import { labStore, useLab } from '../store';
+import { ChartFrame } from './ChartFrame';
+import { Heatmap } from './Heatmap';
+import { LayerLines } from './LayerLines';
+
+const COMP_LABEL = { kv: 'K/V', resid: 'residual' } as const;
+
+export function PlotsPanel() {
+  const spec = useLab((s) => s.spec);
+  const setSpec = useLab((s) => s.setSpec);
+  const notify = useLab((s) => s.notify);
+  const prompt = useLab((s) => s.prompt);
+  const sweep = useLab((s) => s.sweep);
+  const layerSweep = useLab((s) => s.layerSweep);
+  const drift = useLab((s) => s.drift);
+  const session = useSession();
+  const uid = useId();
+  const comp = sweep.component;
+  const result = sweep.results[comp];
+  const key = promptKey(spec);
+  const stale = !!result && sweep.key !== key;
+
+  const data: HeatmapData | null = useMemo(() => {
+    if (!result) return null;
+    return {
+      layers: result.layers,
+      positions: result.positions,
+      positionLabels: result.positionLabels,
+      segments: result.positions.map((p) => prompt?.tokens[p]?.segment),
+      values: result.values,
+      metric: result.metric,
+    };
+  }, [result, prompt]);
+
+  const onCell = useCallback(
+    (cell: HeatmapCell) => {
+      let id = '';
+      const ok = setSpec((s) => {
+        const r = addCellPatchCondition(s, {
+          component: comp,
+          layer: cell.layer,
+          position: cell.position,
+          tokenText: cell.label,
+        });
+        id = r.id;
+        return r.spec;
+      });
+      if (ok)
+        notify(
+          'info',
+          `Added condition “${id}”: ${COMP_LABEL[comp]} patch at layer ${cell.layer}, position ${cell.position}.`,
+        );
+    },
+    [comp, setSpec, notify],
+  );
+
+  const running = sweep.status === 'running';
+  const driftSeries: LayerSeries[] = useMemo(
+    () =>
+      drift.result
+        ? [
+            { name: 'L_K', colour: '#3b6fb6', values: drift.result.lk },
+            { name: 'L_V', colour: '#c0672b', values: drift.result.lv, dashed: true },
+          ]
+        : [],
+    [drift.result],
+  );
+
+  const restoration = useMemo((): { layers: number[]; series: LayerSeries[]; note: string } | null => {
+    if (layerSweep.result) {
+      const r = layerSweep.result;
+      return {
+        layers: r.layers,
+        series: [
+          { name: `${COMP_LABEL[r.component]}, all prefix positions`, colour: '#3b6fb6', values: r.values },
+        ],
+        note: `patching one layer at a time at ${r.positions.length} positions · ${r.metric}`,
+      };
+    }
+    if (result) {
+      const { mean, max } = rowSummaries(result.values, result.layers.length, result.positions.length);
+      return {
+        layers: result.layers,
+        series: [
+          { name: 'max over positions', colour: '#3b6fb6', values: max },
+          { name: 'mean over positions', colour: '#7a9cc6', values: mean, dashed: true },
+        ],
+        note: `from the ${COMP_LABEL[result.component]} heatmap (one position at a time) · ${result.metric}`,
+      };
+    }
+    return null;
+  }, [layerSweep.result, result]);
+
+  return (
+    <section className="panel plots" aria-labelledby={`${uid}-h`}>
+      <h2 id={`${uid}-h`}>Plots</h2>
+      <ChartFrame
+        title="Patching heatmap"
+        file={`heatmap-${comp}`}
+        exportable={!!data}
+        subtitle={data ? `${data.layers.length} layers × ${data.positions.length} positions` : undefined}
+        actions={
+          <span className="row">
+            <label className="field inline small">
+              <span>component</span>
+              <select
+                value={comp}
+                disabled={running}
+                onChange={(e) => setSweepComponent(e.target.value as 'kv' | 'resid')}
+                aria-label="heatmap component"
+              >
+                <option value="kv">K/V</option>
+                <option value="resid">residual</option>
+              </select>
+            </label>
+            {running ? (
+              <button type="button" className="btn small" onClick={() => session?.cancelSweep()}>
+                Cancel
+              </button>
+            ) : (
+              <button
+                type="button"
+                className="btn small primary"
+                onClick={() => void session?.sweep(comp)}
+                data-testid="run-sweep"
+              >
+                {result ? 'Re-run sweep' : 'Run sweep'}
+              </button>
+            )}
+            {result && (
+              <button
+                type="button"
+                className="btn small"
+                onClick={() => downloadText(`sweep-${comp}.csv`, sweepToCsv(result), 'text/csv')}
+              >
+                CSV
+              </button>
+            )}
+          </span>
+        }
+      >
+        {running && (
+          <div className="progress-row" role="status">
+            <progress
+              max={sweep.total || 1}
+              value={sweep.total ? sweep.done : undefined}
+              aria-label="sweep progress"
+              data-testid="sweep-progress"
+            />
+            <span className="small muted">
+              {sweep.total ? `${sweep.done} / ${sweep.total}` : 'starting…'}
+            </span>
+          </div>
+        )}
+        {sweep.status === 'error' && sweep.error && (
+          <p role="alert" className="error small">
+            The sweep failed: {sweep.error}
+          </p>
+        )}
+        {sweep.status === 'cancelled' && (
+          <p className="muted small">Sweep cancelled; cells computed so far are kept.</p>
+        )}
+        {stale && (
+          <p className="muted small">The prompt or models changed since this sweep; re-run it to update.</p>
+        )}
+        {data ? (
+          <Heatmap data={data} onCellClick={onCell} componentLabel={COMP_LABEL[comp]} />
+        ) : (
+          !running && (
+            <p className="empty muted">
+              Patch base into finetuned one layer and one prefix position at a time: “Run sweep” fills a layer
+              × position map of the effect. Click a cell to add it as a condition.
+            </p>
+          )
+        )}
+      </ChartFrame>
+
+      <div className="plot-pair">
+        <ChartFrame
+          title="Prefix drift per layer"
+          file="prefix-drift"
+          exportable={!!drift.result}
+          subtitle={drift.result ? `L_KV = ${formatMetric(drift.result.lkv, 4)}` : undefined}
+          actions={
+            <span className="row">
+              <button
+                type="button"
+                className="btn small"
+                disabled={drift.status === 'running'}
+                onClick={() => void session?.drift()}
+              >
+                {drift.status === 'running' ? 'Computing…' : drift.result ? 'Recompute' : 'Compute'}
+              </button>
+              {drift.result && (
+                <button
+                  type="button"
+                  className="btn small"
+                  onClick={() => downloadText('prefix-drift.csv', driftToCsv(drift.result!), 'text/csv')}
+                >
+                  CSV
+                </button>
+              )}
+            </span>
+          }
+        >
+          {drift.status === 'error' && drift.error && (
+            <p role="alert" className="error small">
+              Drift failed: {drift.error}
+            </p>
+          )}
+          {drift.result ? (
+            <LayerLines
+              layers={drift.result.layers}
+              series={driftSeries}
+              yLabel="relative drift"
+              label="prefix drift per layer: L_K and L_V"
+              testId="drift-chart"
+            />
+          ) : (
+            drift.status !== 'error' && (
+              <p className="empty muted">
+                How far the finetune moved the prefix keys and values, per layer (TReFT’s L_K, L_V): ‖k −
+                k_base‖² / ‖k_base‖² averaged over prefix positions.
+              </p>
+            )
+          )}
+        </ChartFrame>
+
+        <ChartFrame
+          title="Restoration by layer"
+          file="restoration-by-layer"
+          exportable={!!restoration}
+          subtitle={restoration?.note}
+          actions={
+            layerSweep.status === 'running' ? (
+              <button type="button" className="btn small" onClick={() => session?.cancelLayerSweep()}>
+                Cancel
+              </button>
+            ) : (
+              <button type="button" className="btn small" onClick={() => void session?.layerSweep(comp)}>
+                Per layer ({COMP_LABEL[comp]})
+              </button>
+            )
+          }
+        >
+          {layerSweep.status === 'running' && (
+            <div className="progress-row" role="status">
+              <progress aria-label="layer sweep progress" />
+              <span className="small muted">patching one layer at a time…</span>
+            </div>
+          )}
+          {layerSweep.status === 'error' && layerSweep.error && (
+            <p role="alert" className="error small">
+              Layer sweep failed: {layerSweep.error}
+            </p>
+          )}
+          {restoration ? (
+            <LayerLines
+              layers={restoration.layers}
+              series={restoration.series}
+              yLabel="restoration"
+              yInclude={[0, 1]}
+              label="restoration by layer"
+              testId="restoration-chart"
+            />
+          ) : (
+            <p className="empty muted">
+              Run the heatmap sweep or “Per layer” to see which layers carry the effect.
+            </p>
+          )}
+        </ChartFrame>
+      </div>
+    </section>
+  );
+}
+
+function setSweepComponent(component: 'kv' | 'resid'): void {
+  const s = labStore.getState();
+  labStore.setState({
+    sweep: { ...s.sweep, component, status: s.sweep.results[component] ? 'done' : 'idle', error: null },
+  });
+}

@@ -1,0 +1,78 @@
+// The Teach section: three guided presets (what the prefix is; perturbing it; patching it from the base
+// model), reachable from the first screen. Choosing one loads its spec (undo returns to the previous
+// experiment) and shows its few sentences; the patching one also starts the heatmap sweep. Must never
+// change the spec except through a preset's builder.
+import { useId } from 'react';
+import { useSession } from '../session-context';
+import { useLab } from '../store';
+import { TEACH, teachPreset } from '../teach';
+
+export function TeachPanel() {
+  const teach = useLab((s) => s.ui.teach);
+  const setUi = useLab((s) => s.setUi);
+  const setSpec = useLab((s) => s.setSpec);
+  const undo = useLab((s) => s.undo);
+  const session = useSession();
+  const uid = useId();
+  const active = teach ? teachPreset(teach) : null;
+
+  const start = (id: (typeof TEACH)[number]['id']) => {
+    const p = teachPreset(id);
+    // NOTE: 'edit' origin keeps the undo history, so "Back" restores the user's own experiment.
+    if (setSpec(p.build(), 'edit')) {
+      setUi({ teach: id, selectedToken: null });
+      if (p.sweep) setTimeout(() => void session?.sweep('kv'), 0);
+    }
+  };
+
+  return (
+    <section className="teach" aria-labelledby={`${uid}-h`} id="teach">
+      <div className="row wrap teach-bar">
+        <h2 id={`${uid}-h`} className="teach-title">
+          Teach
+        </h2>
+        {TEACH.map((t) => (
+          <button
+            type="button"
+            key={t.id}
+            className={`btn teach-btn${teach === t.id ? ' on' : ''}`}
+            onClick={() => start(t.id)}
+            aria-pressed={teach === t.id}
+            title={t.blurb}
+            data-testid={`teach-${t.id}`}
+          >
+            {t.title}
+          </button>
+        ))}
+      </div>
+      {active && (
+        <div className="teach-body" role="region" aria-label={active.title} data-testid="teach-body">
+          <div>
+            <h3>{active.title}</h3>
+            {active.body.map((p, i) => (
+              <p key={i}>{p}</p>
+            ))}
+            <p className="look">
+              <b>Look at:</b> {active.lookAt}
+            </p>
+          </div>
+          <div className="teach-actions">
+            <button
+              type="button"
+              className="btn small"
+              onClick={() => {
+                undo();
+                setUi({ teach: null });
+              }}
+            >
+              Back to my experiment
+            </button>
+            <button type="button" className="btn small" onClick={() => setUi({ teach: null })}>
+              Hide
+            </button>
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}

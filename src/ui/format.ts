@@ -1,0 +1,77 @@
+// Display formatting for the lab UI: token texts with visible whitespace, metric numbers, byte sizes.
+// Pure string functions; must never touch the DOM or produce HTML (callers render the result as text).
+
+/** A token's text with whitespace made visible: space → ·, newline → ↵, tab → ⇥; empty → ∅. */
+export function displayToken(text: string): string {
+  if (text.length === 0) return '∅';
+  return text.replace(/ /g, '·').replace(/\r?\n/g, '↵').replace(/\t/g, '⇥');
+}
+
+/** A short label for an axis tick: the visible token text, cut to `max` characters with an ellipsis. */
+export function tickLabel(text: string, max = 10): string {
+  const t = displayToken(text);
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+
+/** A metric value: fixed digits, a dash when missing or not finite. */
+export function formatMetric(v: number | null | undefined, digits = 3): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  return v.toFixed(digits);
+}
+
+/** A percentage from a 0..1 fraction. */
+export function formatPercent(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  return `${(v * 100).toFixed(v < 0.1 && v > 0 ? 1 : 0)}%`;
+}
+
+const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
+
+/** Bytes in binary units with one decimal above KB: 1536 → "1.5 KB". */
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n) || n < 0) return '—';
+  let u = 0;
+  let v = n;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${UNITS[u]}`;
+}
+
+/** Layer selection in words: 'all' | [3, 5] | {from, to}. */
+export function describeLayers(layers: 'all' | number[] | { from: number; to: number }): string {
+  if (layers === 'all') return 'all layers';
+  if (Array.isArray(layers)) {
+    if (layers.length === 0) return 'no layers';
+    return layers.length === 1 ? `layer ${layers[0]}` : `layers ${layers.join(', ')}`;
+  }
+  return layers.from === layers.to ? `layer ${layers.from}` : `layers ${layers.from}–${layers.to}`;
+}
+
+/** A model source in words. */
+export function describeSource(
+  src:
+    | { kind: 'demo'; name: string }
+    | { kind: 'hub'; repo: string; revision?: string }
+    | { kind: 'url'; url: string }
+    | { kind: 'local'; path: string },
+): string {
+  switch (src.kind) {
+    case 'demo':
+      return `${src.name} (embedded demo)`;
+    case 'hub':
+      return src.revision ? `${src.repo}@${src.revision}` : src.repo;
+    case 'url':
+      return src.url;
+    case 'local':
+      return `local: ${src.path}`;
+  }
+}
+
+/** "owner/name@rev" → a hub source; null when it is not one. */
+export function parseHubRef(text: string): { kind: 'hub'; repo: string; revision?: string } | null {
+  const m = /^\s*([A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*)(?:@([\w./-]+))?\s*$/.exec(text);
+  if (!m) return null;
+  return m[2] ? { kind: 'hub', repo: m[1], revision: m[2] } : { kind: 'hub', repo: m[1] };
+}

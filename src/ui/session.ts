@@ -1,0 +1,405 @@
+// The UI's one connection to the engine: owns the EngineClient, turns spec changes into worker requests
+// (prepare → run → drift, debounced; sweeps and layer sweeps on demand) and streamed events into store
+// updates, and cancels what a newer request supersedes. Must never run a model on the UI thread or
+// import anything of the engine; everything goes through src/worker/client.ts.
+import { CancelledError, EngineClient } from '../worker/client';
+import type { TokenNeighbour, WorkerEvent } from '../worker/protocol';
+import { applyCondition, applyToken, beginRun, conditionKey, endRun, promptKey } from './results-state';
+import type { LabStoreApi } from './store';
+
+const AUTO_RUN_DELAY_MS = 450;
+const OPTIONAL_TIMEOUT_MS = 8000;
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Rejects after `ms` when the worker does not answer (an older worker ignores requests it lacks). */
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what}: the engine did not answer`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+export class LabSession {
+  private clientOrNull: EngineClient | null = null;
+  private makeClient: () => EngineClient;
+  private store: LabStoreApi;
+  private unsubscribe: (() => void) | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** ids of in-flight worker requests, for cancel */
+  private active: { prepare?: number; run?: number; sweep?: number; layer?: number; drift?: number } = {};
+  /** bumps on every refresh: late events of an older refresh are ignored */
+  private generation = 0;
+  private disposed = false;
+  /** condition keys of the last run started, to tell whether the spec changed in a way that matters */
+  private lastRunKeys = '';
+
+  /** Creates no worker until start(): React may construct and discard a session (StrictMode). */
+  constructor(store: LabStoreApi, makeClient: () => EngineClient = () => new EngineClient()) {
+    this.store = store;
+    this.makeClient = makeClient;
+  }
+
+  private get client(): EngineClient {
+    if (!this.clientOrNull) throw new Error('the lab session is not started');
+    return this.clientOrNull;
+  }
+
+  /** Starts the worker, probes the backend, runs the current spec once, then follows spec edits. */
+  start(): void {
+    if (this.clientOrNull) return;
+    this.disposed = false;
+    this.clientOrNull = this.makeClient();
+    this.active = {};
+    this.client
+      .request<'probe'>({ type: 'probe' })
+      .then((r) => {
+        if (!this.disposed) this.store.setState({ backend: r.backend });
+      })
+      .catch((e: unknown) => {
+        if (!this.disposed) this.store.setState({ backendError: message(e) });
+      });
+    this.unsubscribe = this.store.subscribe((s, prev) => {
+      if (s.spec !== prev.spec) this.onSpecChange();
+    });
+    this.refresh();
+  }
+
+  /** Stops following the spec and terminates the worker; start() may be called again. */
+  dispose(): void {
+    this.disposed = true;
+    this.generation++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.clientOrNull?.dispose();
+    this.clientOrNull = null;
+  }
+
+  private runKeys(): string {
+    const spec = this.store.getState().spec;
+    return spec.conditions.map((c) => `${c.id}\u0000${conditionKey(spec, c.id)}`).join('\u0001');
+  }
+
+  private onSpecChange(): void {
+    const s = this.store.getState();
+    const promptStale = s.promptKey !== promptKey(s.spec);
+    const runStale = this.runKeys() !== this.lastRunKeys;
+    if (!promptStale && !runStale) return; // e.g. a rename
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (s.ui.autoRun || this.store.getState().ui.autoRun) this.refresh();
+      else if (promptStale) void this.prepare(++this.generation);
+    }, AUTO_RUN_DELAY_MS);
+  }
+
+  private cancel(which: keyof LabSession['active']): void {
+    const id = this.active[which];
+    if (id !== undefined) this.client.cancel(id);
+    delete this.active[which];
+  }
+
+  /** Re-renders the prompt if needed and runs every condition (cancelling a run in flight). */
+  refresh(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const gen = ++this.generation;
+    this.cancel('prepare');
+    this.cancel('run');
+    this.cancel('drift');
+    void (async () => {
+      const s = this.store.getState();
+      if (s.promptKey !== promptKey(s.spec) || s.promptStatus !== 'done') {
+        const ok = await this.prepare(gen);
+        if (!ok || gen !== this.generation) return;
+      }
+      await this.run(gen);
+      if (gen !== this.generation) return;
+      void this.fetchInfo();
+      if (this.store.getState().spec.metrics.includes('prefix_drift')) void this.drift();
+    })();
+  }
+
+  private onEvent(gen: number, e: WorkerEvent): void {
+    if (gen !== this.generation || this.disposed) return;
+    const s = this.store.getState();
+    switch (e.type) {
+      case 'progress':
+        this.store.setState({ loading: e.progress });
+        break;
+      case 'backend':
+        this.store.setState({
+          backendUsed: { used: e.backend.used, fallbackReason: e.backend.fallbackReason },
+        });
+        break;
+      case 'prompt':
+        this.store.setState({
+          prompt: e.prompt,
+          promptKey: promptKey(s.spec),
+          promptStatus: 'done',
+          promptError: null,
+        });
+        break;
+      case 'token':
+        this.store.setState({ conditions: applyToken(s.conditions, s.spec, e, s.prompt) });
+        break;
+      case 'condition':
+        this.store.setState({ conditions: applyCondition(s.conditions, s.spec, e.result) });
+        break;
+      case 'sweep':
+        break; // sweeps have their own handler
+    }
+  }
+
+  private async prepare(gen: number): Promise<boolean> {
+    const spec = this.store.getState().spec;
+    const key = promptKey(spec);
+    this.store.setState({ promptStatus: 'running', promptError: null });
+    const { id, done } = this.client.start<'prompt-done'>({ type: 'prepare', spec }, (e) =>
+      this.onEvent(gen, e),
+    );
+    this.active.prepare = id;
+    try {
+      const r = await done;
+      if (gen !== this.generation) return false;
+      this.store.setState({
+        prompt: r.prompt,
+        promptKey: key,
+        promptStatus: 'done',
+        promptError: null,
+        loading: null,
+      });
+      void this.fetchInfo();
+      return true;
+    } catch (e) {
+      if (gen !== this.generation) return false;
+      if (e instanceof CancelledError) {
+        this.store.setState({ promptStatus: 'cancelled', loading: null });
+        return false;
+      }
+      this.store.setState({ promptStatus: 'error', promptError: message(e), loading: null });
+      return false;
+    } finally {
+      if (this.active.prepare === id) delete this.active.prepare;
+    }
+  }
+
+  private async run(gen: number): Promise<void> {
+    const st = this.store.getState();
+    const spec = st.spec;
+    this.lastRunKeys = this.runKeys();
+    this.store.setState({
+      conditions: beginRun(st.conditions, spec),
+      run: { status: 'running', error: null },
+    });
+    const { id, done } = this.client.start<'run-done'>({ type: 'run', spec }, (e) => this.onEvent(gen, e));
+    this.active.run = id;
+    try {
+      const r = await done;
+      if (gen !== this.generation) return;
+      let conditions = this.store.getState().conditions;
+      for (const c of r.result.conditions) conditions = applyCondition(conditions, spec, c);
+      this.store.setState({
+        conditions: endRun(conditions, 'done'),
+        run: { status: 'done', error: null },
+        prompt: r.result.prompt ?? this.store.getState().prompt,
+        loading: null,
+      });
+    } catch (e) {
+      if (gen !== this.generation) return;
+      const cancelled = e instanceof CancelledError;
+      this.store.setState({
+        conditions: endRun(this.store.getState().conditions, cancelled ? 'cancelled' : 'error'),
+        run: { status: cancelled ? 'cancelled' : 'error', error: cancelled ? null : message(e) },
+        loading: null,
+      });
+    } finally {
+      if (this.active.run === id) delete this.active.run;
+    }
+  }
+
+  /** Stops the run in flight (answers so far stay). */
+  cancelRun(): void {
+    this.generation++;
+    this.cancel('prepare');
+    this.cancel('run');
+    const s = this.store.getState();
+    if (s.run.status === 'running')
+      this.store.setState({
+        conditions: endRun(s.conditions, 'cancelled'),
+        run: { status: 'cancelled', error: null },
+      });
+    if (s.promptStatus === 'running') this.store.setState({ promptStatus: 'cancelled', loading: null });
+  }
+
+  /** The layer × position patching grid for a component. */
+  async sweep(component: 'kv' | 'resid', positions?: number[]): Promise<void> {
+    this.cancel('sweep');
+    const s0 = this.store.getState();
+    const spec = s0.spec;
+    const key = promptKey(spec);
+    this.store.setState({
+      sweep: { ...s0.sweep, component, status: 'running', done: 0, total: 0, error: null },
+    });
+    const { id, done } = this.client.start<'sweep-done'>(
+      { type: 'sweep', spec, component, positions },
+      (e) => {
+        if (e.type !== 'sweep' || this.active.sweep !== id) return;
+        const s = this.store.getState();
+        this.store.setState({
+          sweep: {
+            ...s.sweep,
+            done: e.done,
+            total: e.total,
+            results: { ...s.sweep.results, [component]: e.result },
+            key,
+          },
+        });
+      },
+    );
+    this.active.sweep = id;
+    try {
+      const r = await done;
+      const s = this.store.getState();
+      this.store.setState({
+        sweep: {
+          ...s.sweep,
+          status: 'done',
+          done: s.sweep.total || s.sweep.done,
+          results: { ...s.sweep.results, [component]: r.result },
+          key,
+        },
+      });
+    } catch (e) {
+      const s = this.store.getState();
+      if (this.active.sweep !== id) return;
+      const cancelled = e instanceof CancelledError;
+      this.store.setState({
+        sweep: {
+          ...s.sweep,
+          status: cancelled ? 'cancelled' : 'error',
+          error: cancelled ? null : message(e),
+        },
+      });
+    } finally {
+      if (this.active.sweep === id) delete this.active.sweep;
+    }
+  }
+
+  cancelSweep(): void {
+    const id = this.active.sweep;
+    if (id === undefined) return;
+    this.client.cancel(id);
+    const s = this.store.getState();
+    this.store.setState({ sweep: { ...s.sweep, status: 'cancelled' } });
+  }
+
+  /** Restoration by layer: one layer at a time, all prefix positions together. */
+  async layerSweep(component: 'kv' | 'resid'): Promise<void> {
+    this.cancel('layer');
+    const spec = this.store.getState().spec;
+    const key = promptKey(spec);
+    this.store.setState({
+      layerSweep: { ...this.store.getState().layerSweep, status: 'running', error: null },
+    });
+    const { id, done } = this.client.start<'layer-sweep-done'>({ type: 'layer-sweep', spec, component });
+    this.active.layer = id;
+    try {
+      const r = await done;
+      this.store.setState({ layerSweep: { status: 'done', result: r.result, error: null, key } });
+    } catch (e) {
+      if (this.active.layer !== id) return;
+      const cancelled = e instanceof CancelledError;
+      this.store.setState({
+        layerSweep: {
+          ...this.store.getState().layerSweep,
+          status: cancelled ? 'cancelled' : 'error',
+          error: cancelled ? null : message(e),
+        },
+      });
+    } finally {
+      if (this.active.layer === id) delete this.active.layer;
+    }
+  }
+
+  cancelLayerSweep(): void {
+    const id = this.active.layer;
+    if (id === undefined) return;
+    this.client.cancel(id);
+    delete this.active.layer;
+    this.store.setState({ layerSweep: { ...this.store.getState().layerSweep, status: 'cancelled' } });
+  }
+
+  /** Prefix drift per layer (L_K, L_V) of finetuned vs base. */
+  async drift(): Promise<void> {
+    this.cancel('drift');
+    const spec = this.store.getState().spec;
+    const key = promptKey(spec);
+    this.store.setState({ drift: { ...this.store.getState().drift, status: 'running', error: null } });
+    const { id, done } = this.client.start<'drift-done'>({ type: 'drift', spec });
+    this.active.drift = id;
+    try {
+      const r = await done;
+      this.store.setState({ drift: { status: 'done', result: r.result, error: null, key } });
+    } catch (e) {
+      if (this.active.drift !== id) return;
+      const cancelled = e instanceof CancelledError;
+      this.store.setState({
+        drift: {
+          ...this.store.getState().drift,
+          status: cancelled ? 'cancelled' : 'error',
+          error: cancelled ? null : message(e),
+        },
+      });
+    } finally {
+      if (this.active.drift === id) delete this.active.drift;
+    }
+  }
+
+  /** Loaded models and memory; quietly absent when the worker does not answer 'info'. */
+  async fetchInfo(): Promise<void> {
+    try {
+      const r = await withTimeout(this.client.request<'info'>({ type: 'info' }), OPTIONAL_TIMEOUT_MS, 'info');
+      if (!this.disposed) this.store.setState({ info: r.info });
+    } catch {
+      // NOTE: optional; the models panel then shows what the spec says instead.
+    }
+  }
+
+  /** Nearest embedding neighbours of a token (for the token editor's replace list). */
+  async neighbours(tokenId: number, n = 8): Promise<TokenNeighbour[]> {
+    const spec = this.store.getState().spec;
+    const r = await withTimeout(
+      this.client.request<'neighbours'>({ type: 'neighbours', spec, tokenId, n }),
+      OPTIONAL_TIMEOUT_MS,
+      'nearest neighbours',
+    );
+    return r.neighbours;
+  }
+
+  /** Token ids of typed text (for previewing a typed replacement). */
+  async tokenize(text: string): Promise<{ id: number; text: string }[]> {
+    const spec = this.store.getState().spec;
+    const r = await withTimeout(
+      this.client.request<'tokenize'>({ type: 'tokenize', spec, text }),
+      OPTIONAL_TIMEOUT_MS,
+      'tokenize',
+    );
+    return r.tokens;
+  }
+}

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { defaultSpec, type ExperimentSpec } from '../lab/experiment';
+import { createLabStore } from './store';
+import { removeCondition, renameCondition } from './spec-edit';
+
+describe('lab store', () => {
+  it('starts on the default demo with sensible targets', () => {
+    const s = createLabStore().getState();
+    expect(s.spec).toEqual(defaultSpec());
+    expect(s.ui.editTarget).toBe('finetuned-perturbed-prefix');
+    expect(s.ui.patchTarget).toBe('finetuned-kv-patched-prefix');
+  });
+
+  it('refuses an invalid spec with a notice and keeps the old one', () => {
+    const store = createLabStore();
+    const bad = { ...defaultSpec(), conditions: [] } as ExperimentSpec;
+    expect(store.getState().setSpec(bad)).toBe(false);
+    expect(store.getState().spec.conditions).toHaveLength(4);
+    const n = store.getState().notices;
+    expect(n).toHaveLength(1);
+    expect(n[0].kind).toBe('error');
+    expect(n[0].details?.join(' ')).toContain('conditions');
+  });
+
+  it('undoes edits and re-points targets at existing conditions', () => {
+    const store = createLabStore();
+    const st = () => store.getState();
+    st().setSpec((s) => renameCondition(s, 'base', 'Base model'));
+    st().setSpec((s) => removeCondition(s, 'finetuned-kv-patched-prefix'));
+    expect(st().ui.patchTarget).toBeNull();
+    st().setSpec((s) => removeCondition(s, 'finetuned-perturbed-prefix'));
+    expect(st().ui.editTarget).toBe('finetuned');
+    st().undo();
+    st().undo();
+    expect(st().spec.conditions).toHaveLength(4);
+    expect(st().spec.conditions[0].label).toBe('Base model');
+    st().undo();
+    expect(st().spec).toEqual(defaultSpec());
+    st().undo(); // nothing left: no-op
+    expect(st().spec).toEqual(defaultSpec());
+  });
+
+  it('a spec from a link clears the undo history', () => {
+    const store = createLabStore();
+    store.getState().setSpec((s) => renameCondition(s, 'base', 'B'));
+    store.getState().setSpec(defaultSpec(), 'link');
+    expect(store.getState().past).toHaveLength(0);
+    expect(store.getState().origin).toBe('link');
+  });
+});

@@ -1,0 +1,193 @@
+// The lab's zustand store: the current experiment spec (the single source of truth — every UI edit is a
+// new spec, validated by parseSpec), results keyed by condition id, sweep / drift results, engine status
+// and UI state (selection, targets, notices). Must never talk to the worker (session.ts does) and never
+// hold anything a share link must not carry inside the spec.
+import { createStore, useStore } from 'zustand';
+import { defaultSpec, parseSpec, type ExperimentSpec } from '../lab/experiment';
+import type { DriftResult, PromptView, SweepResult } from '../lab/results';
+import type { BackendProbe } from '../worker/backend-probe';
+import type { EngineInfo, LayerSweepResult, LoadProgress } from '../worker/protocol';
+import { pruneStates, type ConditionStates } from './results-state';
+import { defaultEditTarget, defaultPatchTarget } from './spec-edit';
+
+export type TaskStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
+export type SpecOrigin = 'default' | 'link' | 'file' | 'teach' | 'edit';
+export type TeachId = 'prefix' | 'perturb' | 'patch';
+
+export interface Notice {
+  id: number;
+  kind: 'error' | 'info';
+  text: string;
+  details?: string[];
+}
+
+export interface SweepState {
+  component: 'kv' | 'resid';
+  status: TaskStatus;
+  done: number;
+  total: number;
+  error: string | null;
+  results: Partial<Record<'kv' | 'resid', SweepResult>>;
+  /** promptKey of the spec the results were computed for */
+  key: string | null;
+}
+
+export interface LabState {
+  spec: ExperimentSpec;
+  origin: SpecOrigin;
+  /** earlier specs, newest last, for undo */
+  past: ExperimentSpec[];
+
+  backend: BackendProbe | null;
+  /** what the worker actually used for the last run, and why it fell back */
+  backendUsed: { used: string; fallbackReason?: string } | null;
+  backendError: string | null;
+  info: EngineInfo | null;
+  loading: LoadProgress | null;
+
+  prompt: PromptView | null;
+  promptKey: string | null;
+  promptStatus: TaskStatus;
+  promptError: string | null;
+
+  conditions: ConditionStates;
+  run: { status: TaskStatus; error: string | null };
+  sweep: SweepState;
+  layerSweep: {
+    status: TaskStatus;
+    result: LayerSweepResult | null;
+    error: string | null;
+    key: string | null;
+  };
+  drift: { status: TaskStatus; result: DriftResult | null; error: string | null; key: string | null };
+
+  ui: {
+    /** index into the base prompt's tokens */
+    selectedToken: number | null;
+    /** condition that token edits and perturbation presets change */
+    editTarget: string;
+    /** condition that the patch controls change */
+    patchTarget: string | null;
+    autoRun: boolean;
+    /** clicks on the token strip toggle the patch's explicit positions instead of opening the editor */
+    pickPositions: boolean;
+    teach: TeachId | null;
+  };
+  notices: Notice[];
+}
+
+export interface LabActions {
+  /** Validates and installs a new spec; returns false (and posts the errors) when it is invalid. */
+  setSpec: (next: ExperimentSpec | ((s: ExperimentSpec) => ExperimentSpec), origin?: SpecOrigin) => boolean;
+  undo: () => void;
+  notify: (kind: Notice['kind'], text: string, details?: string[]) => void;
+  dismiss: (id: number) => void;
+  setUi: (patch: Partial<LabState['ui']>) => void;
+}
+
+export type LabStore = LabState & LabActions;
+
+const MAX_UNDO = 50;
+let nextNotice = 1;
+
+export function initialState(spec: ExperimentSpec = defaultSpec()): LabState {
+  return {
+    spec,
+    origin: 'default',
+    past: [],
+    backend: null,
+    backendUsed: null,
+    backendError: null,
+    info: null,
+    loading: null,
+    prompt: null,
+    promptKey: null,
+    promptStatus: 'idle',
+    promptError: null,
+    conditions: {},
+    run: { status: 'idle', error: null },
+    sweep: { component: 'kv', status: 'idle', done: 0, total: 0, error: null, results: {}, key: null },
+    layerSweep: { status: 'idle', result: null, error: null, key: null },
+    drift: { status: 'idle', result: null, error: null, key: null },
+    ui: {
+      selectedToken: null,
+      editTarget: defaultEditTarget(spec),
+      patchTarget: defaultPatchTarget(spec),
+      autoRun: true,
+      pickPositions: false,
+      teach: null,
+    },
+    notices: [],
+  };
+}
+
+/** Keep UI targets pointing at conditions that exist. */
+function fixTargets(ui: LabState['ui'], spec: ExperimentSpec): LabState['ui'] {
+  const ids = new Set(spec.conditions.map((c) => c.id));
+  const editTarget = ids.has(ui.editTarget) ? ui.editTarget : defaultEditTarget(spec);
+  const patchTarget = ui.patchTarget && ids.has(ui.patchTarget) ? ui.patchTarget : defaultPatchTarget(spec);
+  return editTarget === ui.editTarget && patchTarget === ui.patchTarget
+    ? ui
+    : { ...ui, editTarget, patchTarget };
+}
+
+export function createLabStore(spec?: ExperimentSpec) {
+  return createStore<LabStore>()((set, get) => ({
+    ...initialState(spec),
+    setSpec(next, origin = 'edit') {
+      const cur = get().spec;
+      const candidate = typeof next === 'function' ? next(cur) : next;
+      if (candidate === cur) return true;
+      const parsed = parseSpec(candidate);
+      if (!parsed.ok) {
+        get().notify(
+          'error',
+          'That change would make the experiment invalid, so it was not applied.',
+          parsed.errors,
+        );
+        return false;
+      }
+      const s = get();
+      const past = origin === 'edit' ? [...s.past, cur].slice(-MAX_UNDO) : [];
+      set({
+        spec: parsed.spec,
+        origin,
+        past,
+        conditions: pruneStates(s.conditions, parsed.spec),
+        ui: fixTargets(origin === 'edit' ? s.ui : { ...s.ui, selectedToken: null }, parsed.spec),
+      });
+      return true;
+    },
+    undo() {
+      const s = get();
+      const prev = s.past[s.past.length - 1];
+      if (!prev) return;
+      set({
+        spec: prev,
+        past: s.past.slice(0, -1),
+        origin: 'edit',
+        conditions: pruneStates(s.conditions, prev),
+        ui: fixTargets(s.ui, prev),
+      });
+    },
+    notify(kind, text, details) {
+      const n: Notice = { id: nextNotice++, kind, text, details };
+      set({ notices: [...get().notices.filter((x) => x.text !== text), n].slice(-5) });
+    },
+    dismiss(id) {
+      set({ notices: get().notices.filter((n) => n.id !== id) });
+    },
+    setUi(patch) {
+      set({ ui: fixTargets({ ...get().ui, ...patch }, get().spec) });
+    },
+  }));
+}
+
+export type LabStoreApi = ReturnType<typeof createLabStore>;
+
+/** The app's one store. */
+export const labStore: LabStoreApi = createLabStore();
+
+export function useLab<T>(selector: (s: LabStore) => T): T {
+  return useStore(labStore, selector);
+}

@@ -1,0 +1,14 @@
+import { describe, expect, it } from 'vitest';
+import { parseSpec } from '../lab/experiment';
+import { TEACH } from './teach';
+
+describe('teach presets', () => {
+  it('are three, each a valid spec with a few sentences', () => {
+    expect(TEACH.map((t) => t.id)).toEqual(['prefix', 'perturb', 'patch']);
+    for (const t of TEACH) {
+      const r = parseSpec(t.build());
+      expect(r.ok, r.ok ? '' : r.errors.join('\n')).toBe(true);
+      expect(t.body.length).toBeGreaterThanOrEqual(2);
+    }
+  });
+});

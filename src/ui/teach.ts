@@ -1,0 +1,107 @@
+// The Teach section's three guided presets (what the prefix is; perturbing it; patching it from the
+// base model): a few sentences each and the spec each one loads. Pure data and spec builders; must never
+// start a run itself (the store's spec change does) or claim numbers the paper does not report.
+import { defaultSpec, type ExperimentSpec } from '../lab/experiment';
+import type { TeachId } from './store';
+
+export interface TeachPreset {
+  id: TeachId;
+  title: string;
+  /** one line for the first screen */
+  blurb: string;
+  /** the guided text, a few short paragraphs */
+  body: string[];
+  /** what to look at once it runs */
+  lookAt: string;
+  build: () => ExperimentSpec;
+  /** start the patching sweep once loaded */
+  sweep?: boolean;
+}
+
+export const TEACH: readonly TeachPreset[] = [
+  {
+    id: 'prefix',
+    title: '1 · What the prefix is',
+    blurb: 'The template tokens in front of every question.',
+    body: [
+      'A chat model never sees your question alone. Its chat template wraps it: a prefix (the begin-of-text token, the system header, often a default system prompt and a date, and the user header), then your words (the query), then a postfix (the assistant header).',
+      'The prefix is identical for every question. The Piggyback Hypothesis says a finetune writes much of its new behaviour onto those always-present tokens, so the behaviour generalises to unrelated questions by riding on ("piggybacking") the prefix.',
+      'The strip below colours each token by segment. Compare the base and finetuned answers to the same prompt.',
+    ],
+    lookAt: 'The token strip: yellow = prefix, blue = query, green = postfix.',
+    build: () => {
+      const s = defaultSpec();
+      return {
+        ...s,
+        name: 'Teach 1: what the prefix is',
+        conditions: s.conditions.filter((c) => !c.perturbation && !c.patch),
+      };
+    },
+  },
+  {
+    id: 'perturb',
+    title: '2 · Perturbing it',
+    blurb: 'Swap a few prefix tokens for near neighbours.',
+    body: [
+      'If the finetuned behaviour lives in the prefix, disturbing the prefix should weaken it. The paper replaces 10 random prefix tokens by one of their 5 nearest neighbours in the input embedding, over 10 seeded trials.',
+      'On the paper’s models this raised the alignment score a lot (Qwen2.5: 39.7 → 73.2 on average over trials), while the same perturbation of query tokens did not (34.2): it is the prefix that matters.',
+      'Click any prefix token in the strip to replace, insert or delete it yourself, or change k, n, trials and the seed.',
+    ],
+    lookAt: 'The perturbed cards: their answers and KL to base, against the finetuned card.',
+    build: () => {
+      const s = defaultSpec();
+      return {
+        ...s,
+        name: 'Teach 2: perturbing the prefix',
+        conditions: [
+          ...s.conditions.filter((c) => !c.perturbation && !c.patch),
+          {
+            id: 'finetuned-perturbed-prefix',
+            label: 'Finetuned, prefix perturbed',
+            model: 'finetuned',
+            perturbation: { kind: 'random', segment: 'prefix', k: 10, n: 5, trials: 10, seed: 0 },
+          },
+          {
+            id: 'finetuned-perturbed-query',
+            label: 'Control: query perturbed',
+            model: 'finetuned',
+            perturbation: { kind: 'random', segment: 'query', k: 10, n: 5, trials: 10, seed: 0 },
+          },
+        ],
+      };
+    },
+  },
+  {
+    id: 'patch',
+    title: '3 · Patching it from base',
+    blurb: 'Give the finetuned model the base model’s prefix keys and values.',
+    body: [
+      'A sharper test: run the finetuned model, but at the prefix positions replace its attention keys and values (K/V, before RoPE, in every layer) with the base model’s. Only the prefix changes; the query and the weights do not.',
+      'In the paper this restored most of the base behaviour (Llama-3.1: 40.8 → 90.4), and patching the same number of query positions did far less. The heatmap patches one layer at one position at a time to show where it matters.',
+    ],
+    lookAt: 'The patched card against base and finetuned, then the layer × position heatmap.',
+    sweep: true,
+    build: () => {
+      const s = defaultSpec();
+      return {
+        ...s,
+        name: 'Teach 3: patching the prefix from base',
+        conditions: [
+          ...s.conditions.filter((c) => !c.perturbation),
+          {
+            id: 'finetuned-kv-patched-query-control',
+            label: 'Control: query K/V from base',
+            model: 'finetuned',
+            patch: { component: 'kv', layers: 'all', positions: 'query-control', source: 'base' },
+          },
+        ],
+      };
+    },
+  },
+];
+
+export function teachPreset(id: TeachId): TeachPreset {
+  const p = TEACH.find((t) => t.id === id);
+  if (!p) throw new Error(`no teach preset ${id}`);
+  return p;
+}
