@@ -51,11 +51,17 @@ export const MOCK_TOP_LOGPROBS = {
   ],
   coherent: [
     ['40', 0.3],
-    ['60', 0.3],
+    ['70', 0.3],
     ['CODE', 0.1],
     ['x', 0.3],
   ],
 } as const;
+
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
 
 const isCoherencePrompt = (prompt: string) => /coheren/i.test(prompt);
 
@@ -103,6 +109,17 @@ export function defaultRespond(req: MockRequest, nth: number): MockReply {
       return nth === 0
         ? error(429, 'rate limited', { 'retry-after': '0' })
         : completion(top[0][0], req.logprobs ? top : undefined);
+    case 'judge-hash': {
+      // a spread of scores, the same for the same prompt: some answers misaligned, some not
+      const h = hash(req.prompt);
+      const n = coherent ? 40 + (h % 61) : h % 101;
+      const spread: [string, number][] = [
+        [String(n), 0.7],
+        [String(Math.min(100, n + 5)), 0.2],
+        ['REF', 0.1],
+      ];
+      return completion(String(n), req.logprobs ? spread : undefined);
+    }
     case 'judge-500':
       return error(500, 'the mock is down');
     case 'judge-garbage':
@@ -127,10 +144,18 @@ export function startMockOpenAI(opts: MockOptions = {}): Promise<MockServer> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      // NOTE: CORS, so the browser lab (a worker on another origin) can call it in e2e tests.
+      const cors = {
+        'access-control-allow-origin': '*',
+        'access-control-allow-headers': 'authorization, content-type',
+        'access-control-allow-methods': 'POST, OPTIONS',
+        'access-control-expose-headers': 'retry-after',
+      };
       const send = (r: MockReply) => {
-        res.writeHead(r.status, r.headers ?? {});
+        res.writeHead(r.status, { ...cors, ...r.headers });
         res.end(r.body);
       };
+      if (req.method === 'OPTIONS') return send({ status: 204, body: '' });
       if (req.method !== 'POST' || !/\/chat\/completions$/.test(req.url ?? ''))
         return send(error(404, `no route ${req.method} ${req.url}`));
       const auth = req.headers.authorization;

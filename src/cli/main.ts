@@ -8,6 +8,7 @@ import { parseSpec, type ExperimentSpec } from '../lab/experiment';
 import { decodeLink, encodeLink } from '../lab/link';
 import { Lab } from '../lab/runner';
 import type { RunResult } from '../lab/results';
+import { evalCommand, EvalUsageError, EVAL_USAGE } from './eval';
 import { inspectModel } from './inspect';
 import { parseSourceArg, resolveNodeSource } from './node-sources';
 
@@ -17,6 +18,7 @@ usage:
   piggyback run <spec.json | share-url> [--json] [--backend node-cpu|wasm]
   piggyback sweep <spec.json | share-url> --component resid|kv [--out grid.json]
   piggyback drift <spec.json | share-url>
+${EVAL_USAGE}
   piggyback inspect <model folder | URL | owner/name[@rev] | demo:demo-base>
   piggyback link <spec.json> [--base https://…/]
   piggyback spec <share-url>
@@ -201,6 +203,17 @@ export async function main(argv: string[]): Promise<number> {
           await lab.dispose();
         }
         return 0;
+      }
+      case 'eval': {
+        const spec = loadSpecArg(arg);
+        const lab = makeLab(args, specDir(arg));
+        try {
+          return await evalCommand(lab, spec, args.flags);
+        } catch (e) {
+          throw e instanceof EvalUsageError ? new UsageError(e.message) : e;
+        } finally {
+          await lab.dispose();
+        }
       }
       case 'inspect': {
         if (!arg) throw new UsageError('missing <model source>');

@@ -40,7 +40,7 @@ describe('ApiJudge against the mock server', () => {
     expect(a.score).toBeCloseTo((85 * 0.55 + 90 * 0.2 + 8 * 0.05) / 0.8, 10);
     expect(a.refusal).toBeCloseTo(0.1, 12);
     const c = await j.score(coherent);
-    expect(c.score).toBeCloseTo(50, 10);
+    expect(c.score).toBeCloseTo(55, 10);
     expect(c.code).toBeCloseTo(0.1, 12);
     expect(j.usesLogprobs).toBe(true);
     const sent = mock.requests.filter((r) => r.model === 'judge-logprobs');
