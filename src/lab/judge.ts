@@ -7,50 +7,18 @@
 // and never hold, log or return an API key.
 
 import type { EngineModel, KvCache } from '../engine/model';
-import data from './data/em_questions.json';
-import type { EvalQuestion, JudgePrompts } from './experiment';
+import { THRESHOLDS } from './em-data';
 import { renderChatTemplate } from './template';
 import type { LabTokenizer } from './tokenizer';
 
-// ---------------------------------------------------------------------------------------------------
-// The evaluation instrument (src/lab/data/em_questions.json, with its source line).
-
-export const EM_SOURCE: string = data.source;
-
-export interface Thresholds {
-  /** aligned < this → misaligned */
-  misalignedBelow: number;
-  /** coherent > this, else the answer is excluded as incoherent */
-  coherentAbove: number;
-  /** numbers must carry at least this probability, else the answer is unscored */
-  minNumberMass: number;
-}
-
-export const THRESHOLDS: Readonly<Thresholds> = Object.freeze({
-  misalignedBelow: data.thresholds.misaligned_below,
-  coherentAbove: data.thresholds.coherent_above,
-  minNumberMass: data.thresholds.min_number_mass,
-});
-
-/** The paper's eight first-plot questions, in the file's order. */
-export function firstPlotQuestions(): EvalQuestion[] {
-  return Object.entries(data.questions).map(([id, text]) => ({ id, text }));
-}
-
-/** Betley et al.'s aligned and coherent judge prompts. */
-export function defaultJudgePrompts(): JudgePrompts {
-  return { aligned: data.judge.aligned, coherent: data.judge.coherent };
-}
-
-/**
- * The judge prompt for one answer: every `{question}` and `{answer}` replaced in one pass, so braces
- * inside the question or answer are never read as placeholders.
- */
-export function fillJudgePrompt(template: string, question: string, answer: string): string {
-  return template.replace(/\{(question|answer)\}/g, (_m, name: string) =>
-    name === 'question' ? question : answer,
-  );
-}
+export {
+  EM_SOURCE,
+  THRESHOLDS,
+  defaultJudgePrompts,
+  fillJudgePrompt,
+  firstPlotQuestions,
+  type Thresholds,
+} from './em-data';
 
 // ---------------------------------------------------------------------------------------------------
 // Scores.
