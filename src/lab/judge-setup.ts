@@ -6,16 +6,38 @@ import { ModelJudge } from './judge';
 import { sourceKey } from './models';
 import { baseModelId, type Lab } from './runner';
 
-/** A judge on one of the spec's models (default: the base model). */
-export async function specModelJudge(lab: Lab, spec: ExperimentSpec, modelId?: string): Promise<ModelJudge> {
+function specEntry(spec: ExperimentSpec, modelId?: string) {
   const id = modelId ?? baseModelId(spec);
   const entry = Object.hasOwn(spec.models, id) ? spec.models[id] : undefined;
   if (!entry) throw new Error(`no model "${id}" in the spec (it has ${Object.keys(spec.models).join(', ')})`);
-  const h = (await lab.registry.handles(spec)).get(id)!;
   const source = sourceKey(entry.source) + (entry.adapter ? `+${sourceKey(entry.adapter)}` : '');
+  // NOTE: as the registry does: a base that another entry adapts runs at LoRA dose 0 of that session.
+  const adapted =
+    !entry.adapter &&
+    Object.values(spec.models).some((e) => e.adapter && sourceKey(e.source) === sourceKey(entry.source));
+  return { id, source, loraScale: adapted ? 0 : 1 };
+}
+
+/** The id `specModelJudge` gives, without loading anything (to find kept rows). */
+export function specModelJudgeId(spec: ExperimentSpec, modelId?: string): string {
+  const e = specEntry(spec, modelId);
+  return `model:${e.source}@${e.loraScale}`;
+}
+
+/** The id `sourceModelJudge` gives, without loading anything. */
+export function sourceModelJudgeId(source: ModelSource): string {
+  return `model:${sourceKey(source)}@1`;
+}
+
+/** A judge on one of the spec's models (default: the base model). */
+export async function specModelJudge(lab: Lab, spec: ExperimentSpec, modelId?: string): Promise<ModelJudge> {
+  const e = specEntry(spec, modelId);
+  const h = (await lab.registry.handles(spec)).get(e.id)!;
+  if (h.loraScale !== e.loraScale)
+    throw new Error(`judge "${e.id}": LoRA dose ${h.loraScale}, expected ${e.loraScale}`);
   return new ModelJudge(
     { engine: h.model.engine, tokenizer: h.model.tokenizer, loraScale: h.loraScale },
-    { id: `model:${source}@${h.loraScale}`, label: `${id} model (${source})` },
+    { id: specModelJudgeId(spec, modelId), label: `${e.id} model (${e.source})` },
   );
 }
 
@@ -33,9 +55,8 @@ export async function sourceModelJudge(lab: Lab, source: ModelSource): Promise<M
     metrics: [],
   });
   const h = handles.get('base')!;
-  const key = sourceKey(source);
   return new ModelJudge(
     { engine: h.model.engine, tokenizer: h.model.tokenizer, loraScale: h.loraScale },
-    { id: `model:${key}@${h.loraScale}`, label: key },
+    { id: sourceModelJudgeId(source), label: sourceKey(source) },
   );
 }

@@ -10,7 +10,15 @@ type Pending = {
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type RequestBody = DistributiveOmit<WorkerRequest, 'id'>;
 
-const eventTypes = new Set<WorkerMessage['type']>(['progress', 'backend', 'prompt', 'token', 'condition', 'sweep']);
+const eventTypes = new Set<WorkerMessage['type']>([
+  'progress',
+  'backend',
+  'prompt',
+  'token',
+  'condition',
+  'sweep',
+  'eval-progress',
+]);
 
 export class CancelledError extends Error {
   constructor() {

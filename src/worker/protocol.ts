@@ -3,6 +3,8 @@
 import type { BackendProbe } from './backend-probe';
 import type { SelfCheckResult } from './selfcheck';
 import type { ConditionResult, DriftResult, PromptView, RunResult, SweepResult } from '../lab/results';
+import type { EvalRow, EvalSummary } from '../lab/eval-table';
+import type { ModelSource } from '../lab/experiment';
 
 /** The experiment spec travels as plain JSON; the worker validates it (src/lab/experiment.ts). */
 export type SpecJson = unknown;
@@ -36,7 +38,24 @@ export type WorkerRequest =
   /** restoration by layer: patch one layer at a time at all `positions` (default: every prefix position) */
   | { id: number; type: 'layer-sweep'; spec: SpecJson; component: 'kv' | 'resid'; positions?: number[] }
   /** engine vs the TypeScript reference on the fixture model, on each backend (the check page) */
-  | { id: number; type: 'selfcheck'; backends: ('webgpu' | 'wasm')[] };
+  | { id: number; type: 'selfcheck'; backends: ('webgpu' | 'wasm')[] }
+  // --- evaluation (issue 7), handled by eval-handler.ts ---
+  /** judge every question × condition × sample (resuming kept rows): 'eval-progress' events, 'eval-done' */
+  | { id: number; type: 'eval'; spec: SpecJson; judge: EvalJudgeRequest; samples?: number; fresh?: boolean }
+  /** the kept rows for this spec and judge, summarised, without running anything: 'eval-done' */
+  | { id: number; type: 'eval-load'; spec: SpecJson; judge: EvalJudgeRequest; samples?: number }
+  /** forget the kept rows for this spec and judge: 'eval-cleared' */
+  | { id: number; type: 'eval-clear'; spec: SpecJson; judge: EvalJudgeRequest };
+
+/**
+ * Who judges an evaluation: one of the spec's models (default the base), any model source (a separate
+ * judge from the catalog), or an OpenAI-compatible API. The key travels only inside this request, lives
+ * in the worker's memory for the request, and is never sent back, stored or logged.
+ */
+export type EvalJudgeRequest =
+  | { kind: 'model'; model?: string }
+  | { kind: 'model-source'; source: ModelSource }
+  | { kind: 'api'; url: string; model: string; key?: string; concurrency?: number };
 
 export type LoadProgress = {
   stage: 'download' | 'parse' | 'build' | 'session';
@@ -92,7 +111,18 @@ export type WorkerEvent =
   | { id: number; type: 'prompt'; prompt: PromptView }
   | { id: number; type: 'token'; condition: string; tokenId: number; text: string }
   | { id: number; type: 'condition'; result: ConditionResult }
-  | { id: number; type: 'sweep'; result: SweepResult; done: number; total: number };
+  | { id: number; type: 'sweep'; result: SweepResult; done: number; total: number }
+  /** an evaluation's progress; `row` is the row just judged, `partial` a throttled summary so far */
+  | {
+      id: number;
+      type: 'eval-progress';
+      done: number;
+      total: number;
+      restored: number;
+      stage?: string;
+      row?: EvalRow;
+      partial?: EvalSummary;
+    };
 
 export type WorkerResponse =
   | { id: number; type: 'probe'; backend: BackendProbe }
@@ -106,6 +136,8 @@ export type WorkerResponse =
   | { id: number; type: 'info'; info: EngineInfo }
   | { id: number; type: 'layer-sweep-done'; result: LayerSweepResult }
   | { id: number; type: 'selfcheck'; result: SelfCheckResult }
+  | { id: number; type: 'eval-done'; summary: EvalSummary }
+  | { id: number; type: 'eval-cleared' }
   | { id: number; type: 'error'; message: string };
 
 export type WorkerMessage = WorkerEvent | WorkerResponse;

@@ -1,0 +1,127 @@
+// The engine worker's side of the evaluation requests ('eval', 'eval-load', 'eval-clear'): builds the
+// judge the request names, runs or resumes the evaluation with rows kept in IndexedDB, and streams
+// progress (each judged row, a throttled partial summary) back to the UI. An API key arrives inside the
+// request and lives only in the judge object for that request: it must never be posted back, stored or
+// logged. Never touches the DOM (only indexedDB, through the store).
+import { evaluate } from '../lab/evaluate';
+import {
+  evalKey,
+  planEvaluation,
+  summarize,
+  MemoryEvalStore,
+  type EvalRow,
+  type EvalStore,
+} from '../lab/eval-table';
+import type { ExperimentSpec } from '../lab/experiment';
+import type { Judge } from '../lab/judge';
+import { ApiJudge } from '../lab/judge-api';
+import { sourceModelJudge, sourceModelJudgeId, specModelJudge, specModelJudgeId } from '../lab/judge-setup';
+import type { Lab } from '../lab/runner';
+import { IdbEvalStore } from './eval-store-idb';
+import type { EvalJudgeRequest, WorkerMessage, WorkerRequest } from './protocol';
+
+export type EvalWorkerRequest = Extract<WorkerRequest, { type: 'eval' | 'eval-load' | 'eval-clear' }>;
+
+export function isEvalRequest(req: WorkerRequest): req is EvalWorkerRequest {
+  return req.type === 'eval' || req.type === 'eval-load' || req.type === 'eval-clear';
+}
+
+export interface EvalHandlerContext {
+  /** the worker's lab for this spec (models cached across requests) */
+  lab: Lab;
+  /** the request's spec, already validated */
+  spec: ExperimentSpec;
+  post: (msg: WorkerMessage) => void;
+  signal: AbortSignal;
+  /** default: IndexedDB when the environment has it, else memory for the worker's lifetime */
+  store?: EvalStore;
+}
+
+let defaultStore: EvalStore | null = null;
+function storeFor(ctx: EvalHandlerContext): EvalStore {
+  if (ctx.store) return ctx.store;
+  defaultStore ??= IdbEvalStore.available() ? new IdbEvalStore() : new MemoryEvalStore();
+  return defaultStore;
+}
+
+/** The judge's identity (to find kept rows) without loading a model or calling an API. */
+function judgeIdentity(spec: ExperimentSpec, j: EvalJudgeRequest): { id: string; label: string } {
+  switch (j.kind) {
+    case 'model':
+      return { id: specModelJudgeId(spec, j.model), label: `${j.model ?? 'base'} model` };
+    case 'model-source':
+      return { id: sourceModelJudgeId(j.source), label: sourceModelJudgeId(j.source).slice(6) };
+    case 'api': {
+      const a = new ApiJudge({ url: j.url, model: j.model });
+      return { id: a.id, label: a.label };
+    }
+  }
+}
+
+async function makeJudge(lab: Lab, spec: ExperimentSpec, j: EvalJudgeRequest): Promise<Judge> {
+  switch (j.kind) {
+    case 'model':
+      return specModelJudge(lab, spec, j.model);
+    case 'model-source':
+      return sourceModelJudge(lab, j.source);
+    case 'api':
+      return new ApiJudge({ url: j.url, model: j.model, key: j.key, concurrency: j.concurrency });
+  }
+}
+
+const PARTIAL_EVERY_MS = 400;
+
+/**
+ * Answers one evaluation request: 'eval' → 'eval-progress' events, then 'eval-done'; 'eval-load' →
+ * 'eval-done' with the kept rows; 'eval-clear' → 'eval-cleared'. Throws on failure and on cancel (an
+ * AbortError); the worker's own handler turns that into 'error' / 'cancelled'.
+ */
+export async function handleEvalRequest(req: EvalWorkerRequest, ctx: EvalHandlerContext): Promise<void> {
+  const { spec, post } = ctx;
+  const store = storeFor(ctx);
+  const who = judgeIdentity(spec, req.judge);
+  const key = evalKey(spec, who.id);
+  if (req.type === 'eval-clear') {
+    await store.clear(key);
+    post({ id: req.id, type: 'eval-cleared' });
+    return;
+  }
+  const plan = planEvaluation(spec, req.samples);
+  if (req.type === 'eval-load') {
+    const summary = summarize(spec, plan, await store.load(key), { key, judge: who });
+    post({ id: req.id, type: 'eval-done', summary });
+    return;
+  }
+  if (req.fresh) await store.clear(key);
+  const judge = await makeJudge(ctx.lab, spec, req.judge);
+  const rows = new Map<string, EvalRow>();
+  const rowId = (r: EvalRow) => `${r.condition}\u0000${r.set}\u0000${r.question}\u0000${r.sample}`;
+  for (const r of await store.load(key)) rows.set(rowId(r), r);
+  let last = 0;
+  const summary = await evaluate(ctx.lab, spec, {
+    judge,
+    store,
+    samples: req.samples,
+    signal: ctx.signal,
+    onProgress: (p) => {
+      if (p.row) rows.set(rowId(p.row), p.row);
+      const now = Date.now();
+      const partial =
+        p.row && now - last >= PARTIAL_EVERY_MS
+          ? summarize(spec, plan, [...rows.values()], { key, judge: { id: judge.id, label: judge.label } })
+          : undefined;
+      if (partial) last = now;
+      post({
+        id: req.id,
+        type: 'eval-progress',
+        done: p.done,
+        total: p.total,
+        restored: p.restored,
+        ...(p.stage ? { stage: p.stage } : {}),
+        ...(p.row ? { row: p.row } : {}),
+        ...(partial ? { partial } : {}),
+      });
+    },
+  });
+  post({ id: req.id, type: 'eval-done', summary });
+}
