@@ -4,13 +4,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { configureOrt } from '../engine/session';
 import { EngineError } from '../engine/errors';
+import { redactToken } from '../engine/hub';
 import { parseSpec, type ExperimentSpec } from '../lab/experiment';
 import { decodeLink, encodeLink } from '../lab/link';
 import { Lab } from '../lab/runner';
 import type { RunResult } from '../lab/results';
 import { evalCommand, EvalUsageError, EVAL_USAGE } from './eval';
 import { inspectModel } from './inspect';
-import { parseSourceArg, resolveNodeSource } from './node-sources';
+import { cacheCommand } from './cache-command';
+import { cliHubOptions, HUB_USAGE, parseSourceArg, resolveNodeSource } from './node-sources';
 
 const USAGE = `piggyback — the Piggyback Lab from the command line
 
@@ -22,6 +24,8 @@ ${EVAL_USAGE}
   piggyback inspect <model folder | URL | owner/name[@rev] | demo:demo-base>
   piggyback link <spec.json> [--base https://…/]
   piggyback spec <share-url>
+
+${HUB_USAGE}
 `;
 
 export const DEFAULT_LINK_BASE = 'http://127.0.0.1:5173/';
@@ -33,6 +37,9 @@ interface Args {
   flags: Map<string, string | true>;
 }
 
+/** Flags that never take a value (the next word stays positional). */
+const BOOLEAN_FLAGS = new Set(['json', 'no-cache', 'refresh']);
+
 function parseArgs(argv: string[]): Args {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
@@ -41,7 +48,8 @@ function parseArgs(argv: string[]): Args {
     if (a.startsWith('--')) {
       const [k, v] = a.slice(2).split('=', 2);
       if (v !== undefined) flags.set(k, v);
-      else if (i + 1 < argv.length && !argv[i + 1].startsWith('--') && k !== 'json') flags.set(k, argv[++i]);
+      else if (i + 1 < argv.length && !argv[i + 1].startsWith('--') && !BOOLEAN_FLAGS.has(k))
+        flags.set(k, argv[++i]);
       else flags.set(k, true);
     } else positional.push(a);
   }
@@ -93,7 +101,7 @@ function makeLab(args: Args, baseDir: string): Lab {
     throw new UsageError(`--backend must be node-cpu or wasm`);
   configureOrt({ numThreads: 1 });
   return new Lab({
-    resolveSource: (s) => resolveNodeSource(s, baseDir),
+    resolveSource: (s) => resolveNodeSource(s, baseDir, { ...cliHubOptions(args.flags), prefetch: true }),
     backend,
     onProgress: (p) => {
       if (p.loaded === p.total) process.stderr.write(`  ${p.model}: ${p.stage} done\n`);
@@ -218,10 +226,15 @@ export async function main(argv: string[]): Promise<number> {
       case 'inspect': {
         if (!arg) throw new UsageError('missing <model source>');
         const source = parseSourceArg(arg, (p) => fs.existsSync(p));
-        const info = await inspectModel(resolveNodeSource(source));
+        const hubOpts = cliHubOptions(args.flags);
+        const info = await inspectModel(
+          await resolveNodeSource(source, process.cwd(), { ...hubOpts, mode: 'ranges' }),
+        );
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');
         return 0;
       }
+      case 'cache':
+        return await cacheCommand(args.positional.slice(1), args.flags);
       case 'link': {
         const spec = loadSpecArg(arg);
         const r = encodeLink(spec, flag(args, 'base') ?? DEFAULT_LINK_BASE);
@@ -254,7 +267,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const msg =
       e instanceof EngineError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
-    process.stderr.write(`piggyback: ${msg}\n`);
+    // NOTE: no token in any message, even one a library echoed.
+    process.stderr.write(`piggyback: ${redactToken(msg, cliHubOptions(args.flags).token)}\n`);
     return 1;
   }
 }

@@ -4,7 +4,7 @@
 /// <reference lib="webworker" />
 import { configureOrt, type BackendRequest } from '../engine/session';
 import { urlSource } from '../engine/source';
-import { DEMO_MODELS } from '../lab/demo';
+import { resolveBrowserSource } from './hub-sources';
 import { parseSpec, type ExperimentSpec, type ModelSource } from '../lab/experiment';
 import { Lab, AbortedError } from '../lab/runner';
 import { probeBackend, type BackendProbe } from './backend-probe';
@@ -17,20 +17,17 @@ const post = (msg: WorkerMessage) => scope.postMessage(msg);
 // NOTE: ORT-web would fetch its .wasm from a CDN; the app serves its own copy under /ort/.
 configureOrt({ wasmPaths: new URL('/ort/', scope.location.origin).href, logLevel: 'error' });
 
-const HUB = 'https://huggingface.co';
-
 function resolveSource(s: ModelSource) {
-  const origin = scope.location.origin;
-  switch (s.kind) {
-    case 'demo':
-      return urlSource(new URL(`/${DEMO_MODELS[s.name].folder}/`, origin).href);
-    case 'url':
-      return urlSource(s.url.endsWith('/') ? s.url : `${s.url}/`);
-    case 'hub':
-      return urlSource(`${HUB}/${s.repo}/resolve/${encodeURIComponent(s.revision ?? 'main')}/`);
-    case 'local':
-      throw new Error(`a local path (${s.path}) cannot be read by the browser; use the folder picker`);
-  }
+  // NOTE: download progress and cancellation belong to the newest request in flight (the one that
+  // asked for this load); the Hub token is the worker's in-memory one (engine/hub-token.ts).
+  const id = [...controllers.keys()].pop();
+  return resolveBrowserSource(s, {
+    origin: scope.location.origin,
+    signal: id !== undefined ? controllers.get(id)?.signal : undefined,
+    onProgress: (progress) => {
+      if (id !== undefined) post({ id, type: 'progress', progress });
+    },
+  });
 }
 
 let probe: BackendProbe | null = null;

@@ -1,0 +1,35 @@
+// `piggyback cache [list | clear [owner/name]]`: what the download cache folder holds, and clearing
+// it (all of it, or one repo). Must never touch anything outside the cache folder.
+import { defaultCacheDir, folderCache } from '../engine/cache-node';
+import { isRepoId } from '../engine/hub';
+import { formatBytes } from '../engine/memory';
+
+export async function cacheCommand(
+  args: string[],
+  _flags: ReadonlyMap<string, string | true>,
+  env: Record<string, string | undefined> = process.env,
+  out: (s: string) => void = (s) => process.stdout.write(s),
+): Promise<number> {
+  const dir = defaultCacheDir(env);
+  const cache = folderCache(dir);
+  const [sub = 'list', repo] = args;
+  if (sub === 'list') {
+    const entries = await cache.list();
+    const total = entries.reduce((a, e) => a + e.size, 0);
+    out(
+      JSON.stringify(
+        { location: dir, files: entries.length, bytes: total, size: formatBytes(total), entries },
+        null,
+        2,
+      ) + '\n',
+    );
+    return 0;
+  }
+  if (sub === 'clear') {
+    if (repo !== undefined && !isRepoId(repo)) throw new Error(`"${repo}" is not owner/name`);
+    const freed = await cache.clear(repo ? { repo } : undefined);
+    out(`cleared ${repo ?? 'the whole cache'} in ${dir}: ${formatBytes(freed)} freed\n`);
+    return 0;
+  }
+  throw new Error(`unknown cache command "${sub}" (use: piggyback cache list | clear [owner/name])`);
+}

@@ -1,0 +1,143 @@
+// Memory estimates against hand-computed numbers, and the refusal messages that suggest q4.
+import { describe, expect, it } from 'vitest';
+import { estimateMemory, formatBytes, planMemory, q4Bytes, WEBGPU_DEFAULT_LIMITS } from './memory';
+import { tinySpec } from './tiny-model';
+import type { ArchSpec } from './types';
+
+/** Qwen2.5-0.5B-Instruct's config.json, as an ArchSpec. */
+const qwen05: ArchSpec = tinySpec({
+  modelType: 'qwen2',
+  vocabSize: 151936,
+  hiddenSize: 896,
+  intermediateSize: 4864,
+  numLayers: 24,
+  numHeads: 14,
+  numKvHeads: 2,
+  headDim: 64,
+  tieWordEmbeddings: true,
+  qkvBias: true,
+  maxPositionEmbeddings: 32768,
+});
+
+describe('estimateMemory', () => {
+  it('counts Qwen2.5-0.5B parameters like the model card (~494M)', () => {
+    const e = estimateMemory(qwen05, { dtype: 'fp32', contextLength: 1024 });
+    expect(e.parameters).toBe(494_032_768);
+    expect(e.weightsBytes).toBe(494_032_768 * 4);
+    expect(e.largestBuffer).toEqual({ name: 'model.embed_tokens.weight', bytes: 151936 * 896 * 4 });
+    // K and V: 2 · layers · kvHeads · ctx · headDim · 4 bytes
+    expect(e.kvBytes).toBe(2 * 24 * 2 * 1024 * 64 * 4);
+    expect(e.loaderBytes).toBe(494_032_768 * 4);
+  });
+
+  it('fp16 halves the weights; q4 packs matrices at 4 bits + scales', () => {
+    const f16 = estimateMemory(qwen05, { dtype: 'fp16', contextLength: 1024 });
+    expect(f16.weightsBytes).toBe(494_032_768 * 2);
+    expect(f16.kvBytes).toBe(2 * 24 * 2 * 1024 * 64 * 2);
+    const q4 = estimateMemory(qwen05, { dtype: 'q4', contextLength: 1024 });
+    const emb = q4Bytes(151936, 896, 4, false);
+    expect(emb).toEqual({ codes: 151936 * 28 * 16, scales: 151936 * 28 * 4, zeroPoints: 0 });
+    expect(q4.largestBuffer.name).toBe('model.embed_tokens.weight');
+    expect(q4.largestBuffer.bytes).toBe(emb.codes);
+    expect(q4.weightsBytes).toBeLessThan(f16.weightsBytes / 3);
+    expect(q4Bytes(10, 100, 2, true)).toEqual({ codes: 10 * 4 * 16, scales: 10 * 4 * 2, zeroPoints: 10 * 2 });
+  });
+
+  it('a full-finetune pair holds two weight copies, LoRA adds its branches once', () => {
+    const one = estimateMemory(qwen05, { dtype: 'fp16', contextLength: 256 });
+    const two = estimateMemory(qwen05, { dtype: 'fp16', contextLength: 256, weightCopies: 2 });
+    expect(two.weightsBytes).toBe(2 * one.weightsBytes);
+    const lora = estimateMemory(qwen05, { dtype: 'fp16', contextLength: 256, loraParams: 1000 });
+    expect(lora.weightsBytes).toBe(one.weightsBytes + 2000);
+  });
+
+  it('batch and the positions asked for size the logits buffer', () => {
+    const last = estimateMemory(qwen05, { dtype: 'q4', contextLength: 512, batch: 8, prefillTokens: 100 });
+    expect(last.topBuffers.find((b) => b.name === 'logits')?.bytes).toBe(8 * 151936 * 4);
+    const all = estimateMemory(qwen05, {
+      dtype: 'q4',
+      contextLength: 512,
+      batch: 8,
+      prefillTokens: 100,
+      logitsPositions: 100,
+    });
+    expect(all.largestBuffer).toEqual({ name: 'logits', bytes: 8 * 100 * 151936 * 4 });
+  });
+});
+
+describe('planMemory', () => {
+  it('refuses fp32 on a default-limits GPU, naming the buffer and the limit, and suggests q4', () => {
+    const p = planMemory(
+      qwen05,
+      { dtype: 'fp32', contextLength: 1024 },
+      { backend: 'webgpu', limits: WEBGPU_DEFAULT_LIMITS },
+      'Qwen2.5-0.5B-Instruct',
+    );
+    expect(p.ok).toBe(false);
+    expect(p.suggestion).toBe('q4');
+    expect(p.message).toContain('Qwen2.5-0.5B-Instruct does not fit in fp32 on webgpu');
+    expect(p.message).toContain('model.embed_tokens.weight needs one 519 MiB buffer');
+    expect(p.message).toContain('maxStorageBufferBindingSize');
+    expect(p.message).toContain('Choose q4');
+  });
+
+  it('fits a GPU with 2 GiB bindings; suggests fp16 when only fp16 fits', () => {
+    const big = { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 31 - 4 };
+    expect(
+      planMemory(qwen05, { dtype: 'fp32', contextLength: 1024 }, { backend: 'webgpu', limits: big }).ok,
+    ).toBe(true);
+    const mid = { maxBufferSize: 300 * 2 ** 20, maxStorageBufferBindingSize: 300 * 2 ** 20 };
+    const p = planMemory(qwen05, { dtype: 'fp32', contextLength: 1024 }, { backend: 'webgpu', limits: mid });
+    expect(p.suggestion).toBe('fp16');
+  });
+
+  it('a total budget counts too; nothing fitting says so', () => {
+    const big = { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 31 };
+    const p = planMemory(
+      qwen05,
+      { dtype: 'q4', contextLength: 4096, batch: 4 },
+      { backend: 'webgpu', limits: big, budgetBytes: 100 * 2 ** 20 },
+    );
+    expect(p.ok).toBe(false);
+    expect(p.suggestion).toBeNull();
+    expect(p.message).toMatch(/more than the 100 MiB available/);
+    expect(p.message).toMatch(
+      /use a smaller batch; shorten the context; try the WASM backend or a smaller model/,
+    );
+  });
+
+  it('WASM: the 4 GiB heap (a 3B model fits in q4, an 8B one not even then)', () => {
+    const llama3b = tinySpec({
+      vocabSize: 128256,
+      hiddenSize: 3072,
+      intermediateSize: 8192,
+      numLayers: 28,
+      numHeads: 24,
+      numKvHeads: 8,
+      headDim: 128,
+      tieWordEmbeddings: true,
+    });
+    const p = planMemory(llama3b, { dtype: 'fp16', contextLength: 1024 }, { backend: 'wasm' });
+    expect(p.ok).toBe(false);
+    expect(p.suggestion).toBe('q4');
+    expect(p.message).toMatch(/WebAssembly's 4.0 GiB heap/);
+    const llama8b = tinySpec({
+      vocabSize: 128256,
+      hiddenSize: 4096,
+      intermediateSize: 14336,
+      numLayers: 32,
+      numHeads: 32,
+      numKvHeads: 8,
+      headDim: 128,
+    });
+    const p8 = planMemory(llama8b, { dtype: 'fp16', contextLength: 1024 }, { backend: 'wasm' });
+    expect(p8.suggestion).toBeNull();
+    expect(p8.message).toMatch(/even q4 does not fit; shorten the context; use a smaller model/);
+  });
+
+  it('formats bytes', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(544_620_544)).toBe('519 MiB');
+  });
+});

@@ -1,0 +1,245 @@
+// Memory planning before a load: bytes of the weights in the chosen dtype (fp32 / fp16 / 4-bit
+// MatMulNBits blocks), the KV cache for a context length and batch, the largest activations, and
+// the biggest single buffer — compared with the WebGPU adapter's `maxBufferSize` and
+// `maxStorageBufferBindingSize` (and WASM's 4 GiB heap), so a model that cannot fit is refused with
+// a message that names the buffer, the limit, and the dtype that would fit.
+// Estimates only: must never allocate, never touch ORT or the GPU, never import Node APIs or the DOM.
+
+import type { ArchSpec } from './types';
+import { requiredTensors } from './weights';
+
+export type WeightDtype = 'fp32' | 'fp16' | 'q4';
+
+export interface GpuLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** WebGPU's guaranteed minimums; real adapters usually allow more (ORT asks for the adapter's maxima). */
+export const WEBGPU_DEFAULT_LIMITS: GpuLimits = {
+  maxBufferSize: 268_435_456,
+  maxStorageBufferBindingSize: 134_217_728,
+};
+
+/** wasm32 linear memory: everything the WASM backend holds lives in one 4 GiB heap. */
+export const WASM_HEAP_LIMIT = 4 * 1024 ** 3;
+
+export const Q4_BLOCK_SIZE = 32;
+
+export interface MemoryOptions {
+  dtype: WeightDtype;
+  /** prompt + answer tokens a row can reach (the KV cache is sized for this) */
+  contextLength: number;
+  /** rows run together (sweeps batch interventions along B); default 1 */
+  batch?: number;
+  /** tokens processed in one call (prefill); default min(contextLength, 256) */
+  prefillTokens?: number;
+  /** positions per row whose logits are computed (the graph can skip all but the last); default 1 */
+  logitsPositions?: number;
+  /** LoRA parameters on top (kept in the float dtype) */
+  loraParams?: number;
+  /** weight copies: 2 for a full-finetune pair (two sessions), 1 for base + LoRA; default 1 */
+  weightCopies?: number;
+  /** dtype of what is not 4-bit (norms, biases, activations, KV) in q4 mode; default fp32 */
+  q4FloatDtype?: 'fp32' | 'fp16';
+  /** q4 keeps per-block zero points (asymmetric); default false (symmetric, zero point 8) */
+  q4ZeroPoints?: boolean;
+}
+
+export interface BufferEstimate {
+  name: string;
+  bytes: number;
+}
+
+export interface MemoryEstimate {
+  dtype: WeightDtype;
+  parameters: number;
+  weightsBytes: number;
+  kvBytes: number;
+  /** the largest transient activations (logits, MLP intermediate, attention scores) */
+  activationBytes: number;
+  totalBytes: number;
+  /** the single biggest GPU buffer: what the binding limits apply to */
+  largestBuffer: BufferEstimate;
+  /** the few biggest buffers, biggest first */
+  topBuffers: BufferEstimate[];
+  /** JS heap the current loader holds while building (fp32 copies of the weights) */
+  loaderBytes: number;
+}
+
+const floatBytes = (d: 'fp32' | 'fp16') => (d === 'fp16' ? 2 : 4);
+
+/** Bytes of one [N, K] matrix as MatMulNBits inputs: packed codes, scales, optional zero points. */
+export function q4Bytes(
+  n: number,
+  k: number,
+  scaleBytes: number,
+  zeroPoints: boolean,
+  blockSize = Q4_BLOCK_SIZE,
+): { codes: number; scales: number; zeroPoints: number } {
+  const blocks = Math.ceil(k / blockSize);
+  return {
+    codes: n * blocks * (blockSize / 2),
+    scales: n * blocks * scaleBytes,
+    zeroPoints: zeroPoints ? n * Math.ceil(blocks / 2) : 0,
+  };
+}
+
+export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstimate {
+  const batch = opts.batch ?? 1;
+  const ctx = opts.contextLength;
+  // NOTE: prompts here are short (template prefix + one question): prefill defaults to 256 tokens.
+  const prefill = opts.prefillTokens ?? Math.min(ctx, 256);
+  const copies = opts.weightCopies ?? 1;
+  const fdt: 'fp32' | 'fp16' = opts.dtype === 'q4' ? (opts.q4FloatDtype ?? 'fp32') : opts.dtype;
+  const fb = floatBytes(fdt);
+  const buffers: BufferEstimate[] = [];
+  let parameters = 0;
+  let weightsBytes = 0;
+  for (const t of requiredTensors(spec)) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    parameters += count;
+    // NOTE: in q4 every matrix is 4-bit, the embedding included (GatherBlockQuantized shares the
+    // MatMulNBits layout [vocab, hidden], so a tied head reads the same buffer); vectors stay float.
+    if (opts.dtype === 'q4' && t.shape.length === 2) {
+      const q = q4Bytes(t.shape[0], t.shape[1], fb, opts.q4ZeroPoints ?? false);
+      buffers.push({ name: t.name, bytes: q.codes });
+      buffers.push({ name: `${t.name} (scales)`, bytes: q.scales });
+      if (q.zeroPoints) buffers.push({ name: `${t.name} (zero points)`, bytes: q.zeroPoints });
+      weightsBytes += q.codes + q.scales + q.zeroPoints;
+    } else {
+      buffers.push({ name: t.name, bytes: count * fb });
+      weightsBytes += count * fb;
+    }
+  }
+  const lora = opts.loraParams ?? 0;
+  parameters += lora;
+  weightsBytes = weightsBytes * copies + lora * fb;
+
+  const kvPerLayer = batch * spec.numKvHeads * ctx * spec.headDim * fb;
+  const kvBytes = 2 * spec.numLayers * kvPerLayer * copies;
+  buffers.push({ name: 'present.*.key / value (each)', bytes: kvPerLayer });
+
+  // NOTE: logits come out in fp32 whatever the weights; attention scores are per layer, reused.
+  const logits = batch * Math.min(prefill, opts.logitsPositions ?? 1) * spec.vocabSize * 4;
+  const mlp = batch * prefill * spec.intermediateSize * fb;
+  const scores = batch * spec.numHeads * prefill * ctx * fb;
+  buffers.push({ name: 'logits', bytes: logits });
+  buffers.push({ name: 'MLP intermediate', bytes: mlp });
+  buffers.push({ name: 'attention scores', bytes: scores });
+  const activationBytes = logits + 2 * mlp + scores;
+
+  buffers.sort((a, b) => b.bytes - a.bytes);
+  return {
+    dtype: opts.dtype,
+    parameters,
+    weightsBytes,
+    kvBytes,
+    activationBytes,
+    totalBytes: weightsBytes + kvBytes + activationBytes,
+    largestBuffer: buffers[0],
+    topBuffers: buffers.slice(0, 5),
+    loaderBytes: (parameters - lora) * 4 * copies + lora * 4,
+  };
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+export interface FitCheck {
+  ok: boolean;
+  /** each limit broken, in words */
+  problems: string[];
+}
+
+/** WebGPU: every buffer within both limits; optionally the total within `budgetBytes`. */
+export function checkWebGpu(est: MemoryEstimate, limits: GpuLimits, budgetBytes?: number): FitCheck {
+  const problems: string[] = [];
+  const b = est.largestBuffer;
+  if (b.bytes > limits.maxStorageBufferBindingSize) {
+    problems.push(
+      `${b.name} needs one ${formatBytes(b.bytes)} buffer, but this GPU binds at most ${formatBytes(limits.maxStorageBufferBindingSize)} (maxStorageBufferBindingSize)`,
+    );
+  }
+  if (b.bytes > limits.maxBufferSize) {
+    problems.push(
+      `${b.name} needs one ${formatBytes(b.bytes)} buffer, but this GPU allows at most ${formatBytes(limits.maxBufferSize)} per buffer (maxBufferSize)`,
+    );
+  }
+  if (budgetBytes !== undefined && est.totalBytes > budgetBytes) {
+    problems.push(
+      `it needs about ${formatBytes(est.totalBytes)} in all, more than the ${formatBytes(budgetBytes)} available`,
+    );
+  }
+  return { ok: problems.length === 0, problems };
+}
+
+export function checkWasm(est: MemoryEstimate): FitCheck {
+  return est.totalBytes > WASM_HEAP_LIMIT
+    ? {
+        ok: false,
+        problems: [
+          `it needs about ${formatBytes(est.totalBytes)}, more than WebAssembly's ${formatBytes(WASM_HEAP_LIMIT)} heap`,
+        ],
+      }
+    : { ok: true, problems: [] };
+}
+
+export interface PlanResult {
+  ok: boolean;
+  estimate: MemoryEstimate;
+  /** the smallest dtype that fits, when the chosen one does not */
+  suggestion: WeightDtype | null;
+  /** null when it fits; otherwise what is wrong and what to do */
+  message: string | null;
+}
+
+/**
+ * Checks `opts.dtype` against the backend's limits; when it does not fit, tries the smaller dtypes
+ * (fp16, then q4) and says which one would — or that none would.
+ */
+export function planMemory(
+  spec: ArchSpec,
+  opts: MemoryOptions,
+  target: { backend: 'webgpu'; limits: GpuLimits; budgetBytes?: number } | { backend: 'wasm' },
+  label = 'this model',
+): PlanResult {
+  const check = (e: MemoryEstimate) =>
+    target.backend === 'webgpu' ? checkWebGpu(e, target.limits, target.budgetBytes) : checkWasm(e);
+  const estimate = estimateMemory(spec, opts);
+  const first = check(estimate);
+  if (first.ok) return { ok: true, estimate, suggestion: null, message: null };
+  const order: WeightDtype[] = ['fp32', 'fp16', 'q4'];
+  const smaller = order.slice(order.indexOf(opts.dtype) + 1);
+  for (const d of smaller) {
+    const e = estimateMemory(spec, { ...opts, dtype: d });
+    if (check(e).ok) {
+      return {
+        ok: false,
+        estimate,
+        suggestion: d,
+        message: `${label} does not fit in ${opts.dtype} on ${target.backend}: ${first.problems.join('; ')}. Choose ${d}${d === 'q4' ? ' (4-bit weights)' : ''}: about ${formatBytes(e.totalBytes)} in all, largest buffer ${formatBytes(e.largestBuffer.bytes)}.`,
+      };
+    }
+  }
+  const tips: string[] = [];
+  if (opts.dtype !== 'q4') tips.push('even q4 does not fit');
+  if ((opts.batch ?? 1) > 1) tips.push('use a smaller batch');
+  if (opts.contextLength > 512) tips.push('shorten the context');
+  tips.push(target.backend === 'webgpu' ? 'try the WASM backend or a smaller model' : 'use a smaller model');
+  return {
+    ok: false,
+    estimate,
+    suggestion: null,
+    message: `${label} does not fit in ${opts.dtype} on ${target.backend}: ${first.problems.join('; ')}. ${tips.join('; ')}.`,
+  };
+}

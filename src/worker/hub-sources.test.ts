@@ -1,0 +1,97 @@
+// The worker's source resolution (run in Node against the Hub stand-in): Hub ids, Hub-layout URLs,
+// plain folder URLs, progress events, the in-memory token sent only to the Hub endpoint.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  startHubTestServer,
+  TEST_REPOS,
+  TEST_TOKENS,
+  type HubTestServer,
+} from '../../scripts/hub-test-server';
+import { memoryCache } from '../engine/cache';
+import { hubToken } from '../engine/hub-token';
+import { loadModel } from '../engine/weights';
+import { resolveBrowserSource, type DownloadProgressEvent } from './hub-sources';
+
+let server: HubTestServer;
+beforeAll(async () => {
+  server = await startHubTestServer();
+});
+afterAll(async () => server.close());
+beforeEach(() => server.reset());
+afterEach(() => hubToken.clear());
+
+describe('resolveBrowserSource', () => {
+  it('hub id: prefetches with download progress events (file, rate, ETA), then loads', async () => {
+    const events: DownloadProgressEvent[] = [];
+    const src = await resolveBrowserSource(
+      { kind: 'hub', repo: TEST_REPOS.llama },
+      {
+        origin: 'http://app.invalid',
+        endpoint: server.url,
+        cache: memoryCache(),
+        onProgress: (p) => events.push(p),
+      },
+    );
+    expect(events.length).toBeGreaterThan(3);
+    expect(events.every((e) => e.stage === 'download' && e.model === TEST_REPOS.llama)).toBe(true);
+    const last = events[events.length - 1];
+    expect(last.file).toBe('model.safetensors');
+    expect(last.loaded).toBe(last.total);
+    server.reset();
+    expect((await loadModel(src)).spec.numLayers).toBe(2);
+    expect(server.requests).toEqual([]);
+  });
+
+  it('the pasted token is read at load time and sent to the Hub endpoint only', async () => {
+    const cache = memoryCache();
+    const opts = { origin: 'http://app.invalid', endpoint: server.url, cache };
+    await expect(resolveBrowserSource({ kind: 'hub', repo: TEST_REPOS.gated }, opts)).rejects.toThrow(
+      /is gated/,
+    );
+    hubToken.set(TEST_TOKENS.approved);
+    const src = await resolveBrowserSource({ kind: 'hub', repo: TEST_REPOS.gated }, opts);
+    expect(src.id).not.toContain(TEST_TOKENS.approved);
+    expect(server.requests.some((r) => r.auth === 'approved')).toBe(true);
+
+    // a URL source on a host that is not the endpoint never gets it
+    server.reset();
+    await expect(
+      resolveBrowserSource(
+        { kind: 'url', url: `${server.url}/${TEST_REPOS.gated}` },
+        { origin: 'http://app.invalid', endpoint: 'https://huggingface.invalid', cache: memoryCache() },
+      ),
+    ).rejects.toThrow(/is gated/);
+    expect(server.requests.every((r) => r.auth === 'none')).toBe(true);
+  });
+
+  it('a Hub-layout URL is a Hub repo; a plain folder URL falls back to plain files', async () => {
+    const viaUrl = await resolveBrowserSource(
+      { kind: 'url', url: `${server.url}/${TEST_REPOS.lora}` },
+      { origin: 'http://app.invalid', cache: memoryCache() },
+    );
+    expect(await viaUrl.has('adapter_config.json')).toBe(true);
+    expect(server.requests.some((r) => r.path.startsWith('/api/models/'))).toBe(true);
+
+    // a static folder two levels deep: the model-info probe 404s, plain reads take over
+    const plainFetch: typeof fetch = async (input, init) => {
+      const u = new URL(String(input));
+      if (u.pathname.startsWith('/api/')) return new Response('nope', { status: 404 });
+      const m = /^\/static\/tiny\/(.+)$/.exec(u.pathname);
+      return m
+        ? fetch(`${server.url}/${TEST_REPOS.llama}/resolve/main/${m[1]}`, init)
+        : new Response('nope', { status: 404 });
+    };
+    const plain = await resolveBrowserSource(
+      { kind: 'url', url: 'http://static.invalid/static/tiny' },
+      { origin: 'http://app.invalid', cache: memoryCache(), fetch: plainFetch },
+    );
+    expect(plain.id).toBe('http://static.invalid/static/tiny');
+    expect((await loadModel(plain)).spec.numLayers).toBe(2);
+  });
+
+  it('a local path cannot be read in the browser', async () => {
+    await expect(
+      resolveBrowserSource({ kind: 'local', path: 'x' }, { origin: 'http://app.invalid' }),
+    ).rejects.toThrow(/folder picker/);
+  });
+});

@@ -1,0 +1,122 @@
+// Browser side of model sources, for the engine worker: demo → the app's own static folders,
+// url → HTTP (a URL in the Hub's layout, `<endpoint>/<owner>/<name>`, is read as a Hub repo), hub →
+// the Hub client + Cache Storage (hub-source.ts), with download progress turned into the worker's
+// `progress` events. The token is the worker's in-memory one (engine/hub-token.ts).
+// Must never touch the DOM, never send the token to a host other than the Hub endpoint, and never
+// put it in a message.
+
+import { browserCache, memoryCache, type ModelCache } from '../engine/cache';
+import { DEFAULT_HUB_ENDPOINT, HubClient, isHubError, parseHubUrl, type HubErrorReason } from '../engine/hub';
+import { openHubSource, type HubProgress } from '../engine/hub-source';
+import { hubToken } from '../engine/hub-token';
+import { urlSource, type FileSource } from '../engine/source';
+import { DEMO_MODELS } from '../lab/demo';
+import type { ModelSource } from '../lab/experiment';
+import type { LoadProgress } from './protocol';
+
+/** A download progress event as the worker posts it: LoadProgress plus file, rate and ETA. */
+export type DownloadProgressEvent = LoadProgress & {
+  stage: 'download';
+  file: string;
+  /** bytes per second */
+  rate: number;
+  etaSeconds: number | null;
+  cached: boolean;
+};
+
+export function toLoadProgress(p: HubProgress): DownloadProgressEvent {
+  return {
+    stage: 'download',
+    model: p.repo,
+    loaded: p.loaded,
+    total: p.total ?? 0,
+    file: p.file,
+    rate: p.rate,
+    etaSeconds: p.etaSeconds,
+    cached: p.cached,
+  };
+}
+
+export interface BrowserSourceOptions {
+  /** the app's origin (demo folders live there) */
+  origin: string;
+  /** default the public Hub */
+  endpoint?: string;
+  cache?: ModelCache;
+  onProgress?: (p: DownloadProgressEvent) => void;
+  signal?: AbortSignal;
+  refresh?: boolean;
+  fetch?: typeof fetch;
+}
+
+let defaultCache: ModelCache | null = null;
+
+/** The worker's download cache (Cache Storage when the origin is secure, else memory). */
+export function workerCache(): ModelCache {
+  defaultCache ??= browserCache();
+  return defaultCache;
+}
+
+const NOT_A_HUB: readonly HubErrorReason[] = [
+  'repo_not_found',
+  'revision_not_found',
+  'bad_response',
+  'entry_not_found',
+];
+
+export async function resolveBrowserSource(s: ModelSource, opts: BrowserSourceOptions): Promise<FileSource> {
+  const endpoint = (opts.endpoint ?? DEFAULT_HUB_ENDPOINT).replace(/\/+$/, '');
+  const open = async (ep: string, repo: string, revision: string | undefined) => {
+    const src = await openHubSource({
+      // NOTE: a getter, so a token pasted after a 401 is used by the retry; only for the Hub itself.
+      client: new HubClient({
+        endpoint: ep,
+        token: ep === endpoint ? () => hubToken.get() : null,
+        fetch: opts.fetch,
+      }),
+      cache: opts.cache ?? workerCache(),
+      repo,
+      revision,
+      refresh: opts.refresh,
+      signal: opts.signal,
+      onProgress: opts.onProgress ? (p) => opts.onProgress?.(toLoadProgress(p)) : undefined,
+    });
+    await src.prefetch();
+    return src;
+  };
+  switch (s.kind) {
+    case 'demo':
+      return urlSource(new URL(`/${DEMO_MODELS[s.name].folder}/`, opts.origin).href, { fetch: opts.fetch });
+    case 'url': {
+      const plain = () => urlSource(s.url.endsWith('/') ? s.url : `${s.url}/`, { fetch: opts.fetch });
+      const hub = parseHubUrl(s.url);
+      if (!hub) return plain();
+      try {
+        return await open(hub.endpoint, hub.repo, hub.revision);
+      } catch (e) {
+        if (!isHubError(e) || !NOT_A_HUB.includes(e.reason)) throw e;
+        const p = plain();
+        if (
+          (await p.has('config.json').catch(() => false)) ||
+          (await p.has('adapter_config.json').catch(() => false))
+        )
+          return p;
+        throw e;
+      }
+    }
+    case 'hub':
+      return open(endpoint, s.repo, s.revision);
+    case 'local':
+      throw new Error(`a local path (${s.path}) cannot be read by the browser; use the folder picker`);
+  }
+}
+
+/** Empties the worker's download cache (all, or one repo); returns the bytes freed. */
+export async function clearWorkerCache(repo?: string): Promise<number> {
+  return workerCache().clear(repo ? { repo } : undefined);
+}
+
+/** For tests and hosts without Cache Storage. */
+export function useMemoryCache(): void {
+  defaultCache = memoryCache();
+}
