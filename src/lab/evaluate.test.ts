@@ -341,6 +341,18 @@ describe('evaluate on the fixture models', () => {
     ).rejects.toThrow(/refused the key/);
   });
 
+  it('judge prompts that cannot fit the judge model stop the evaluation before any answer is generated', async () => {
+    const s = spec({ evaluation: { ...spec().evaluation!, judgePrompts: undefined } }); // Betley's, ~600 tokens
+    const base = (await lab.registry.handles(s)).get('base')!;
+    const judge = new ModelJudge({ engine: base.model.engine, tokenizer: base.model.tokenizer }, { id: 'm' });
+    const run = vi.spyOn(lab, 'run');
+    await expect(evaluate(lab, s, { judge })).rejects.toThrow(
+      /judge prompt is \d+ tokens.*at most 512 positions/,
+    );
+    expect(run).not.toHaveBeenCalled();
+    run.mockRestore();
+  });
+
   it('with the model judge (the base model, exact numbers): every row judged, the same on resume', async () => {
     const s = spec({
       conditions: spec().conditions.slice(0, 2),

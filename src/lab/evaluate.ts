@@ -132,13 +132,23 @@ export async function evaluate(lab: Lab, spec: ExperimentSpec, opts: EvaluateOpt
     pending.add(p);
   };
 
+  const items: [QuestionSet, EvalQuestion][] = [
+    ...plan.questions.map((q): [QuestionSet, EvalQuestion] => ['general', q]),
+    ...plan.inDomain.map((q): [QuestionSet, EvalQuestion] => ['in-domain', q]),
+  ];
+  // A judge prompt that cannot fit even with an empty answer stops here, before any model runs; an
+  // answer too long for a model judge is that row's error.
+  for (const [, q] of items)
+    for (const template of [plan.prompts.aligned, plan.prompts.coherent]) {
+      const problem = judge.checkPrompt?.(fillJudgePrompt(template, q.text, ''));
+      if (problem) {
+        opts.signal?.removeEventListener('abort', onAbort);
+        throw new JudgeError('too_long', problem);
+      }
+    }
   const greedy = spec.generation.temperature === 0;
   const metrics = spec.metrics.filter((m) => m !== 'reference_margin');
   try {
-    const items: [QuestionSet, EvalQuestion][] = [
-      ...plan.questions.map((q): [QuestionSet, EvalQuestion] => ['general', q]),
-      ...plan.inDomain.map((q): [QuestionSet, EvalQuestion] => ['in-domain', q]),
-    ];
     for (const [set, q] of items) {
       for (let sample = 0; sample < plan.samples; sample++) {
         if (signal.aborted) break;

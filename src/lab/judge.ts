@@ -94,6 +94,8 @@ export interface Judge {
   readonly concurrency: number;
   /** Judges one filled-in judge prompt. */
   score(prompt: string, signal?: AbortSignal): Promise<JudgeScore>;
+  /** Why this prompt cannot be judged at all (too long for the judge), or null; cheap (no model run). */
+  checkPrompt?(prompt: string): string | null;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -208,6 +210,16 @@ function readNode(
 
 const key = (path: readonly number[]) => path.join(',');
 
+function lengthProblem(engine: EngineModel, promptLength: number, answerLength: number): string | null {
+  const maxPos = engine.io.maxPositions;
+  if (promptLength + answerLength <= maxPos) return null;
+  return (
+    `the judge prompt is ${promptLength} tokens (+${answerLength} for the judge's answer); the judge model ` +
+    `takes at most ${maxPos} positions. Use a judge with a longer context or shorter judge prompts ` +
+    `(evaluation.judgePrompts).`
+  );
+}
+
 /**
  * P(the model's answer to `promptIds` is exactly n), for n = 0…100, and P(CODE), P(REFUSAL): each
  * candidate's canonical tokens teacher-forced after the prompt, times the probability that it ends
@@ -231,14 +243,8 @@ export async function numberDistribution(
     for (const t of c.tokens)
       if (t >= V) throw new JudgeError('config', `token ${t} is outside the judge model's vocabulary (${V})`);
   const longest = Math.max(...cands.map((c) => c.tokens.length));
-  const maxPos = engine.io.maxPositions;
-  if (promptIds.length + longest > maxPos)
-    throw new JudgeError(
-      'too_long',
-      `the judge prompt is ${promptIds.length} tokens (+${longest} for the answer); the judge model takes at ` +
-        `most ${maxPos} positions. Use a judge with a longer context or shorter judge prompts ` +
-        `(evaluation.judgePrompts).`,
-    );
+  const tooLong = lengthProblem(engine, promptIds.length, longest);
+  if (tooLong) throw new JudgeError('too_long', tooLong);
 
   // Which next tokens each node (a path prefix, '' = after the prompt) must report.
   const want = new Map<string, Set<number>>();
@@ -373,6 +379,11 @@ export class ModelJudge implements Judge {
       templateArgs: this.opts.templateArgs ?? JUDGE_TEMPLATE_ARGS,
     });
     return tok.encode(rendered.text);
+  }
+
+  checkPrompt(prompt: string): string | null {
+    const longest = Math.max(...judgeCandidates(this.model.tokenizer).map((c) => c.tokens.length));
+    return lengthProblem(this.model.engine, this.promptIds(prompt).length, longest);
   }
 
   score(prompt: string, signal?: AbortSignal): Promise<JudgeScore> {
