@@ -137,14 +137,18 @@ export function stderrProgress(
   tty = process.stderr.isTTY === true,
 ) {
   let lastLine = 0;
+  const seenCached = new Set<string>();
   return (p: HubProgress): void => {
     if (p.cached) {
-      if (p.fileDone) write(`  ${p.repo}: ${p.file} (cached)\n`);
+      const key = `${p.repo}/${p.file}`;
+      if (p.fileDone && !seenCached.has(key)) write(`  ${p.repo}: ${p.file} (cached)\n`);
+      seenCached.add(key);
       return;
     }
     const eta = (s: number | null) =>
       s === null ? '?' : s < 90 ? `${Math.ceil(s)}s` : `${Math.ceil(s / 60)}min`;
-    const rate = p.rate > 0 ? `, ${formatBytes(Math.round(p.rate))}/s` : '';
+    // NOTE: a rate over a file that came in one chunk means nothing; show it from 1 MiB on.
+    const rate = p.rate > 0 && p.fileLoaded >= 1 << 20 ? `, ${formatBytes(Math.round(p.rate))}/s` : '';
     if (p.fileDone) {
       write(`${tty ? '\r\x1b[K' : ''}  ${p.repo}: ${p.file} ${formatBytes(p.fileLoaded)} ✓${rate}\n`);
       return;
