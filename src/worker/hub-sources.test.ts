@@ -89,6 +89,15 @@ describe('resolveBrowserSource', () => {
     expect((await loadModel(plain)).spec.numLayers).toBe(2);
   });
 
+  it('without prefetch (a preflight) nothing but the file list is fetched', async () => {
+    const src = await resolveBrowserSource(
+      { kind: 'hub', repo: TEST_REPOS.llama },
+      { origin: 'http://app.invalid', endpoint: server.url, cache: memoryCache(), prefetch: false },
+    );
+    expect(await src.has('model.safetensors')).toBe(true);
+    expect(server.requests.map((r) => r.path)).toEqual([`/api/models/${TEST_REPOS.llama}/revision/main`]);
+  });
+
   it('a local path cannot be read in the browser', async () => {
     await expect(
       resolveBrowserSource({ kind: 'local', path: 'x' }, { origin: 'http://app.invalid' }),

@@ -46,6 +46,8 @@ export interface BrowserSourceOptions {
   onProgress?: (p: DownloadProgressEvent) => void;
   signal?: AbortSignal;
   refresh?: boolean;
+  /** download every file a load needs before returning (default true); false for a preflight */
+  prefetch?: boolean;
   fetch?: typeof fetch;
 }
 
@@ -81,7 +83,7 @@ export async function resolveBrowserSource(s: ModelSource, opts: BrowserSourceOp
       signal: opts.signal,
       onProgress: opts.onProgress ? (p) => opts.onProgress?.(toLoadProgress(p)) : undefined,
     });
-    await src.prefetch();
+    if (opts.prefetch !== false) await src.prefetch();
     return src;
   };
   switch (s.kind) {
