@@ -4,11 +4,13 @@
 /// <reference lib="webworker" />
 import { configureOrt, type BackendRequest } from '../engine/session';
 import { urlSource } from '../engine/source';
-import { resolveBrowserSource } from './hub-sources';
+import { clearWorkerCache, resolveBrowserSource } from './hub-sources';
+import { hubToken } from '../engine/hub-token';
 import { parseSpec, type ExperimentSpec, type ModelSource } from '../lab/experiment';
 import { Lab, AbortedError } from '../lab/runner';
 import { probeBackend, type BackendProbe } from './backend-probe';
 import { selfCheck } from './selfcheck';
+import { handleEvalRequest } from './eval-handler';
 import type { EngineInfo, WorkerMessage, WorkerRequest } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -185,6 +187,13 @@ async function handle(req: WorkerRequest): Promise<void> {
         post({ id: req.id, type: 'tokenize', tokens: await labFor(spec, req.id).tokenize(spec, req.text) });
         return;
       }
+      case 'hub-token':
+        hubToken.set(req.token);
+        post({ id: req.id, type: 'hub-token', ok: true });
+        return;
+      case 'clear-cache':
+        post({ id: req.id, type: 'clear-cache', removed: await clearWorkerCache(req.repo) });
+        return;
       case 'selfcheck': {
         const origin = scope.location.origin;
         const result = await selfCheck(
@@ -198,6 +207,13 @@ async function handle(req: WorkerRequest): Promise<void> {
       case 'info':
         post({ id: req.id, type: 'info', info: await info() });
         return;
+      case 'eval':
+      case 'eval-load':
+      case 'eval-clear': {
+        const spec = specOf(req.spec);
+        await handleEvalRequest(req, { lab: labFor(spec, req.id), spec, post, signal });
+        return;
+      }
     }
   } catch (e) {
     if (signal.aborted || e instanceof AbortedError || (e instanceof Error && e.name === 'AbortError')) {

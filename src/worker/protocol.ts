@@ -37,6 +37,10 @@ export type WorkerRequest =
   | { id: number; type: 'info' }
   /** restoration by layer: patch one layer at a time at all `positions` (default: every prefix position) */
   | { id: number; type: 'layer-sweep'; spec: SpecJson; component: 'kv' | 'resid'; positions?: number[] }
+  /** the Hugging Face token for gated repos: held in the worker's memory only (null forgets it) */
+  | { id: number; type: 'hub-token'; token: string | null }
+  /** drop downloaded model files from the browser cache (one repo, or all) */
+  | { id: number; type: 'clear-cache'; repo?: string }
   /** engine vs the TypeScript reference on the fixture model, on each backend (the check page) */
   | { id: number; type: 'selfcheck'; backends: ('webgpu' | 'wasm')[] }
   // --- evaluation (issue 7), handled by eval-handler.ts ---
@@ -136,6 +140,8 @@ export type WorkerResponse =
   | { id: number; type: 'info'; info: EngineInfo }
   | { id: number; type: 'layer-sweep-done'; result: LayerSweepResult }
   | { id: number; type: 'selfcheck'; result: SelfCheckResult }
+  | { id: number; type: 'hub-token'; ok: true }
+  | { id: number; type: 'clear-cache'; removed: number }
   | { id: number; type: 'eval-done'; summary: EvalSummary }
   | { id: number; type: 'eval-cleared' }
   | { id: number; type: 'error'; message: string };
