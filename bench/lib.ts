@@ -1,0 +1,223 @@
+// Bench helpers: argument parsing, timing and statistics, the machine description, and the random
+// SmolLM2-135M-shaped model folder under .cache/ (written once, rewritten when missing or of another shape).
+// Must never print to stdout (stdout carries the report / the one JSON object) and never assert: the
+// bench prints numbers, it does not pass or fail.
+
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { SMOLLM2_135M_SHAPE, writeRandomLlama } from '../scripts/fixtures/random-llama';
+
+export type Runtime = 'wasm' | 'node_cpu';
+export const RUNTIMES: readonly Runtime[] = ['wasm', 'node_cpu'];
+
+export interface BenchArgs {
+  json: boolean;
+  runtimes: Runtime[];
+  /** intra-op threads for both runtimes (WASM thread pool and onnxruntime-node) */
+  threads: number;
+  /** timed repetitions per measurement (after one warm-up) */
+  reps: number;
+  /** hooked / hook-free prefill-512 pairs for the overhead */
+  overheadPairs: Record<Runtime, number>;
+  /** decode steps timed per run */
+  decodeTokens: number;
+  /** prompt length of the sweep (the 16 swept positions are its first 16 tokens) */
+  sweepSeq: number;
+  /** rows per batched sweep call */
+  sweepBatch: number;
+  /** batched sweep calls to time per runtime (0 = the whole 30 × 16 grid) */
+  sweepCalls: Record<Runtime, number>;
+  /** cells run one pass each for the sequential estimate */
+  sweepSequentialCells: Record<Runtime, number>;
+  /** keep V8's default WASM tiering (Liftoff first); default false: TurboFan up front */
+  liftoff: boolean;
+  modelDir: string;
+}
+
+const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--threads N] [--reps N] [--overhead-pairs N]
+  [--decode-tokens N] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--liftoff]`;
+
+function intArg(name: string, v: string | undefined, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} needs an integer ≥ ${min}\n${USAGE}`);
+  return n;
+}
+
+export function parseArgs(argv: readonly string[]): BenchArgs {
+  const args: BenchArgs = {
+    json: false,
+    runtimes: [...RUNTIMES],
+    threads: 1,
+    reps: 3,
+    // NOTE: a WASM prefill of 512 takes ~5 s of CPU; three pairs keep the whole run under 10 minutes
+    overheadPairs: { wasm: 3, node_cpu: 5 },
+    decodeTokens: 32,
+    sweepSeq: 48,
+    sweepBatch: 16,
+    // NOTE: the whole grid on onnxruntime-node; WASM is ~4× slower at prefill, so a few calls, extrapolated.
+    sweepCalls: { wasm: 4, node_cpu: 0 },
+    sweepSequentialCells: { wasm: 8, node_cpu: 16 },
+    liftoff: false,
+    modelDir: '.cache/bench-model',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = (): string | undefined => argv[++i];
+    switch (a) {
+      case '--json':
+        args.json = true;
+        break;
+      case '--runtimes': {
+        const list = (next() ?? '').split(',').map((s) => s.trim().replace('-', '_'));
+        const bad = list.filter((r) => !RUNTIMES.includes(r as Runtime));
+        if (bad.length || list.length === 0) throw new Error(`unknown runtime ${bad.join(', ')}\n${USAGE}`);
+        args.runtimes = list as Runtime[];
+        break;
+      }
+      case '--threads':
+        args.threads = intArg(a, next(), 1);
+        break;
+      case '--reps':
+        args.reps = intArg(a, next(), 1);
+        break;
+      case '--overhead-pairs': {
+        const n = intArg(a, next(), 1);
+        args.overheadPairs = { wasm: n, node_cpu: n };
+        break;
+      }
+      case '--decode-tokens':
+        args.decodeTokens = intArg(a, next(), 2);
+        break;
+      case '--sweep-seq':
+        args.sweepSeq = intArg(a, next(), 16);
+        break;
+      case '--sweep-batch':
+        args.sweepBatch = intArg(a, next(), 2);
+        break;
+      case '--sweep-calls': {
+        const v = next();
+        const n = v === 'all' ? 0 : intArg(a, v, 1);
+        args.sweepCalls = { wasm: n, node_cpu: n };
+        break;
+      }
+      case '--sweep-seq-cells': {
+        const n = intArg(a, next(), 1);
+        args.sweepSequentialCells = { wasm: n, node_cpu: n };
+        break;
+      }
+      case '--liftoff':
+        args.liftoff = true;
+        break;
+      case '--help':
+      case '-h':
+        process.stderr.write(`${USAGE}\n`);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${a}\n${USAGE}`);
+    }
+  }
+  return args;
+}
+
+/** Progress line on stderr. */
+export function log(msg: string): void {
+  process.stderr.write(`[bench ${(performance.now() / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Wall-clock and process CPU milliseconds. */
+export interface Timing {
+  wall: number;
+  cpu: number;
+}
+
+/** Process CPU time (all threads), ms. */
+export function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** Wall-clock and CPU milliseconds taken by `f`. */
+export async function timed(f: () => Promise<unknown>): Promise<Timing> {
+  const w0 = performance.now();
+  const c0 = cpuNow();
+  await f();
+  return { wall: performance.now() - w0, cpu: cpuNow() - c0 };
+}
+
+export const addTimings = (a: Timing, b: Timing): Timing => ({ wall: a.wall + b.wall, cpu: a.cpu + b.cpu });
+
+export interface LoadSample {
+  /** 1-, 5- and 15-minute load averages */
+  load: [number, number, number];
+  at: string;
+}
+
+export function loadSample(): LoadSample {
+  const [a, b, c] = loadavg();
+  const r = (x: number): number => Math.round(x * 100) / 100;
+  return { load: [r(a), r(b), r(c)], at: new Date().toISOString() };
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memGiB: number;
+  node: string;
+  platform: string;
+  onnxruntimeWeb: string;
+  onnxruntimeNode: string | null;
+}
+
+function packageVersion(name: string): string | null {
+  try {
+    const url = new URL(`../node_modules/${name}/package.json`, import.meta.url);
+    return (JSON.parse(readFileSync(url, 'utf8')) as { version?: string }).version ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function machineInfo(): MachineInfo {
+  const c = cpus();
+  return {
+    cpu: c[0]?.model.trim() ?? 'unknown',
+    cores: c.length,
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    onnxruntimeWeb: packageVersion('onnxruntime-web') ?? 'unknown',
+    onnxruntimeNode: packageVersion('onnxruntime-node'),
+  };
+}
+
+/** The bench model's folder: written (≈ 540 MB F32, a few seconds) unless already there with this shape. */
+export function ensureBenchModel(dir: string): void {
+  const shape = SMOLLM2_135M_SHAPE;
+  const configPath = `${dir}/config.json`;
+  if (existsSync(configPath) && existsSync(`${dir}/model.safetensors`)) {
+    const c = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+    if (
+      c.hidden_size === shape.hiddenSize &&
+      c.num_hidden_layers === shape.numLayers &&
+      c.vocab_size === shape.vocabSize &&
+      c.intermediate_size === shape.intermediateSize
+    ) {
+      return;
+    }
+  }
+  log(`writing the random SmolLM2-135M-shaped model to ${dir}`);
+  // NOTE: write beside it and rename, so an interrupted write never leaves a half model that looks whole.
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  writeRandomLlama(tmp, shape, 1);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+}

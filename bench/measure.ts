@@ -1,0 +1,369 @@
+// The measurements, on onnxruntime-web WASM and onnxruntime-node CPU with the same graph builder and the
+// same EngineModel code as the app: prefill, decode through generate(), the residual patching sweep
+// batched vs one pass per cell, and hook overhead (hooked graph with nothing requested vs the graph built
+// without hook IO). One warm-up, then N timed runs (median). Runs that are compared with each other take
+// turns (runtime A, runtime B, A, B…; batched call, single-cell calls, …) so that the load of a shared
+// machine falls on both sides alike.
+// Must never print to stdout, and never keep a hook-free model alive beyond its overhead comparison.
+
+import { generate } from '../src/engine/generate';
+import { EngineModel } from '../src/engine/model';
+import type { ArchSpec, WeightMap } from '../src/engine/types';
+import type { ModelDims } from '../src/lab/patch';
+import { planSweep, sweepBatchPatches, type SweepCell } from '../src/lab/sweep';
+import {
+  addTimings,
+  cpuNow,
+  loadSample,
+  log,
+  median,
+  timed,
+  type BenchArgs,
+  type LoadSample,
+  type Runtime,
+  type Timing,
+} from './lib';
+
+/** A figure by wall clock and by process CPU time (at 1 thread, CPU time ≈ the wall time of a quiet machine). */
+export type ByClock = Timing;
+
+export interface PrefillResult {
+  tokens: number;
+  runs: Timing[];
+  tokS: ByClock;
+}
+
+export interface SweepFigures {
+  grid: { layers: number; positions: number; cells: number };
+  seqLen: number;
+  batchRows: number;
+  batchedCalls: number;
+  batchedCellsTimed: number;
+  /** true when every batch of the grid was timed */
+  batchedWholeGrid: boolean;
+  batchedMsPerCell: ByClock;
+  sequentialCellsTimed: number;
+  sequentialMsPerCell: ByClock;
+  /** sequential ÷ batched time per cell */
+  speedup: ByClock;
+  /** whole grid in seconds (wall): measured (batched, when whole) or extrapolated from the per-cell time */
+  batchedGridS: number;
+  sequentialGridS: number;
+}
+
+export interface DecodeOverhead {
+  hookedTokS: ByClock[];
+  plainTokS: ByClock[];
+  /** hooked ÷ hook-free time per token: median over adjacent pairs */
+  ratio: ByClock;
+}
+
+export interface HookOverhead {
+  tokens: number;
+  hooked: Timing[];
+  plain: Timing[];
+  /** median of hooked ÷ plain over adjacent pairs (robust to load drift) */
+  ratio: ByClock;
+  /** median(hooked) ÷ median(plain) */
+  ratioOfMedians: ByClock;
+}
+
+export interface RuntimeResult {
+  runtime: Runtime;
+  createMs: number;
+  prefill: PrefillResult[];
+  decode: { tokens: number; promptTokens: number; runsTokS: ByClock[]; tokS: ByClock };
+  sweep: SweepFigures;
+  hookOverhead: HookOverhead;
+  /** the same comparison for decode (generate(), no patch: the graph still runs its no-op blends) */
+  decodeHookOverhead: DecodeOverhead;
+  /** load average when this runtime's hook-overhead pairs started and ended */
+  hookLoad: [LoadSample, LoadSample];
+}
+
+const medianBy = (xs: readonly Timing[]): ByClock => ({
+  wall: median(xs.map((x) => x.wall)),
+  cpu: median(xs.map((x) => x.cpu)),
+});
+const mapClock = (x: ByClock, f: (v: number) => number): ByClock => ({ wall: f(x.wall), cpu: f(x.cpu) });
+const divClock = (a: ByClock, b: ByClock): ByClock => ({ wall: a.wall / b.wall, cpu: a.cpu / b.cpu });
+const ZERO: Timing = { wall: 0, cpu: 0 };
+
+/** "wall (CPU-time figure)" for progress lines. */
+const show = (x: ByClock, digits = 1): string =>
+  `${x.wall.toFixed(digits)} (CPU time: ${x.cpu.toFixed(digits)})`;
+
+/** Deterministic token ids spread over the vocabulary. */
+export function promptIds(spec: ArchSpec, T: number, salt = 0): number[] {
+  return Array.from({ length: T }, (_, t) => (t * 7919 + salt * 104729 + 11) % spec.vocabSize);
+}
+
+const backendOf = (r: Runtime): 'wasm' | 'node-cpu' => (r === 'wasm' ? 'wasm' : 'node-cpu');
+
+async function createModel(
+  spec: ArchSpec,
+  weights: WeightMap,
+  runtime: Runtime,
+  args: BenchArgs,
+  hooks: boolean,
+): Promise<EngineModel> {
+  return EngineModel.create(spec, weights, {
+    backend: backendOf(runtime),
+    patchInputs: hooks,
+    tapOutputs: hooks,
+    session: { intraOpNumThreads: args.threads },
+  });
+}
+
+/** Prefill (new cache fetched, as generation does) of one row of `T` tokens; only the last logits. */
+async function prefill(model: EngineModel, ids: number[]): Promise<Timing> {
+  return timed(async () => {
+    const out = await model.forward({ inputIds: [ids], taps: { logits: 'last' } });
+    out.present.dispose();
+  });
+}
+
+/** generate() after a `promptT` prompt; tok/s over the decode steps only (first token = prefill). */
+async function decode(model: EngineModel, promptT: number, steps: number): Promise<ByClock> {
+  const stamps: Timing[] = [];
+  await generate(model, {
+    inputIds: [promptIds(model.spec, promptT, 1)],
+    maxNewTokens: steps + 1,
+    stopTokens: [],
+    onToken: () => stamps.push({ wall: performance.now(), cpu: cpuNow() }),
+  });
+  return {
+    wall: (steps / (stamps[steps].wall - stamps[0].wall)) * 1000,
+    cpu: (steps / (stamps[steps].cpu - stamps[0].cpu)) * 1000,
+  };
+}
+
+/** Warm-up once per model, then `reps` rounds taking turns over the models. */
+async function rounds<K, T>(
+  models: ReadonlyMap<K, EngineModel>,
+  reps: number,
+  once: (m: EngineModel) => Promise<T>,
+): Promise<Map<K, T[]>> {
+  const out = new Map<K, T[]>();
+  for (const [rt, m] of models) {
+    await once(m);
+    out.set(rt, []);
+  }
+  const order = [...models.keys()];
+  for (let i = 0; i < reps; i++) {
+    const turn = i % 2 === 0 ? order : [...order].reverse();
+    for (const rt of turn) out.get(rt)!.push(await once(models.get(rt)!));
+  }
+  return out;
+}
+
+function dimsOf(spec: ArchSpec): ModelDims {
+  return {
+    numLayers: spec.numLayers,
+    hidden: spec.hiddenSize,
+    kvHeads: spec.numKvHeads,
+    headDim: spec.headDim,
+  };
+}
+
+/**
+ * 30 residual sites (the stream entering each layer) × the first 16 positions of a `sweepSeq`-token
+ * prompt, planned and patched by the lab's own sweep code; last-position logits only, no cache fetched.
+ * Batched calls and single-cell calls alternate.
+ */
+async function measureSweep(model: EngineModel, runtime: Runtime, args: BenchArgs): Promise<SweepFigures> {
+  const spec = model.spec;
+  const T = args.sweepSeq;
+  const ids = promptIds(spec, T, 2);
+  const layers = Array.from({ length: spec.numLayers }, (_, l) => l);
+  const positions = Array.from({ length: 16 }, (_, p) => p);
+  const dims = dimsOf(spec);
+  const src = await model.evaluate({ inputIds: [ids], taps: { resid: layers, logits: 'last' } });
+  const source = { resid: src.resid };
+  const run = async (cells: SweepCell[]): Promise<void> => {
+    const patches = sweepBatchPatches('resid', cells, source, dims, T);
+    await model.evaluate({ inputIds: cells.map(() => ids), patches, taps: { logits: 'last' } });
+  };
+
+  const plan = planSweep({ component: 'resid', layers, positions, maxBatchSize: args.sweepBatch });
+  const cells = plan.batches.flat();
+  const wanted = args.sweepCalls[runtime];
+  const batches = wanted === 0 ? plan.batches : plan.batches.slice(0, wanted);
+  const nSeq = Math.min(args.sweepSequentialCells[runtime], cells.length);
+  // single cells spread evenly over the grid (every layer band, every position)
+  const picked = Array.from({ length: nSeq }, (_, i) => cells[Math.floor((i * cells.length) / nSeq)]);
+  log(
+    `${runtime}: sweep, ${batches.length} of ${plan.batches.length} batched calls × ${args.sweepBatch} rows ` +
+      `and ${picked.length} of ${cells.length} cells one pass each, taking turns`,
+  );
+  await run(plan.batches[0]); // warm-ups (the first run of a shape plans memory)
+  await run([picked[0]]);
+  let batchedMs = ZERO;
+  let seqMs = ZERO;
+  let batchedCells = 0;
+  let nextSingle = 0;
+  for (let i = 0; i < batches.length; i++) {
+    batchedMs = addTimings(batchedMs, await timed(() => run(batches[i])));
+    batchedCells += batches[i].length;
+    const until = Math.round(((i + 1) * picked.length) / batches.length);
+    for (; nextSingle < until; nextSingle++) {
+      seqMs = addTimings(seqMs, await timed(() => run([picked[nextSingle]])));
+    }
+  }
+
+  const batchedMsPerCell = mapClock(batchedMs, (ms) => ms / batchedCells);
+  const sequentialMsPerCell = mapClock(seqMs, (ms) => ms / picked.length);
+  return {
+    grid: { layers: layers.length, positions: positions.length, cells: cells.length },
+    seqLen: T,
+    batchRows: args.sweepBatch,
+    batchedCalls: batches.length,
+    batchedCellsTimed: batchedCells,
+    batchedWholeGrid: batches.length === plan.batches.length,
+    batchedMsPerCell,
+    sequentialCellsTimed: picked.length,
+    sequentialMsPerCell,
+    speedup: divClock(sequentialMsPerCell, batchedMsPerCell),
+    batchedGridS: (batchedMsPerCell.wall * cells.length) / 1000,
+    sequentialGridS: (sequentialMsPerCell.wall * cells.length) / 1000,
+  };
+}
+
+/** Hooked (no patch, no tap requested) vs hook-free graph, prefill `T`, in alternating pairs. */
+async function measureHookOverhead(
+  hookedModel: EngineModel,
+  plainModel: EngineModel,
+  T: number,
+  pairs: number,
+): Promise<HookOverhead> {
+  const ids = promptIds(hookedModel.spec, T);
+  await prefill(hookedModel, ids);
+  await prefill(plainModel, ids);
+  const hooked: Timing[] = [];
+  const plain: Timing[] = [];
+  const ratios: ByClock[] = [];
+  for (let i = 0; i < pairs; i++) {
+    // NOTE: alternate which goes first, so a load change during a pair does not always favour one side
+    let h: Timing;
+    let p: Timing;
+    if (i % 2 === 0) {
+      h = await prefill(hookedModel, ids);
+      p = await prefill(plainModel, ids);
+    } else {
+      p = await prefill(plainModel, ids);
+      h = await prefill(hookedModel, ids);
+    }
+    hooked.push(h);
+    plain.push(p);
+    ratios.push(divClock(h, p));
+  }
+  return {
+    tokens: T,
+    hooked,
+    plain,
+    ratio: medianBy(ratios),
+    ratioOfMedians: divClock(medianBy(hooked), medianBy(plain)),
+  };
+}
+
+/** Decode through generate() on the hooked and the hook-free model, in alternating pairs. */
+async function measureDecodeOverhead(
+  hookedModel: EngineModel,
+  plainModel: EngineModel,
+  steps: number,
+  pairs: number,
+): Promise<DecodeOverhead> {
+  const models = new Map([
+    ['hooked', hookedModel],
+    ['plain', plainModel],
+  ]);
+  const r = await rounds(models, pairs, (m) => decode(m, 128, steps));
+  const hookedTokS = r.get('hooked')!;
+  const plainTokS = r.get('plain')!;
+  const ratios = hookedTokS.map((h, i) => divClock(plainTokS[i], h));
+  return { hookedTokS, plainTokS, ratio: medianBy(ratios) };
+}
+
+/** Every measurement on every runtime in `args.runtimes`. */
+export async function measureAll(
+  spec: ArchSpec,
+  weights: WeightMap,
+  args: BenchArgs,
+): Promise<Map<Runtime, RuntimeResult>> {
+  const models = new Map<Runtime, EngineModel>();
+  const createMs = new Map<Runtime, number>();
+  try {
+    for (const rt of args.runtimes) {
+      log(`${rt}: creating the hooked model`);
+      const t0 = performance.now();
+      models.set(rt, await createModel(spec, weights, rt, args, true));
+      createMs.set(rt, performance.now() - t0);
+    }
+
+    log(`prefill 128, ${args.reps} rounds`);
+    const p128 = await rounds(models, args.reps, (m) => prefill(m, promptIds(spec, 128)));
+    const prefill128 = new Map<Runtime, PrefillResult>();
+    for (const [rt, runs] of p128) {
+      const tokS = mapClock(medianBy(runs), (ms) => (128 / ms) * 1000);
+      prefill128.set(rt, { tokens: 128, runs, tokS });
+      log(`${rt}: prefill 128 → ${show(tokS)} tok/s`);
+    }
+
+    log(`decode ${args.decodeTokens} tokens after a 128-token prompt, ${args.reps} rounds`);
+    const dec = await rounds(models, args.reps, (m) => decode(m, 128, args.decodeTokens));
+    const decodes = new Map<Runtime, RuntimeResult['decode']>();
+    for (const [rt, runsTokS] of dec) {
+      const tokS = medianBy(runsTokS);
+      decodes.set(rt, { tokens: args.decodeTokens, promptTokens: 128, runsTokS, tokS });
+      log(`${rt}: decode → ${show(tokS)} tok/s`);
+    }
+
+    const sweeps = new Map<Runtime, SweepFigures>();
+    for (const [rt, m] of models) {
+      const s = await measureSweep(m, rt, args);
+      sweeps.set(rt, s);
+      log(
+        `${rt}: sweep → ms/cell batched ${show(s.batchedMsPerCell, 0)}, ` +
+          `one pass each ${show(s.sequentialMsPerCell, 0)}; speedup ${show(s.speedup, 2)}`,
+      );
+    }
+
+    const results = new Map<Runtime, RuntimeResult>();
+    for (const [rt, hooked] of models) {
+      log(
+        `${rt}: creating the hook-free model; prefill 512 hooked vs hook-free, ${args.overheadPairs} pairs`,
+      );
+      const plain = await createModel(spec, weights, rt, args, false);
+      let overhead: HookOverhead;
+      let decodeOverhead: DecodeOverhead;
+      const loadAt = loadSample();
+      try {
+        overhead = await measureHookOverhead(hooked, plain, 512, args.overheadPairs[rt]);
+        log(`${rt}: decode hooked vs hook-free, ${args.reps} pairs`);
+        decodeOverhead = await measureDecodeOverhead(hooked, plain, args.decodeTokens, args.reps);
+      } finally {
+        await plain.dispose();
+      }
+      const p512: PrefillResult = {
+        tokens: 512,
+        runs: overhead.hooked,
+        tokS: mapClock(medianBy(overhead.hooked), (ms) => (512 / ms) * 1000),
+      };
+      log(`${rt}: prefill 512 → ${show(p512.tokS)} tok/s; hooked ÷ hook-free ${show(overhead.ratio, 3)}`);
+      log(`${rt}: decode hooked ÷ hook-free ${show(decodeOverhead.ratio, 3)}`);
+      results.set(rt, {
+        runtime: rt,
+        createMs: createMs.get(rt)!,
+        prefill: [prefill128.get(rt)!, p512],
+        decode: decodes.get(rt)!,
+        sweep: sweeps.get(rt)!,
+        hookOverhead: overhead,
+        decodeHookOverhead: decodeOverhead,
+        hookLoad: [loadAt, loadSample()],
+      });
+    }
+    return results;
+  } finally {
+    for (const m of models.values()) await m.dispose();
+  }
+}

@@ -1,0 +1,241 @@
+// `npm run bench [-- --json]`: the engine's speed on a random SmolLM2-135M-shaped fp32 model in Node, on
+// onnxruntime-web WASM and onnxruntime-node CPU (same graph): prefill tok/s (128 and 512 tokens), decode
+// tok/s, hook overhead, and the 30-layer × 16-position residual sweep batched vs one pass per cell.
+// Prints numbers, never asserts. Progress goes to stderr; stdout carries a table, or with --json exactly one
+// JSON object (one line). Must finish within 10 minutes on 2 shared cores with the defaults.
+
+import { setFlagsFromString } from 'node:v8';
+import { configureOrt } from '../src/engine/session';
+import { folderSource } from '../src/engine/source-node';
+import { loadModel } from '../src/engine/weights';
+import {
+  ensureBenchModel,
+  loadSample,
+  log,
+  machineInfo,
+  parseArgs,
+  RUNTIMES,
+  type BenchArgs,
+  type LoadSample,
+  type MachineInfo,
+  type Runtime,
+} from './lib';
+import { measureAll, type RuntimeResult } from './measure';
+
+type PerRuntime<T> = Record<Runtime, T | null>;
+
+/** The headline figures, by one clock. */
+export interface Figures {
+  /** prefill of 128 tokens (one row), tok/s */
+  prefill_tok_s: PerRuntime<number>;
+  prefill_512_tok_s: PerRuntime<number>;
+  decode_tok_s: PerRuntime<number>;
+  /** WASM decode ÷ onnxruntime-node decode */
+  wasm_over_node_decode: number | null;
+  /** hooked ÷ hook-free time, prefill 512: the worse of the runtimes measured */
+  hook_overhead_ratio: number | null;
+  hook_overhead_ratio_by_runtime: PerRuntime<number>;
+  /** the same for decode (hooked graph running its no-op blends vs hook-free), time per token */
+  decode_hook_overhead_ratio: PerRuntime<number>;
+  /** sequential ÷ batched time per sweep cell: the worse of the runtimes measured */
+  sweep_speedup_per_cell: number | null;
+  sweep_speedup_per_cell_by_runtime: PerRuntime<number>;
+  sweep_ms_per_cell: PerRuntime<{ batched: number; sequential: number }>;
+  targets: {
+    hook_overhead_le_5pct: boolean | null;
+    sweep_speedup_ge_3x: boolean | null;
+    wasm_decode_ge_0_8x_node: boolean | null;
+  };
+}
+
+/** Wall-clock figures at the top level; the same by process CPU time under `cpu_time`. */
+export interface BenchReport extends Figures {
+  date: string;
+  machine: MachineInfo;
+  threads: number;
+  reps: number;
+  /** false: V8 compiled onnxruntime-web's WASM with TurboFan up front (--no-liftoff) */
+  liftoff: boolean;
+  model: string;
+  load_avg: { start: LoadSample; end: LoadSample };
+  wall_s: number;
+  cpu_time: Figures;
+  runtimes: PerRuntime<RuntimeResult>;
+}
+
+const round = (x: number, digits = 3): number => Number(x.toPrecision(digits + 2));
+
+function perRuntime<T>(results: Map<Runtime, RuntimeResult>, f: (r: RuntimeResult) => T): PerRuntime<T> {
+  const out = {} as PerRuntime<T>;
+  for (const rt of RUNTIMES) {
+    const r = results.get(rt);
+    out[rt] = r ? f(r) : null;
+  }
+  return out;
+}
+
+function worst(xs: PerRuntime<number>, pick: (a: number, b: number) => number): number | null {
+  const v = Object.values(xs).filter((x): x is number => x !== null);
+  return v.length ? v.reduce((a, b) => pick(a, b)) : null;
+}
+
+function figures(results: Map<Runtime, RuntimeResult>, clock: 'wall' | 'cpu'): Figures {
+  const tokS = (r: RuntimeResult, T: number): number =>
+    round(r.prefill.find((p) => p.tokens === T)!.tokS[clock]);
+  const decode = perRuntime(results, (r) => round(r.decode.tokS[clock]));
+  const hook = perRuntime(results, (r) => round(r.hookOverhead.ratio[clock], 4));
+  const speedup = perRuntime(results, (r) => round(r.sweep.speedup[clock]));
+  const hookWorst = worst(hook, Math.max);
+  const speedupWorst = worst(speedup, Math.min);
+  const wasmOverNode =
+    decode.wasm !== null && decode.node_cpu !== null ? round(decode.wasm / decode.node_cpu) : null;
+  return {
+    prefill_tok_s: perRuntime(results, (r) => tokS(r, 128)),
+    prefill_512_tok_s: perRuntime(results, (r) => tokS(r, 512)),
+    decode_tok_s: decode,
+    wasm_over_node_decode: wasmOverNode,
+    hook_overhead_ratio: hookWorst,
+    hook_overhead_ratio_by_runtime: hook,
+    decode_hook_overhead_ratio: perRuntime(results, (r) => round(r.decodeHookOverhead.ratio[clock], 4)),
+    sweep_speedup_per_cell: speedupWorst,
+    sweep_speedup_per_cell_by_runtime: speedup,
+    sweep_ms_per_cell: perRuntime(results, (r) => ({
+      batched: round(r.sweep.batchedMsPerCell[clock]),
+      sequential: round(r.sweep.sequentialMsPerCell[clock]),
+    })),
+    targets: {
+      hook_overhead_le_5pct: hookWorst === null ? null : hookWorst <= 1.05,
+      sweep_speedup_ge_3x: speedupWorst === null ? null : speedupWorst >= 3,
+      wasm_decode_ge_0_8x_node: wasmOverNode === null ? null : wasmOverNode >= 0.8,
+    },
+  };
+}
+
+function buildReport(
+  args: BenchArgs,
+  results: Map<Runtime, RuntimeResult>,
+  start: LoadSample,
+  wallS: number,
+): BenchReport {
+  return {
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    threads: args.threads,
+    reps: args.reps,
+    liftoff: args.liftoff,
+    model: 'random-weight SmolLM2-135M shape (30 layers, hidden 576, 9/3 heads, MLP 1536, vocab 49152), fp32',
+    load_avg: { start, end: loadSample() },
+    wall_s: Math.round(wallS),
+    ...figures(results, 'wall'),
+    cpu_time: figures(results, 'cpu'),
+    runtimes: perRuntime(results, (r) => r),
+  };
+}
+
+function targetLines(rep: BenchReport): string[] {
+  const f = (x: number | null, d: number): string => (x == null ? '—' : x.toFixed(d));
+  const t = rep.targets;
+  const c = rep.cpu_time;
+  const rows: [string, string, string][] = [
+    ['target', 'wall clock', 'CPU time'],
+    [
+      'WASM decode ÷ node decode ≥ 0.8',
+      `${f(rep.wasm_over_node_decode, 2)} ${t.wasm_decode_ge_0_8x_node}`,
+      `${f(c.wasm_over_node_decode, 2)} ${c.targets.wasm_decode_ge_0_8x_node}`,
+    ],
+    [
+      'hook overhead (worst) ≤ 1.05',
+      `${f(rep.hook_overhead_ratio, 3)} ${t.hook_overhead_le_5pct}`,
+      `${f(c.hook_overhead_ratio, 3)} ${c.targets.hook_overhead_le_5pct}`,
+    ],
+    [
+      'sweep speedup (worst) ≥ 3',
+      `${f(rep.sweep_speedup_per_cell, 2)} ${t.sweep_speedup_ge_3x}`,
+      `${f(c.sweep_speedup_per_cell, 2)} ${c.targets.sweep_speedup_ge_3x}`,
+    ],
+  ];
+  const w = [0, 1].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map(([a, b, cc]) => `${a.padEnd(w[0])} | ${b.padEnd(w[1])} | ${cc}`);
+}
+
+function table(rep: BenchReport): string {
+  const f = (x: number | null | undefined, d = 1): string => (x == null ? '—' : x.toFixed(d));
+  const rows = (x: Figures): [string, string, string][] => [
+    ['prefill 128, tok/s', f(x.prefill_tok_s.wasm), f(x.prefill_tok_s.node_cpu)],
+    ['prefill 512, tok/s', f(x.prefill_512_tok_s.wasm), f(x.prefill_512_tok_s.node_cpu)],
+    ['decode, tok/s', f(x.decode_tok_s.wasm), f(x.decode_tok_s.node_cpu)],
+    [
+      'hooked ÷ hook-free, prefill 512',
+      f(x.hook_overhead_ratio_by_runtime.wasm, 3),
+      f(x.hook_overhead_ratio_by_runtime.node_cpu, 3),
+    ],
+    [
+      'hooked ÷ hook-free, decode',
+      f(x.decode_hook_overhead_ratio.wasm, 3),
+      f(x.decode_hook_overhead_ratio.node_cpu, 3),
+    ],
+    [
+      'sweep ms/cell, batched',
+      f(x.sweep_ms_per_cell.wasm?.batched, 0),
+      f(x.sweep_ms_per_cell.node_cpu?.batched, 0),
+    ],
+    [
+      'sweep ms/cell, one pass each',
+      f(x.sweep_ms_per_cell.wasm?.sequential, 0),
+      f(x.sweep_ms_per_cell.node_cpu?.sequential, 0),
+    ],
+    [
+      'sweep speedup per cell, ×',
+      f(x.sweep_speedup_per_cell_by_runtime.wasm, 2),
+      f(x.sweep_speedup_per_cell_by_runtime.node_cpu, 2),
+    ],
+  ];
+  const wall = rows(rep);
+  const cpu = rows(rep.cpu_time);
+  const w0 = Math.max(...wall.map((r) => r[0].length));
+  const cell = (s: string): string => s.padStart(8);
+  const lines = [
+    `${rep.machine.cpu}, ${rep.machine.cores} cores, ${rep.threads} thread(s), ${rep.date}`,
+    `load average ${rep.load_avg.start.load.join(' ')} → ${rep.load_avg.end.load.join(' ')}; ${rep.wall_s} s`,
+    '',
+    `${''.padEnd(w0)} | ${'wall clock'.padEnd(19)} | CPU time`,
+    `${'metric'.padEnd(w0)} | ${cell('wasm')} | ${cell('node_cpu')} | ${cell('wasm')} | ${cell('node_cpu')}`,
+    `${'-'.repeat(w0)}-|-${'-'.repeat(8)}-|-${'-'.repeat(8)}-|-${'-'.repeat(8)}-|-${'-'.repeat(8)}`,
+    ...wall.map(
+      ([a, b, c], i) => `${a.padEnd(w0)} | ${cell(b)} | ${cell(c)} | ${cell(cpu[i][1])} | ${cell(cpu[i][2])}`,
+    ),
+    '',
+    ...targetLines(rep),
+  ];
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  // NOTE: V8 first compiles WASM with its baseline compiler (Liftoff) and tiers hot functions up to
+  // TurboFan in the background over the first ~40 decode steps; before that WASM runs ~2× slower and
+  // the tier-up steals CPU. Compiling with TurboFan up front measures the steady state from the start.
+  if (!args.liftoff) setFlagsFromString('--no-liftoff');
+  const t0 = performance.now();
+  const start = loadSample();
+  log(
+    `load average ${start.load.join(' ')}; ${args.threads} thread(s); runtimes ${args.runtimes.join(', ')}`,
+  );
+  ensureBenchModel(args.modelDir);
+  // NOTE: 'error' keeps ORT's placement notes off the output; both runtimes get the same thread count.
+  configureOrt({ numThreads: args.threads, logLevel: 'error' });
+  const { spec, weights } = await loadModel(folderSource(args.modelDir));
+  const results = await measureAll(spec, weights, args);
+  const report = buildReport(args, results, start, (performance.now() - t0) / 1000);
+  log(`done in ${report.wall_s} s`);
+  process.stdout.write(args.json ? `${JSON.stringify(report)}\n` : `${table(report)}\n`);
+}
+
+main().then(
+  // NOTE: onnxruntime-web's WASM thread pool keeps Node alive; leave once the report is out.
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);
