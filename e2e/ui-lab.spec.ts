@@ -88,6 +88,7 @@ test('a token edit changes the perturbed card; K/V ↔ residual updates the patc
   const patched = page.locator(
     '[data-testid="condition-card"][data-condition-id="finetuned-kv-patched-prefix"]',
   );
+  await allDone(page); // the token edit re-ran every card
   const kvAnswer = await patched.getByTestId('answer').textContent();
   const controls = page.getByTestId('patch-controls');
   await controls.getByLabel('Residual').check();

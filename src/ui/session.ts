@@ -1,20 +1,25 @@
 // The UI's one connection to the engine: owns the EngineClient, turns spec changes into worker requests
 // (prepare → run → drift, debounced; sweeps and layer sweeps on demand) and streamed events into store
-// updates, and cancels what a newer request supersedes. Must never run a model on the UI thread or
-// import anything of the engine; everything goes through src/worker/client.ts.
+// updates, and cancels what a newer request supersedes. Model requests go through an EngineQueue, one
+// at a time. Must never run a model on the UI thread or import anything of the engine; everything goes
+// through src/worker/client.ts.
 import { CancelledError, EngineClient } from '../worker/client';
 import type { TokenNeighbour, WorkerEvent } from '../worker/protocol';
+import { EngineQueue, type Job } from './engine-queue';
 import { applyCondition, applyToken, beginRun, conditionKey, endRun, promptKey } from './results-state';
 import type { LabStoreApi } from './store';
 
 const AUTO_RUN_DELAY_MS = 450;
-const OPTIONAL_TIMEOUT_MS = 8000;
+const INFO_TIMEOUT_MS = 8000;
+const QUEUED_TIMEOUT_MS = 120_000;
+
+type Slot = 'prepare' | 'run' | 'sweep' | 'layer' | 'drift';
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Rejects after `ms` when the worker does not answer (an older worker ignores requests it lacks). */
+/** Rejects after `ms` when the worker does not answer. */
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${what}: the engine did not answer`)), ms);
@@ -33,12 +38,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 export class LabSession {
   private clientOrNull: EngineClient | null = null;
+  private queueOrNull: EngineQueue | null = null;
   private makeClient: () => EngineClient;
   private store: LabStoreApi;
   private unsubscribe: (() => void) | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  /** ids of in-flight worker requests, for cancel */
-  private active: { prepare?: number; run?: number; sweep?: number; layer?: number; drift?: number } = {};
+  /** the job in each slot, for cancel */
+  private active: Partial<Record<Slot, Job<unknown>>> = {};
   /** bumps on every refresh: late events of an older refresh are ignored */
   private generation = 0;
   private disposed = false;
@@ -56,11 +62,17 @@ export class LabSession {
     return this.clientOrNull;
   }
 
+  private get queue(): EngineQueue {
+    if (!this.queueOrNull) throw new Error('the lab session is not started');
+    return this.queueOrNull;
+  }
+
   /** Starts the worker, probes the backend, runs the current spec once, then follows spec edits. */
   start(): void {
     if (this.clientOrNull) return;
     this.disposed = false;
     this.clientOrNull = this.makeClient();
+    this.queueOrNull = new EngineQueue(this.clientOrNull);
     this.active = {};
     this.client
       .request<'probe'>({ type: 'probe' })
@@ -73,7 +85,7 @@ export class LabSession {
     this.unsubscribe = this.store.subscribe((s, prev) => {
       if (s.spec !== prev.spec) this.onSpecChange();
     });
-    this.refresh();
+    void this.refresh();
   }
 
   /** Stops following the spec and terminates the worker; start() may be called again. */
@@ -86,6 +98,7 @@ export class LabSession {
     this.unsubscribe = null;
     this.clientOrNull?.dispose();
     this.clientOrNull = null;
+    this.queueOrNull = null;
   }
 
   private runKeys(): string {
@@ -101,19 +114,30 @@ export class LabSession {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      if (s.ui.autoRun || this.store.getState().ui.autoRun) this.refresh();
+      if (this.store.getState().ui.autoRun) void this.refresh();
       else if (promptStale) void this.prepare(++this.generation);
     }, AUTO_RUN_DELAY_MS);
   }
 
-  private cancel(which: keyof LabSession['active']): void {
-    const id = this.active[which];
-    if (id !== undefined) this.client.cancel(id);
-    delete this.active[which];
+  private cancel(slot: Slot): void {
+    this.active[slot]?.cancel();
+    delete this.active[slot];
   }
 
-  /** Re-renders the prompt if needed and runs every condition (cancelling a run in flight). */
-  refresh(): void {
+  private submit<T>(slot: Slot, job: Job<T>): Job<T> {
+    this.active[slot] = job as Job<unknown>;
+    return job;
+  }
+
+  private release(slot: Slot, job: Job<unknown>): void {
+    if (this.active[slot] === job) delete this.active[slot];
+  }
+
+  /**
+   * Re-renders the prompt if needed and runs every condition (cancelling a run in flight); then prefix
+   * drift when the spec asks for it. Resolves when this refresh is over (or superseded).
+   */
+  async refresh(): Promise<void> {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -122,17 +146,15 @@ export class LabSession {
     this.cancel('prepare');
     this.cancel('run');
     this.cancel('drift');
-    void (async () => {
-      const s = this.store.getState();
-      if (s.promptKey !== promptKey(s.spec) || s.promptStatus !== 'done') {
-        const ok = await this.prepare(gen);
-        if (!ok || gen !== this.generation) return;
-      }
-      await this.run(gen);
-      if (gen !== this.generation) return;
-      void this.fetchInfo();
-      if (this.store.getState().spec.metrics.includes('prefix_drift')) void this.drift();
-    })();
+    const s = this.store.getState();
+    if (s.promptKey !== promptKey(s.spec) || s.promptStatus !== 'done') {
+      const ok = await this.prepare(gen);
+      if (!ok || gen !== this.generation) return;
+    }
+    await this.run(gen);
+    if (gen !== this.generation) return;
+    void this.fetchInfo();
+    if (this.store.getState().spec.metrics.includes('prefix_drift')) await this.drift();
   }
 
   private onEvent(gen: number, e: WorkerEvent): void {
@@ -170,12 +192,12 @@ export class LabSession {
     const spec = this.store.getState().spec;
     const key = promptKey(spec);
     this.store.setState({ promptStatus: 'running', promptError: null });
-    const { id, done } = this.client.start<'prompt-done'>({ type: 'prepare', spec }, (e) =>
-      this.onEvent(gen, e),
+    const job = this.submit(
+      'prepare',
+      this.queue.submit<'prompt-done'>({ type: 'prepare', spec }, (e) => this.onEvent(gen, e)),
     );
-    this.active.prepare = id;
     try {
-      const r = await done;
+      const r = await job.done;
       if (gen !== this.generation) return false;
       this.store.setState({
         prompt: r.prompt,
@@ -195,7 +217,7 @@ export class LabSession {
       this.store.setState({ promptStatus: 'error', promptError: message(e), loading: null });
       return false;
     } finally {
-      if (this.active.prepare === id) delete this.active.prepare;
+      this.release('prepare', job);
     }
   }
 
@@ -207,10 +229,12 @@ export class LabSession {
       conditions: beginRun(st.conditions, spec),
       run: { status: 'running', error: null },
     });
-    const { id, done } = this.client.start<'run-done'>({ type: 'run', spec }, (e) => this.onEvent(gen, e));
-    this.active.run = id;
+    const job = this.submit(
+      'run',
+      this.queue.submit<'run-done'>({ type: 'run', spec }, (e) => this.onEvent(gen, e)),
+    );
     try {
-      const r = await done;
+      const r = await job.done;
       if (gen !== this.generation) return;
       let conditions = this.store.getState().conditions;
       for (const c of r.result.conditions) conditions = applyCondition(conditions, spec, c);
@@ -229,7 +253,7 @@ export class LabSession {
         loading: null,
       });
     } finally {
-      if (this.active.run === id) delete this.active.run;
+      this.release('run', job);
     }
   }
 
@@ -256,10 +280,10 @@ export class LabSession {
     this.store.setState({
       sweep: { ...s0.sweep, component, status: 'running', done: 0, total: 0, error: null },
     });
-    const { id, done } = this.client.start<'sweep-done'>(
-      { type: 'sweep', spec, component, positions },
-      (e) => {
-        if (e.type !== 'sweep' || this.active.sweep !== id) return;
+    const job = this.submit(
+      'sweep',
+      this.queue.submit<'sweep-done'>({ type: 'sweep', spec, component, positions }, (e) => {
+        if (e.type !== 'sweep' || this.active.sweep !== (job as Job<unknown>)) return;
         const s = this.store.getState();
         this.store.setState({
           sweep: {
@@ -270,11 +294,11 @@ export class LabSession {
             key,
           },
         });
-      },
+      }),
     );
-    this.active.sweep = id;
     try {
-      const r = await done;
+      const r = await job.done;
+      if (this.active.sweep !== job) return;
       const s = this.store.getState();
       this.store.setState({
         sweep: {
@@ -286,8 +310,8 @@ export class LabSession {
         },
       });
     } catch (e) {
+      if (this.active.sweep !== job) return;
       const s = this.store.getState();
-      if (this.active.sweep !== id) return;
       const cancelled = e instanceof CancelledError;
       this.store.setState({
         sweep: {
@@ -297,14 +321,15 @@ export class LabSession {
         },
       });
     } finally {
-      if (this.active.sweep === id) delete this.active.sweep;
+      this.release('sweep', job);
     }
   }
 
   cancelSweep(): void {
-    const id = this.active.sweep;
-    if (id === undefined) return;
-    this.client.cancel(id);
+    const job = this.active.sweep;
+    if (!job) return;
+    delete this.active.sweep;
+    job.cancel();
     const s = this.store.getState();
     this.store.setState({ sweep: { ...s.sweep, status: 'cancelled' } });
   }
@@ -317,13 +342,16 @@ export class LabSession {
     this.store.setState({
       layerSweep: { ...this.store.getState().layerSweep, status: 'running', error: null },
     });
-    const { id, done } = this.client.start<'layer-sweep-done'>({ type: 'layer-sweep', spec, component });
-    this.active.layer = id;
+    const job = this.submit(
+      'layer',
+      this.queue.submit<'layer-sweep-done'>({ type: 'layer-sweep', spec, component }),
+    );
     try {
-      const r = await done;
+      const r = await job.done;
+      if (this.active.layer !== job) return;
       this.store.setState({ layerSweep: { status: 'done', result: r.result, error: null, key } });
     } catch (e) {
-      if (this.active.layer !== id) return;
+      if (this.active.layer !== job) return;
       const cancelled = e instanceof CancelledError;
       this.store.setState({
         layerSweep: {
@@ -333,15 +361,15 @@ export class LabSession {
         },
       });
     } finally {
-      if (this.active.layer === id) delete this.active.layer;
+      this.release('layer', job);
     }
   }
 
   cancelLayerSweep(): void {
-    const id = this.active.layer;
-    if (id === undefined) return;
-    this.client.cancel(id);
+    const job = this.active.layer;
+    if (!job) return;
     delete this.active.layer;
+    job.cancel();
     this.store.setState({ layerSweep: { ...this.store.getState().layerSweep, status: 'cancelled' } });
   }
 
@@ -351,13 +379,13 @@ export class LabSession {
     const spec = this.store.getState().spec;
     const key = promptKey(spec);
     this.store.setState({ drift: { ...this.store.getState().drift, status: 'running', error: null } });
-    const { id, done } = this.client.start<'drift-done'>({ type: 'drift', spec });
-    this.active.drift = id;
+    const job = this.submit('drift', this.queue.submit<'drift-done'>({ type: 'drift', spec }));
     try {
-      const r = await done;
+      const r = await job.done;
+      if (this.active.drift !== job) return;
       this.store.setState({ drift: { status: 'done', result: r.result, error: null, key } });
     } catch (e) {
-      if (this.active.drift !== id) return;
+      if (this.active.drift !== job) return;
       const cancelled = e instanceof CancelledError;
       this.store.setState({
         drift: {
@@ -367,39 +395,34 @@ export class LabSession {
         },
       });
     } finally {
-      if (this.active.drift === id) delete this.active.drift;
+      this.release('drift', job);
     }
   }
 
   /** Loaded models and memory; quietly absent when the worker does not answer 'info'. */
   async fetchInfo(): Promise<void> {
     try {
-      const r = await withTimeout(this.client.request<'info'>({ type: 'info' }), OPTIONAL_TIMEOUT_MS, 'info');
+      // NOTE: 'info' reads bookkeeping only, so it does not wait in the model queue.
+      const r = await withTimeout(this.client.request<'info'>({ type: 'info' }), INFO_TIMEOUT_MS, 'info');
       if (!this.disposed) this.store.setState({ info: r.info });
     } catch {
-      // NOTE: optional; the models panel then shows what the spec says instead.
+      // optional: the models panel then shows what the spec says instead
     }
   }
 
   /** Nearest embedding neighbours of a token (for the token editor's replace list). */
   async neighbours(tokenId: number, n = 8): Promise<TokenNeighbour[]> {
     const spec = this.store.getState().spec;
-    const r = await withTimeout(
-      this.client.request<'neighbours'>({ type: 'neighbours', spec, tokenId, n }),
-      OPTIONAL_TIMEOUT_MS,
-      'nearest neighbours',
-    );
+    const job = this.queue.submit<'neighbours'>({ type: 'neighbours', spec, tokenId, n });
+    const r = await withTimeout(job.done, QUEUED_TIMEOUT_MS, 'nearest neighbours');
     return r.neighbours;
   }
 
   /** Token ids of typed text (for previewing a typed replacement). */
   async tokenize(text: string): Promise<{ id: number; text: string }[]> {
     const spec = this.store.getState().spec;
-    const r = await withTimeout(
-      this.client.request<'tokenize'>({ type: 'tokenize', spec, text }),
-      OPTIONAL_TIMEOUT_MS,
-      'tokenize',
-    );
+    const job = this.queue.submit<'tokenize'>({ type: 'tokenize', spec, text });
+    const r = await withTimeout(job.done, QUEUED_TIMEOUT_MS, 'tokenize');
     return r.tokens;
   }
 }

@@ -21,7 +21,8 @@ export function TeachPanel() {
     // NOTE: 'edit' origin keeps the undo history, so "Back" restores the user's own experiment.
     if (setSpec(p.build(), 'edit')) {
       setUi({ teach: id, selectedToken: null });
-      if (p.sweep) setTimeout(() => void session?.sweep('kv'), 0);
+      // NOTE: answers first, then the sweep (the engine runs one request at a time).
+      if (p.sweep && session) void session.refresh().then(() => session.sweep('kv'));
     }
   };
 
