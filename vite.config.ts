@@ -18,7 +18,7 @@ export default defineConfig({
       {
         url: '/ort/',
         dir: 'node_modules/onnxruntime-web/dist',
-        include: /^ort-wasm-simd-threaded\.(jsep|asyncify)\.(wasm|mjs)$/,
+        include: /^ort-wasm-simd-threaded\.jsep\.(wasm|mjs)$/,
       },
       { url: '/demo/', dir: 'demo' },
       { url: '/fixtures/', dir: 'fixtures', include: /^(tiny-[a-z0-9-]+)(\/[^/]+)?$/ },
