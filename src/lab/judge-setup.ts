@@ -18,15 +18,18 @@ function specEntry(spec: ExperimentSpec, modelId?: string) {
   return { id, source, loraScale: adapted ? 0 : 1 };
 }
 
-/** The id `specModelJudge` gives, without loading anything (to find kept rows). */
-export function specModelJudgeId(spec: ExperimentSpec, modelId?: string): string {
+/** The id and label `specModelJudge` gives, without loading anything (to find kept rows). */
+export function specModelJudgeIdentity(
+  spec: ExperimentSpec,
+  modelId?: string,
+): { id: string; label: string } {
   const e = specEntry(spec, modelId);
-  return `model:${e.source}@${e.loraScale}`;
+  return { id: `model:${e.source}@${e.loraScale}`, label: `${e.id} model (${e.source})` };
 }
 
-/** The id `sourceModelJudge` gives, without loading anything. */
-export function sourceModelJudgeId(source: ModelSource): string {
-  return `model:${sourceKey(source)}@1`;
+/** The id and label `sourceModelJudge` gives, without loading anything. */
+export function sourceModelJudgeIdentity(source: ModelSource): { id: string; label: string } {
+  return { id: `model:${sourceKey(source)}@1`, label: sourceKey(source) };
 }
 
 /** A judge on one of the spec's models (default: the base model). */
@@ -37,7 +40,7 @@ export async function specModelJudge(lab: Lab, spec: ExperimentSpec, modelId?: s
     throw new Error(`judge "${e.id}": LoRA dose ${h.loraScale}, expected ${e.loraScale}`);
   return new ModelJudge(
     { engine: h.model.engine, tokenizer: h.model.tokenizer, loraScale: h.loraScale },
-    { id: specModelJudgeId(spec, modelId), label: `${e.id} model (${e.source})` },
+    specModelJudgeIdentity(spec, modelId),
   );
 }
 
@@ -57,6 +60,6 @@ export async function sourceModelJudge(lab: Lab, source: ModelSource): Promise<M
   const h = handles.get('base')!;
   return new ModelJudge(
     { engine: h.model.engine, tokenizer: h.model.tokenizer, loraScale: h.loraScale },
-    { id: sourceModelJudgeId(source), label: sourceKey(source) },
+    sourceModelJudgeIdentity(source),
   );
 }

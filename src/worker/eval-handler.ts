@@ -15,7 +15,12 @@ import {
 import type { ExperimentSpec } from '../lab/experiment';
 import type { Judge } from '../lab/judge';
 import { ApiJudge } from '../lab/judge-api';
-import { sourceModelJudge, sourceModelJudgeId, specModelJudge, specModelJudgeId } from '../lab/judge-setup';
+import {
+  sourceModelJudge,
+  sourceModelJudgeIdentity,
+  specModelJudge,
+  specModelJudgeIdentity,
+} from '../lab/judge-setup';
 import type { Lab } from '../lab/runner';
 import { IdbEvalStore } from './eval-store-idb';
 import type { EvalJudgeRequest, WorkerMessage, WorkerRequest } from './protocol';
@@ -48,9 +53,9 @@ function storeFor(ctx: EvalHandlerContext): EvalStore {
 function judgeIdentity(spec: ExperimentSpec, j: EvalJudgeRequest): { id: string; label: string } {
   switch (j.kind) {
     case 'model':
-      return { id: specModelJudgeId(spec, j.model), label: `${j.model ?? 'base'} model` };
+      return specModelJudgeIdentity(spec, j.model);
     case 'model-source':
-      return { id: sourceModelJudgeId(j.source), label: sourceModelJudgeId(j.source).slice(6) };
+      return sourceModelJudgeIdentity(j.source);
     case 'api': {
       const a = new ApiJudge({ url: j.url, model: j.model });
       return { id: a.id, label: a.label };
