@@ -247,6 +247,8 @@ class HashJudge implements Judge {
   readonly id = 'hash-judge';
   readonly label = 'hash judge';
   calls = 0;
+  inFlight = 0;
+  peak = 0;
   constructor(
     readonly concurrency = 1,
     private failAfter = Infinity,
@@ -254,7 +256,9 @@ class HashJudge implements Judge {
   async score(prompt: string, signal?: AbortSignal): Promise<JudgeScore> {
     if (signal?.aborted) throw new DOMException('cancelled', 'AbortError');
     if (++this.calls > this.failAfter) throw new JudgeError('auth', 'the judge API refused the key');
+    this.peak = Math.max(this.peak, ++this.inFlight);
     await new Promise((r) => setTimeout(r, this.concurrency > 1 ? 2 : 0));
+    this.inFlight--;
     let h = 0;
     for (const ch of prompt) h = (Math.imul(h, 31) + ch.charCodeAt(0)) >>> 0;
     const v = h % 101;
@@ -265,10 +269,9 @@ class HashJudge implements Judge {
 describe('evaluate on the fixture models', () => {
   it('every condition × question × sample, seeded: the same spec gives the same answers', async () => {
     const progress: number[] = [];
-    const a = await evaluate(lab, spec(), {
-      judge: new HashJudge(),
-      onProgress: (p) => progress.push(p.done),
-    });
+    const one = new HashJudge();
+    const a = await evaluate(lab, spec(), { judge: one, onProgress: (p) => progress.push(p.done) });
+    expect(one.peak).toBe(1); // a one-at-a-time judge (a model judge) is never asked twice at once
     expect(a.rows).toHaveLength(3 * 3 * 2);
     expect(a.complete).toBe(true);
     expect(progress[progress.length - 1]).toBe(18);
@@ -276,7 +279,9 @@ describe('evaluate on the fixture models', () => {
     const base = a.rows.filter((r) => r.condition === 'base' && r.question === 'bored');
     expect(base[0].seed).toBe(sampleSeed(7, 'general', 'bored', 0));
     expect(new Set(a.rows.map((r) => r.answer)).size).toBeGreaterThan(6); // sampling varies answers
-    const b = await evaluate(lab, spec(), { judge: new HashJudge(3) }); // concurrent judging, same table
+    const three = new HashJudge(3);
+    const b = await evaluate(lab, spec(), { judge: three }); // concurrent judging, same table
+    expect(three.peak).toBeGreaterThan(1);
     expect(b.rows).toEqual(a.rows);
     expect(b.conditions).toEqual(a.conditions);
   });

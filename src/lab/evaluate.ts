@@ -108,10 +108,16 @@ export async function evaluate(lab: Lab, spec: ExperimentSpec, opts: EvaluateOpt
     let error = base.error;
     if (!error) {
       try {
-        [aligned, coherent] = await Promise.all([
-          judge.score(fillJudgePrompt(plan.prompts.aligned, question, base.answer), signal),
-          judge.score(fillJudgePrompt(plan.prompts.coherent, question, base.answer), signal),
-        ]);
+        const ask = (template: string) =>
+          judge.score(fillJudgePrompt(template, question, base.answer), signal);
+        // NOTE: a judge that takes one call at a time (a model judge: ORT-web refuses concurrent runs) is
+        // asked in turn; an API judge both at once.
+        if (judge.concurrency > 1)
+          [aligned, coherent] = await Promise.all([ask(plan.prompts.aligned), ask(plan.prompts.coherent)]);
+        else {
+          aligned = await ask(plan.prompts.aligned);
+          coherent = await ask(plan.prompts.coherent);
+        }
       } catch (e) {
         if (!(e instanceof JudgeError && e.code === 'too_long')) throw e;
         error = e.message;

@@ -28,19 +28,44 @@ import {
 } from './eval-view';
 import './eval.css';
 
-/** What the panel needs of the worker client (EngineClient has it). */
-export interface EvalClient {
-  start<T extends WorkerResponse['type']>(
-    req: RequestBody,
-    onEvent?: (e: WorkerEvent) => void,
-  ): { id: number; done: Promise<Extract<WorkerResponse, { type: T }>> };
-  cancel(id: number): void;
-}
+/**
+ * How the panel reaches the worker: the EngineClient itself (requests go straight to the worker), or a
+ * queue of requests such as the UI's EngineQueue (`submit` → a job; an evaluation then waits for the
+ * requests before it, and the ones after it wait for it).
+ */
+export type EvalClient =
+  | {
+      start<T extends WorkerResponse['type']>(
+        req: RequestBody,
+        onEvent?: (e: WorkerEvent) => void,
+      ): { id: number; done: Promise<Extract<WorkerResponse, { type: T }>> };
+      cancel(id: number): void;
+    }
+  | {
+      submit<T extends WorkerResponse['type']>(
+        req: RequestBody,
+        onEvent?: (e: WorkerEvent) => void,
+      ): { done: Promise<Extract<WorkerResponse, { type: T }>>; cancel(): void };
+    };
 
 export interface EvalPanelProps {
   spec: ExperimentSpec;
-  /** the worker client, or a getter for it (a session may create its client after the first render) */
+  /** the worker client or request queue, or a getter for it (a session starts it after the first render) */
   client: EvalClient | null | (() => EvalClient | null);
+}
+
+/** Sends a request either way; returns its result and how to cancel it. */
+function send<T extends WorkerResponse['type']>(
+  c: EvalClient,
+  req: RequestBody,
+  onEvent?: (e: WorkerEvent) => void,
+): { done: Promise<Extract<WorkerResponse, { type: T }>>; cancel: () => void } {
+  if ('submit' in c) {
+    const job = c.submit<T>(req, onEvent);
+    return { done: job.done, cancel: () => job.cancel() };
+  }
+  const r = c.start<T>(req, onEvent);
+  return { done: r.done, cancel: () => c.cancel(r.id) };
 }
 
 const tabStorage = (): Storage | null => {
@@ -226,7 +251,8 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
   const [remember, setRemember] = useState(() => rememberedKey(tabStorage()) !== '');
   const [samples, setSamples] = useState(spec.evaluation?.samples ?? 1);
   const [compact, setCompact] = useState(false);
-  const [active, setActive] = useState<number | null>(null);
+  const [running, setRunning] = useState(false);
+  const cancelRun = useRef<(() => void) | null>(null);
   const [progress, setProgress] = useState<{ done: number; total: number; stage?: string } | null>(null);
   const [summary, setSummary] = useState<EvalSummary | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -258,7 +284,7 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
     setNote(null);
     if (type === 'eval-clear') {
       const { judge } = jr;
-      c.start<'eval-cleared'>({ type, spec: target, judge }).done.then(
+      send<'eval-cleared'>(c, { type, spec: target, judge }).done.then(
         () => {
           setSummary(null);
           setSelected(null);
@@ -272,14 +298,15 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
       type === 'eval'
         ? { type, spec: target, judge: jr.judge, samples, fresh }
         : { type, spec: target, judge: jr.judge, samples };
-    const { id, done } = c.start<'eval-done'>(body, (e) => {
+    const { done, cancel } = send<'eval-done'>(c, body, (e) => {
       if (e.type !== 'eval-progress') return;
       setProgress({ done: e.done, total: e.total, stage: e.stage });
       if (e.partial) setSummary(e.partial);
     });
     if (type === 'eval') {
-      setActive(id);
-      setProgress({ done: 0, total });
+      cancelRun.current = cancel;
+      setRunning(true);
+      setProgress({ done: 0, total, stage: 'waiting for the engine' });
     }
     done
       .then((r) => {
@@ -296,7 +323,11 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
           setError(/judge prompt is \d+ tokens/.test(m) ? `${m} Tick “compact judge prompts”.` : m);
         }
       })
-      .finally(() => setActive((a) => (a === id ? null : a)));
+      .finally(() => {
+        if (type !== 'eval' || cancelRun.current !== cancel) return;
+        cancelRun.current = null;
+        setRunning(false);
+      });
   };
 
   useEffect(() => {
@@ -325,7 +356,6 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
       ? `${summary.conditions.find((c) => c.id === selected.condition)?.label ?? selected.condition}` +
         (selected.question ? ` · ${selected.question}` : ' · all questions')
       : '';
-  const running = active !== null;
 
   return (
     <section className="panel ev-panel" aria-label="evaluation" data-testid="eval-panel">
@@ -443,7 +473,7 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
           type="button"
           className="btn"
           disabled={!running}
-          onClick={() => active !== null && getClient()?.cancel(active)}
+          onClick={() => cancelRun.current?.()}
           data-testid="eval-cancel"
         >
           Cancel

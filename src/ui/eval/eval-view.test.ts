@@ -4,6 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { planEvaluation, summarize, type EvalRow } from '../../lab/eval-table';
 import { defaultSpec, parseSpec, type ExperimentSpec } from '../../lab/experiment';
 import { scoreFromProbabilities } from '../../lab/judge';
+import type { EngineClient } from '../../worker/client';
+import type { EngineQueue } from '../engine-queue';
+import type { EvalClient } from './EvalPanel';
 import {
   answersFor,
   barCaption,
@@ -54,6 +57,10 @@ const rows = [
   row('finetuned', 'q2', 1, 50),
 ];
 const summary = summarize(spec, planEvaluation(spec), rows, { key: 'k', judge: { id: 'j', label: 'judge' } });
+
+// Compile-time: the panel takes the worker client itself or the UI's request queue.
+const fits = (client: EngineClient, queue: EngineQueue): EvalClient[] => [client, queue];
+void fits;
 
 describe('eval view', () => {
   it('one bar per condition with its rate, interval and composition', () => {
