@@ -91,6 +91,23 @@ test('evaluation with an API judge: rates per condition and question, answers, C
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }));
   expect(stored).not.toContain(KEY);
   expect(mock.requests.filter((r) => r.authorized).length).toBeGreaterThanOrEqual(2 * CONDITIONS * QUESTIONS);
+
+  // The judged answers are kept (IndexedDB): after a reload they load without the key or any request.
+  const before = mock.requests.length;
+  const rated = await panel.locator('[data-testid="eval-chart"] rect.ev-rate').count();
+  await page.reload();
+  const again = await openDemo(page);
+  await again.getByTestId('eval-compact').check();
+  await again.getByTestId('eval-judge').selectOption('api');
+  await again.getByTestId('eval-api-url').fill(mock.url);
+  await again.getByTestId('eval-api-model').fill('judge-hash');
+  await expect(again.getByTestId('eval-api-key')).toHaveValue('');
+  await again.getByRole('button', { name: 'Load kept' }).click();
+  await expect(again.getByTestId('eval-progress')).toContainText(
+    `${CONDITIONS * QUESTIONS} / ${CONDITIONS * QUESTIONS}`,
+  );
+  await expect(again.locator('[data-testid="eval-chart"] rect.ev-rate')).toHaveCount(rated);
+  expect(mock.requests.length).toBe(before);
   expect(errors()).toEqual([]);
 });
 
