@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { evalKey, evaluate, rowsToCsv, ratesToCsv, summaryJson, type EvalProgress } from '../lab/evaluate';
 import type { ExperimentSpec } from '../lab/experiment';
-import type { Judge } from '../lab/judge';
+import type { Judge, JudgeScore } from '../lab/judge';
 import { ApiJudge } from '../lab/judge-api';
 import { sourceModelJudge, specModelJudge } from '../lab/judge-setup';
 import { AbortedError, type Lab } from '../lab/runner';
@@ -86,6 +86,8 @@ const nodeIo = (): EvalIo => ({
 });
 
 const fmt = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(1) : '–');
+const judged = (s: JudgeScore | null) =>
+  !s ? '–' : s.score !== null ? fmt(s.score) : `${s.verdict} (number mass ${s.numberMass.toFixed(3)})`;
 
 /** Runs `piggyback eval`; returns the exit code (0 done, 130 cancelled). */
 export async function evalCommand(
@@ -117,7 +119,7 @@ export async function evalCommand(
       const r = p.row;
       io.stderr(
         `${head} ${r.condition} · ${r.set === 'general' ? '' : 'in-domain '}${r.question} #${r.sample}: ` +
-          `aligned ${fmt(r.aligned?.score)} coherent ${fmt(r.coherent?.score)} → ${r.status}` +
+          `aligned ${judged(r.aligned)} coherent ${judged(r.coherent)} → ${r.status}` +
           `${r.error ? ` (${r.error})` : ''}\n`,
       );
     } else if (p.stage) io.stderr(`${head} ${p.stage}\n`);
