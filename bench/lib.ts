@@ -10,9 +10,15 @@ import { SMOLLM2_135M_SHAPE, writeRandomLlama } from '../scripts/fixtures/random
 export type Runtime = 'wasm' | 'node_cpu';
 export const RUNTIMES: readonly Runtime[] = ['wasm', 'node_cpu'];
 
+/** Parts of the bench: prefill 128; decode; the sweep; hooked vs hook-free (prefill 512 and decode). */
+export type Section = 'prefill' | 'decode' | 'sweep' | 'overhead';
+export const SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead'];
+
 export interface BenchArgs {
   json: boolean;
   runtimes: Runtime[];
+  /** sections to run (default all) */
+  only: Section[];
   /** intra-op threads for both runtimes (WASM thread pool and onnxruntime-node) */
   threads: number;
   /** timed repetitions per measurement (after one warm-up) */
@@ -21,6 +27,8 @@ export interface BenchArgs {
   overheadPairs: Record<Runtime, number>;
   /** decode steps timed per run */
   decodeTokens: number;
+  /** prompt length before the decode steps (the cache the steps start from) */
+  decodePrompt: number;
   /** prompt length of the sweep (the 16 swept positions are its first 16 tokens) */
   sweepSeq: number;
   /** rows per batched sweep call */
@@ -34,8 +42,8 @@ export interface BenchArgs {
   modelDir: string;
 }
 
-const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--threads N] [--reps N] [--overhead-pairs N]
-  [--decode-tokens N] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--liftoff]`;
+const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead] [--threads N] [--reps N] [--overhead-pairs N]
+  [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--liftoff]`;
 
 function intArg(name: string, v: string | undefined, min: number): number {
   const n = Number(v);
@@ -47,16 +55,19 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   const args: BenchArgs = {
     json: false,
     runtimes: [...RUNTIMES],
+    only: [...SECTIONS],
     threads: 1,
     reps: 3,
-    // NOTE: a WASM prefill of 512 takes ~5 s of CPU; three pairs keep the whole run under 10 minutes
+    // NOTE: a WASM prefill of 512 takes ~5 s of CPU
     overheadPairs: { wasm: 3, node_cpu: 5 },
     decodeTokens: 32,
+    decodePrompt: 128,
     sweepSeq: 48,
     sweepBatch: 16,
-    // NOTE: the whole grid on onnxruntime-node; WASM is ~4× slower at prefill, so a few calls, extrapolated.
-    sweepCalls: { wasm: 4, node_cpu: 0 },
-    sweepSequentialCells: { wasm: 8, node_cpu: 16 },
+    // NOTE: ~3 minutes of CPU in all, so that a loaded 2-core box still finishes within 10 minutes: part
+    // of the grid is timed and the per-cell time extrapolated (`--sweep-calls all` times the whole grid).
+    sweepCalls: { wasm: 3, node_cpu: 10 },
+    sweepSequentialCells: { wasm: 6, node_cpu: 16 },
     liftoff: false,
     modelDir: '.cache/bench-model',
   };
@@ -74,6 +85,13 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         args.runtimes = list as Runtime[];
         break;
       }
+      case '--only': {
+        const list = (next() ?? '').split(',').map((x) => x.trim());
+        const bad = list.filter((x) => !SECTIONS.includes(x as Section));
+        if (bad.length || list.length === 0) throw new Error(`unknown section ${bad.join(', ')}\n${USAGE}`);
+        args.only = list as Section[];
+        break;
+      }
       case '--threads':
         args.threads = intArg(a, next(), 1);
         break;
@@ -87,6 +105,9 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       }
       case '--decode-tokens':
         args.decodeTokens = intArg(a, next(), 2);
+        break;
+      case '--decode-prompt':
+        args.decodePrompt = intArg(a, next(), 1);
         break;
       case '--sweep-seq':
         args.sweepSeq = intArg(a, next(), 16);

@@ -21,6 +21,7 @@ import {
   type BenchArgs,
   type LoadSample,
   type Runtime,
+  type Section,
   type Timing,
 } from './lib';
 
@@ -68,17 +69,27 @@ export interface HookOverhead {
   ratioOfMedians: ByClock;
 }
 
+export interface DecodeResult {
+  tokens: number;
+  promptTokens: number;
+  runsTokS: ByClock[];
+  tokS: ByClock;
+}
+
+/** One runtime's figures; null where the section was not run (`--only`). */
 export interface RuntimeResult {
   runtime: Runtime;
   createMs: number;
-  prefill: PrefillResult[];
-  decode: { tokens: number; promptTokens: number; runsTokS: ByClock[]; tokS: ByClock };
-  sweep: SweepFigures;
-  hookOverhead: HookOverhead;
+  prefill128: PrefillResult | null;
+  /** the hooked side of the overhead pairs */
+  prefill512: PrefillResult | null;
+  decode: DecodeResult | null;
+  sweep: SweepFigures | null;
+  hookOverhead: HookOverhead | null;
   /** the same comparison for decode (generate(), no patch: the graph still runs its no-op blends) */
-  decodeHookOverhead: DecodeOverhead;
-  /** load average when this runtime's hook-overhead pairs started and ended */
-  hookLoad: [LoadSample, LoadSample];
+  decodeHookOverhead: DecodeOverhead | null;
+  /** load average when this runtime's overhead pairs started and ended */
+  hookLoad: [LoadSample, LoadSample] | null;
 }
 
 const medianBy = (xs: readonly Timing[]): ByClock => ({
@@ -270,6 +281,7 @@ async function measureHookOverhead(
 async function measureDecodeOverhead(
   hookedModel: EngineModel,
   plainModel: EngineModel,
+  promptT: number,
   steps: number,
   pairs: number,
 ): Promise<DecodeOverhead> {
@@ -277,7 +289,7 @@ async function measureDecodeOverhead(
     ['hooked', hookedModel],
     ['plain', plainModel],
   ]);
-  const r = await rounds(models, pairs, (m) => decode(m, 128, steps));
+  const r = await rounds(models, pairs, (m) => decode(m, promptT, steps));
   const hookedTokS = r.get('hooked')!;
   const plainTokS = r.get('plain')!;
   const ratios = hookedTokS.map((h, i) => divClock(plainTokS[i], h));
@@ -291,76 +303,97 @@ export async function measureAll(
   args: BenchArgs,
 ): Promise<Map<Runtime, RuntimeResult>> {
   const models = new Map<Runtime, EngineModel>();
-  const createMs = new Map<Runtime, number>();
+  const results = new Map<Runtime, RuntimeResult>();
+  const on = (section: Section): boolean => args.only.includes(section);
   try {
     for (const rt of args.runtimes) {
       log(`${rt}: creating the hooked model`);
       const t0 = performance.now();
       models.set(rt, await createModel(spec, weights, rt, args, true));
-      createMs.set(rt, performance.now() - t0);
-    }
-
-    log(`prefill 128, ${args.reps} rounds`);
-    const p128 = await rounds(models, args.reps, (m) => prefill(m, promptIds(spec, 128)));
-    const prefill128 = new Map<Runtime, PrefillResult>();
-    for (const [rt, runs] of p128) {
-      const tokS = mapClock(medianBy(runs), (ms) => (128 / ms) * 1000);
-      prefill128.set(rt, { tokens: 128, runs, tokS });
-      log(`${rt}: prefill 128 → ${show(tokS)} tok/s`);
-    }
-
-    log(`decode ${args.decodeTokens} tokens after a 128-token prompt, ${args.reps} rounds`);
-    const dec = await rounds(models, args.reps, (m) => decode(m, 128, args.decodeTokens));
-    const decodes = new Map<Runtime, RuntimeResult['decode']>();
-    for (const [rt, runsTokS] of dec) {
-      const tokS = medianBy(runsTokS);
-      decodes.set(rt, { tokens: args.decodeTokens, promptTokens: 128, runsTokS, tokS });
-      log(`${rt}: decode → ${show(tokS)} tok/s`);
-    }
-
-    const sweeps = new Map<Runtime, SweepFigures>();
-    for (const [rt, m] of models) {
-      const s = await measureSweep(m, rt, args);
-      sweeps.set(rt, s);
-      log(
-        `${rt}: sweep → ms/cell batched ${show(s.batchedMsPerCell, 0)}, ` +
-          `one pass each ${show(s.sequentialMsPerCell, 0)}; speedup ${show(s.speedup, 2)}`,
-      );
-    }
-
-    const results = new Map<Runtime, RuntimeResult>();
-    for (const [rt, hooked] of models) {
-      log(
-        `${rt}: creating the hook-free model; prefill 512 hooked vs hook-free, ${args.overheadPairs} pairs`,
-      );
-      const plain = await createModel(spec, weights, rt, args, false);
-      let overhead: HookOverhead;
-      let decodeOverhead: DecodeOverhead;
-      const loadAt = loadSample();
-      try {
-        overhead = await measureHookOverhead(hooked, plain, 512, args.overheadPairs[rt]);
-        log(`${rt}: decode hooked vs hook-free, ${args.reps} pairs`);
-        decodeOverhead = await measureDecodeOverhead(hooked, plain, args.decodeTokens, args.reps);
-      } finally {
-        await plain.dispose();
-      }
-      const p512: PrefillResult = {
-        tokens: 512,
-        runs: overhead.hooked,
-        tokS: mapClock(medianBy(overhead.hooked), (ms) => (512 / ms) * 1000),
-      };
-      log(`${rt}: prefill 512 → ${show(p512.tokS)} tok/s; hooked ÷ hook-free ${show(overhead.ratio, 3)}`);
-      log(`${rt}: decode hooked ÷ hook-free ${show(decodeOverhead.ratio, 3)}`);
       results.set(rt, {
         runtime: rt,
-        createMs: createMs.get(rt)!,
-        prefill: [prefill128.get(rt)!, p512],
-        decode: decodes.get(rt)!,
-        sweep: sweeps.get(rt)!,
-        hookOverhead: overhead,
-        decodeHookOverhead: decodeOverhead,
-        hookLoad: [loadAt, loadSample()],
+        createMs: performance.now() - t0,
+        prefill128: null,
+        prefill512: null,
+        decode: null,
+        sweep: null,
+        hookOverhead: null,
+        decodeHookOverhead: null,
+        hookLoad: null,
       });
+    }
+
+    if (on('prefill')) {
+      log(`prefill 128, ${args.reps} rounds`);
+      const p128 = await rounds(models, args.reps, (m) => prefill(m, promptIds(spec, 128)));
+      for (const [rt, runs] of p128) {
+        const tokS = mapClock(medianBy(runs), (ms) => (128 / ms) * 1000);
+        results.get(rt)!.prefill128 = { tokens: 128, runs, tokS };
+        log(`${rt}: prefill 128 → ${show(tokS)} tok/s`);
+      }
+    }
+
+    if (on('decode')) {
+      log(
+        `decode ${args.decodeTokens} tokens after a ${args.decodePrompt}-token prompt, ${args.reps} rounds`,
+      );
+      const dec = await rounds(models, args.reps, (m) => decode(m, args.decodePrompt, args.decodeTokens));
+      for (const [rt, runsTokS] of dec) {
+        const tokS = medianBy(runsTokS);
+        results.get(rt)!.decode = {
+          tokens: args.decodeTokens,
+          promptTokens: args.decodePrompt,
+          runsTokS,
+          tokS,
+        };
+        log(`${rt}: decode → ${show(tokS)} tok/s`);
+      }
+    }
+
+    if (on('sweep')) {
+      for (const [rt, m] of models) {
+        const s = await measureSweep(m, rt, args);
+        results.get(rt)!.sweep = s;
+        log(
+          `${rt}: sweep → ms/cell batched ${show(s.batchedMsPerCell, 0)}, ` +
+            `one pass each ${show(s.sequentialMsPerCell, 0)}; speedup ${show(s.speedup, 2)}`,
+        );
+      }
+    }
+
+    if (on('overhead')) {
+      for (const [rt, hooked] of models) {
+        const pairs = args.overheadPairs[rt];
+        log(`${rt}: creating the hook-free model; prefill 512 hooked vs hook-free, ${pairs} pairs`);
+        const plain = await createModel(spec, weights, rt, args, false);
+        const r = results.get(rt)!;
+        const loadAt = loadSample();
+        try {
+          const overhead = await measureHookOverhead(hooked, plain, 512, pairs);
+          r.hookOverhead = overhead;
+          r.prefill512 = {
+            tokens: 512,
+            runs: overhead.hooked,
+            tokS: mapClock(medianBy(overhead.hooked), (ms) => (512 / ms) * 1000),
+          };
+          log(
+            `${rt}: prefill 512 → ${show(r.prefill512.tokS)} tok/s; hooked ÷ hook-free ${show(overhead.ratio, 3)}`,
+          );
+          log(`${rt}: decode hooked vs hook-free, ${args.reps} pairs`);
+          const dec = await measureDecodeOverhead(
+            hooked,
+            plain,
+            args.decodePrompt,
+            args.decodeTokens,
+            args.reps,
+          );
+          r.decodeHookOverhead = dec;
+          log(`${rt}: decode hooked ÷ hook-free ${show(dec.ratio, 3)}`);
+        } finally {
+          await plain.dispose();
+        }
+        r.hookLoad = [loadAt, loadSample()];
+      }
     }
     return results;
   } finally {

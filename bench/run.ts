@@ -2,7 +2,8 @@
 // onnxruntime-web WASM and onnxruntime-node CPU (same graph): prefill tok/s (128 and 512 tokens), decode
 // tok/s, hook overhead, and the 30-layer × 16-position residual sweep batched vs one pass per cell.
 // Prints numbers, never asserts. Progress goes to stderr; stdout carries a table, or with --json exactly one
-// JSON object (one line). Must finish within 10 minutes on 2 shared cores with the defaults.
+// JSON object (one line; `npm run --silent bench -- --json` leaves out npm's own banner). Options in
+// bench/lib.ts (`--help`). Must finish within 10 minutes on 2 shared cores with the defaults.
 
 import { setFlagsFromString } from 'node:v8';
 import { configureOrt } from '../src/engine/session';
@@ -19,6 +20,7 @@ import {
   type LoadSample,
   type MachineInfo,
   type Runtime,
+  type Section,
 } from './lib';
 import { measureAll, type RuntimeResult } from './measure';
 
@@ -54,9 +56,16 @@ export interface BenchReport extends Figures {
   machine: MachineInfo;
   threads: number;
   reps: number;
+  /** sections run */
+  only: Section[];
   /** false: V8 compiled onnxruntime-web's WASM with TurboFan up front (--no-liftoff) */
   liftoff: boolean;
   model: string;
+  /** tokens in the cache when the timed decode steps start */
+  decode_prompt_tokens: number;
+  /** prompt length of the sweep; rows per batched call */
+  sweep_seq_len: number;
+  sweep_batch_rows: number;
   load_avg: { start: LoadSample; end: LoadSample };
   wall_s: number;
   cpu_time: Figures;
@@ -65,7 +74,11 @@ export interface BenchReport extends Figures {
 
 const round = (x: number, digits = 3): number => Number(x.toPrecision(digits + 2));
 
-function perRuntime<T>(results: Map<Runtime, RuntimeResult>, f: (r: RuntimeResult) => T): PerRuntime<T> {
+/** Per runtime: `f` of its result, or null where the runtime or the section was not run. */
+function perRuntime<T>(
+  results: Map<Runtime, RuntimeResult>,
+  f: (r: RuntimeResult) => T | null,
+): PerRuntime<T> {
   const out = {} as PerRuntime<T>;
   for (const rt of RUNTIMES) {
     const r = results.get(rt);
@@ -80,29 +93,33 @@ function worst(xs: PerRuntime<number>, pick: (a: number, b: number) => number): 
 }
 
 function figures(results: Map<Runtime, RuntimeResult>, clock: 'wall' | 'cpu'): Figures {
-  const tokS = (r: RuntimeResult, T: number): number =>
-    round(r.prefill.find((p) => p.tokens === T)!.tokS[clock]);
-  const decode = perRuntime(results, (r) => round(r.decode.tokS[clock]));
-  const hook = perRuntime(results, (r) => round(r.hookOverhead.ratio[clock], 4));
-  const speedup = perRuntime(results, (r) => round(r.sweep.speedup[clock]));
+  const decode = perRuntime(results, (r) => (r.decode ? round(r.decode.tokS[clock]) : null));
+  const hook = perRuntime(results, (r) => (r.hookOverhead ? round(r.hookOverhead.ratio[clock], 4) : null));
+  const speedup = perRuntime(results, (r) => (r.sweep ? round(r.sweep.speedup[clock]) : null));
   const hookWorst = worst(hook, Math.max);
   const speedupWorst = worst(speedup, Math.min);
   const wasmOverNode =
     decode.wasm !== null && decode.node_cpu !== null ? round(decode.wasm / decode.node_cpu) : null;
   return {
-    prefill_tok_s: perRuntime(results, (r) => tokS(r, 128)),
-    prefill_512_tok_s: perRuntime(results, (r) => tokS(r, 512)),
+    prefill_tok_s: perRuntime(results, (r) => (r.prefill128 ? round(r.prefill128.tokS[clock]) : null)),
+    prefill_512_tok_s: perRuntime(results, (r) => (r.prefill512 ? round(r.prefill512.tokS[clock]) : null)),
     decode_tok_s: decode,
     wasm_over_node_decode: wasmOverNode,
     hook_overhead_ratio: hookWorst,
     hook_overhead_ratio_by_runtime: hook,
-    decode_hook_overhead_ratio: perRuntime(results, (r) => round(r.decodeHookOverhead.ratio[clock], 4)),
+    decode_hook_overhead_ratio: perRuntime(results, (r) =>
+      r.decodeHookOverhead ? round(r.decodeHookOverhead.ratio[clock], 4) : null,
+    ),
     sweep_speedup_per_cell: speedupWorst,
     sweep_speedup_per_cell_by_runtime: speedup,
-    sweep_ms_per_cell: perRuntime(results, (r) => ({
-      batched: round(r.sweep.batchedMsPerCell[clock]),
-      sequential: round(r.sweep.sequentialMsPerCell[clock]),
-    })),
+    sweep_ms_per_cell: perRuntime(results, (r) =>
+      r.sweep
+        ? {
+            batched: round(r.sweep.batchedMsPerCell[clock]),
+            sequential: round(r.sweep.sequentialMsPerCell[clock]),
+          }
+        : null,
+    ),
     targets: {
       hook_overhead_le_5pct: hookWorst === null ? null : hookWorst <= 1.05,
       sweep_speedup_ge_3x: speedupWorst === null ? null : speedupWorst >= 3,
@@ -122,8 +139,12 @@ function buildReport(
     machine: machineInfo(),
     threads: args.threads,
     reps: args.reps,
+    only: args.only,
     liftoff: args.liftoff,
     model: 'random-weight SmolLM2-135M shape (30 layers, hidden 576, 9/3 heads, MLP 1536, vocab 49152), fp32',
+    decode_prompt_tokens: args.decodePrompt,
+    sweep_seq_len: args.sweepSeq,
+    sweep_batch_rows: args.sweepBatch,
     load_avg: { start, end: loadSample() },
     wall_s: Math.round(wallS),
     ...figures(results, 'wall'),
@@ -196,6 +217,7 @@ function table(rep: BenchReport): string {
   const cell = (s: string): string => s.padStart(8);
   const lines = [
     `${rep.machine.cpu}, ${rep.machine.cores} cores, ${rep.threads} thread(s), ${rep.date}`,
+    `decode after ${rep.decode_prompt_tokens} tokens; sweep prompt ${rep.sweep_seq_len} tokens, ${rep.sweep_batch_rows} rows per call`,
     `load average ${rep.load_avg.start.load.join(' ')} → ${rep.load_avg.end.load.join(' ')}; ${rep.wall_s} s`,
     '',
     `${''.padEnd(w0)} | ${'wall clock'.padEnd(19)} | CPU time`,
