@@ -49,6 +49,8 @@ test('opens on the embedded demo and every default condition answers', async ({ 
 test('a token edit changes the perturbed card; K/V ↔ residual updates the patched card', async ({
   page,
 }, info) => {
+  // NOTE: SwiftShader runs WebGPU on the CPU; this test runs the models several times.
+  test.slow(info.project.name === 'webgpu');
   const errors = watchConsole(page);
   await page.goto('/');
   await allDone(page);
@@ -104,6 +106,8 @@ test('a token edit changes the perturbed card; K/V ↔ residual updates the patc
 });
 
 test('the heatmap has one cell per layer × prefix position', async ({ page }, info) => {
+  // NOTE: SwiftShader runs WebGPU on the CPU; this test runs the models several times.
+  test.slow(info.project.name === 'webgpu');
   const errors = watchConsole(page);
   await page.goto('/');
   await allDone(page);
@@ -136,6 +140,8 @@ test('a copied link restores the spec and gives identical greedy answers', async
   page,
   context,
 }, info) => {
+  // NOTE: SwiftShader runs WebGPU on the CPU; this test runs the models several times.
+  test.slow(info.project.name === 'webgpu');
   const errors = watchConsole(page);
   await page.goto('/');
   await allDone(page);

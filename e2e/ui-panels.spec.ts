@@ -18,6 +18,8 @@ async function saved(download: Promise<Download>): Promise<{ name: string; bytes
 }
 
 test('teach presets load their experiments and explain them', async ({ page }, info) => {
+  // NOTE: SwiftShader runs WebGPU on the CPU; this test runs the models several times.
+  test.slow(info.project.name === 'webgpu');
   const errors = watchConsole(page);
   await page.goto('/');
   await allDone(page);
@@ -40,7 +42,9 @@ test('teach presets load their experiments and explain them', async ({ page }, i
   expect(errors()).toEqual([]);
 });
 
-test('the token strip and heatmap work from the keyboard', async ({ page }) => {
+test('the token strip and heatmap work from the keyboard', async ({ page }, info) => {
+  // NOTE: SwiftShader runs WebGPU on the CPU; this test runs the models several times.
+  test.slow(info.project.name === 'webgpu');
   const errors = watchConsole(page);
   await page.goto('/');
   await allDone(page);
@@ -154,4 +158,24 @@ test('a model source that cannot load shows an error state', async ({ page }, in
   await page.getByRole('button', { name: 'Use these models' }).click();
   await expect(page.getByRole('alert').first()).toBeVisible({ timeout: 60_000 });
   await screenshot(page, info, 'ui-load-error');
+});
+
+test('prompt and answers render as text, never as HTML', async ({ page }) => {
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await allDone(page);
+  await page.getByTestId('user-input').fill('<img src=x onerror="window.__pwned=1"><b>bold</b>');
+  await page.getByTestId('user-input').blur();
+  await expect(page.locator('[data-testid="token-strip"] [data-segment="query"]').first()).toBeVisible();
+  await allDone(page);
+  const query = await page
+    .locator('[data-testid="token-strip"] [data-segment="query"] .tok-text')
+    .allTextContents();
+  expect(query.join('').replace(/·/g, ' ')).toContain('<b>bold</b>');
+  expect(await page.locator('[data-testid="token-strip"] img, [data-testid="token-strip"] b').count()).toBe(
+    0,
+  );
+  expect(await page.locator('[data-testid="answer"] *:not(span)').count()).toBe(0);
+  expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  expect(errors()).toEqual([]);
 });

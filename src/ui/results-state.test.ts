@@ -10,6 +10,7 @@ import {
   isCurrent,
   isDone,
   pruneStates,
+  staleConditions,
   type ConditionStates,
 } from './results-state';
 import { renameCondition, setPatch, setUser } from './spec-edit';
@@ -84,5 +85,22 @@ describe('results state', () => {
     expect(s.finetuned.status).toBe('cancelled');
     const fewer = { ...spec, conditions: spec.conditions.slice(0, 1) };
     expect(Object.keys(pruneStates(s, fewer))).toEqual(['base']);
+  });
+
+  it('re-runs only what is not final for the current spec', () => {
+    let s: ConditionStates = beginRun({}, spec);
+    for (const c of spec.conditions) s = applyCondition(s, spec, finished(c.id, c.id));
+    expect(staleConditions(s, spec)).toEqual([]);
+    const resid = setPatch(spec, 'finetuned-kv-patched-prefix', {
+      component: 'resid',
+      layers: 'all',
+      positions: 'prefix',
+      source: 'base',
+    });
+    expect(staleConditions(s, resid)).toEqual(['finetuned-kv-patched-prefix']);
+    const next = beginRun(s, resid, ['finetuned-kv-patched-prefix']);
+    expect(next.base.status).toBe('done');
+    expect(next['finetuned-kv-patched-prefix'].status).toBe('queued');
+    expect(staleConditions(s, setUser(spec, 'hi'))).toHaveLength(4);
   });
 });

@@ -50,14 +50,29 @@ export function isDone(state: ConditionState | undefined, spec: ExperimentSpec, 
   return !!state && state.status === 'done' && !!state.result?.done && isCurrent(state, spec, id);
 }
 
-/** A run starts: every condition of the spec is queued; old results stay (shown as stale). */
-export function beginRun(states: ConditionStates, spec: ExperimentSpec): ConditionStates {
+/**
+ * A run starts: the conditions in `ids` (default: all) are queued; old results stay (shown as stale);
+ * the others keep their state.
+ */
+export function beginRun(
+  states: ConditionStates,
+  spec: ExperimentSpec,
+  ids?: readonly string[],
+): ConditionStates {
+  const run = new Set(ids ?? spec.conditions.map((c) => c.id));
   const next: ConditionStates = {};
   for (const c of spec.conditions) {
     const old = states[c.id];
-    next[c.id] = { result: old?.result ?? null, key: old?.key ?? null, status: 'queued' };
+    next[c.id] = run.has(c.id)
+      ? { result: old?.result ?? null, key: old?.key ?? null, status: 'queued' }
+      : (old ?? { result: null, key: null, status: 'idle' });
   }
   return next;
+}
+
+/** Conditions whose shown answer is not final for the spec as it is now: what a run must redo. */
+export function staleConditions(states: ConditionStates, spec: ExperimentSpec): string[] {
+  return spec.conditions.filter((c) => !isDone(states[c.id], spec, c.id)).map((c) => c.id);
 }
 
 function partial(id: string, spec: ExperimentSpec, prompt: PromptView | null): ConditionResult {

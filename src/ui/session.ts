@@ -6,7 +6,15 @@
 import { CancelledError, EngineClient } from '../worker/client';
 import type { TokenNeighbour, WorkerEvent } from '../worker/protocol';
 import { EngineQueue, type Job } from './engine-queue';
-import { applyCondition, applyToken, beginRun, conditionKey, endRun, promptKey } from './results-state';
+import {
+  applyCondition,
+  applyToken,
+  beginRun,
+  conditionKey,
+  endRun,
+  promptKey,
+  staleConditions,
+} from './results-state';
 import type { LabStoreApi } from './store';
 
 const AUTO_RUN_DELAY_MS = 450;
@@ -134,10 +142,11 @@ export class LabSession {
   }
 
   /**
-   * Re-renders the prompt if needed and runs every condition (cancelling a run in flight); then prefix
-   * drift when the spec asks for it. Resolves when this refresh is over (or superseded).
+   * Re-renders the prompt if needed and runs the conditions whose answers are not final for the current
+   * spec (every one with `all`), cancelling a run in flight; then prefix drift when the spec asks for it
+   * and the prompt changed. Resolves when this refresh is over (or superseded).
    */
-  async refresh(): Promise<void> {
+  async refresh(opts: { all?: boolean } = {}): Promise<void> {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -151,10 +160,19 @@ export class LabSession {
       const ok = await this.prepare(gen);
       if (!ok || gen !== this.generation) return;
     }
-    await this.run(gen);
+    // NOTE: metrics are computed from the models' own distributions, not from other conditions, so a
+    // spec holding only the stale conditions gives them the same answers and metrics as a full run.
+    const now = this.store.getState();
+    const ids = opts.all ? now.spec.conditions.map((c) => c.id) : staleConditions(now.conditions, now.spec);
+    if (ids.length > 0) await this.run(gen, ids);
     if (gen !== this.generation) return;
     void this.fetchInfo();
-    if (this.store.getState().spec.metrics.includes('prefix_drift')) await this.drift();
+    const after = this.store.getState();
+    if (
+      after.spec.metrics.includes('prefix_drift') &&
+      (opts.all || after.drift.key !== promptKey(after.spec))
+    )
+      await this.drift();
   }
 
   private onEvent(gen: number, e: WorkerEvent): void {
@@ -221,17 +239,19 @@ export class LabSession {
     }
   }
 
-  private async run(gen: number): Promise<void> {
+  private async run(gen: number, ids: string[]): Promise<void> {
     const st = this.store.getState();
     const spec = st.spec;
+    const only = new Set(ids);
+    const sub = { ...spec, conditions: spec.conditions.filter((c) => only.has(c.id)) };
     this.lastRunKeys = this.runKeys();
     this.store.setState({
-      conditions: beginRun(st.conditions, spec),
+      conditions: beginRun(st.conditions, spec, ids),
       run: { status: 'running', error: null },
     });
     const job = this.submit(
       'run',
-      this.queue.submit<'run-done'>({ type: 'run', spec }, (e) => this.onEvent(gen, e)),
+      this.queue.submit<'run-done'>({ type: 'run', spec: sub }, (e) => this.onEvent(gen, e)),
     );
     try {
       const r = await job.done;

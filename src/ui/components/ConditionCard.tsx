@@ -142,7 +142,7 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove }: Pr
       {result && result.nextToken.length > 0 && (
         <div className="next-token">
           <div className="label small">next token</div>
-          <NextTokenBars tokens={result.nextToken} width={250} highlight={result.tokenIds[0]} />
+          <NextTokenBars tokens={result.nextToken} highlight={result.tokenIds[0]} />
         </div>
       )}
 

@@ -114,7 +114,12 @@ export function ConditionsGrid() {
             Cancel
           </button>
         ) : (
-          <button type="button" className="btn primary" onClick={() => session?.refresh()} data-testid="run">
+          <button
+            type="button"
+            className="btn primary"
+            onClick={() => void session?.refresh({ all: true })}
+            data-testid="run"
+          >
             Run
           </button>
         )}

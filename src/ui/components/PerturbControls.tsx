@@ -1,9 +1,10 @@
-// Perturbation controls for the edit-target condition: the paper's random prefix perturbation (segment,
-// k, n, trials, seed) in one click, the teaching presets (change the date, capitalise / delete the system
-// prompt, swap a header token, drop the system prompt) and the list of current edits. Changes the spec
-// only; must never guess what a random perturbation will pick (the worker computes it).
+// Perturbation controls for the edit-target condition, in one compact row: the paper's random
+// perturbation (segment, k, n, trials, seed) in one click, the teaching presets (change the date,
+// capitalise / delete the system prompt, swap a header token, drop the system prompt), and the current
+// hand edits as removable chips. Changes the spec only; must never guess what a random perturbation will
+// pick (the worker computes it).
 import { useId, useState } from 'react';
-import type { Condition, SegmentName } from '../../lab/experiment';
+import type { Condition, SegmentName, TokenEdit } from '../../lab/experiment';
 import {
   capitaliseSystemPromptEdits,
   changeDateEdits,
@@ -27,6 +28,28 @@ import { describeEdit } from './TokenEditor';
 // NOTE: presets emit {text} edits, and textEdits only asks encode() whether the new text is empty; the
 // worker does the real tokenization when it runs the condition.
 const textCodec: TokenCodec = { encode: (t) => (t.length ? [-1] : []) };
+
+interface Preset {
+  id: string;
+  label: string;
+  edits?: (p: PromptView) => TokenEdit[] | null;
+}
+
+const PRESETS: Preset[] = [
+  { id: 'date', label: 'Change the date', edits: (p) => changeDateEdits(p, textCodec) },
+  {
+    id: 'caps',
+    label: 'CAPITALISE the system prompt',
+    edits: (p) => capitaliseSystemPromptEdits(p, textCodec),
+  },
+  {
+    id: 'del',
+    label: 'Delete the system prompt tokens',
+    edits: (p) => deleteSystemPromptEdits(p, textCodec),
+  },
+  { id: 'header', label: 'Header “user” → “system”', edits: (p) => swapHeaderTokenEdits(p, textCodec) },
+  { id: 'drop', label: 'Drop the system prompt (every condition)' },
+];
 
 export function PerturbControls({ prompt, target }: { prompt: PromptView | null; target: Condition }) {
   const setSpec = useLab((s) => s.setSpec);
@@ -52,20 +75,27 @@ export function PerturbControls({ prompt, target }: { prompt: PromptView | null;
     </label>
   );
 
-  const preset = (name: string, make: (p: PromptView) => ReturnType<typeof changeDateEdits>) => {
-    if (!prompt) return;
-    const e = make(prompt);
+  const applyPreset = (id: string) => {
+    const p = PRESETS.find((x) => x.id === id);
+    if (!p) return;
+    if (!p.edits) {
+      setSpec((s) => setSystem(s, ''));
+      return;
+    }
+    const e = prompt ? p.edits(prompt) : null;
     if (!e || e.length === 0) {
-      notify('info', `“${name}” does not apply to this prompt.`);
+      notify('info', `“${p.label}” does not apply to this prompt.`);
       return;
     }
     setSpec((s) => addTokenEdits(setPerturbation(s, target.id, undefined), target.id, e));
   };
 
   return (
-    <div className="perturb" aria-labelledby={`${uid}-h`}>
-      <h3 id={`${uid}-h`}>Perturb “{target.label}”</h3>
+    <div className="perturb" role="group" aria-labelledby={`${uid}-h`}>
       <div className="row wrap">
+        <h3 id={`${uid}-h`} className="perturb-title">
+          Perturb <span className="target-name">{target.label}</span>
+        </h3>
         <label className="field inline">
           <span>segment</span>
           <select
@@ -100,6 +130,22 @@ export function PerturbControls({ prompt, target }: { prompt: PromptView | null;
         >
           Next seed
         </button>
+        <select
+          aria-label="perturbation presets"
+          value=""
+          disabled={!prompt}
+          onChange={(e) => {
+            applyPreset(e.target.value);
+            e.target.value = '';
+          }}
+        >
+          <option value="">Presets…</option>
+          {PRESETS.map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.label}
+            </option>
+          ))}
+        </select>
       </div>
       {current && (
         <p className="small muted">
@@ -107,71 +153,24 @@ export function PerturbControls({ prompt, target }: { prompt: PromptView | null;
           {current.trials} trials, seed {current.seed}.
         </p>
       )}
-      <div className="row wrap presets" role="group" aria-label="perturbation presets">
-        <span className="label small">Presets</span>
-        <button
-          type="button"
-          className="btn small"
-          disabled={!prompt}
-          onClick={() => preset('Change the date', (p) => changeDateEdits(p, textCodec))}
-        >
-          Change the date
-        </button>
-        <button
-          type="button"
-          className="btn small"
-          disabled={!prompt}
-          onClick={() =>
-            preset('Capitalise the system prompt', (p) => capitaliseSystemPromptEdits(p, textCodec))
-          }
-        >
-          CAPITALISE system prompt
-        </button>
-        <button
-          type="button"
-          className="btn small"
-          disabled={!prompt}
-          onClick={() => preset('Delete the system prompt', (p) => deleteSystemPromptEdits(p, textCodec))}
-        >
-          Delete system prompt tokens
-        </button>
-        <button
-          type="button"
-          className="btn small"
-          disabled={!prompt}
-          onClick={() => preset('Swap the user header', (p) => swapHeaderTokenEdits(p, textCodec))}
-        >
-          Header “user” → “system”
-        </button>
-        <button
-          type="button"
-          className="btn small"
-          title="sends an empty system message to every condition: the template decides what that looks like"
-          onClick={() => setSpec((s) => setSystem(s, ''))}
-        >
-          Drop system prompt (all)
-        </button>
-      </div>
       {edits.length > 0 && (
-        <div className="edits">
-          <span className="label small">
-            {edits.length} edit{edits.length === 1 ? '' : 's'}
+        <div className="row wrap edits small">
+          <span className="label">
+            {edits.length} hand edit{edits.length === 1 ? '' : 's'}:
           </span>
-          <ul className="plain small">
-            {edits.map((e, i) => (
-              <li key={`${i}-${describeEdit(e)}`}>
-                {describeEdit(e)}{' '}
-                <button
-                  type="button"
-                  className="btn small"
-                  onClick={() => setSpec((s) => removeTokenEdit(s, target.id, i))}
-                  aria-label={`remove edit ${describeEdit(e)}`}
-                >
-                  ✕
-                </button>
-              </li>
-            ))}
-          </ul>
+          {edits.map((e, i) => (
+            <span key={`${i}-${describeEdit(e)}`} className="tag edit-chip">
+              {describeEdit(e)}{' '}
+              <button
+                type="button"
+                className="btn tiny"
+                onClick={() => setSpec((s) => removeTokenEdit(s, target.id, i))}
+                aria-label={`remove edit ${describeEdit(e)}`}
+              >
+                ✕
+              </button>
+            </span>
+          ))}
           <button
             type="button"
             className="btn small"

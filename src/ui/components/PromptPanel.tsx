@@ -5,7 +5,6 @@
 import { useId, useMemo, useState } from 'react';
 import questions from '../../lab/data/em_questions.json';
 import type { Segment } from '../../lab/results';
-import { previewPrompt, tokenTexts } from '../preview';
 import { setSystem, setTemplateArg, setUser } from '../spec-edit';
 import { useLab } from '../store';
 import { DraftField } from './DraftField';
@@ -24,7 +23,6 @@ export function PromptPanel() {
   const promptError = useLab((s) => s.promptError);
   const ui = useLab((s) => s.ui);
   const setUi = useLab((s) => s.setUi);
-  const conditions = useLab((s) => s.conditions);
   const uid = useId();
   const [argKey, setArgKey] = useState('');
   const [argValue, setArgValue] = useState('');
@@ -36,13 +34,15 @@ export function PromptPanel() {
     const pos = patchTarget?.patch?.positions;
     return new Set(typeof pos === 'object' ? pos.explicit : []);
   }, [patchTarget]);
-  const texts = useMemo(() => tokenTexts([prompt]), [prompt]);
-  const targetView = useMemo(() => {
-    if (!prompt) return null;
-    const res = conditions[target.id]?.result;
-    const predicted = previewPrompt(prompt, target, { texts });
-    return predicted ?? res?.prompt ?? null;
-  }, [prompt, target, conditions, texts]);
+  const marked = useMemo(() => {
+    const out = new Set<number>();
+    if (!prompt || target.perturbation?.kind !== 'edits') return out;
+    for (const e of target.perturbation.edits) {
+      const [start, end] = prompt.segments[e.segment];
+      if (start + e.index < end) out.add(start + e.index);
+    }
+    return out;
+  }, [prompt, target]);
   const counts = prompt
     ? SEGMENTS.map((s) => [s, prompt.segments[s][1] - prompt.segments[s][0]] as const)
     : [];
@@ -229,33 +229,12 @@ export function PromptPanel() {
             tokens={prompt.tokens}
             selected={ui.selectedToken}
             picked={picked}
+            marked={marked}
             onSelect={onToken}
             label="prompt tokens: click one to edit it"
           />
           {ui.selectedToken !== null && prompt.tokens[ui.selectedToken] && !ui.pickPositions && (
             <TokenEditor prompt={prompt} index={ui.selectedToken} target={target} />
-          )}
-          {target.perturbation && (
-            <div className="target-view">
-              <div className="label small">
-                “{target.label}” sees
-                {target.perturbation.kind === 'random'
-                  ? ' (the worker picks the random replacements; trial shown after a run)'
-                  : ''}
-                :
-              </div>
-              {targetView ? (
-                <TokenStrip
-                  tokens={targetView.tokens}
-                  compact
-                  label={`tokens of ${target.label}`}
-                  testId="target-strip"
-                  tokenTestId="target-token"
-                />
-              ) : (
-                <p className="muted small">Run to see its tokens.</p>
-              )}
-            </div>
           )}
         </div>
       )}

@@ -11,6 +11,8 @@ interface Props {
   selected?: number | null;
   /** positions picked for a patch (outlined) */
   picked?: ReadonlySet<number>;
+  /** positions that carry an edit of the condition being edited (marked like edited tokens) */
+  marked?: ReadonlySet<number>;
   onSelect?: (index: number) => void;
   compact?: boolean;
   label: string;
@@ -23,6 +25,7 @@ export function TokenStrip({
   tokens,
   selected,
   picked,
+  marked,
   onSelect,
   compact,
   label,
@@ -57,13 +60,14 @@ export function TokenStrip({
         const cls = [
           'token',
           `seg-${t.segment}`,
-          t.edited ? 'edited' : '',
+          t.edited || marked?.has(i) ? 'edited' : '',
           selected === i ? 'selected' : '',
           picked?.has(i) ? 'picked' : '',
         ]
           .filter(Boolean)
           .join(' ');
-        const title = `#${i} · ${t.segment} · id ${t.id}${t.edited ? ' · edited' : ''}\n${JSON.stringify(t.text)}`;
+        const isEdited = !!t.edited || !!marked?.has(i);
+        const title = `#${i} · ${t.segment} · id ${t.id}${isEdited ? ' · edited' : ''}\n${JSON.stringify(t.text)}`;
         const body = (
           <>
             <span className="tok-text">{displayToken(t.text)}</span>
@@ -80,7 +84,7 @@ export function TokenStrip({
                 data-segment={t.segment}
                 data-index={i}
                 data-token-id={t.id}
-                data-edited={t.edited ? 'true' : undefined}
+                data-edited={isEdited ? 'true' : undefined}
                 aria-pressed={selected === i}
                 tabIndex={i === rover ? 0 : -1}
                 title={title}
@@ -95,7 +99,7 @@ export function TokenStrip({
                 data-segment={t.segment}
                 data-index={i}
                 data-token-id={t.id}
-                data-edited={t.edited ? 'true' : undefined}
+                data-edited={isEdited ? 'true' : undefined}
                 title={title}
               >
                 {body}
