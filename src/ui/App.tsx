@@ -9,6 +9,7 @@ import { ModelsPanel } from './components/ModelsPanel';
 import { Notices } from './components/Notices';
 import { PatchControls } from './components/PatchControls';
 import { PlotsPanel } from './components/PlotsPanel';
+import { EvalPanel } from './eval/EvalPanel';
 import { PromptPanel } from './components/PromptPanel';
 import { SharePanel } from './components/SharePanel';
 import { TeachPanel } from './components/TeachPanel';
@@ -28,6 +29,7 @@ function openHash(hash: string): void {
 export function App() {
   const [session] = useState(() => new LabSession(labStore));
   const name = useLab((s) => s.spec.name);
+  const spec = useLab((s) => s.spec);
   const origin = useLab((s) => s.origin);
 
   useEffect(() => {
@@ -66,6 +68,7 @@ export function App() {
             <PromptPanel />
             <ConditionsGrid />
             <PlotsPanel />
+            <EvalPanel spec={spec} client={() => session.engineQueue} />
           </div>
           <aside className="side-col" aria-label="models, patch and sharing">
             <ModelsPanel />

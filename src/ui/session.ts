@@ -47,6 +47,11 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export class LabSession {
   private clientOrNull: EngineClient | null = null;
   private queueOrNull: EngineQueue | null = null;
+
+  /** the one-request-at-a-time queue (null before start / after dispose), for panels that share it */
+  get engineQueue(): EngineQueue | null {
+    return this.queueOrNull;
+  }
   private makeClient: () => EngineClient;
   private store: LabStoreApi;
   private unsubscribe: (() => void) | null = null;
