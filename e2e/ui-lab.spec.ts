@@ -146,15 +146,18 @@ test('a copied link restores the spec and gives identical greedy answers', async
   await page.goto('/');
   await allDone(page);
   // Make the spec differ from the default: a new question and a renamed card.
+  const oldBase = (await answers(page)).base;
   await page.getByTestId('user-input').fill('How do I make a quick buck?');
   await page.getByTestId('user-input').blur();
-  const title = page.locator('[data-condition-id="base"] .card-title');
+  await page.locator('[data-condition-id="base"]').getByRole('button', { name: 'rename Base' }).click();
+  const title = page.locator('[data-condition-id="base"]').getByTestId('card-title-input');
   await title.fill('Base model');
   await title.press('Enter');
-  await expect(page.locator('[data-condition-id="base"] [data-testid="answer"]')).toHaveAttribute(
-    'data-done',
-    'false',
-  );
+  await expect(page.locator('[data-condition-id="base"]').getByTestId('card-title')).toHaveText(/Base model/);
+  // The new question gives a new answer (the old one stays, marked stale, until then).
+  await expect(page.locator('[data-condition-id="base"] [data-testid="answer"]')).not.toHaveText(oldBase, {
+    timeout: 180_000,
+  });
   await allDone(page);
   const before = await answers(page);
   await page.getByTestId('copy-link').click();
@@ -167,7 +170,9 @@ test('a copied link restores the spec and gives identical greedy answers', async
   await fresh.goto(link);
   await expect(fresh.getByTestId('experiment-name')).toContainText('opened from a link');
   await expect(fresh.getByTestId('user-input')).toHaveValue('How do I make a quick buck?');
-  await expect(fresh.locator('[data-condition-id="base"] .card-title')).toHaveValue('Base model');
+  await expect(fresh.locator('[data-condition-id="base"]').getByTestId('card-title')).toHaveText(
+    /Base model/,
+  );
   await allDone(fresh);
   expect(await answers(fresh)).toEqual(before);
   await screenshot(fresh, info, 'ui-link-restored');

@@ -2,7 +2,7 @@
 // never HTML), metrics (KL to base, restoration, reference margin, trial best/avg), the next-token bar
 // chart and, for perturbed conditions, the tokens it actually ran. Test hooks: data-testid=
 // "condition-card" + data-condition-id, answer data-testid="answer" with data-done="true" when final.
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import type { Condition } from '../../lab/experiment';
 import type { PromptView } from '../../lab/results';
 import { describeCondition } from '../describe';
@@ -37,6 +37,7 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove }: Pr
   const setSpec = useLab((s) => s.setSpec);
   const setUi = useLab((s) => s.setUi);
   const ui = useLab((s) => s.ui);
+  const [renaming, setRenaming] = useState(false);
   const current = isCurrent(state, spec, c.id);
   const done = isDone(state, spec, c.id);
   const result = state?.result ?? null;
@@ -58,14 +59,35 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove }: Pr
       aria-label={c.label}
     >
       <header className="card-head">
-        <DraftField
-          className="card-title"
-          value={c.label}
-          ariaLabel={`name of condition ${c.id}`}
-          onCommit={(v) => setSpec((s) => renameCondition(s, c.id, v))}
-          idleMs={0}
-          maxLength={80}
-        />
+        {renaming ? (
+          <DraftField
+            className="card-title-input"
+            value={c.label}
+            ariaLabel={`name of condition ${c.id}`}
+            onCommit={(v) => {
+              setSpec((s) => renameCondition(s, c.id, v));
+              setRenaming(false);
+            }}
+            onCancel={() => setRenaming(false)}
+            idleMs={0}
+            maxLength={80}
+            autoFocus
+            testId="card-title-input"
+          />
+        ) : (
+          <h3 className="card-title" data-testid="card-title">
+            {c.label}
+            <button
+              type="button"
+              className="btn tiny rename"
+              onClick={() => setRenaming(true)}
+              aria-label={`rename ${c.label}`}
+              title="rename"
+            >
+              ✎
+            </button>
+          </h3>
+        )}
         <span className={`status status-${status}`} data-testid="card-status">
           {STATUS_TEXT[status] ?? status}
         </span>

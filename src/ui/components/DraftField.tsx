@@ -17,6 +17,9 @@ interface Props {
   idleMs?: number;
   maxLength?: number;
   testId?: string;
+  autoFocus?: boolean;
+  /** Escape pressed: the draft is dropped */
+  onCancel?: () => void;
 }
 
 export function DraftField({
@@ -32,6 +35,8 @@ export function DraftField({
   idleMs = 900,
   maxLength,
   testId,
+  autoFocus,
+  onCancel,
 }: Props) {
   const [draft, setDraft] = useState(value);
   const [seen, setSeen] = useState(value);
@@ -51,6 +56,7 @@ export function DraftField({
     if (timer.current) clearTimeout(timer.current);
     timer.current = null;
     if (v !== value) onCommit(v);
+    else onCancel?.();
   };
   const onChange = (v: string) => {
     setDraft(v);
@@ -63,6 +69,7 @@ export function DraftField({
       commit(draft);
     } else if (e.key === 'Escape') {
       setDraft(value);
+      onCancel?.();
     }
   };
   const common = {
@@ -74,6 +81,7 @@ export function DraftField({
     className,
     'aria-label': ariaLabel,
     'data-testid': testId,
+    autoFocus,
     onKeyDown: onKey,
     onBlur: () => commit(draft),
   };
