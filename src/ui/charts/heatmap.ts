@@ -183,7 +183,7 @@ export function renderHeatmap(svgEl: SVGSVGElement, data: HeatmapData, opts: Hea
     .attr('x', 0)
     .attr('y', lh + 14)
     .attr('fill', '#555')
-    .text(data.metric);
+    .text(data.metric.split(' of ')[0]);
 }
 
 /**

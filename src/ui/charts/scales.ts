@@ -19,13 +19,15 @@ export interface HeatmapLayout {
 
 /**
  * Cell sizes for a layers × positions grid inside `width` pixels: cells at least 8 px wide (the SVG
- * grows wider and scrolls past that), at most 36 px, rows 10–22 px tall.
+ * grows wider and scrolls past that), at most 36 px; rows 10–22 px tall (18–28 px up to 8 layers).
  */
 export function heatmapLayout(nLayers: number, nPositions: number, width: number): HeatmapLayout {
   const margin: Margins = { top: 12, right: 76, bottom: 78, left: 44 };
   const avail = Math.max(0, width - margin.left - margin.right);
   const cellW = nPositions > 0 ? Math.max(8, Math.min(36, Math.floor(avail / nPositions))) : 0;
-  const cellH = Math.max(10, Math.min(22, Math.round(cellW * 0.8)));
+  // NOTE: few layers (a tiny demo) get squarer, taller rows so the map stays readable.
+  const cellH =
+    nLayers <= 8 ? Math.max(18, Math.min(28, cellW)) : Math.max(10, Math.min(22, Math.round(cellW * 0.8)));
   return {
     width: margin.left + margin.right + cellW * nPositions,
     height: margin.top + margin.bottom + cellH * nLayers,

@@ -29,7 +29,7 @@ const STATUS_TEXT: Record<string, string> = {
   error: 'error',
   cancelled: 'cancelled',
   idle: 'not run',
-  stale: 'outdated — will re-run',
+  stale: 'outdated',
 };
 
 export function ConditionCard({ condition: c, state, basePrompt, canRemove }: Props) {

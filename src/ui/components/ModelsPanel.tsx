@@ -64,7 +64,8 @@ export function ModelsPanel() {
   };
 
   const heap = jsHeap();
-  const modelInfo = new Map((info?.models ?? []).map((m) => [m.key, m]));
+  // NOTE: what the engine reports belongs to the last models that loaded; not to sources that failed.
+  const modelInfo = new Map((promptStatus === 'error' ? [] : (info?.models ?? [])).map((m) => [m.key, m]));
 
   return (
     <section className="panel" aria-labelledby={`${uid}-h`}>

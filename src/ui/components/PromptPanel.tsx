@@ -224,7 +224,7 @@ export function PromptPanel() {
         <p className="muted">The rendered prompt appears here once the models are loaded.</p>
       )}
       {prompt && (
-        <div className={promptStatus === 'running' ? 'stale' : undefined}>
+        <div className={promptStatus === 'running' || promptStatus === 'error' ? 'stale' : undefined}>
           <TokenStrip
             tokens={prompt.tokens}
             selected={ui.selectedToken}
