@@ -10,9 +10,14 @@ import { SMOLLM2_135M_SHAPE, writeRandomLlama } from '../scripts/fixtures/random
 export type Runtime = 'wasm' | 'node_cpu';
 export const RUNTIMES: readonly Runtime[] = ['wasm', 'node_cpu'];
 
-/** Parts of the bench: prefill 128; decode; the sweep; hooked vs hook-free (prefill 512 and decode). */
-export type Section = 'prefill' | 'decode' | 'sweep' | 'overhead';
-export const SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead'];
+/**
+ * Parts of the bench: prefill 128; decode; the sweep; hooked vs hook-free (prefill 512 and decode); and,
+ * only when asked for, `control`: two sessions of the same hook-free graph against each other (the
+ * noise floor of the overhead figure).
+ */
+export type Section = 'prefill' | 'decode' | 'sweep' | 'overhead' | 'control';
+export const SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead', 'control'];
+const DEFAULT_SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead'];
 
 export interface BenchArgs {
   json: boolean;
@@ -42,7 +47,7 @@ export interface BenchArgs {
   modelDir: string;
 }
 
-const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead] [--threads N] [--reps N] [--overhead-pairs N]
+const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead,control] [--threads N] [--reps N] [--overhead-pairs N]
   [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--liftoff]`;
 
 function intArg(name: string, v: string | undefined, min: number): number {
@@ -55,7 +60,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   const args: BenchArgs = {
     json: false,
     runtimes: [...RUNTIMES],
-    only: [...SECTIONS],
+    only: [...DEFAULT_SECTIONS],
     threads: 1,
     reps: 3,
     // NOTE: a WASM prefill of 512 takes ~5 s of CPU

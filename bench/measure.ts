@@ -90,6 +90,8 @@ export interface RuntimeResult {
   decodeHookOverhead: DecodeOverhead | null;
   /** load average when this runtime's overhead pairs started and ended */
   hookLoad: [LoadSample, LoadSample] | null;
+  /** `control`: one hook-free session ÷ another of the same graph, prefill 512 */
+  control: HookOverhead | null;
 }
 
 const medianBy = (xs: readonly Timing[]): ByClock => ({
@@ -240,7 +242,7 @@ async function measureSweep(model: EngineModel, runtime: Runtime, args: BenchArg
   };
 }
 
-/** Hooked (no patch, no tap requested) vs hook-free graph, prefill `T`, in alternating pairs. */
+/** Hooked (no patch, no tap requested) ÷ hook-free graph, prefill `T`, in alternating pairs. */
 async function measureHookOverhead(
   hookedModel: EngineModel,
   plainModel: EngineModel,
@@ -320,6 +322,7 @@ export async function measureAll(
         hookOverhead: null,
         decodeHookOverhead: null,
         hookLoad: null,
+        control: null,
       });
     }
 
@@ -393,6 +396,25 @@ export async function measureAll(
           await plain.dispose();
         }
         r.hookLoad = [loadAt, loadSample()];
+      }
+    }
+    if (on('control')) {
+      for (const rt of models.keys()) {
+        const pairs = args.overheadPairs[rt];
+        log(`${rt}: control, two hook-free sessions of one graph, prefill 512, ${pairs} pairs`);
+        const a = await createModel(spec, weights, rt, args, false);
+        try {
+          const b = await createModel(spec, weights, rt, args, false);
+          try {
+            const c = await measureHookOverhead(a, b, 512, pairs);
+            results.get(rt)!.control = c;
+            log(`${rt}: control ratio ${show(c.ratio, 3)}`);
+          } finally {
+            await b.dispose();
+          }
+        } finally {
+          await a.dispose();
+        }
       }
     }
     return results;

@@ -41,6 +41,8 @@ export interface Figures {
   decode_hook_overhead_ratio: PerRuntime<number>;
   /** sequential ÷ batched time per sweep cell: the worse of the runtimes measured */
   sweep_speedup_per_cell: number | null;
+  /** `--only …,control`: hook-free ÷ hook-free (two sessions of one graph): the overhead's noise floor */
+  control_ratio_by_runtime: PerRuntime<number>;
   sweep_speedup_per_cell_by_runtime: PerRuntime<number>;
   sweep_ms_per_cell: PerRuntime<{ batched: number; sequential: number }>;
   targets: {
@@ -111,6 +113,9 @@ function figures(results: Map<Runtime, RuntimeResult>, clock: 'wall' | 'cpu'): F
       r.decodeHookOverhead ? round(r.decodeHookOverhead.ratio[clock], 4) : null,
     ),
     sweep_speedup_per_cell: speedupWorst,
+    control_ratio_by_runtime: perRuntime(results, (r) =>
+      r.control ? round(r.control.ratio[clock], 4) : null,
+    ),
     sweep_speedup_per_cell_by_runtime: speedup,
     sweep_ms_per_cell: perRuntime(results, (r) =>
       r.sweep
@@ -194,6 +199,11 @@ function table(rep: BenchReport): string {
       'hooked ÷ hook-free, decode',
       f(x.decode_hook_overhead_ratio.wasm, 3),
       f(x.decode_hook_overhead_ratio.node_cpu, 3),
+    ],
+    [
+      'control: hook-free ÷ hook-free',
+      f(x.control_ratio_by_runtime.wasm, 3),
+      f(x.control_ratio_by_runtime.node_cpu, 3),
     ],
     [
       'sweep ms/cell, batched',
