@@ -6,6 +6,9 @@ import fs from 'node:fs';
 import { SCREENSHOT_DIR, screenshot, watchConsole } from './helpers';
 
 async function allDone(page: Page): Promise<void> {
+  // NOTE: .all() takes the answers present now; wait for the cards first, or an early call sees none
+  // and measures the page mid-load.
+  await expect(page.getByTestId('answer').first()).toBeVisible({ timeout: 180_000 });
   for (const answer of await page.getByTestId('answer').all()) {
     await expect(answer).toHaveAttribute('data-done', 'true', { timeout: 180_000 });
   }
