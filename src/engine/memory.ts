@@ -1,5 +1,5 @@
-// Memory planning before a load: bytes of the weights in the chosen dtype (fp32 / fp16 / 4-bit
-// MatMulNBits blocks), the KV cache for a context length and batch, the largest activations, and
+// Memory planning before a load: bytes of the weights as the engine builds them for the chosen dtype
+// (fp32; 4-bit MatMulNBits blocks for q4's projections; fp16 loads as fp32), the KV cache for a context length and batch, the largest activations, and
 // the biggest single buffer — compared with the WebGPU adapter's `maxBufferSize` and
 // `maxStorageBufferBindingSize` (and WASM's 4 GiB heap), so a model that cannot fit is refused with
 // a message that names the buffer, the limit, and the dtype that would fit.
@@ -40,10 +40,6 @@ export interface MemoryOptions {
   loraParams?: number;
   /** weight copies: 2 for a full-finetune pair (two sessions), 1 for base + LoRA; default 1 */
   weightCopies?: number;
-  /** dtype of what is not 4-bit (norms, biases, activations, KV) in q4 mode; default fp32 */
-  q4FloatDtype?: 'fp32' | 'fp16';
-  /** q4 keeps per-block zero points (asymmetric); default false (symmetric, zero point 8) */
-  q4ZeroPoints?: boolean;
 }
 
 export interface BufferEstimate {
@@ -67,7 +63,11 @@ export interface MemoryEstimate {
   loaderBytes: number;
 }
 
-const floatBytes = (d: 'fp32' | 'fp16') => (d === 'fp16' ? 2 : 4);
+/**
+ * Bytes per float the engine holds. fp16 is 4 too: EngineModel loads an fp16 request as fp32, because
+ * ORT folds fp16→fp32 Casts of initializers when a session opens (graph/CONTEXT.md).
+ */
+const FLOAT_BYTES = 4;
 
 /** Bytes of one [N, K] matrix as MatMulNBits inputs: packed codes, scales, optional zero points. */
 export function q4Bytes(
@@ -91,18 +91,17 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
   // NOTE: prompts here are short (template prefix + one question): prefill defaults to 256 tokens.
   const prefill = opts.prefillTokens ?? Math.min(ctx, 256);
   const copies = opts.weightCopies ?? 1;
-  const fdt: 'fp32' | 'fp16' = opts.dtype === 'q4' ? (opts.q4FloatDtype ?? 'fp32') : opts.dtype;
-  const fb = floatBytes(fdt);
+  const fb = FLOAT_BYTES;
   const buffers: BufferEstimate[] = [];
   let parameters = 0;
   let weightsBytes = 0;
   for (const t of requiredTensors(spec)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     parameters += count;
-    // NOTE: in q4 every matrix is 4-bit, the embedding included (GatherBlockQuantized shares the
-    // MatMulNBits layout [vocab, hidden], so a tied head reads the same buffer); vectors stay float.
-    if (opts.dtype === 'q4' && t.shape.length === 2) {
-      const q = q4Bytes(t.shape[0], t.shape[1], fb, opts.q4ZeroPoints ?? false);
+    // NOTE: in q4 the projections (and an untied lm_head) are 4-bit with fp32 scales, symmetric (no
+    // zero points); the embedding stays fp32 (a tied head reads it), as do norms and biases.
+    if (opts.dtype === 'q4' && t.shape.length === 2 && t.name !== 'model.embed_tokens.weight') {
+      const q = q4Bytes(t.shape[0], t.shape[1], fb, false);
       buffers.push({ name: t.name, bytes: q.codes });
       buffers.push({ name: `${t.name} (scales)`, bytes: q.scales });
       if (q.zeroPoints) buffers.push({ name: `${t.name} (zero points)`, bytes: q.zeroPoints });
@@ -120,7 +119,8 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
   const kvBytes = 2 * spec.numLayers * kvPerLayer * copies;
   buffers.push({ name: 'present.*.key / value (each)', bytes: kvPerLayer });
 
-  // NOTE: logits come out in fp32 whatever the weights; attention scores are per layer, reused.
+  // NOTE: activations, logits and the KV cache are fp32 whatever the weights; attention scores are per
+  // layer, reused.
   const logits = batch * Math.min(prefill, opts.logitsPositions ?? 1) * spec.vocabSize * 4;
   const mlp = batch * prefill * spec.intermediateSize * fb;
   const scores = batch * spec.numHeads * prefill * ctx * fb;
@@ -204,8 +204,8 @@ export interface PlanResult {
 }
 
 /**
- * Checks `opts.dtype` against the backend's limits; when it does not fit, tries the smaller dtypes
- * (fp16, then q4) and says which one would — or that none would.
+ * Checks `opts.dtype` against the backend's limits; when it does not fit, tries q4 and says whether it
+ * would (fp16 is never suggested: it loads as fp32).
  */
 export function planMemory(
   spec: ArchSpec,
@@ -218,8 +218,7 @@ export function planMemory(
   const estimate = estimateMemory(spec, opts);
   const first = check(estimate);
   if (first.ok) return { ok: true, estimate, suggestion: null, message: null };
-  const order: WeightDtype[] = ['fp32', 'fp16', 'q4'];
-  const smaller = order.slice(order.indexOf(opts.dtype) + 1);
+  const smaller: WeightDtype[] = opts.dtype === 'q4' ? [] : ['q4'];
   for (const d of smaller) {
     const e = estimateMemory(spec, { ...opts, dtype: d });
     if (check(e).ok) {

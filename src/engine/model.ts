@@ -4,8 +4,9 @@
 // weights, never fetch outputs nobody asked for, and never dispose a cache it did not create.
 
 import { EngineError } from './errors';
-import { buildDecoderGraph, type DecoderIo, type DecoderOptions } from './graph/decoder';
+import { buildDecoderGraph, type DecoderIo, type DecoderOptions, type GraphDtype } from './graph/decoder';
 import * as N from './graph/names';
+import type { WeightDtype } from './memory';
 import {
   createSession,
   type BackendInfo,
@@ -34,8 +35,19 @@ export interface EngineModelOptions {
   tapOutputs?: boolean;
   /** largest position id + 1 the model will see (RoPE table rows) */
   maxPositions?: number;
+  /**
+   * How the base weights are stored: fp32 (default) or q4 (4-bit MatMulNBits projections). fp16 is
+   * accepted and loads as fp32 (`dtype` says fp32, `dtypeNote` why): ORT folds fp16→fp32 Casts of
+   * initializers when the session opens, so fp16 weights would save no memory on any of its backends.
+   */
+  dtype?: WeightDtype;
+  /** q4 only: block size and MatMulNBits accuracy_level (see DecoderOptions) */
+  q4?: DecoderOptions['q4'];
   session?: Omit<CreateSessionOptions, 'gpuOutputs'>;
 }
+
+const FP16_NOTE =
+  'fp16 loads as fp32: ONNX Runtime turns fp16 weights back into fp32 copies when the session opens (constant folding of the Casts), so fp16 would save no memory here; choose q4 to save memory';
 
 function badInput(message: string, details: Record<string, unknown> = {}): EngineError {
   return new EngineError('bad_input', message, details);
@@ -99,6 +111,8 @@ export class EngineModel {
     readonly io: DecoderIo,
     private readonly session: EngineSession,
     private readonly fallbackReason?: string,
+    /** why the weights are not in the dtype that was asked for, when they are not */
+    readonly dtypeNote?: string,
   ) {}
 
   /** Builds the graph for `spec` (+ adapter) and opens a session on the requested backend. */
@@ -107,18 +121,29 @@ export class EngineModel {
     weights: WeightMap,
     opts: EngineModelOptions = {},
   ): Promise<EngineModel> {
+    const asked = opts.dtype ?? 'fp32';
+    const dtype: GraphDtype = asked === 'q4' ? 'q4' : 'fp32';
+    const dtypeNote = asked === 'fp16' ? FP16_NOTE : undefined;
     const decoderOpts: DecoderOptions = {
       lora: opts.lora,
       patchInputs: opts.patchInputs,
       tapOutputs: opts.tapOutputs,
       maxPositions: opts.maxPositions,
+      dtype,
+      q4: opts.q4,
     };
     const graph = buildDecoderGraph(spec, weights, decoderOpts);
     const gpuOutputs: string[] = [];
     for (let l = 0; l < spec.numLayers; l++) gpuOutputs.push(N.presentKey(l), N.presentValue(l));
     const request = opts.backend ?? 'auto';
     const sessionOpts = { ...opts.session, gpuOutputs };
-    const model = new EngineModel(spec, graph.io, await createSession(graph, request, sessionOpts));
+    const model = new EngineModel(
+      spec,
+      graph.io,
+      await createSession(graph, request, sessionOpts),
+      undefined,
+      dtypeNote,
+    );
     if (request !== 'auto' || model.backend.kind !== 'webgpu') return model;
     // NOTE: a WebGPU session can open and still fail on its first run (a kernel the EP lacks or
     // mis-shapes). One-token warm-up (it also compiles the shaders); on failure fall back to WASM, saying why.
@@ -129,7 +154,13 @@ export class EngineModel {
     } catch (e) {
       await model.dispose();
       const reason = `WebGPU run failed: ${e instanceof Error ? e.message : String(e)}`;
-      return new EngineModel(spec, graph.io, await createSession(graph, 'wasm', sessionOpts), reason);
+      return new EngineModel(
+        spec,
+        graph.io,
+        await createSession(graph, 'wasm', sessionOpts),
+        reason,
+        dtypeNote,
+      );
     }
   }
 
@@ -137,6 +168,11 @@ export class EngineModel {
   get backend(): BackendInfo {
     const b = this.session.backend;
     return this.fallbackReason ? { ...b, reason: this.fallbackReason } : b;
+  }
+
+  /** how the base weights are stored in this model's graph (fp16 requests load as fp32: see dtypeNote) */
+  get dtype(): GraphDtype {
+    return this.io.dtype;
   }
 
   get hasLora(): boolean {

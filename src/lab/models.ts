@@ -1,6 +1,7 @@
 // Loads the models an experiment names and keeps them for reuse across runs: weights → our ONNX
 // decoder (engine), tokenizer, input embedding (for perturbations). A finetune given as a LoRA adapter
 // shares one session with its base (base = LoRA dose 0). Must never touch the DOM or React.
+import type { WeightDtype } from '../engine/memory';
 import { EngineModel } from '../engine/model';
 import type { BackendRequest } from '../engine/session';
 import type { FileSource } from '../engine/source';
@@ -83,7 +84,7 @@ export class ModelRegistry {
         ? entries.find(([, e]) => e.adapter && sourceKey(e.source) === sourceKey(entry.source))
         : undefined;
       const target = adapted ? adapted[1] : entry;
-      const model = await this.load(adapted ? adapted[0] : id, target);
+      const model = await this.load(adapted ? adapted[0] : id, target, spec.runtime.dtype);
       out.set(id, { id, model, loraScale: entry.adapter ? 1 : adapted ? 0 : 1 });
     }
     const vocab = new Set([...out.values()].map((h) => h.model.arch.vocabSize));
@@ -94,11 +95,12 @@ export class ModelRegistry {
     return out;
   }
 
-  private load(id: string, entry: ModelEntry): Promise<LoadedLabModel> {
-    const key = entryKey(entry);
+  private load(id: string, entry: ModelEntry, dtype: WeightDtype): Promise<LoadedLabModel> {
+    // NOTE: a q4 and an fp32 load of one source are different sessions
+    const key = `${entryKey(entry)}#${dtype}`;
     let p = this.cache.get(key);
     if (!p) {
-      p = this.loadUncached(id, key, entry);
+      p = this.loadUncached(id, key, entry, dtype);
       this.cache.set(key, p);
       p.then((model) => this.ready.push({ id, entry, model })).catch(() => undefined);
       p.catch(() => this.cache.delete(key));
@@ -106,7 +108,12 @@ export class ModelRegistry {
     return p;
   }
 
-  private async loadUncached(id: string, key: string, entry: ModelEntry): Promise<LoadedLabModel> {
+  private async loadUncached(
+    id: string,
+    key: string,
+    entry: ModelEntry,
+    dtype: WeightDtype,
+  ): Promise<LoadedLabModel> {
     const progress = (stage: LoadProgressEvent['stage'], loaded: number, total: number) =>
       this.env.onProgress?.({ model: id, stage, loaded, total });
     const source = await this.env.resolveSource(entry.source);
@@ -124,6 +131,7 @@ export class ModelRegistry {
     const engine = await EngineModel.create(loaded.spec, loaded.weights, {
       lora,
       backend: this.env.backend,
+      dtype,
       maxPositions: Math.min(this.env.maxPositions ?? 2048, loaded.spec.maxPositionEmbeddings),
     });
     progress('session', 1, 1);

@@ -104,7 +104,7 @@ async function info(): Promise<EngineInfo> {
       hidden: model.arch.hiddenSize,
       vocab: model.arch.vocabSize,
       adapter: model.hasAdapter,
-      dtype: 'fp32',
+      dtype: model.engine.dtype,
       bytes,
     };
   });

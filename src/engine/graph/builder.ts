@@ -57,6 +57,16 @@ export function float32Source(dims: readonly number[], data: Float32Array): Weig
   };
 }
 
+/** Raw bytes (uint8 codes, or any little-endian payload) as a weight of the given type and dims. */
+export function bytesSource(
+  dataType: DataType,
+  dims: readonly number[],
+  data: ArrayBufferView,
+): WeightSource {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return { dataType, dims, byteLength: bytes.byteLength, write: (dst) => dst.set(bytes) };
+}
+
 function bytesOfFloat32(values: ArrayLike<number>): Uint8Array {
   const f = Float32Array.from(values);
   return new Uint8Array(f.buffer);
@@ -115,12 +125,25 @@ export class GraphBuilder {
   node(
     opType: string,
     inputs: readonly string[],
-    opts: { attrs?: AttributeInit[]; outputs?: number; names?: readonly (string | undefined)[] } = {},
+    opts: {
+      attrs?: AttributeInit[];
+      outputs?: number;
+      names?: readonly (string | undefined)[];
+      /** operator set domain, e.g. `com.microsoft` for ORT's contrib ops (default: the ONNX domain) */
+      domain?: string;
+    } = {},
   ): string[] {
     const count = opts.outputs ?? 1;
     const outs: string[] = [];
     for (let i = 0; i < count; i++) outs.push(this.name(opType, opts.names?.[i]));
-    this.nodes.push({ opType, inputs, outputs: outs, name: `n:${outs[0]}`, attributes: opts.attrs });
+    this.nodes.push({
+      opType,
+      inputs,
+      outputs: outs,
+      name: `n:${outs[0]}`,
+      attributes: opts.attrs,
+      domain: opts.domain,
+    });
     return outs;
   }
 

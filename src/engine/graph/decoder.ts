@@ -4,9 +4,16 @@
 // merge LoRA into base weights, and never import ORT: it only produces bytes.
 
 import { EngineError } from '../errors';
+import { Q4_BLOCK, q4Blocks, quantizeQ4 } from '../quantize';
 import { ropeTables } from '../rope';
 import type { ArchSpec, LoraAdapter, LoraTarget, Tensor, WeightMap } from '../types';
-import { float32Source, GraphBuilder, type ExternalDataFile, type WeightSource } from './builder';
+import {
+  bytesSource,
+  float32Source,
+  GraphBuilder,
+  type ExternalDataFile,
+  type WeightSource,
+} from './builder';
 import * as N from './names';
 import { DataType } from './proto';
 
@@ -23,11 +30,25 @@ export interface DecoderOptions {
   externalPath?: string;
   /** split external data into files of at most this many bytes (default 1 GiB) */
   externalChunkBytes?: number;
+  /**
+   * How the base weights are stored (default fp32). q4: the projections (q/k/v/o, gate/up/down, an
+   * untied lm_head) as 4-bit blocks run by ORT's `com.microsoft` MatMulNBits; embedding, norms, biases
+   * and LoRA stay fp32. fp16 is refused here (see CONTEXT.md: ORT folds fp16→fp32 Casts of initializers
+   * at session creation, so it saves nothing); EngineModel loads fp32 for it and says so.
+   */
+  dtype?: GraphDtype;
+  /** q4 only: quantization block size (default 32) and MatMulNBits accuracy_level (default 0: fp32 math) */
+  q4?: { blockSize?: number; accuracyLevel?: number };
 }
+
+/** Weight storage the graph can build. */
+export type GraphDtype = 'fp32' | 'q4';
 
 /** What the built graph takes and gives, by name. */
 export interface DecoderIo {
   numLayers: number;
+  /** how the base weights are stored */
+  dtype: GraphDtype;
   hasLora: boolean;
   patchInputs: boolean;
   tapOutputs: boolean;
@@ -41,6 +62,9 @@ export interface DecoderGraph {
   externalData: ExternalDataFile[];
   io: DecoderIo;
 }
+
+/** ORT's contrib operator domain (MatMulNBits). */
+const MS_DOMAIN = 'com.microsoft';
 
 /** Additive attention bias for disallowed positions; finite so fully masked rows stay NaN-free. */
 const MASK_NEG = -1e9;
@@ -155,6 +179,41 @@ export function buildDecoderGraph(
     return b.mul(b.div(x, denom), w, out);
   };
 
+  const dtype: string = opts.dtype ?? 'fp32';
+  if (dtype !== 'fp32' && dtype !== 'q4') {
+    throw new EngineError('unsupported_config', `weight dtype ${dtype}: the graph builds fp32 or q4`);
+  }
+  const q4Block = opts.q4?.blockSize ?? Q4_BLOCK;
+  const accuracyLevel = opts.q4?.accuracyLevel ?? 0;
+
+  /** x·Wᵀ for a base matrix W [outDim, inDim] stored in `dtype` (x: [..., inDim]). */
+  const project = (x: string, name: string, t: Tensor, out?: string): string => {
+    const [outDim, inDim] = t.shape;
+    if (dtype === 'q4') {
+      const q = quantizeQ4(t.data, outDim, inDim, { blockSize: q4Block });
+      const blocks = q4Blocks(inDim, q4Block);
+      const codes = b.weight(
+        `${name}.q4`,
+        bytesSource(DataType.UINT8, [outDim, blocks, q4Block / 2], q.codes),
+      );
+      const scales = b.weight(`${name}.scales`, float32Source([outDim, blocks], q.scales));
+      // NOTE: ORT contrib op (CPU/WASM MLAS kernel, JSEP WebGPU kernel); B [N, blocks, blockSize/2] with
+      // two codes per byte, low nibble first along K; no zero points = 8; result (code − 8)·scale.
+      return b.node('MatMulNBits', [x, codes, scales], {
+        domain: MS_DOMAIN,
+        names: [out],
+        attrs: [
+          { name: 'K', type: 'int', value: inDim },
+          { name: 'N', type: 'int', value: outDim },
+          { name: 'bits', type: 'int', value: 4 },
+          { name: 'block_size', type: 'int', value: q4Block },
+          { name: 'accuracy_level', type: 'int', value: accuracyLevel },
+        ],
+      })[0];
+    }
+    return b.matmul(x, b.weight(name, transposedSource(t)), out);
+  };
+
   /** y = x·Wᵀ (+ bias) (+ lora_scale·scaling·(x·Aᵀ)·Bᵀ) */
   const linear = (
     x: string,
@@ -167,12 +226,13 @@ export function buildDecoderGraph(
     out?: string,
   ): string => {
     const prefix = `model.layers.${layer}.${module}.${target}`;
-    const w = b.weight(
-      `${prefix}.weight`,
-      transposedSource(need(weights, `${prefix}.weight`, [outDim, inDim])),
-    );
     const branch = lora?.branches.get(`${layer}.${target}`);
-    let y = b.matmul(x, w, bias || branch ? undefined : out);
+    let y = project(
+      x,
+      `${prefix}.weight`,
+      need(weights, `${prefix}.weight`, [outDim, inDim]),
+      bias || branch ? undefined : out,
+    );
     if (bias) {
       const bw = b.weight(
         `${prefix}.bias`,
@@ -244,6 +304,7 @@ export function buildDecoderGraph(
 
   // --- layers ----------------------------------------------------------------------------------
   const embedName = 'model.embed_tokens.weight';
+  // NOTE: the embedding stays fp32 in q4 too (a Gather, and the tied head's Gemm, read it as is).
   const embed = b.weight(embedName, float32Source([V, H], need(weights, embedName, [V, H]).data));
   // NOTE: taps are named node outputs, never Identity nodes (JSEP WebGPU has no Identity kernel).
   // Taps read the value before its patch (as the reference does), so they name the producing node.
@@ -300,10 +361,17 @@ export function buildDecoderGraph(
   // --- head ------------------------------------------------------------------------------------
   const normed = rmsNorm(h, 'model.norm.weight', H);
   const kept = b.slice(normed, logitsStart, b.constI64([Number.MAX_SAFE_INTEGER]), [1]); // [B,T',H]
-  const head = spec.tieWordEmbeddings
-    ? embed
-    : b.weight('lm_head.weight', float32Source([V, H], need(weights, 'lm_head.weight', [V, H]).data));
-  const flat = b.gemmTransB(b.reshape(kept, [-1, H]), head); // [B·T',V]
+  const keptFlat = b.reshape(kept, [-1, H]);
+  let flat: string; // [B·T',V]
+  if (spec.tieWordEmbeddings) {
+    flat = b.gemmTransB(keptFlat, embed);
+  } else {
+    const headT = need(weights, 'lm_head.weight', [V, H]);
+    flat =
+      dtype === 'q4'
+        ? project(keptFlat, 'lm_head.weight', headT)
+        : b.gemmTransB(keptFlat, b.weight('lm_head.weight', float32Source([V, H], headT.data)));
+  }
   const outShape = b.concat([b.shape(kept, 0, 2), b.constI64([V])], 0);
   b.reshapeTo(flat, outShape, N.LOGITS);
 
@@ -322,7 +390,9 @@ export function buildDecoderGraph(
     }
   }
 
-  const built = b.build();
+  const opsets = [{ domain: '', version: 17 }];
+  if (dtype === 'q4') opsets.push({ domain: MS_DOMAIN, version: 1 });
+  const built = b.build(opsets);
   const inputs = [N.INPUT_IDS, N.ATTENTION_MASK, N.POSITION_IDS, N.LOGITS_START];
   for (let l = 0; l < L; l++) inputs.push(N.pastKey(l), N.pastValue(l));
   if (lora) inputs.push(N.LORA_SCALE);
@@ -338,6 +408,6 @@ export function buildDecoderGraph(
   }
   return {
     ...built,
-    io: { numLayers: L, hasLora: !!lora, patchInputs, tapOutputs, maxPositions, inputs, outputs },
+    io: { numLayers: L, dtype, hasLora: !!lora, patchInputs, tapOutputs, maxPositions, inputs, outputs },
   };
 }
