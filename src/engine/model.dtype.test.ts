@@ -7,6 +7,8 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, relError } from './graph/compare';
+import { buildDecoderGraph } from './graph/decoder';
+import { estimateMemory } from './memory';
 import { loadLora } from './lora';
 import { EngineModel } from './model';
 import { q4RoundTrip } from './quantize';
@@ -50,6 +52,25 @@ function argmaxRows(logits: Float32Array, V: number): number[] {
   }
   return out;
 }
+
+describe('q4 graph size', () => {
+  it('shrinks the graph bytes by what memory.ts estimates', async () => {
+    for (const folder of ['tiny-llama', 'tiny-qwen2']) {
+      const { spec, weights } = await loadModel(folderSource(fixture(folder)));
+      const size = (g: { model: Uint8Array; externalData: { data: Uint8Array }[] }) =>
+        g.model.byteLength + g.externalData.reduce((a, f) => a + f.data.byteLength, 0);
+      const f32 = size(buildDecoderGraph(spec, weights));
+      const q4 = size(buildDecoderGraph(spec, weights, { dtype: 'q4' }));
+      const est = (dtype: 'fp32' | 'q4') => estimateMemory(spec, { dtype, contextLength: 64 }).weightsBytes;
+      const estSaved = est('fp32') - est('q4');
+      console.log(
+        `${folder}: graph bytes fp32 ${f32}, q4 ${q4} (saved ${f32 - q4}); memory.ts weights fp32 ${est('fp32')}, q4 ${est('q4')} (saved ${estSaved})`,
+      );
+      // graph structure (node names, attributes) and 64-byte alignment differ by a few KiB at most
+      expect(Math.abs(f32 - q4 - estSaved)).toBeLessThan(0.02 * est('fp32'));
+    }
+  });
+});
 
 for (const backend of ['wasm', 'node-cpu'] as const) {
   describe(`q4 on ${backend}`, () => {
