@@ -30,17 +30,14 @@ describe('estimateMemory', () => {
     expect(e.loaderBytes).toBe(494_032_768 * 4);
   });
 
-  it('fp16 loads as fp32; q4 packs the projections at 4 bits + fp32 scales, the embedding stays fp32', () => {
+  it('fp16 loads as fp32; q4 packs every matrix at 4 bits + fp32 scales', () => {
     const f32 = estimateMemory(qwen05, { dtype: 'fp32', contextLength: 1024 });
     const f16 = estimateMemory(qwen05, { dtype: 'fp16', contextLength: 1024 });
     expect(f16.weightsBytes).toBe(f32.weightsBytes);
     expect(f16.kvBytes).toBe(f32.kvBytes);
     const q4 = estimateMemory(qwen05, { dtype: 'q4', contextLength: 1024 });
-    expect(q4Bytes(151936, 896, 4, false)).toEqual({
-      codes: 151936 * 28 * 16,
-      scales: 151936 * 28 * 4,
-      zeroPoints: 0,
-    });
+    const emb = q4Bytes(151936, 896, 4, false);
+    expect(emb).toEqual({ codes: 151936 * 28 * 16, scales: 151936 * 28 * 4, zeroPoints: 0 });
     expect(q4Bytes(10, 100, 2, true)).toEqual({ codes: 10 * 4 * 16, scales: 10 * 4 * 2, zeroPoints: 10 * 2 });
     // per layer: q, o [896, 896]; k, v [128, 896]; gate, up [4864, 896]; down [896, 4864]
     const proj = (n: number, k: number) => {
@@ -48,22 +45,32 @@ describe('estimateMemory', () => {
       return b.codes + b.scales;
     };
     const perLayer = 2 * proj(896, 896) + 2 * proj(128, 896) + 2 * proj(4864, 896) + proj(896, 4864);
-    const embedding = 151936 * 896 * 4;
+    // tied: the head shares the embedding's codes, with its own copy of the scales
+    const embedding = emb.codes + 2 * emb.scales;
     // norms (2·896 per layer + final) and q/k/v biases (896 + 2·128 per layer), fp32
     const vectors = (24 * (2 * 896 + 896 + 256) + 896) * 4;
     expect(q4.weightsBytes).toBe(embedding + 24 * perLayer + vectors);
-    expect(q4.largestBuffer).toEqual({ name: 'model.embed_tokens.weight', bytes: embedding });
+    expect(q4.largestBuffer).toEqual({ name: 'model.embed_tokens.weight', bytes: emb.codes });
     expect(q4.kvBytes).toBe(f32.kvBytes);
-    // the projections shrink 6.4× (4 bits + one fp32 scale per 32 weights)
-    expect((f32.weightsBytes - embedding - vectors) / (24 * perLayer)).toBeCloseTo(6.4, 1);
+    expect(q4.weightsBytes).toBeLessThan(f32.weightsBytes / 6);
   });
 
-  it('q4 quantizes an untied lm_head', () => {
+  it('q4: an untied lm_head is 4-bit too; an embedding of partial blocks stays fp32', () => {
     const untied = { ...qwen05, tieWordEmbeddings: false };
     const a = estimateMemory(untied, { dtype: 'q4', contextLength: 256 });
     const b = estimateMemory(qwen05, { dtype: 'q4', contextLength: 256 });
     const head = q4Bytes(151936, 896, 4, false);
-    expect(a.weightsBytes - b.weightsBytes).toBe(head.codes + head.scales);
+    expect(a.weightsBytes - b.weightsBytes).toBe(head.codes);
+    const odd = tinySpec({
+      vocabSize: 100,
+      hiddenSize: 48,
+      intermediateSize: 64,
+      numHeads: 3,
+      numKvHeads: 1,
+      headDim: 16,
+    });
+    const e = estimateMemory(odd, { dtype: 'q4', contextLength: 16 });
+    expect(e.topBuffers.find((x) => x.name === 'model.embed_tokens.weight')?.bytes).toBe(100 * 48 * 4);
   });
 
   it('a full-finetune pair holds two weight copies, LoRA adds its branches once', () => {
@@ -89,7 +96,7 @@ describe('estimateMemory', () => {
 });
 
 describe('planMemory', () => {
-  it('refuses on a default-limits GPU, naming the buffer and the limit (q4 keeps the embedding fp32)', () => {
+  it('refuses fp32 on a default-limits GPU, naming the buffer and the limit, and suggests q4', () => {
     const p = planMemory(
       qwen05,
       { dtype: 'fp32', contextLength: 1024 },
@@ -97,23 +104,23 @@ describe('planMemory', () => {
       'Qwen2.5-0.5B-Instruct',
     );
     expect(p.ok).toBe(false);
-    expect(p.suggestion).toBeNull();
+    expect(p.suggestion).toBe('q4');
     expect(p.message).toContain('Qwen2.5-0.5B-Instruct does not fit in fp32 on webgpu');
     expect(p.message).toContain('model.embed_tokens.weight needs one 519 MiB buffer');
     expect(p.message).toContain('maxStorageBufferBindingSize');
-    expect(p.message).toContain('even q4 does not fit');
+    expect(p.message).toContain('Choose q4');
   });
 
-  it('suggests q4 when the total is what does not fit; never fp16 (it loads as fp32)', () => {
-    const big = { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 31 - 4 };
-    expect(
-      planMemory(qwen05, { dtype: 'fp32', contextLength: 1024 }, { backend: 'webgpu', limits: big }).ok,
-    ).toBe(true);
-    const target = { backend: 'webgpu' as const, limits: big, budgetBytes: 1024 * 2 ** 20 };
-    const p = planMemory(qwen05, { dtype: 'fp32', contextLength: 1024 }, target);
+  it('never suggests fp16 (it loads as fp32); an fp16 request that does not fit is offered q4', () => {
+    const mid = { maxBufferSize: 300 * 2 ** 20, maxStorageBufferBindingSize: 300 * 2 ** 20 };
+    const p = planMemory(qwen05, { dtype: 'fp32', contextLength: 1024 }, { backend: 'webgpu', limits: mid });
     expect(p.suggestion).toBe('q4');
-    expect(p.message).toContain('Choose q4 (4-bit weights)');
-    const p16 = planMemory(qwen05, { dtype: 'fp16', contextLength: 1024 }, target);
+    const p16 = planMemory(
+      qwen05,
+      { dtype: 'fp16', contextLength: 1024 },
+      { backend: 'webgpu', limits: mid },
+    );
+    expect(p16.ok).toBe(false);
     expect(p16.suggestion).toBe('q4');
   });
 

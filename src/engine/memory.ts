@@ -98,14 +98,21 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
   for (const t of requiredTensors(spec)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     parameters += count;
-    // NOTE: in q4 the projections (and an untied lm_head) are 4-bit with fp32 scales, symmetric (no
-    // zero points); the embedding stays fp32 (a tied head reads it), as do norms and biases.
-    if (opts.dtype === 'q4' && t.shape.length === 2 && t.name !== 'model.embed_tokens.weight') {
+    // NOTE: in q4 every matrix is 4-bit with fp32 scales, symmetric (no zero points): MatMulNBits for
+    // the projections and an untied lm_head, GatherBlockQuantized for the embedding (when the hidden
+    // size is whole blocks, else it stays fp32), whose codes a tied head shares — with a second copy of
+    // the scales in MatMulNBits' shape. Norms and biases stay fp32. As graph/decoder.ts builds it.
+    const embedding = t.name === 'model.embed_tokens.weight';
+    if (
+      opts.dtype === 'q4' &&
+      t.shape.length === 2 &&
+      (!embedding || spec.hiddenSize % Q4_BLOCK_SIZE === 0)
+    ) {
       const q = q4Bytes(t.shape[0], t.shape[1], fb, false);
+      const scales = embedding && spec.tieWordEmbeddings ? 2 * q.scales : q.scales;
       buffers.push({ name: t.name, bytes: q.codes });
-      buffers.push({ name: `${t.name} (scales)`, bytes: q.scales });
-      if (q.zeroPoints) buffers.push({ name: `${t.name} (zero points)`, bytes: q.zeroPoints });
-      weightsBytes += q.codes + q.scales + q.zeroPoints;
+      buffers.push({ name: `${t.name} (scales)`, bytes: scales });
+      weightsBytes += q.codes + scales;
     } else {
       buffers.push({ name: t.name, bytes: count * fb });
       weightsBytes += count * fb;

@@ -84,7 +84,7 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
         beforeAll(async () => {
           ({ spec, weights } = await loadModel(folderSource(fixture(c.folder))));
           lora = c.lora ? await loadLora(folderSource(fixture(c.lora)), spec) : undefined;
-          dequant = q4RoundTrip(weights, { includeEmbedding: false });
+          dequant = q4RoundTrip(weights);
           model = await EngineModel.create(spec, weights, { backend, lora, dtype: 'q4' });
         });
         afterAll(async () => {

@@ -123,7 +123,7 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
         });
 
         it('q4 equals fp32 run on the dequantized weights', async () => {
-          const ref = await EngineModel.create(spec, q4RoundTrip(weights, { includeEmbedding: false }), {
+          const ref = await EngineModel.create(spec, q4RoundTrip(weights), {
             backend,
             lora,
           });

@@ -36,7 +36,7 @@ export interface EngineModelOptions {
   /** largest position id + 1 the model will see (RoPE table rows) */
   maxPositions?: number;
   /**
-   * How the base weights are stored: fp32 (default) or q4 (4-bit MatMulNBits projections). fp16 is
+   * How the base weights are stored: fp32 (default) or q4 (every matrix 4-bit, graph/decoder.ts). fp16 is
    * accepted and loads as fp32 (`dtype` says fp32, `dtypeNote` why): ORT folds fp16→fp32 Casts of
    * initializers when the session opens, so fp16 weights would save no memory on any of its backends.
    */

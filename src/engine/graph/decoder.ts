@@ -31,14 +31,18 @@ export interface DecoderOptions {
   /** split external data into files of at most this many bytes (default 1 GiB) */
   externalChunkBytes?: number;
   /**
-   * How the base weights are stored (default fp32). q4: the projections (q/k/v/o, gate/up/down, an
-   * untied lm_head) as 4-bit blocks run by ORT's `com.microsoft` MatMulNBits; embedding, norms, biases
-   * and LoRA stay fp32. fp16 is refused here (see CONTEXT.md: ORT folds fp16→fp32 Casts of initializers
+   * How the base weights are stored (default fp32). q4: every matrix as 4-bit blocks — q/k/v/o,
+   * gate/up/down and an untied lm_head run by ORT's `com.microsoft` MatMulNBits, the embedding by
+   * GatherBlockQuantized (a tied head shares its codes); norms, biases and LoRA stay fp32. fp16 is refused here (see CONTEXT.md: ORT folds fp16→fp32 Casts of initializers
    * at session creation, so it saves nothing); EngineModel loads fp32 for it and says so.
    */
   dtype?: GraphDtype;
-  /** q4 only: quantization block size (default 32) and MatMulNBits accuracy_level (default 0: fp32 math) */
-  q4?: { blockSize?: number; accuracyLevel?: number };
+  /**
+   * q4 only: quantization block size (default 32), MatMulNBits accuracy_level (default 0: fp32 math),
+   * and whether the embedding is 4-bit too (default true: GatherBlockQuantized, and a tied head runs
+   * MatMulNBits on the same codes)
+   */
+  q4?: { blockSize?: number; accuracyLevel?: number; embedding?: boolean };
 }
 
 /** Weight storage the graph can build. */
@@ -186,34 +190,46 @@ export function buildDecoderGraph(
   const q4Block = opts.q4?.blockSize ?? Q4_BLOCK;
   const accuracyLevel = opts.q4?.accuracyLevel ?? 0;
 
+  interface Q4Weight {
+    /** uint8 [N, blocks, blockSize/2] */
+    codes: string;
+    /** fp32 [N, blocks] */
+    scales: string;
+    n: number;
+    k: number;
+  }
+  const q4Weight = (name: string, t: Tensor): Q4Weight => {
+    const [n, k] = t.shape;
+    const q = quantizeQ4(t.data, n, k, { blockSize: q4Block });
+    const blocks = q4Blocks(k, q4Block);
+    return {
+      codes: b.weight(`${name}.q4`, bytesSource(DataType.UINT8, [n, blocks, q4Block / 2], q.codes)),
+      scales: b.weight(`${name}.scales`, float32Source([n, blocks], q.scales)),
+      n,
+      k,
+    };
+  };
+  /** x·Wᵀ with W 4-bit: ORT's MatMulNBits */
+  const matmulQ4 = (x: string, w: Q4Weight, out?: string): string =>
+    // NOTE: ORT contrib op (CPU/WASM MLAS kernel, JSEP WebGPU kernel); B [N, blocks, blockSize/2] with
+    // two codes per byte, low nibble first along K; no zero points = 8; result (code − 8)·scale.
+    b.node('MatMulNBits', [x, w.codes, w.scales], {
+      domain: MS_DOMAIN,
+      names: [out],
+      attrs: [
+        { name: 'K', type: 'int', value: w.k },
+        { name: 'N', type: 'int', value: w.n },
+        { name: 'bits', type: 'int', value: 4 },
+        { name: 'block_size', type: 'int', value: q4Block },
+        { name: 'accuracy_level', type: 'int', value: accuracyLevel },
+      ],
+    })[0];
+
   /** x·Wᵀ for a base matrix W [outDim, inDim] stored in `dtype` (x: [..., inDim]). */
   const project = (x: string, name: string, t: Tensor, out?: string): string => {
-    const [outDim, inDim] = t.shape;
-    if (dtype === 'q4') {
-      const q = quantizeQ4(t.data, outDim, inDim, { blockSize: q4Block });
-      const blocks = q4Blocks(inDim, q4Block);
-      const codes = b.weight(
-        `${name}.q4`,
-        bytesSource(DataType.UINT8, [outDim, blocks, q4Block / 2], q.codes),
-      );
-      const scales = b.weight(`${name}.scales`, float32Source([outDim, blocks], q.scales));
-      // NOTE: ORT contrib op (CPU/WASM MLAS kernel, JSEP WebGPU kernel); B [N, blocks, blockSize/2] with
-      // two codes per byte, low nibble first along K; no zero points = 8; result (code − 8)·scale.
-      return b.node('MatMulNBits', [x, codes, scales], {
-        domain: MS_DOMAIN,
-        names: [out],
-        attrs: [
-          { name: 'K', type: 'int', value: inDim },
-          { name: 'N', type: 'int', value: outDim },
-          { name: 'bits', type: 'int', value: 4 },
-          { name: 'block_size', type: 'int', value: q4Block },
-          { name: 'accuracy_level', type: 'int', value: accuracyLevel },
-        ],
-      })[0];
-    }
+    if (dtype === 'q4') return matmulQ4(x, q4Weight(name, t), out);
     return b.matmul(x, b.weight(name, transposedSource(t)), out);
   };
-
   /** y = x·Wᵀ (+ bias) (+ lora_scale·scaling·(x·Aᵀ)·Bᵀ) */
   const linear = (
     x: string,
@@ -304,14 +320,41 @@ export function buildDecoderGraph(
 
   // --- layers ----------------------------------------------------------------------------------
   const embedName = 'model.embed_tokens.weight';
-  // NOTE: the embedding stays fp32 in q4 too (a Gather, and the tied head's Gemm, read it as is).
-  const embed = b.weight(embedName, float32Source([V, H], need(weights, embedName, [V, H]).data));
+  const embedT = need(weights, embedName, [V, H]);
+  // NOTE: a 4-bit embedding: codes [V, blocks, blockSize/2] (MatMulNBits' B layout) read by
+  // GatherBlockQuantized (quantized along the last axis, one block per row of it) and, when the head is
+  // tied, by MatMulNBits — one copy. Each op gets its own scales ([V, blocks, 1] vs [V, blocks]); only
+  // when every row is whole blocks (else the embedding stays fp32).
+  const embedQ =
+    dtype === 'q4' && (opts.q4?.embedding ?? true) && H % q4Block === 0
+      ? quantizeQ4(embedT.data, V, H, { blockSize: q4Block })
+      : null;
+  const embedBlocks = H / q4Block;
+  const embedCodes = embedQ
+    ? b.weight(`${embedName}.q4`, bytesSource(DataType.UINT8, [V, embedBlocks, q4Block / 2], embedQ.codes))
+    : null;
+  const embed = embedQ ? null : b.weight(embedName, float32Source([V, H], embedT.data));
   // NOTE: taps are named node outputs, never Identity nodes (JSEP WebGPU has no Identity kernel).
   // Taps read the value before its patch (as the reference does), so they name the producing node.
   const rawResidName = (l: number): string | undefined => (tapOutputs ? N.residTap(l) : undefined);
   const residSite = (l: number, x: string): string =>
     patchInputs ? blend(x, residPatches[l].mask, residPatches[l].value) : x;
-  let h = b.gather(embed, inputIds, 0, rawResidName(0)); // [B,T,H]
+  let h: string; // [B,T,H]
+  if (embedQ && embedCodes) {
+    const scales = b.weight(`${embedName}.scales_gather`, float32Source([V, embedBlocks, 1], embedQ.scales));
+    const rows = b.node('GatherBlockQuantized', [embedCodes, inputIds, scales], {
+      domain: MS_DOMAIN,
+      attrs: [
+        { name: 'bits', type: 'int', value: 4 },
+        { name: 'block_size', type: 'int', value: q4Block },
+        { name: 'gather_axis', type: 'int', value: 0 },
+        { name: 'quantize_axis', type: 'int', value: 2 },
+      ],
+    })[0]; // [B,T,blocks,blockSize]
+    h = b.reshape(rows, [0, 0, H], rawResidName(0));
+  } else {
+    h = b.gather(embed!, inputIds, 0, rawResidName(0));
+  }
 
   for (let l = 0; l < L; l++) {
     h = residSite(l, h);
@@ -364,7 +407,15 @@ export function buildDecoderGraph(
   const keptFlat = b.reshape(kept, [-1, H]);
   let flat: string; // [B·T',V]
   if (spec.tieWordEmbeddings) {
-    flat = b.gemmTransB(keptFlat, embed);
+    flat =
+      embedQ && embedCodes
+        ? matmulQ4(keptFlat, {
+            codes: embedCodes,
+            scales: b.weight(`${embedName}.scales`, float32Source([V, embedBlocks], embedQ.scales)),
+            n: V,
+            k: H,
+          })
+        : b.gemmTransB(keptFlat, embed!);
   } else {
     const headT = need(weights, 'lm_head.weight', [V, H]);
     flat =
