@@ -157,9 +157,13 @@ test('a model source that cannot load shows an error state', async ({ page }, in
   await page.goto('/');
   await allDone(page);
   await page.getByLabel('model pair source').selectOption('url');
-  await page.getByPlaceholder('https://…/model/').fill('http://127.0.0.1:9/nothing/');
-  await page.getByRole('button', { name: 'Use these models' }).click();
-  await expect(page.getByRole('alert').first()).toBeVisible({ timeout: 60_000 });
+  await page.getByLabel('base URL').fill('http://127.0.0.1:9/nothing/');
+  await page.getByLabel('finetuned URL').fill('http://127.0.0.1:9/nothing-ft/');
+  await page.getByRole('button', { name: 'Load these models' }).click();
+  await expect(page.getByTestId('load-error')).toContainText('Could not load the models', {
+    timeout: 60_000,
+  });
+  await expect(page.getByTestId('load-error').getByRole('button', { name: 'Retry' })).toBeVisible();
   await screenshot(page, info, 'ui-load-error');
 });
 

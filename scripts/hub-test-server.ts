@@ -91,6 +91,7 @@ export const TEST_REPOS = {
   busy: 'piggyback-test/busy-llama',
   slow: 'piggyback-test/slow-llama',
   wrongSize: 'piggyback-test/wrong-size-llama',
+  tooBig: 'piggyback-test/too-big-llama',
 } as const;
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -102,6 +103,24 @@ function readFolder(dir: string): Map<string, Uint8Array> {
     const full = join(dir, name);
     if (statSync(full).isFile()) out.set(name, new Uint8Array(readFileSync(full)));
   }
+  return out;
+}
+
+/** A config.json of Llama-3.2-3B's size over the fixture's files: only a preflight may touch it. */
+function withBigConfig(files: Map<string, Uint8Array>): Map<string, Uint8Array> {
+  const out = new Map(files);
+  const cfg = JSON.parse(new TextDecoder().decode(files.get('config.json'))) as Record<string, unknown>;
+  Object.assign(cfg, {
+    hidden_size: 3072,
+    intermediate_size: 8192,
+    num_hidden_layers: 28,
+    num_attention_heads: 24,
+    num_key_value_heads: 8,
+    head_dim: 128,
+    vocab_size: 128256,
+    max_position_embeddings: 131072,
+  });
+  out.set('config.json', new TextEncoder().encode(JSON.stringify(cfg, null, 2)));
   return out;
 }
 
@@ -140,6 +159,8 @@ export function fixtureRepos(fixturesDir = DEFAULT_FIXTURES): Map<string, RepoDe
   add(TEST_REPOS.busy, llama, { busyFiles: ['config.json', 'model.safetensors'], busyTimes: 2 });
   add(TEST_REPOS.slow, llama, { slowFiles: ['model.safetensors'] });
   add(TEST_REPOS.wrongSize, llama, { wrongSize: { 'model.safetensors': 4096 } });
+  // NOTE: a 3B-sized config over tiny weights: the memory preflight must refuse it before any download.
+  add(TEST_REPOS.tooBig, withBigConfig(llama));
   return repos;
 }
 

@@ -92,6 +92,8 @@ export interface ModelPreflight {
   confirm: BaseMapping | null;
   /** problems that stop the load (shapes, memory), in words */
   errors: string[];
+  /** the error thrown while reading the model or adapter (a Hub error keeps its reason), if any */
+  failure: unknown;
 }
 
 export interface PreflightOptions {
@@ -109,7 +111,15 @@ export async function preflightSpec(spec: ExperimentSpec, opts: PreflightOptions
   const dtype = spec.runtime.dtype;
   for (const [id, entry] of Object.entries(spec.models)) {
     const base = sourceLabel(entry.source);
-    const r: ModelPreflight = { id, base, adapter: null, memory: null, confirm: null, errors: [] };
+    const r: ModelPreflight = {
+      id,
+      base,
+      adapter: null,
+      memory: null,
+      confirm: null,
+      errors: [],
+      failure: null,
+    };
     out.push(r);
     try {
       const baseSrc = await opts.resolveSource(entry.source);
@@ -141,6 +151,7 @@ export async function preflightSpec(spec: ExperimentSpec, opts: PreflightOptions
         if (!r.memory.ok && r.memory.message) r.errors.push(r.memory.message);
       }
     } catch (e) {
+      r.failure = e;
       r.errors.push(e instanceof Error ? e.message : String(e));
     }
   }

@@ -3,8 +3,9 @@
 // updates, and cancels what a newer request supersedes. Model requests go through an EngineQueue, one
 // at a time. Must never run a model on the UI thread or import anything of the engine; everything goes
 // through src/worker/client.ts.
-import { CancelledError, EngineClient } from '../worker/client';
-import type { TokenNeighbour, WorkerEvent } from '../worker/protocol';
+import { CancelledError, EngineClient, WorkerError } from '../worker/client';
+import type { LoadProgress, LocalFile, TokenNeighbour, WorkerEvent } from '../worker/protocol';
+import { keepEndpoint, keepToken, rememberedEndpoint, rememberedToken } from './hub-access';
 import { EngineQueue, type Job } from './engine-queue';
 import {
   applyCondition,
@@ -15,7 +16,7 @@ import {
   promptKey,
   staleConditions,
 } from './results-state';
-import type { LabStoreApi } from './store';
+import type { LabStoreApi, ModelLoad } from './store';
 
 const AUTO_RUN_DELAY_MS = 450;
 const INFO_TIMEOUT_MS = 8000;
@@ -42,6 +43,16 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       },
     );
   });
+}
+
+/** Folds a progress event into a model's load: whether anything was downloaded, the largest total. */
+export function mergeLoad(prev: ModelLoad | undefined, p: LoadProgress): ModelLoad {
+  if (p.stage !== 'download') return { ...p, fetched: prev?.fetched, bytes: prev?.bytes };
+  return {
+    ...p,
+    fetched: (prev?.fetched ?? false) || !p.cached,
+    bytes: Math.max(prev?.bytes ?? 0, p.total),
+  };
 }
 
 export class LabSession {
@@ -98,6 +109,12 @@ export class LabSession {
     this.unsubscribe = this.store.subscribe((s, prev) => {
       if (s.spec !== prev.spec) this.onSpecChange();
     });
+    // NOTE: the worker starts with no token and the public Hub; a token this tab was asked to remember
+    // goes over before the first load (requests are answered in order).
+    const token = rememberedToken();
+    const endpoint = rememberedEndpoint();
+    if (endpoint) void this.setHubEndpoint(endpoint).catch(() => keepEndpoint(null));
+    if (token) void this.setHubToken(token, true);
     void this.refresh();
   }
 
@@ -185,7 +202,10 @@ export class LabSession {
     const s = this.store.getState();
     switch (e.type) {
       case 'progress':
-        this.store.setState({ loading: e.progress });
+        this.store.setState({
+          loading: e.progress,
+          loads: { ...s.loads, [e.progress.model]: mergeLoad(s.loads[e.progress.model], e.progress) },
+        });
         break;
       case 'backend':
         this.store.setState({
@@ -214,7 +234,7 @@ export class LabSession {
   private async prepare(gen: number): Promise<boolean> {
     const spec = this.store.getState().spec;
     const key = promptKey(spec);
-    this.store.setState({ promptStatus: 'running', promptError: null });
+    this.store.setState({ promptStatus: 'running', promptError: null, promptProblem: null, loads: {} });
     const job = this.submit(
       'prepare',
       this.queue.submit<'prompt-done'>({ type: 'prepare', spec }, (e) => this.onEvent(gen, e)),
@@ -237,7 +257,12 @@ export class LabSession {
         this.store.setState({ promptStatus: 'cancelled', loading: null });
         return false;
       }
-      this.store.setState({ promptStatus: 'error', promptError: message(e), loading: null });
+      this.store.setState({
+        promptStatus: 'error',
+        promptError: message(e),
+        promptProblem: e instanceof WorkerError ? e.problem : null,
+        loading: null,
+      });
       return false;
     } finally {
       this.release('prepare', job);
@@ -422,6 +447,49 @@ export class LabSession {
     } finally {
       this.release('drift', job);
     }
+  }
+
+  // --- Hub access and local folders: bookkeeping requests, not model work, so not queued ---
+
+  /** Hands the token to the worker (null forgets it); `remember` keeps it in this tab's sessionStorage. */
+  async setHubToken(token: string | null, remember: boolean): Promise<void> {
+    const t = token?.trim() || null;
+    await this.client.request<'hub-token'>({ type: 'hub-token', token: t });
+    keepToken(t, remember && t !== null);
+    this.store.setState({
+      hub: { ...this.store.getState().hub, tokenSet: t !== null, remembered: remember && !!t },
+    });
+  }
+
+  /** The Hub endpoint for hub ids (null: the public Hub); the token is sent to this host only. */
+  async setHubEndpoint(endpoint: string | null): Promise<string> {
+    const r = await this.client.request<'hub-endpoint'>({ type: 'hub-endpoint', endpoint });
+    keepEndpoint(endpoint);
+    this.store.setState({ hub: { ...this.store.getState().hub, endpoint } });
+    return r.endpoint;
+  }
+
+  /** Empties the download cache (all, or one repo); resolves to the bytes freed. */
+  async clearCache(repo?: string): Promise<number> {
+    const r = await this.client.request<'clear-cache'>({ type: 'clear-cache', ...(repo ? { repo } : {}) });
+    return r.removed;
+  }
+
+  /** Lends the worker a picked or dropped folder under `name` (the spec's local path). */
+  async openLocalFolder(name: string, files: LocalFile[]): Promise<{ files: number; bytes: number }> {
+    const r = await this.client.request<'local-folder'>({ type: 'local-folder', name, files });
+    return { files: r.files, bytes: r.bytes };
+  }
+
+  /** Accepts loading `adapter` on `base` (an adapter naming a mirror or another base), then retries. */
+  async confirmBase(adapter: string, base: string): Promise<void> {
+    await this.client.request<'confirm-base'>({ type: 'confirm-base', adapter, base });
+    await this.retryLoad();
+  }
+
+  /** Loads the spec's models again (after a token, a confirmation or a folder was given). */
+  async retryLoad(): Promise<void> {
+    await this.refresh();
   }
 
   /** Loaded models and memory; quietly absent when the worker does not answer 'info'. */

@@ -6,7 +6,7 @@ import { createStore, useStore } from 'zustand';
 import { defaultSpec, parseSpec, type ExperimentSpec } from '../lab/experiment';
 import type { DriftResult, PromptView, SweepResult } from '../lab/results';
 import type { BackendProbe } from '../worker/backend-probe';
-import type { EngineInfo, LayerSweepResult, LoadProgress } from '../worker/protocol';
+import type { EngineInfo, LayerSweepResult, LoadProblem, LoadProgress } from '../worker/protocol';
 import { pruneStates, type ConditionStates } from './results-state';
 import { defaultEditTarget, defaultPatchTarget } from './spec-edit';
 
@@ -32,6 +32,14 @@ export interface SweepState {
   key: string | null;
 }
 
+/** A model's latest progress, with what the whole load did so far (a download may end on cache reads). */
+export type ModelLoad = LoadProgress & {
+  /** some file was downloaded (not served from the cache) in this load */
+  fetched?: boolean;
+  /** the largest byte total seen: the whole download, not the last file read */
+  bytes?: number;
+};
+
 export interface LabState {
   spec: ExperimentSpec;
   origin: SpecOrigin;
@@ -44,11 +52,17 @@ export interface LabState {
   backendError: string | null;
   info: EngineInfo | null;
   loading: LoadProgress | null;
+  /** the latest progress of each model (or repo being downloaded) of the load in flight */
+  loads: Record<string, ModelLoad>;
+  /** Hub access as the worker holds it: whether a token is set (never the token itself) */
+  hub: { tokenSet: boolean; remembered: boolean; endpoint: string | null };
 
   prompt: PromptView | null;
   promptKey: string | null;
   promptStatus: TaskStatus;
   promptError: string | null;
+  /** what the user can do about the failed load (confirm a base, choose q4, paste a token, …) */
+  promptProblem: LoadProblem | null;
 
   conditions: ConditionStates;
   run: { status: TaskStatus; error: string | null };
@@ -100,10 +114,13 @@ export function initialState(spec: ExperimentSpec = defaultSpec()): LabState {
     backendError: null,
     info: null,
     loading: null,
+    loads: {},
+    hub: { tokenSet: false, remembered: false, endpoint: null },
     prompt: null,
     promptKey: null,
     promptStatus: 'idle',
     promptError: null,
+    promptProblem: null,
     conditions: {},
     run: { status: 'idle', error: null },
     sweep: { component: 'kv', status: 'idle', done: 0, total: 0, error: null, results: {}, key: null },

@@ -1,6 +1,6 @@
 // UI-side handle on the engine worker: request/response with ids, streamed events per request,
 // cancellation. Must never import the engine itself (that would pull ORT into the UI thread).
-import type { WorkerEvent, WorkerMessage, WorkerRequest, WorkerResponse } from './protocol';
+import type { LoadProblem, WorkerEvent, WorkerMessage, WorkerRequest, WorkerResponse } from './protocol';
 
 type Pending = {
   resolve: (r: WorkerResponse) => void;
@@ -27,6 +27,16 @@ export class CancelledError extends Error {
   }
 }
 
+/** The worker's error answer; `problem` says what the user can do about a failed load. */
+export class WorkerError extends Error {
+  readonly problem: LoadProblem | null;
+  constructor(message: string, problem?: LoadProblem) {
+    super(message);
+    this.name = 'WorkerError';
+    this.problem = problem ?? null;
+  }
+}
+
 export class EngineClient {
   private worker: Worker;
   private nextId = 1;
@@ -43,7 +53,7 @@ export class EngineClient {
         return;
       }
       this.pending.delete(msg.id);
-      if (msg.type === 'error') p.reject(new Error(msg.message));
+      if (msg.type === 'error') p.reject(new WorkerError(msg.message, msg.problem));
       else if (msg.type === 'cancelled') p.reject(new CancelledError());
       else p.resolve(msg as WorkerResponse);
     };

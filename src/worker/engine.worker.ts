@@ -3,15 +3,19 @@
 // must never touch the DOM, and never lets one failed request take the worker down.
 /// <reference lib="webworker" />
 import { configureOrt, type BackendRequest } from '../engine/session';
-import { urlSource } from '../engine/source';
+import { urlSource, type FileSource } from '../engine/source';
+import { blobFolderSource } from '../engine/blob-source';
 import { clearWorkerCache, resolveBrowserSource } from './hub-sources';
 import { hubToken } from '../engine/hub-token';
-import { parseSpec, type ExperimentSpec, type ModelSource } from '../lab/experiment';
+import { DEFAULT_HUB_ENDPOINT } from '../engine/hub';
+import { problemOf } from './load-problem';
+import { confirmKey, modelsToCheck, preflightOrThrow, preflightTarget } from './preflight';
+import { parseSpec, type ExperimentSpec, type ModelEntry, type ModelSource } from '../lab/experiment';
 import { Lab, AbortedError } from '../lab/runner';
 import { probeBackend, type BackendProbe } from './backend-probe';
 import { selfCheck } from './selfcheck';
 import { handleEvalRequest } from './eval-handler';
-import type { EngineInfo, WorkerMessage, WorkerRequest } from './protocol';
+import type { EngineInfo, LoadProgress, LocalFile, WorkerMessage, WorkerRequest } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const post = (msg: WorkerMessage) => scope.postMessage(msg);
@@ -19,23 +23,57 @@ const post = (msg: WorkerMessage) => scope.postMessage(msg);
 // NOTE: ORT-web would fetch its .wasm from a CDN; the app serves its own copy under /ort/.
 configureOrt({ wasmPaths: new URL('/ort/', scope.location.origin).href, logLevel: 'error' });
 
-function resolveSource(s: ModelSource) {
-  // NOTE: download progress and cancellation belong to the newest request in flight (the one that
-  // asked for this load); the Hub token is the worker's in-memory one (engine/hub-token.ts).
-  const id = [...controllers.keys()].pop();
-  return resolveBrowserSource(s, {
-    origin: scope.location.origin,
-    signal: id !== undefined ? controllers.get(id)?.signal : undefined,
-    onProgress: (progress) => {
-      if (id !== undefined) post({ id, type: 'progress', progress });
-    },
-  });
-}
-
 let probe: BackendProbe | null = null;
 const labs = new Map<BackendRequest, Lab>();
 const controllers = new Map<number, AbortController>();
 let currentLab: Lab | null = null;
+/** ids of the model requests in flight (the engine queue sends one at a time), oldest first */
+const modelRequests = new Set<number>();
+/** set from the models panel only (null: the public Hub); the token is sent to this host alone */
+let hubEndpoint: string | null = null;
+/** folders the user picked or dropped, by the name the spec's `local` source uses */
+const localFolders = new Map<string, FileSource>();
+/** adapter → base mappings the user accepted (confirmKey) */
+const confirmed = new Set<string>();
+/** the spec of the newest model request (the models the panel shows) */
+let lastSpec: ExperimentSpec | null = null;
+/** models sections (with dtype and device) that passed the preflight */
+const preflighted = new Set<string>();
+
+const MODEL_REQUESTS: ReadonlySet<WorkerRequest['type']> = new Set([
+  'prepare',
+  'run',
+  'sweep',
+  'layer-sweep',
+  'drift',
+  'neighbours',
+  'tokenize',
+  'eval',
+  'eval-load',
+  'eval-clear',
+]);
+
+/** The model request that loads belong to: the newest in flight. */
+const loadRequest = (): number | undefined => [...modelRequests].pop();
+
+function postProgress(progress: LoadProgress): void {
+  const id = loadRequest();
+  if (id !== undefined) post({ id, type: 'progress', progress });
+}
+
+function resolveSource(s: ModelSource, prefetch = true) {
+  // NOTE: download progress and cancellation belong to the model request in flight (the one that
+  // asked for this load); the Hub token is the worker's in-memory one (engine/hub-token.ts).
+  const id = loadRequest();
+  return resolveBrowserSource(s, {
+    origin: scope.location.origin,
+    endpoint: hubEndpoint ?? undefined,
+    signal: id !== undefined ? controllers.get(id)?.signal : undefined,
+    onProgress: postProgress,
+    prefetch,
+    local: (path) => localFolders.get(path),
+  });
+}
 
 function backendFor(spec: ExperimentSpec): BackendRequest {
   switch (spec.runtime.device) {
@@ -48,20 +86,52 @@ function backendFor(spec: ExperimentSpec): BackendRequest {
   }
 }
 
-function labFor(spec: ExperimentSpec, id: number): Lab {
+function labFor(spec: ExperimentSpec): Lab {
   const backend = backendFor(spec);
   let lab = labs.get(backend);
   if (!lab) {
     lab = new Lab({
-      resolveSource,
+      resolveSource: (s) => resolveSource(s),
       backend,
       maxPositions: 1024,
-      onProgress: (p) => post({ id, type: 'progress', progress: p }),
+      onProgress: postProgress,
     });
     labs.set(backend, lab);
   }
   currentLab = lab;
   return lab;
+}
+
+/**
+ * The lab for a spec, after the preflight of its non-demo models (configs and adapters only): an
+ * adapter that does not fit, a base to confirm or a dtype that cannot fit stops here, before any
+ * weights are downloaded. A models section that passed once is not checked again.
+ */
+async function labReady(spec: ExperimentSpec): Promise<Lab> {
+  const models = modelsToCheck(spec);
+  const key = JSON.stringify([models, spec.runtime, [...confirmed].sort()]);
+  if (Object.keys(models).length > 0 && !preflighted.has(key)) {
+    probe ??= await probeBackend(scope.navigator);
+    postProgress({ stage: 'preflight', model: Object.keys(models).join(', '), loaded: 0, total: 1 });
+    await preflightOrThrow(spec, {
+      resolveSource: (s) => resolveSource(s, false),
+      target: preflightTarget(spec.runtime.device, probe),
+      confirmed,
+    });
+    postProgress({ stage: 'preflight', model: Object.keys(models).join(', '), loaded: 1, total: 1 });
+    preflighted.add(key);
+  }
+  lastSpec = spec;
+  return labFor(spec);
+}
+
+function localFolder(name: string, files: LocalFile[]): { files: number; bytes: number } {
+  const source = blobFolderSource(
+    files.map((f) => ({ path: f.path, blob: f.file })),
+    name,
+  );
+  localFolders.set(name, source);
+  return { files: files.length, bytes: files.reduce((n, f) => n + f.file.size, 0) };
 }
 
 function specOf(json: unknown): ExperimentSpec {
@@ -87,14 +157,38 @@ async function announceBackend(id: number, lab: Lab, spec: ExperimentSpec): Prom
   });
 }
 
+/**
+ * The loaded models of the last spec prepared, under that spec's keys (the registry keeps earlier
+ * specs' models too, under their own keys); a base served by its adapter's session at dose 0 is listed
+ * with that session.
+ */
+function loadedForSpec(lab: Lab): ReturnType<Lab['registry']['loaded']> {
+  const loaded = lab.registry.loaded();
+  if (!lastSpec) return loaded;
+  const sig = (e: ModelEntry) => JSON.stringify([e.source, e.adapter ?? null]);
+  const out: ReturnType<Lab['registry']['loaded']> = [];
+  for (const [id, e] of Object.entries(lastSpec.models)) {
+    const own = loaded.find((l) => sig(l.entry) === sig(e));
+    const shared = e.adapter
+      ? undefined
+      : loaded.find((l) => l.entry.adapter && JSON.stringify(l.entry.source) === JSON.stringify(e.source));
+    const hit = own ?? shared;
+    if (hit) out.push({ ...hit, id, entry: e });
+  }
+  return out;
+}
+
 async function info(): Promise<EngineInfo> {
   const lab = currentLab;
   if (!lab) return { backend: 'none', models: [], memory: { weights: 0, kvCache: 0 } };
-  const loaded = lab.registry.loaded();
+  const loaded = loadedForSpec(lab);
   let weights = 0;
+  const counted = new Set<object>();
   const models = loaded.map(({ id, entry, model }) => {
     const bytes = model.parameterCount * 4;
-    weights += bytes;
+    // NOTE: a base that shares its adapter's session holds no weights of its own.
+    if (!counted.has(model)) weights += bytes;
+    counted.add(model);
     return {
       key: id,
       source:
@@ -119,6 +213,7 @@ async function info(): Promise<EngineInfo> {
 async function handle(req: WorkerRequest): Promise<void> {
   const ctl = new AbortController();
   controllers.set(req.id, ctl);
+  if (MODEL_REQUESTS.has(req.type)) modelRequests.add(req.id);
   const signal = ctl.signal;
   try {
     switch (req.type) {
@@ -131,7 +226,7 @@ async function handle(req: WorkerRequest): Promise<void> {
         return;
       case 'prepare': {
         const spec = specOf(req.spec);
-        const lab = labFor(spec, req.id);
+        const lab = await labReady(spec);
         const { view } = await lab.prepare(spec);
         await announceBackend(req.id, lab, spec);
         post({ id: req.id, type: 'prompt-done', prompt: view });
@@ -139,7 +234,7 @@ async function handle(req: WorkerRequest): Promise<void> {
       }
       case 'run': {
         const spec = specOf(req.spec);
-        const lab = labFor(spec, req.id);
+        const lab = await labReady(spec);
         const result = await lab.run(spec, {
           signal,
           onPrompt: (prompt) => {
@@ -155,7 +250,9 @@ async function handle(req: WorkerRequest): Promise<void> {
       }
       case 'sweep': {
         const spec = specOf(req.spec);
-        const result = await labFor(spec, req.id).sweep(spec, {
+        const result = await (
+          await labReady(spec)
+        ).sweep(spec, {
           component: req.component,
           positions: req.positions,
           signal,
@@ -167,24 +264,24 @@ async function handle(req: WorkerRequest): Promise<void> {
       }
       case 'layer-sweep': {
         const spec = specOf(req.spec);
-        const r = await labFor(spec, req.id).layerSweep(spec, req.component, req.positions, signal);
+        const r = await (await labReady(spec)).layerSweep(spec, req.component, req.positions, signal);
         post({ id: req.id, type: 'layer-sweep-done', result: { ...r, done: true } });
         return;
       }
       case 'drift': {
         const spec = specOf(req.spec);
-        post({ id: req.id, type: 'drift-done', result: await labFor(spec, req.id).drift(spec) });
+        post({ id: req.id, type: 'drift-done', result: await (await labReady(spec)).drift(spec) });
         return;
       }
       case 'neighbours': {
         const spec = specOf(req.spec);
-        const neighbours = await labFor(spec, req.id).neighbours(spec, req.model, req.tokenId, req.n);
+        const neighbours = await (await labReady(spec)).neighbours(spec, req.model, req.tokenId, req.n);
         post({ id: req.id, type: 'neighbours', tokenId: req.tokenId, neighbours });
         return;
       }
       case 'tokenize': {
         const spec = specOf(req.spec);
-        post({ id: req.id, type: 'tokenize', tokens: await labFor(spec, req.id).tokenize(spec, req.text) });
+        post({ id: req.id, type: 'tokenize', tokens: await (await labReady(spec)).tokenize(spec, req.text) });
         return;
       }
       case 'hub-token':
@@ -193,6 +290,21 @@ async function handle(req: WorkerRequest): Promise<void> {
         return;
       case 'clear-cache':
         post({ id: req.id, type: 'clear-cache', removed: await clearWorkerCache(req.repo) });
+        return;
+      case 'hub-endpoint': {
+        const ep = req.endpoint?.trim() || null;
+        if (ep !== null && !/^https?:\/\/[^/\s]+/.test(ep))
+          throw new Error(`"${ep}" is not a Hub endpoint: expected http(s)://host`);
+        hubEndpoint = ep ? ep.replace(/\/+$/, '') : null;
+        post({ id: req.id, type: 'hub-endpoint', endpoint: hubEndpoint ?? DEFAULT_HUB_ENDPOINT });
+        return;
+      }
+      case 'local-folder':
+        post({ id: req.id, type: 'local-folder', name: req.name, ...localFolder(req.name, req.files) });
+        return;
+      case 'confirm-base':
+        confirmed.add(confirmKey(req.adapter, req.base));
+        post({ id: req.id, type: 'confirm-base', ok: true });
         return;
       case 'selfcheck': {
         const origin = scope.location.origin;
@@ -211,7 +323,7 @@ async function handle(req: WorkerRequest): Promise<void> {
       case 'eval-load':
       case 'eval-clear': {
         const spec = specOf(req.spec);
-        await handleEvalRequest(req, { lab: labFor(spec, req.id), spec, post, signal });
+        await handleEvalRequest(req, { lab: await labReady(spec), spec, post, signal });
         return;
       }
     }
@@ -219,10 +331,17 @@ async function handle(req: WorkerRequest): Promise<void> {
     if (signal.aborted || e instanceof AbortedError || (e instanceof Error && e.name === 'AbortError')) {
       post({ id: req.id, type: 'cancelled' });
     } else {
-      post({ id: req.id, type: 'error', message: e instanceof Error ? e.message : String(e) });
+      const problem = problemOf(e);
+      post({
+        id: req.id,
+        type: 'error',
+        message: e instanceof Error ? e.message : String(e),
+        ...(problem ? { problem } : {}),
+      });
     }
   } finally {
     controllers.delete(req.id);
+    modelRequests.delete(req.id);
   }
 }
 

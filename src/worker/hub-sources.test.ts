@@ -7,6 +7,8 @@ import {
   TEST_TOKENS,
   type HubTestServer,
 } from '../../scripts/hub-test-server';
+import { readdirSync, readFileSync } from 'node:fs';
+import { blobFolderSource } from '../engine/blob-source';
 import { memoryCache } from '../engine/cache';
 import { hubToken } from '../engine/hub-token';
 import { loadModel } from '../engine/weights';
@@ -98,9 +100,24 @@ describe('resolveBrowserSource', () => {
     expect(server.requests.map((r) => r.path)).toEqual([`/api/models/${TEST_REPOS.llama}/revision/main`]);
   });
 
-  it('a local path cannot be read in the browser', async () => {
+  it('a local path reads the folder picked under that name', async () => {
+    const dir = 'fixtures/tiny-llama';
+    const files = readdirSync(dir).map((name) => ({
+      path: `tiny-llama/${name}`,
+      blob: new Blob([readFileSync(`${dir}/${name}`)]),
+    }));
+    const picked = blobFolderSource(files, 'tiny-llama');
+    const src = await resolveBrowserSource(
+      { kind: 'local', path: 'tiny-llama' },
+      { origin: 'http://app.invalid', local: (p) => (p === 'tiny-llama' ? picked : undefined) },
+    );
+    expect((await loadModel(src)).spec.numLayers).toBe(2);
+    expect(server.requests).toEqual([]);
+  });
+
+  it('a local path no folder was picked for says to pick it', async () => {
     await expect(
       resolveBrowserSource({ kind: 'local', path: 'x' }, { origin: 'http://app.invalid' }),
-    ).rejects.toThrow(/folder picker/);
+    ).rejects.toThrow(/pick the folder/);
   });
 });

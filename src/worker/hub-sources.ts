@@ -1,7 +1,8 @@
 // Browser side of model sources, for the engine worker: demo → the app's own static folders,
 // url → HTTP (a URL in the Hub's layout, `<endpoint>/<owner>/<name>`, is read as a Hub repo), hub →
 // the Hub client + Cache Storage (hub-source.ts), with download progress turned into the worker's
-// `progress` events. The token is the worker's in-memory one (engine/hub-token.ts).
+// `progress` events, local → the files the user picked or dropped (blob-source.ts). The token is the
+// worker's in-memory one (engine/hub-token.ts).
 // Must never touch the DOM, never send the token to a host other than the Hub endpoint, and never
 // put it in a message.
 
@@ -12,6 +13,7 @@ import { hubToken } from '../engine/hub-token';
 import { urlSource, type FileSource } from '../engine/source';
 import { DEMO_MODELS } from '../lab/demo';
 import type { ModelSource } from '../lab/experiment';
+import { LoadProblemError } from './load-problem';
 import type { LoadProgress } from './protocol';
 
 /** A download progress event as the worker posts it: LoadProgress plus file, rate and ETA. */
@@ -49,6 +51,8 @@ export interface BrowserSourceOptions {
   /** download every file a load needs before returning (default true); false for a preflight */
   prefetch?: boolean;
   fetch?: typeof fetch;
+  /** the folder the user picked under this name, if any (`{kind: 'local', path: name}`) */
+  local?: (path: string) => FileSource | undefined;
 }
 
 let defaultCache: ModelCache | null = null;
@@ -108,8 +112,14 @@ export async function resolveBrowserSource(s: ModelSource, opts: BrowserSourceOp
     }
     case 'hub':
       return open(endpoint, s.repo, s.revision);
-    case 'local':
-      throw new Error(`a local path (${s.path}) cannot be read by the browser; use the folder picker`);
+    case 'local': {
+      const picked = opts.local?.(s.path);
+      if (picked) return picked;
+      throw new LoadProblemError(
+        `the local folder "${s.path}" is not open in this page: local folders never travel in links, so pick the folder (or drop it) in the models panel`,
+        { kind: 'local-missing', path: s.path },
+      );
+    }
   }
 }
 

@@ -41,6 +41,18 @@ export type WorkerRequest =
   | { id: number; type: 'hub-token'; token: string | null }
   /** drop downloaded model files from the browser cache (one repo, or all) */
   | { id: number; type: 'clear-cache'; repo?: string }
+  /**
+   * the Hub endpoint for `hub` sources (null: the public Hub); the token goes to this host only. Set
+   * from the models panel, never from a link.
+   */
+  | { id: number; type: 'hub-endpoint'; endpoint: string | null }
+  /**
+   * a folder the user picked or dropped: the spec's `{kind: 'local', path: name}` reads these files
+   * (held in the worker's memory for this page; a link cannot carry them)
+   */
+  | { id: number; type: 'local-folder'; name: string; files: LocalFile[] }
+  /** the user accepts loading `adapter` on `base` although the adapter names another repo as its base */
+  | { id: number; type: 'confirm-base'; adapter: string; base: string }
   /** engine vs the TypeScript reference on the fixture model, on each backend (the check page) */
   | { id: number; type: 'selfcheck'; backends: ('webgpu' | 'wasm')[] }
   // --- evaluation (issue 7), handled by eval-handler.ts ---
@@ -61,12 +73,47 @@ export type EvalJudgeRequest =
   | { kind: 'model-source'; source: ModelSource }
   | { kind: 'api'; url: string; model: string; key?: string; concurrency?: number };
 
+/** A picked or dropped file and its path inside the chosen folder (`my-model/config.json`). */
+export interface LocalFile {
+  path: string;
+  file: Blob;
+}
+
 export type LoadProgress = {
-  stage: 'download' | 'parse' | 'build' | 'session';
+  /** preflight: configs and adapters read and checked before any large download */
+  stage: 'preflight' | 'download' | 'parse' | 'build' | 'session';
+  /** the spec's model key, or the repo being downloaded */
   model: string;
   loaded: number;
   total: number;
+  /** download only: the file in flight */
+  file?: string;
+  /** download only: bytes per second actually downloaded (cache hits excluded) */
+  rate?: number;
+  /** download only: seconds left, null when unknown */
+  etaSeconds?: number | null;
+  /** download only: the file came from the browser cache, no request made */
+  cached?: boolean;
 };
+
+/**
+ * Why a load stopped, when the user can act on it in the models panel: confirm an adapter's base,
+ * choose a smaller dtype, paste a Hub token, pick a local folder again.
+ */
+export type LoadProblem =
+  | {
+      kind: 'confirm-base';
+      /** the spec's model key */
+      model: string;
+      /** the adapter and the base about to be loaded (source labels) */
+      adapter: string;
+      base: string;
+      declared: string | null;
+      message: string;
+    }
+  | { kind: 'memory'; model: string; suggestion: 'fp16' | 'q4' | null; message: string }
+  | { kind: 'auth'; reason: 'gated' | 'gated_no_access' | 'bad_token' | 'forbidden' }
+  | { kind: 'local-missing'; path: string };
 
 export interface TokenNeighbour {
   id: number;
@@ -142,8 +189,11 @@ export type WorkerResponse =
   | { id: number; type: 'selfcheck'; result: SelfCheckResult }
   | { id: number; type: 'hub-token'; ok: true }
   | { id: number; type: 'clear-cache'; removed: number }
+  | { id: number; type: 'hub-endpoint'; endpoint: string }
+  | { id: number; type: 'local-folder'; name: string; files: number; bytes: number }
+  | { id: number; type: 'confirm-base'; ok: true }
   | { id: number; type: 'eval-done'; summary: EvalSummary }
   | { id: number; type: 'eval-cleared' }
-  | { id: number; type: 'error'; message: string };
+  | { id: number; type: 'error'; message: string; problem?: LoadProblem };
 
 export type WorkerMessage = WorkerEvent | WorkerResponse;

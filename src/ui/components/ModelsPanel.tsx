@@ -1,21 +1,29 @@
-// Models panel: which base / finetuned pair the spec uses (the embedded demo by default, a catalog of
-// known pairs, a hub id or URL, a local folder), an optional LoRA adapter, runtime preferences, the
-// backend actually in use and the memory held. Edits go into the spec; it must never load a model
-// itself (the worker does, through the session).
+// Models panel: which base / finetuned pair the spec uses — the embedded demo organism (with a choice
+// of finetune), a catalog of known real pairs, Hub ids, URLs or local folders, with a LoRA adapter —
+// plus Hub access (token, endpoint, cache), download progress and load errors with what to do, runtime
+// preferences, the backend actually in use and the memory held. Edits go into the spec; it must never
+// load a model itself (the worker does, through the session) and never hold a token.
 import { useId, useState } from 'react';
-import { defaultSpec, type ExperimentSpec, type ModelEntry, type ModelSource } from '../../lab/experiment';
-import { CATALOG } from '../catalog';
-import { describeSource, formatBytes, parseHubRef } from '../format';
+import type { CatalogPair } from '../../lab/catalog';
+import type { ExperimentSpec } from '../../lab/experiment';
+import { describeSource, formatBytes } from '../format';
+import { useSession } from '../session-context';
 import { useLab } from '../store';
+import { CatalogPicker, isCatalogPair } from './CatalogPicker';
+import { DemoModelPicker } from './DemoModelPicker';
+import { HubAccess } from './HubAccess';
+import { HubModelForm } from './HubModelForm';
+import { LoadStatus } from './LoadStatus';
+import { LocalFolderPicker } from './LocalFolderPicker';
 
 type Mode = 'demo' | 'catalog' | 'hub' | 'url' | 'local';
 
 function modeOf(models: ExperimentSpec['models']): Mode {
-  const kinds = Object.values(models).map((m) => m.source.kind);
+  const kinds = Object.values(models).flatMap((m) => [m.source.kind, ...(m.adapter ? [m.adapter.kind] : [])]);
   if (kinds.every((k) => k === 'demo')) return 'demo';
-  if (CATALOG.some((c) => JSON.stringify(c.models) === JSON.stringify(models))) return 'catalog';
-  if (kinds.includes('url')) return 'url';
+  if (isCatalogPair(models)) return 'catalog';
   if (kinds.includes('local')) return 'local';
+  if (kinds.includes('url')) return 'url';
   return 'hub';
 }
 
@@ -25,43 +33,47 @@ function jsHeap(): number | null {
 }
 
 export function ModelsPanel() {
+  const session = useSession();
   const spec = useLab((s) => s.spec);
   const setSpec = useLab((s) => s.setSpec);
-  const notify = useLab((s) => s.notify);
   const backend = useLab((s) => s.backend);
   const backendUsed = useLab((s) => s.backendUsed);
   const backendError = useLab((s) => s.backendError);
   const info = useLab((s) => s.info);
-  const loading = useLab((s) => s.loading);
   const promptStatus = useLab((s) => s.promptStatus);
-  const promptError = useLab((s) => s.promptError);
+  const origin = useLab((s) => s.origin);
   const [mode, setMode] = useState<Mode>(() => modeOf(spec.models));
-  const [baseRef, setBaseRef] = useState('');
-  const [ftRef, setFtRef] = useState('');
-  const [adapterRef, setAdapterRef] = useState('');
-  const [baseUrl, setBaseUrl] = useState('');
-  const [ftUrl, setFtUrl] = useState('');
+  // NOTE: models that arrive from a link, a file or a lesson switch the mode to match; edits made
+  // here do not (a half-filled form stays in its mode).
+  const modelsKey = JSON.stringify(spec.models);
+  const [seenModels, setSeenModels] = useState(modelsKey);
+  if (modelsKey !== seenModels) {
+    setSeenModels(modelsKey);
+    if (origin !== 'edit') setMode(modeOf(spec.models));
+  }
   const uid = useId();
 
-  const setModels = (models: Record<string, ModelEntry>) => setSpec((s) => ({ ...s, models: { ...models } }));
-
-  const useHub = () => {
-    const base = parseHubRef(baseRef);
-    const ft = ftRef.trim() ? parseHubRef(ftRef) : base;
-    const adapter = adapterRef.trim() ? parseHubRef(adapterRef) : null;
-    if (!base || !ft || (adapterRef.trim() && !adapter)) {
-      notify('error', 'Expected hub ids like "owner/name" or "owner/name@revision".');
-      return;
-    }
-    const finetuned: ModelEntry = { source: ft, role: 'finetuned' };
-    if (adapter) finetuned.adapter = adapter;
-    setModels({ base: { source: base, role: 'base' }, finetuned });
+  const setModels = (
+    models: ExperimentSpec['models'],
+    templateArgs?: Record<string, string | number | boolean>,
+  ) => {
+    const same = JSON.stringify(models) === JSON.stringify(spec.models);
+    const ok = setSpec((s) => ({
+      ...s,
+      models: { ...models },
+      ...(templateArgs
+        ? {
+            conversation: {
+              ...s.conversation,
+              templateArgs: { ...s.conversation.templateArgs, ...templateArgs },
+            },
+          }
+        : {}),
+    }));
+    // NOTE: the same models again (a folder picked anew, a fixed token) change no prompt, so no run starts.
+    if (ok && same && promptStatus === 'error') void session?.retryLoad();
   };
-  const useUrls = () => {
-    const b: ModelSource = { kind: 'url', url: baseUrl.trim() };
-    const f: ModelSource = { kind: 'url', url: ftUrl.trim() || baseUrl.trim() };
-    setModels({ base: { source: b, role: 'base' }, finetuned: { source: f, role: 'finetuned' } });
-  };
+  const pickCatalog = (c: CatalogPair) => setModels(c.models, c.templateArgs);
 
   const heap = jsHeap();
   // NOTE: what the engine reports belongs to the last models that loaded; not to sources that failed.
@@ -81,96 +93,14 @@ export function ModelsPanel() {
         </select>
       </label>
 
-      {mode === 'demo' && modeOf(spec.models) !== 'demo' && (
-        <button type="button" className="btn" onClick={() => setModels(defaultSpec().models)}>
-          Use the embedded demo pair
-        </button>
+      {mode === 'demo' && <DemoModelPicker models={spec.models} onChange={(m) => setModels(m)} />}
+      {mode === 'catalog' && <CatalogPicker onPick={pickCatalog} />}
+      {(mode === 'hub' || mode === 'url') && (
+        <HubModelForm key={mode} kind={mode} models={spec.models} onUse={(m) => setModels(m)} />
       )}
-      {mode === 'catalog' && (
-        <div className="stack">
-          <ul className="plain catalog">
-            {CATALOG.map((c) => (
-              <li key={c.id}>
-                <button type="button" className="btn link" onClick={() => setModels(c.models)} title={c.note}>
-                  {c.label}
-                </button>
-              </li>
-            ))}
-          </ul>
-          <p className="muted small">
-            Loading from the hub is coming soon; until then the engine will say it cannot load these.
-          </p>
-        </div>
-      )}
-      {mode === 'hub' && (
-        <div className="stack">
-          <label className="field">
-            <span>Base</span>
-            <input
-              value={baseRef}
-              onChange={(e) => setBaseRef(e.target.value)}
-              placeholder="owner/name@revision"
-            />
-          </label>
-          <label className="field">
-            <span>Finetuned</span>
-            <input
-              value={ftRef}
-              onChange={(e) => setFtRef(e.target.value)}
-              placeholder="(same as base when only an adapter)"
-            />
-          </label>
-          <label className="field">
-            <span>LoRA adapter</span>
-            <input
-              value={adapterRef}
-              onChange={(e) => setAdapterRef(e.target.value)}
-              placeholder="optional: owner/adapter"
-            />
-          </label>
-          <button type="button" className="btn" onClick={useHub} disabled={!baseRef.trim()}>
-            Use these models
-          </button>
-          <p className="muted small">
-            Hub loading is coming soon (the hub issue); the spec and links already carry it.
-          </p>
-        </div>
-      )}
-      {mode === 'url' && (
-        <div className="stack">
-          <label className="field">
-            <span>Base URL</span>
-            <input
-              value={baseUrl}
-              onChange={(e) => setBaseUrl(e.target.value)}
-              placeholder="https://…/model/"
-            />
-          </label>
-          <label className="field">
-            <span>Finetuned URL</span>
-            <input
-              value={ftUrl}
-              onChange={(e) => setFtUrl(e.target.value)}
-              placeholder="https://…/finetuned/"
-            />
-          </label>
-          <button type="button" className="btn" onClick={useUrls} disabled={!baseUrl.trim()}>
-            Use these models
-          </button>
-          <p className="muted small">Loading by URL is coming soon.</p>
-        </div>
-      )}
-      {mode === 'local' && (
-        <div className="stack">
-          <label className="field">
-            <span>Folder</span>
-            <input type="file" disabled aria-describedby={`${uid}-local`} />
-          </label>
-          <p id={`${uid}-local`} className="muted small">
-            Picking a local model folder is coming soon.
-          </p>
-        </div>
-      )}
+      {mode === 'local' && <LocalFolderPicker models={spec.models} onUse={(m) => setModels(m)} />}
+      <LoadStatus onPickFolder={() => setMode('local')} />
+      {mode !== 'demo' && mode !== 'local' && <HubAccess open={mode === 'hub'} />}
 
       <dl className="model-list">
         {Object.entries(spec.models).map(([key, m]) => {
@@ -251,18 +181,6 @@ export function ModelsPanel() {
           </dd>
         </div>
       </dl>
-
-      {loading && promptStatus === 'running' && (
-        <div className="loading small" role="status">
-          {loading.stage} {loading.model}
-          <progress max={loading.total || 1} value={loading.loaded} aria-label={`loading ${loading.model}`} />
-        </div>
-      )}
-      {promptStatus === 'error' && promptError && (
-        <p role="alert" className="error small">
-          Could not load the models: {promptError}
-        </p>
-      )}
     </section>
   );
 }

@@ -79,6 +79,13 @@ export function SharePanel() {
   };
 
   const haveResults = spec.conditions.some((c) => conditions[c.id]?.result);
+  const localFolders = [
+    ...new Set(
+      Object.values(spec.models)
+        .flatMap((m) => [m.source, m.adapter])
+        .flatMap((s) => (s?.kind === 'local' ? [s.path] : [])),
+    ),
+  ];
 
   return (
     <section className="panel" aria-labelledby={`${uid}-h`}>
@@ -102,6 +109,12 @@ export function SharePanel() {
           {copyState === 'copied'
             ? 'Link copied. It holds the experiment spec only, never results.'
             : 'Copy this link:'}
+        </p>
+      )}
+      {localFolders.length > 0 && (
+        <p className="hint small" data-testid="share-local-note">
+          The link names the local folders ({localFolders.join(', ')}) but cannot carry their files: whoever
+          opens it must pick the same folders in the models panel.
         </p>
       )}
       {link && (

@@ -1,0 +1,258 @@
+// Loading real models through the models panel, against the local Hub stand-in
+// (scripts/hub-test-server.ts on a random loopback port, set as the panel's Hub endpoint): a base and
+// a LoRA adapter typed as Hub ids, an adapter naming another base confirmed in the panel before any
+// weights move, download progress, a run; a gated repo's 401 message, then a pasted token that works
+// and never reaches the share link, the spec or the cache; a model too big for the backend refused
+// before its download with a q4 button; clearing the cache; a local folder picked with the directory
+// input; the demo organism's finetune choice. Screenshots of each mode go to e2e-screenshots/.
+import { test, expect, type Locator, type Page, type TestInfo } from '@playwright/test';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startHubTestServer, TEST_REPOS, TEST_TOKENS, type HubTestServer } from '../scripts/hub-test-server';
+import { decodeLink } from '../src/lab/link';
+import { SCREENSHOT_DIR, watchConsole } from './helpers';
+
+let server: HubTestServer;
+
+test.beforeAll(async () => {
+  // NOTE: slow files stream 8 KiB every 40 ms (about 3 s for the fixture), so progress can be seen.
+  server = await startHubTestServer({ slowDelayMs: 40 });
+});
+test.afterAll(async () => {
+  await server.close();
+});
+
+// NOTE: the panel flow is UI work over tiny fixtures; the engine itself is covered on both backends by
+// engine.spec.ts and hub.spec.ts. On SwiftShader's WebGPU (a CPU emulation, far slower than WASM here)
+// the several loads and runs of these tests take minutes, so they run on the wasm project only.
+test.beforeEach(({ browserName: _b }, info) => {
+  test.skip(info.project.name !== 'wasm', 'UI flow: wasm project only');
+});
+
+const panel = (page: Page): Locator => page.locator('section.panel').filter({ hasText: /^Models/ });
+
+async function shot(page: Page, info: TestInfo, name: string): Promise<void> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await panel(page).screenshot({ path: path.join(SCREENSHOT_DIR, `${name}-${info.project.name}.png`) });
+}
+
+async function allDone(page: Page): Promise<void> {
+  await expect(page.getByTestId('answer').first()).toBeVisible({ timeout: 120_000 });
+  for (const answer of await page.getByTestId('answer').all()) {
+    await expect(answer).toHaveAttribute('data-done', 'true', { timeout: 120_000 });
+    await expect(answer).not.toHaveText('');
+  }
+}
+
+async function useHubMode(page: Page): Promise<void> {
+  await page.getByLabel('model pair source').selectOption('hub');
+  await page.getByLabel('Hub endpoint').fill(server.url);
+  await page.getByTestId('hub-access').getByRole('button', { name: 'Set', exact: true }).click();
+  await expect(
+    page.getByTestId('hub-access').getByRole('button', { name: 'Set', exact: true }),
+  ).toBeDisabled();
+}
+
+async function loadHub(page: Page, base: string, adapter: string, finetuned = ''): Promise<void> {
+  await page.getByLabel('base hub id').fill(base);
+  await page.getByLabel('adapter hub id').fill(adapter);
+  await page.getByLabel('finetuned hub id').fill(finetuned);
+  await page.getByRole('button', { name: 'Load these models' }).click();
+}
+
+const weightGets = (repo: string) =>
+  server.requests.filter(
+    (r) => r.method === 'GET' && r.path.startsWith(`/cdn/${repo}/`) && r.path.endsWith('/model.safetensors'),
+  );
+
+test('hub ids through the panel: confirm the base, progress, run, cache, clear', async ({ page }, info) => {
+  server.reset();
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await allDone(page);
+  await shot(page, info, 'ui-hub-demo');
+
+  await useHubMode(page);
+  await shot(page, info, 'ui-hub-hub-form');
+  // The lora adapter names piggyback-test/tiny-llama; loading it on the slow mirror asks first.
+  await loadHub(page, TEST_REPOS.slow, TEST_REPOS.lora);
+  const error = page.getByTestId('load-error');
+  await expect(error).toHaveAttribute('data-problem', 'confirm-base');
+  await expect(error).toContainText(`the adapter was trained on ${TEST_REPOS.llama}`);
+  expect(weightGets(TEST_REPOS.slow)).toEqual([]);
+  await shot(page, info, 'ui-hub-confirm');
+
+  await error.getByRole('button', { name: `Load the adapter on ${TEST_REPOS.slow}` }).click();
+  const progress = page.getByTestId('load-progress').locator(`[data-model="${TEST_REPOS.slow}"]`);
+  await expect(progress).toContainText('model.safetensors');
+  await expect(progress).toContainText(/KB \/ .*KB/);
+  await shot(page, info, 'ui-hub-progress');
+  await allDone(page);
+  await expect(page.getByTestId('last-load').locator(`[data-model="${TEST_REPOS.slow}"]`)).toHaveAttribute(
+    'data-cached',
+    'false',
+  );
+  expect(weightGets(TEST_REPOS.slow).length).toBeGreaterThan(0);
+  await shot(page, info, 'ui-hub-loaded');
+
+  // Same models in a fresh page of this browser: from the cache, no weight request.
+  server.reset();
+  const again = await page.context().newPage();
+  await again.goto('/');
+  await allDone(again);
+  await useHubMode(again);
+  await loadHub(again, TEST_REPOS.slow, TEST_REPOS.lora);
+  await again
+    .getByTestId('load-error')
+    .getByRole('button', { name: `Load the adapter on ${TEST_REPOS.slow}` })
+    .click();
+  await allDone(again);
+  await expect(again.getByTestId('last-load').locator(`[data-model="${TEST_REPOS.slow}"]`)).toHaveAttribute(
+    'data-cached',
+    'true',
+  );
+  expect(weightGets(TEST_REPOS.slow)).toEqual([]);
+  await again.close();
+
+  await page.getByRole('button', { name: 'Clear download cache' }).click();
+  await expect(page.getByTestId('cache-note')).toContainText(/Freed \d/);
+  await shot(page, info, 'ui-hub-cleared');
+  const left = await page.evaluate(async () => {
+    const c = await caches.open('piggyback-models-v1');
+    return (await c.keys()).length;
+  });
+  expect(left).toBe(0);
+  expect(errors()).toEqual([]);
+});
+
+test('a gated repo asks for a token; the token works and stays out of links, specs and the cache', async ({
+  page,
+}, info) => {
+  server.reset();
+  await page.goto('/');
+  await allDone(page);
+  await useHubMode(page);
+  await loadHub(page, TEST_REPOS.gated, '', TEST_REPOS.llamaFt);
+  const error = page.getByTestId('load-error');
+  await expect(error).toHaveAttribute('data-problem', 'auth');
+  await expect(error).toContainText(`${TEST_REPOS.gated} is gated`);
+  await shot(page, info, 'ui-hub-gated');
+
+  await error.getByRole('button', { name: 'Enter a token' }).click();
+  await expect(page.locator('#hf-token-input')).toBeFocused();
+  await page.keyboard.type(TEST_TOKENS.approved);
+  await page.getByRole('button', { name: 'Use token' }).click();
+  await expect(page.getByTestId('token-state')).toContainText('token set');
+  await allDone(page);
+  expect(server.requests.some((r) => r.auth === 'approved')).toBe(true);
+  await expect(page.locator('#hf-token-input')).toHaveValue('');
+
+  await page.getByTestId('copy-link').click();
+  const link = await page.getByTestId('share-link').inputValue();
+  expect(link).not.toContain(TEST_TOKENS.approved);
+  const decoded = decodeLink(link);
+  if (!decoded.ok) throw new Error(decoded.error.message);
+  expect(JSON.stringify(decoded.spec)).not.toContain(TEST_TOKENS.approved);
+  expect(decoded.spec.models.base.source).toEqual({ kind: 'hub', repo: TEST_REPOS.gated });
+  const stored = await page.evaluate(async () => {
+    const c = await caches.open('piggyback-models-v1');
+    const keys = (await c.keys()).map((r) => r.url);
+    return {
+      keys,
+      local: JSON.stringify({ ...localStorage }),
+      session: JSON.stringify({ ...sessionStorage }),
+      hash: location.href,
+    };
+  });
+  expect(stored.keys.length).toBeGreaterThan(0);
+  expect(JSON.stringify(stored)).not.toContain(TEST_TOKENS.approved);
+
+  // Remember for this tab: sessionStorage only, and a reload loads the gated repo again.
+  await page.getByLabel(/Remember for this tab/).check();
+  await page.locator('#hf-token-input').fill(TEST_TOKENS.approved);
+  await page.getByRole('button', { name: 'Use token' }).click();
+  await expect(page.getByTestId('token-state')).toContainText('kept for this tab');
+  expect(await page.evaluate(() => JSON.stringify({ ...localStorage }))).not.toContain(TEST_TOKENS.approved);
+  expect(await page.evaluate(() => JSON.stringify({ ...sessionStorage }))).toContain(TEST_TOKENS.approved);
+  await page.getByRole('button', { name: 'Forget token' }).click();
+  await expect(page.getByTestId('token-state')).toContainText('no token');
+  expect(await page.evaluate(() => JSON.stringify({ ...sessionStorage }))).not.toContain(
+    TEST_TOKENS.approved,
+  );
+});
+
+test('a model too big for the backend is refused before its download, with a q4 button', async ({
+  page,
+}, info) => {
+  server.reset();
+  await page.goto('/');
+  await allDone(page);
+  await useHubMode(page);
+  await loadHub(page, TEST_REPOS.tooBig, '', TEST_REPOS.llamaFt);
+  const error = page.getByTestId('load-error');
+  await expect(error).toHaveAttribute('data-problem', 'memory');
+  await expect(error).toContainText('does not fit in fp32');
+  expect(weightGets(TEST_REPOS.tooBig)).toEqual([]);
+  await shot(page, info, 'ui-hub-memory');
+  await error.getByRole('button', { name: /Switch to 4-bit/ }).click();
+  await expect(page.getByLabel('Weights')).toHaveValue('q4');
+});
+
+test('URL mode and a local folder picked with the directory input', async ({ page }, info) => {
+  server.reset();
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await allDone(page);
+  await page.getByLabel('model pair source').selectOption('url');
+  await page.getByLabel('base URL').fill(`${server.url}/${TEST_REPOS.llama}`);
+  await page.getByLabel('adapter URL').fill(`${server.url}/${TEST_REPOS.lora}`);
+  await shot(page, info, 'ui-hub-url-form');
+  await page.getByRole('button', { name: 'Load these models' }).click();
+  await allDone(page);
+
+  await page.getByLabel('model pair source').selectOption('local');
+  await page.getByLabel('Base model folder: choose a folder').setInputFiles('fixtures/tiny-llama');
+  await page.getByLabel('LoRA adapter folder: choose a folder').setInputFiles('fixtures/tiny-llama-lora');
+  await expect(page.getByTestId('local-base')).toContainText('tiny-llama · 5 files');
+  await shot(page, info, 'ui-hub-local');
+  server.reset();
+  await page.getByRole('button', { name: 'Load these folders' }).click();
+  await allDone(page);
+  expect(server.requests).toEqual([]);
+  await page.getByTestId('copy-link').click();
+  const link = await page.getByTestId('share-link').inputValue();
+  const decoded = decodeLink(link);
+  if (!decoded.ok) throw new Error(decoded.error.message);
+  expect(decoded.spec.models.finetuned).toMatchObject({
+    source: { kind: 'local', path: 'tiny-llama' },
+    adapter: { kind: 'local', path: 'tiny-llama-lora' },
+  });
+  expect(errors()).toEqual([]);
+
+  // Whoever opens the link must pick the folders: the panel says so.
+  const other = await page.context().newPage();
+  await other.goto(link);
+  await expect(other.getByTestId('load-error')).toHaveAttribute('data-problem', 'local-missing');
+  await expect(other.getByTestId('local-missing')).toContainText('tiny-llama');
+  await shot(other, info, 'ui-hub-local-missing');
+  await other.close();
+});
+
+test('demo mode: compare the organism base with each finetune', async ({ page }, info) => {
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await allDone(page);
+  for (const name of ['demo-treft', 'demo-interleave', 'demo-lora', 'demo-finetuned']) {
+    await page.getByTestId(`demo-${name}`).check();
+    await allDone(page);
+  }
+  await page.getByTestId('demo-demo-lora').check();
+  await allDone(page);
+  await expect(panel(page).locator('.model-list')).toContainText('LoRA demo-lora');
+  await shot(page, info, 'ui-hub-demo-lora');
+  // The catalog lists the real organisms (choosing one would download from the real Hub: not here).
+  await page.getByLabel('model pair source').selectOption('catalog');
+  await expect(page.getByTestId('catalog')).toContainText('Qwen2.5-0.5B · bad medical advice');
+  await shot(page, info, 'ui-hub-catalog');
+  expect(errors()).toEqual([]);
+});

@@ -1,0 +1,39 @@
+// The catalog of known real pairs (lab/catalog.ts): each emergent-misalignment organism on its base,
+// and the bases alone, with download size, gating and what the pair shows. Choosing one edits the
+// spec's models (and pins the template arguments the base needs); the worker downloads on the run.
+import { useMemo } from 'react';
+import { catalogPairs, type CatalogPair } from '../../lab/catalog';
+import type { ExperimentSpec } from '../../lab/experiment';
+import { formatBytes } from '../format';
+
+export function isCatalogPair(models: ExperimentSpec['models']): boolean {
+  const json = JSON.stringify(models);
+  return catalogPairs().some((c) => c.complete && JSON.stringify(c.models) === json);
+}
+
+export function CatalogPicker({ onPick }: { onPick: (pair: CatalogPair) => void }) {
+  const pairs = useMemo(() => catalogPairs().filter((p) => p.complete), []);
+  return (
+    <div className="stack">
+      <ul className="plain catalog" data-testid="catalog">
+        {pairs.map((c) => (
+          <li key={c.id}>
+            <button type="button" className="btn link" onClick={() => onPick(c)} title={c.shows}>
+              {c.label}
+            </button>
+            <span className="muted small">
+              {' '}
+              · {formatBytes(c.downloadBytes)} download{c.base.gated ? ' · gated: needs a token' : ''}
+              {c.organism?.unverified ? ' · name not checked on the Hub' : ''}
+            </span>
+          </li>
+        ))}
+      </ul>
+      <p className="muted small">
+        LoRA organisms on their bases, downloaded from the Hugging Face Hub into this browser&apos;s cache on
+        the first run. Their adapters name a re-upload (unsloth/…) as the base: you confirm the mapping before
+        the base is downloaded. Choose 4-bit weights for the 1B pairs.
+      </p>
+    </div>
+  );
+}

@@ -1,0 +1,121 @@
+// How the models' load goes: per model (or repo being downloaded) the stage, the file in flight, bytes
+// loaded of total, rate and time left, or "from cache"; and when a load fails, the engine's message
+// with what the user can do right here — confirm an adapter's base, switch to 4-bit, paste a token,
+// pick a local folder again, retry. Must never show a token.
+import type { ExperimentSpec } from '../../lab/experiment';
+import type { LoadProgress } from '../../worker/protocol';
+import { formatBytes } from '../format';
+import { useSession } from '../session-context';
+import { useLab } from '../store';
+import { TOKEN_INPUT_ID } from './HubAccess';
+
+function duration(s: number): string {
+  if (s < 1) return '<1 s';
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/** One progress line in words. */
+export function describeProgress(p: LoadProgress): string {
+  if (p.stage !== 'download') {
+    const what = {
+      preflight: 'checking configs',
+      parse: 'reading weights',
+      build: 'building',
+      session: 'ready',
+    };
+    return what[p.stage];
+  }
+  const parts = [p.file ?? 'files'];
+  parts.push(p.total > 0 ? `${formatBytes(p.loaded)} / ${formatBytes(p.total)}` : formatBytes(p.loaded));
+  if (p.cached) parts.push('from cache');
+  else {
+    if (p.rate && p.rate > 0) parts.push(`${formatBytes(p.rate)}/s`);
+    if (p.etaSeconds !== null && p.etaSeconds !== undefined && p.loaded < p.total)
+      parts.push(`about ${duration(p.etaSeconds)} left`);
+  }
+  return parts.join(' · ');
+}
+
+export function LoadStatus({ onPickFolder }: { onPickFolder: () => void }) {
+  const session = useSession();
+  const loads = useLab((s) => s.loads);
+  const status = useLab((s) => s.promptStatus);
+  const error = useLab((s) => s.promptError);
+  const problem = useLab((s) => s.promptProblem);
+  const setSpec = useLab((s) => s.setSpec);
+  const rows = Object.values(loads);
+  const downloads = rows.filter((p) => p.bytes !== undefined);
+  const running = status === 'running';
+
+  const setDtype = (dtype: ExperimentSpec['runtime']['dtype']) =>
+    setSpec((s) => ({ ...s, runtime: { ...s.runtime, dtype } }));
+
+  return (
+    <div className="load-status small">
+      {running && rows.length > 0 && (
+        <ul className="plain stack" role="status" aria-label="loading models" data-testid="load-progress">
+          {rows.map((p) => (
+            <li key={p.model} className="progress-row" data-model={p.model} data-stage={p.stage}>
+              <span className="mono">{p.model}</span> <span>{describeProgress(p)}</span>
+              <progress max={p.total || 1} value={p.loaded} aria-label={`loading ${p.model}`} />
+            </li>
+          ))}
+        </ul>
+      )}
+      {!running && status === 'done' && downloads.length > 0 && (
+        <ul className="plain muted" data-testid="last-load">
+          {downloads.map((p) => (
+            <li key={p.model} data-model={p.model} data-cached={p.fetched ? 'false' : 'true'}>
+              <span className="mono">{p.model}</span>:{' '}
+              {p.fetched ? `downloaded ${formatBytes(p.bytes)}` : `from cache (${formatBytes(p.bytes)})`}
+            </li>
+          ))}
+        </ul>
+      )}
+      {status === 'error' && error && (
+        <div role="alert" className="error stack" data-testid="load-error" data-problem={problem?.kind ?? ''}>
+          <p>Could not load the models: {error}</p>
+          <div className="row wrap">
+            {problem?.kind === 'confirm-base' && (
+              <button
+                type="button"
+                className="btn small primary"
+                onClick={() => void session?.confirmBase(problem.adapter, problem.base)}
+              >
+                Load the adapter on {problem.base}
+              </button>
+            )}
+            {problem?.kind === 'memory' && problem.suggestion && (
+              <button
+                type="button"
+                className="btn small primary"
+                onClick={() => setDtype(problem.suggestion ?? 'q4')}
+              >
+                Switch to {problem.suggestion === 'q4' ? '4-bit weights (q4)' : problem.suggestion}
+              </button>
+            )}
+            {problem?.kind === 'auth' && (
+              <button
+                type="button"
+                className="btn small primary"
+                onClick={() => document.getElementById(TOKEN_INPUT_ID)?.focus()}
+              >
+                Enter a token
+              </button>
+            )}
+            {problem?.kind === 'local-missing' && (
+              <button type="button" className="btn small primary" onClick={onPickFolder}>
+                Pick the folder
+              </button>
+            )}
+            <button type="button" className="btn small" onClick={() => void session?.retryLoad()}>
+              Retry
+            </button>
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,121 @@
+// The worker's preflight against the Hub stand-in: what stops a load before the weights move (an
+// adapter naming another base until confirmed, a model too big for the backend, a gated repo without
+// a token), and that none of it fetches a base model's weights.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startHubTestServer, TEST_REPOS, type HubTestServer } from '../../scripts/hub-test-server';
+import { memoryCache, type ModelCache } from '../engine/cache';
+import { defaultSpec, type ExperimentSpec, type ModelEntry } from '../lab/experiment';
+import { resolveBrowserSource } from './hub-sources';
+import { problemOf } from './load-problem';
+import { confirmKey, modelsToCheck, preflightOrThrow, preflightTarget } from './preflight';
+
+let server: HubTestServer;
+let cache: ModelCache;
+beforeAll(async () => {
+  server = await startHubTestServer();
+});
+afterAll(async () => server.close());
+beforeEach(() => {
+  server.reset();
+  cache = memoryCache();
+});
+
+const hub = (repo: string) => ({ kind: 'hub' as const, repo });
+
+function specWith(models: Record<string, ModelEntry>, dtype: 'fp32' | 'q4' = 'fp32'): ExperimentSpec {
+  const d = defaultSpec();
+  return { ...d, models, runtime: { ...d.runtime, dtype } };
+}
+
+const opts = (confirmed: Set<string> = new Set()) => ({
+  resolveSource: (s: Parameters<typeof resolveBrowserSource>[0]) =>
+    resolveBrowserSource(s, { origin: 'http://app.invalid', endpoint: server.url, cache, prefetch: false }),
+  target: { backend: 'wasm' as const },
+  confirmed,
+});
+
+const weightRequests = () =>
+  server.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/model.safetensors'));
+
+async function thrown(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('preflightOrThrow', () => {
+  it('an adapter that names another repo as its base waits for a confirmation, without fetching weights', async () => {
+    const spec = specWith({
+      base: { source: hub(TEST_REPOS.llama), role: 'base' },
+      finetuned: {
+        source: hub(TEST_REPOS.llama),
+        adapter: hub(TEST_REPOS.mirrorOrganism),
+        role: 'finetuned',
+      },
+    });
+    const e = await thrown(preflightOrThrow(spec, opts()));
+    const problem = problemOf(e);
+    expect(problem).toMatchObject({
+      kind: 'confirm-base',
+      model: 'finetuned',
+      adapter: TEST_REPOS.mirrorOrganism,
+      base: TEST_REPOS.llama,
+      declared: TEST_REPOS.mirror,
+    });
+    expect(weightRequests()).toEqual([]);
+    // confirmed: it passes
+    await preflightOrThrow(spec, opts(new Set([confirmKey(TEST_REPOS.mirrorOrganism, TEST_REPOS.llama)])));
+    expect(weightRequests()).toEqual([]);
+  });
+
+  it('a model too big for the backend is refused with the dtype that fits, before any download', async () => {
+    const spec = specWith({
+      base: { source: hub(TEST_REPOS.tooBig), role: 'base' },
+      finetuned: { source: hub(TEST_REPOS.llama), role: 'finetuned' },
+    });
+    const e = await thrown(preflightOrThrow(spec, opts()));
+    expect(problemOf(e)).toMatchObject({ kind: 'memory', model: 'base', suggestion: 'q4' });
+    expect((e as Error).message).toMatch(/does not fit in fp32 on wasm.*q4/);
+    expect(weightRequests()).toEqual([]);
+    await preflightOrThrow(specWith(spec.models, 'q4'), opts());
+  });
+
+  it('a gated repo without a token keeps the Hub reason (the panel asks for a token)', async () => {
+    const spec = specWith({
+      base: { source: hub(TEST_REPOS.gated), role: 'base' },
+      finetuned: { source: hub(TEST_REPOS.gated), adapter: hub(TEST_REPOS.lora), role: 'finetuned' },
+    });
+    const e = await thrown(preflightOrThrow(spec, opts()));
+    expect(problemOf(e)).toEqual({ kind: 'auth', reason: 'gated' });
+    expect((e as Error).message).toMatch(/is gated/);
+  });
+
+  it('an adapter whose shapes do not fit the base is an error naming the model', async () => {
+    // NOTE: the llama-shaped adapter on the qwen3 fixture (head_dim 32): its shapes cannot fit.
+    const onQwen = specWith({
+      base: { source: hub(TEST_REPOS.qwen3), role: 'base' },
+      finetuned: { source: hub(TEST_REPOS.qwen3), adapter: hub(TEST_REPOS.misfitAdapter), role: 'finetuned' },
+    });
+    const e = await thrown(preflightOrThrow(onQwen, opts()));
+    expect((e as Error).message).toMatch(/^finetuned: /);
+    expect(problemOf(e)).toBeUndefined();
+    expect(weightRequests()).toEqual([]);
+  });
+
+  it('the embedded demo needs no preflight; the target follows the device and the probe', () => {
+    expect(modelsToCheck(defaultSpec())).toEqual({});
+    expect(preflightTarget('wasm', null)).toEqual({ backend: 'wasm' });
+    expect(preflightTarget('auto', { kind: 'wasm', shaderF16: false })).toEqual({ backend: 'wasm' });
+    expect(
+      preflightTarget('auto', {
+        kind: 'webgpu',
+        shaderF16: true,
+        maxBufferSize: 1e9,
+        maxStorageBufferBindingSize: 5e8,
+      }),
+    ).toEqual({ backend: 'webgpu', limits: { maxBufferSize: 1e9, maxStorageBufferBindingSize: 5e8 } });
+  });
+});

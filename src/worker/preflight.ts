@@ -1,0 +1,91 @@
+// The worker's check before it downloads a spec's weights: for every model that is not the embedded
+// demo, read only the configs and the (small) adapters, check each adapter fits its base and each
+// model fits the backend in the spec's dtype (lab/hub-preflight.ts), and stop with a LoadProblemError
+// the models panel can act on — an adapter base to confirm, a dtype to choose — before gigabytes move.
+// Must never read a base model's weights, and never hold tokens.
+import { isHubError } from '../engine/hub';
+import { WEBGPU_DEFAULT_LIMITS } from '../engine/memory';
+import type { FileSource } from '../engine/source';
+import type { ExperimentSpec, ModelSource } from '../lab/experiment';
+import { preflightSpec, type PreflightOptions } from '../lab/hub-preflight';
+import type { BackendProbe } from './backend-probe';
+import { LoadProblemError } from './load-problem';
+
+/** Where the spec will run, for the memory check: the probed adapter's limits, or WASM's heap. */
+export function preflightTarget(
+  device: ExperimentSpec['runtime']['device'],
+  probe: BackendProbe | null,
+): NonNullable<PreflightOptions['target']> {
+  const gpu = device === 'webgpu' || (device === 'auto' && probe?.kind === 'webgpu');
+  if (!gpu) return { backend: 'wasm' };
+  return {
+    backend: 'webgpu',
+    limits: {
+      maxBufferSize: probe?.maxBufferSize ?? WEBGPU_DEFAULT_LIMITS.maxBufferSize,
+      maxStorageBufferBindingSize:
+        probe?.maxStorageBufferBindingSize ?? WEBGPU_DEFAULT_LIMITS.maxStorageBufferBindingSize,
+    },
+  };
+}
+
+/** The spec's models that need a check: anything not served from the app's own demo folders. */
+export function modelsToCheck(spec: ExperimentSpec): ExperimentSpec['models'] {
+  const out: ExperimentSpec['models'] = {};
+  for (const [id, e] of Object.entries(spec.models)) {
+    if (e.source.kind !== 'demo' || (e.adapter && e.adapter.kind !== 'demo')) out[id] = e;
+  }
+  return out;
+}
+
+/** The key of a confirmed adapter → base mapping. */
+export const confirmKey = (adapter: string, base: string) => `${adapter}\u0000${base}`;
+
+export interface WorkerPreflightOptions {
+  /** opens a source without downloading its weights */
+  resolveSource: (s: ModelSource) => Promise<FileSource>;
+  target: NonNullable<PreflightOptions['target']>;
+  /** mappings the user accepted (confirmKey) */
+  confirmed: ReadonlySet<string>;
+  contextLength?: number;
+}
+
+/**
+ * Throws when a model cannot be loaded as the spec asks: the original Hub error (so a 401 keeps its
+ * reason), a LoadProblemError for a base to confirm or a dtype that does not fit, else an Error that
+ * names the model. Resolves when every model may be downloaded.
+ */
+export async function preflightOrThrow(spec: ExperimentSpec, opts: WorkerPreflightOptions): Promise<void> {
+  const models = modelsToCheck(spec);
+  if (Object.keys(models).length === 0) return;
+  const results = await preflightSpec(
+    { ...spec, models },
+    { resolveSource: opts.resolveSource, target: opts.target, contextLength: opts.contextLength ?? 1024 },
+  );
+  for (const r of results) {
+    if (r.failure) {
+      if (isHubError(r.failure) || r.failure instanceof LoadProblemError) throw r.failure;
+      throw new Error(`${r.id}: ${r.errors.join('; ')}`);
+    }
+    if (r.memory && !r.memory.ok) {
+      const message = `${r.id}: ${r.memory.message ?? 'does not fit in memory'}`;
+      const s = r.memory.suggestion;
+      throw new LoadProblemError(message, {
+        kind: 'memory',
+        model: r.id,
+        suggestion: s === 'fp16' || s === 'q4' ? s : null,
+        message,
+      });
+    }
+    if (r.errors.length > 0) throw new Error(`${r.id}: ${r.errors.join('; ')}`);
+    if (r.confirm && r.adapter && !opts.confirmed.has(confirmKey(r.adapter.source, r.base))) {
+      throw new LoadProblemError(`${r.id}: ${r.confirm.message}`, {
+        kind: 'confirm-base',
+        model: r.id,
+        adapter: r.adapter.source,
+        base: r.base,
+        declared: r.confirm.declared,
+        message: r.confirm.message,
+      });
+    }
+  }
+}
