@@ -16,6 +16,7 @@ import { referenceForward } from './reference';
 import { configureOrt } from './session';
 import { folderSource } from './source-node';
 import type { ArchSpec, ForwardInput, LoraAdapter, WeightMap } from './types';
+import { tinyLora, tinySpec, tinyTokens, tinyWeights } from './tiny-model';
 import { loadModel } from './weights';
 
 configureOrt({ numThreads: 1 });
@@ -91,8 +92,12 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
           await model.dispose();
         });
 
-        it('reports q4', () => {
+        it('reports q4, and graph bytes well under fp32', () => {
           expect(model.dtype).toBe('q4');
+          let fp32 = 0;
+          for (const t of weights.values()) fp32 += t.data.byteLength;
+          expect(model.graphBytes).toBeGreaterThan(0);
+          expect(model.graphBytes).toBeLessThan(fp32 / 2);
         });
 
         it('prefill logits and taps match the reference on the dequantized weights', async () => {
@@ -171,6 +176,29 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
           expect(relError(got.resid.get(L)!.data, want.resid.get(L)!.data)).toBeLessThan(TOL);
         });
       });
+    }
+  });
+
+  it(`q4 on ${backend}: partial blocks (K 16 and 24) and an fp32 embedding (hidden 16)`, async () => {
+    const spec = tinySpec({ tieWordEmbeddings: true });
+    const weights = tinyWeights(spec);
+    const lora = tinyLora(spec);
+    const model = await EngineModel.create(spec, weights, { backend, lora, dtype: 'q4' });
+    try {
+      const input: ForwardInput = {
+        inputIds: tinyTokens(spec, 2, 7),
+        loraScale: [1, 0.5],
+        taps: { resid: [0] },
+      };
+      const got = await model.evaluate(input);
+      const deq = q4RoundTrip(weights, { includeEmbedding: false });
+      const want = referenceForward(spec, deq, input, { lora });
+      expect(relError(got.logits.data, want.logits.data)).toBeLessThan(TOL);
+      expect(relError(got.resid.get(0)!.data, want.resid.get(0)!.data)).toBeLessThan(1e-6);
+      const orig = referenceForward(spec, weights, input, { lora });
+      expect(relError(got.logits.data, orig.logits.data)).toBeGreaterThan(10 * TOL);
+    } finally {
+      await model.dispose();
     }
   });
 

@@ -113,6 +113,8 @@ export class EngineModel {
     private readonly fallbackReason?: string,
     /** why the weights are not in the dtype that was asked for, when they are not */
     readonly dtypeNote?: string,
+    /** bytes of the graph handed to ORT: the weights as built (fp32 or 4-bit) plus the graph itself */
+    readonly graphBytes = 0,
   ) {}
 
   /** Builds the graph for `spec` (+ adapter) and opens a session on the requested backend. */
@@ -133,6 +135,7 @@ export class EngineModel {
       q4: opts.q4,
     };
     const graph = buildDecoderGraph(spec, weights, decoderOpts);
+    const graphBytes = graph.model.byteLength + graph.externalData.reduce((n, f) => n + f.data.byteLength, 0);
     const gpuOutputs: string[] = [];
     for (let l = 0; l < spec.numLayers; l++) gpuOutputs.push(N.presentKey(l), N.presentValue(l));
     const request = opts.backend ?? 'auto';
@@ -143,6 +146,7 @@ export class EngineModel {
       await createSession(graph, request, sessionOpts),
       undefined,
       dtypeNote,
+      graphBytes,
     );
     if (request !== 'auto' || model.backend.kind !== 'webgpu') return model;
     // NOTE: a WebGPU session can open and still fail on its first run (a kernel the EP lacks or
@@ -160,6 +164,7 @@ export class EngineModel {
         await createSession(graph, 'wasm', sessionOpts),
         reason,
         dtypeNote,
+        graphBytes,
       );
     }
   }
