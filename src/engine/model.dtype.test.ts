@@ -98,6 +98,9 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
           for (const t of weights.values()) fp32 += t.data.byteLength;
           expect(model.graphBytes).toBeGreaterThan(0);
           expect(model.graphBytes).toBeLessThan(fp32 / 2);
+          // WASM has no fast 4-bit kernel: the model says so
+          if (backend === 'wasm') expect(model.dtypeNote).toMatch(/q4 on WASM/);
+          else expect(model.dtypeNote).toBeUndefined();
         });
 
         it('prefill logits and taps match the reference on the dequantized weights', async () => {
