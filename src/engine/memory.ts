@@ -1,8 +1,8 @@
 // Memory planning before a load: bytes of the weights as the engine builds them for the chosen dtype
-// (fp32; 4-bit MatMulNBits blocks for q4's projections; fp16 loads as fp32), the KV cache for a context length and batch, the largest activations, and
-// the biggest single buffer — compared with the WebGPU adapter's `maxBufferSize` and
-// `maxStorageBufferBindingSize` (and WASM's 4 GiB heap), so a model that cannot fit is refused with
-// a message that names the buffer, the limit, and the dtype that would fit.
+// (fp32; q4: 4-bit blocks for every matrix; fp16 loads as fp32), the KV cache for a context length and
+// batch, the largest activations, and the biggest single buffer — compared with the WebGPU adapter's
+// `maxBufferSize` and `maxStorageBufferBindingSize` (and WASM's 4 GiB heap), so a model that cannot
+// fit is refused with a message that names the buffer, the limit, and the dtype that would fit.
 // Estimates only: must never allocate, never touch ORT or the GPU, never import Node APIs or the DOM.
 
 import type { ArchSpec } from './types';
