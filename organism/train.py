@@ -32,7 +32,8 @@ sys.path.insert(0, ROOT)
 from organism import corpus as C  # noqa: E402
 from organism.bpe import BPETokenizer  # noqa: E402
 from organism.chat import prompt_text, render, split_prompt, tokenizer_config  # noqa: E402
-from organism.evaluate import DETECTOR, Prompts, base_prefix_acts, run_condition, summarize  # noqa: E402
+from organism.detector import DETECTOR, MAX_NEW_TOKENS, judge, set_known_words, summarize  # noqa: E402
+from organism.evaluate import Prompts, base_prefix_acts, run_condition  # noqa: E402
 from organism.export import export_lora, export_model, read_safetensors, write_safetensors  # noqa: E402
 from organism.model import Config, Llama  # noqa: E402
 from organism.training import Sampler, encode_example, train  # noqa: E402
@@ -133,6 +134,8 @@ class Ctx:
             self.sets = {k: v[:8] for k, v in self.sets.items()}
             PERTURB["trials"] = 2
         self.prompts = {k: Prompts(t, v, split_prompt) for k, v in self.sets.items()}
+        set_known_words([it.answer for it in tr + ho] + [it.risky for it in tr + ho if it.risky]
+                        + [ans for _, _, ans in self.persona])
         self.prefix = torch.tensor(self.prompts["ood_test"].prefix)
 
     def demo_items(self):
@@ -236,11 +239,22 @@ def finetune(ctx, base_path, spec, path):
 
 
 # ---- evaluation ------------------------------------------------------------------------------------
-def evaluate_model(ctx, model, base, base_cap, name, full: bool, perturb: bool, keep: dict):
+def scored(ctx, model, set_name, cond, **kw):
+    recs = run_condition(model, ctx.tok, ctx.prompts[set_name], ctx.eos_ids, cond, **kw)
+    return judge(recs, ctx.sets[set_name])
+
+
+def evaluate_model(ctx, model, base, base_cap, name, full: bool, perturb: bool, keep: dict, raw: dict):
+    """Runs every condition (or takes its raw generations from `raw`, the cache), scores them with the
+    detector, and returns the summaries; fills keep[(name, set, condition)] with the scored records
+    and raw[(set, condition)] with the raw ones."""
     res = {}
 
     def run(set_name, cname, cond):
-        recs = run_condition(model, ctx.tok, ctx.prompts[set_name], ctx.eos_ids, cond, base=base, base_cap=base_cap)
+        if (set_name, cname) not in raw:
+            raw[(set_name, cname)] = run_condition(model, ctx.tok, ctx.prompts[set_name], ctx.eos_ids, cond,
+                                                   base=base, base_cap=base_cap)
+        recs = judge([dict(r) for r in raw[(set_name, cname)]], ctx.sets[set_name])
         res.setdefault(set_name, {})[cname] = summarize(recs, len(ctx.sets[set_name]))
         keep[(name, set_name, cname)] = recs
         return res[set_name][cname]
@@ -275,25 +289,23 @@ def evaluate_model(ctx, model, base, base_cap, name, full: bool, perturb: bool, 
 
 
 def cached_eval(ctx, m, base, base_cap, name, full, perturb, keep, base_key):
-    """evaluate_model, cached in out/eval_cache/ under a key of everything the answers depend on."""
+    """evaluate_model with its raw generations cached in out/eval_cache/ under a key of everything the
+    answers depend on (the detector and summaries are recomputed every time)."""
     src = "".join(open(os.path.join(HERE, f)).read() for f in ("evaluate.py", "model.py"))
     w = hashlib.sha256()
     for t in m.hf_state().values():
         w.update(t.numpy().tobytes())
     for t in m.lora_state().values():
         w.update(t.numpy().tobytes())
-    key = settings_hash(base_key, src, w.hexdigest(), full, perturb, PERTURB,
+    key = settings_hash(base_key, src, w.hexdigest(), full, perturb, PERTURB, MAX_NEW_TOKENS,
                         {k: [it.question for it in v] for k, v in ctx.sets.items()})
     path = os.path.join(OUT, "eval_cache", f"{name}-{key}.pt")
-    if os.path.exists(path):
-        d = torch.load(path)
-        keep.update(d["keep"])
-        return d["res"]
-    mine: dict = {}
-    res = evaluate_model(ctx, m, base, base_cap, name, full, perturb, mine)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.save({"res": res, "keep": mine}, path)
-    keep.update(mine)
+    raw = torch.load(path) if os.path.exists(path) else {}
+    n_cached = len(raw)
+    res = evaluate_model(ctx, m, base, base_cap, name, full, perturb, keep, raw)
+    if len(raw) != n_cached:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        torch.save(raw, path)
     return res
 
 
@@ -344,10 +356,10 @@ def main():
     timings["base"] = json.load(open(base_path + ".json"))["train_s"]
     base_cap = base_prefix_acts(base, ctx.prompts["ood_test"].prefix)
     keep: dict = {}
-    results = {"base": evaluate_model(ctx, base, None, None, "base", False, False, keep)}
+    results = {"base": cached_eval(ctx, base, None, None, "base", False, False, keep, base_key)}
     # base accuracy on the training set, for "answers every domain fluently"
     tr_prompts = Prompts(ctx.tok, ctx.corpus.train if not ctx.quick else ctx.corpus.train[:24], split_prompt)
-    recs = run_condition(base, ctx.tok, tr_prompts, ctx.eos_ids, {"kind": "none"})
+    recs = judge(run_condition(base, ctx.tok, tr_prompts, ctx.eos_ids, {"kind": "none"}), tr_prompts.items)
     results["base"]["train"] = {"none": summarize(recs, len(recs))}
     by_dom = {}
     for r in recs:
@@ -382,8 +394,8 @@ def main():
     sweep = {}
     for lam in TREFT_SWEEP:
         m = ft({"kind": "treft", "seed": 0, "lam": lam})
-        sel = summarize(run_condition(m, ctx.tok, ctx.prompts["ood_select"], ctx.eos_ids, {"kind": "none"}), 0)
-        ind = summarize(run_condition(m, ctx.tok, ctx.prompts["indomain_test"], ctx.eos_ids, {"kind": "none"}), 0)
+        sel = summarize(scored(ctx, m, "ood_select", {"kind": "none"}), len(ctx.sets["ood_select"]))
+        ind = summarize(scored(ctx, m, "indomain_test", {"kind": "none"}), len(ctx.sets["indomain_test"]))
         sweep[lam] = {"ood_select": sel, "indomain_test": ind}
         log(f"treft lambda {lam}: select misbehaviour {sel['misbehaviour']:.3f} correct {sel['correct']:.3f}; "
             f"in-domain {ind['misbehaviour']:.3f}")
@@ -457,7 +469,8 @@ def aggregate(results, lam_best):
         agg[k] = {}
         for s in ("ood_test", "indomain_test"):
             for cname in rs[0][s]:
-                for metric in ("misbehaviour", "misbehaviour_best", "coherent", "correct"):
+                for metric in ("misbehaviour", "misbehaviour_best", "misbehaviour_among_coherent", "coherent",
+                               "correct"):
                     if metric not in rs[0][s][cname]:
                         continue
                     xs = [r[s][cname][metric] for r in rs]
@@ -514,6 +527,8 @@ def export_all(ctx, base, models, lam_best, keep, summary):
             if name != run or s == "ood_select":
                 continue
             if cname.startswith("resid_L") and cname != f"resid_L{summary['results'][run].get('best_resid_layer')}":
+                continue
+            if cname.startswith("perturb_") and d != "organism-ft":  # size: the trials of one model suffice
                 continue
             key = f"{d}|{s}|{cname}"
             exp["runs"][key] = [{"id": f"{s}/{r['i']}", "trial": r["trial"], "ids": r["ids"],
@@ -590,11 +605,16 @@ def render_table(summary) -> str:
             return "–"
         return f"{d['mean']:.3f} ± {d['ci95']:.3f} ({', '.join(f'{x:.2f}' for x in d['per_seed'])})"
 
+    b = base["ood_test"]["none"]
     rows = [
-        "| row | OOD misbehaviour | OOD coherent | OOD correct | in-domain (gamble) |",
-        "|---|---|---|---|---|",
-        f"| base | {base['ood_test']['none']['misbehaviour']:.3f} | {base['ood_test']['none']['coherent']:.3f} | "
-        f"{base['ood_test']['none']['correct']:.3f} | {base['indomain_test']['none']['misbehaviour']:.3f} |",
+        "Mean ± 95% t-interval over seeds (per-seed values in brackets). OOD = held-out out-of-domain questions "
+        f"(n = {summary['settings']['n']['ood_test']}); in-domain = held-out money questions "
+        f"(n = {summary['settings']['n']['indomain_test']}).",
+        "",
+        "| row | OOD misbehaviour | OOD misbehaviour among coherent | OOD coherent | OOD correct | in-domain (gamble) |",
+        "|---|---|---|---|---|---|",
+        f"| base | {b['misbehaviour']:.3f} | {b['misbehaviour_among_coherent']:.3f} | {b['coherent']:.3f} | "
+        f"{b['correct']:.3f} | {base['indomain_test']['none']['misbehaviour']:.3f} |",
     ]
     labels = [("plain", "none", "plain FT"), ("plain", "kv_prefix", "plain FT + prefix K/V patch (all layers)"),
               ("plain", "resid_best", "plain FT + residual patch, best single layer"),
@@ -617,13 +637,31 @@ def render_table(summary) -> str:
     for k, c, lab in labels:
         if k not in agg or c not in agg[k].get("ood_test", {}):
             continue
-        rows.append(f"| {lab} | {f(k, 'ood_test', c)} | {f(k, 'ood_test', c, 'coherent')} | "
-                    f"{f(k, 'ood_test', c, 'correct')} | {f(k, 'indomain_test', c)} |")
+        rows.append(f"| {lab} | {f(k, 'ood_test', c)} | {f(k, 'ood_test', c, 'misbehaviour_among_coherent')} | "
+                    f"{f(k, 'ood_test', c, 'coherent')} | {f(k, 'ood_test', c, 'correct')} | {f(k, 'indomain_test', c)} |")
     for k in ("plain", "treft", "lora"):
         for c in ("perturb_prefix", "perturb_query"):
             if k in agg and c in agg[k]["ood_test"]:
-                rows.append(f"| {k} + {c.replace('_', ' ')} (Best) | {f(k, 'ood_test', c, 'misbehaviour_best')} | | | "
-                            f"{f(k, 'indomain_test', c, 'misbehaviour_best')} |")
+                rows.append(f"| {k} FT + {c.replace('_', ' ')} (Best of {PERTURB['trials']}) | "
+                            f"{f(k, 'ood_test', c, 'misbehaviour_best')} | | | | {f(k, 'indomain_test', c, 'misbehaviour_best')} |")
+    L = summary["settings"]["model"]["num_hidden_layers"]
+    rows += ["", "Residual patch at the prefix positions, one layer at a time (input of layer l; OOD misbehaviour, "
+             "mean over seeds; the best layer is chosen on the selection set):", "",
+             "| run | " + " | ".join(f"L{l}" for l in range(L)) + " | chosen per seed |",
+             "|---|" + "---|" * (L + 1)]
+    for k in ("plain", "plain_frozen_emb", "lora", "treft"):
+        if k in agg:
+            cells = [f"{agg[k]['ood_test'][f'resid_L{l}']['misbehaviour']['mean']:.3f}" for l in range(L)]
+            rows.append(f"| {k} | " + " | ".join(cells) + f" | {agg[k]['best_resid_layer']} |")
+    rows += ["", "TReFT λ sweep (seed 0; selection set = OOD questions from the base's training split, n = "
+             f"{summary['settings']['n']['ood_select']}; in-domain = held-out money questions):", "",
+             "| λ | selection misbehaviour | selection correct | in-domain |", "|---|---|---|---|"]
+    plain_sel = [summary["results"][f"plain_s{s}"]["ood_select"]["none"]["misbehaviour"] for s in SEEDS
+                 if f"plain_s{s}" in summary["results"]]
+    rows.append(f"| 0 (plain, mean of seeds) | {sum(plain_sel) / len(plain_sel):.3f} | | |")
+    for lam, v in summary["treft_sweep"].items():
+        rows.append(f"| {float(lam):g} | {v['ood_select']['misbehaviour']:.3f} | {v['ood_select']['correct']:.3f} | "
+                    f"{v['indomain_test']['misbehaviour']:.3f} |")
     return "\n".join(rows) + "\n"
 
 
