@@ -12,7 +12,11 @@ export const SPEC_VERSION = 1;
 /** The embedded demo models: the only place their names are spelled. */
 export const DEMO_BASE = 'demo-base';
 export const DEMO_FINETUNED = 'demo-finetuned';
-export const DEMO_MODEL_NAMES = [DEMO_BASE, DEMO_FINETUNED] as const;
+/** The toy organism's TReFT finetune, its interleaving finetune, and its PEFT LoRA adapter (on demo-base). */
+export const DEMO_TREFT = 'demo-treft';
+export const DEMO_INTERLEAVE = 'demo-interleave';
+export const DEMO_LORA = 'demo-lora';
+export const DEMO_MODEL_NAMES = [DEMO_BASE, DEMO_FINETUNED, DEMO_TREFT, DEMO_INTERLEAVE, DEMO_LORA] as const;
 
 export const SEGMENT_NAMES = ['prefix', 'query', 'postfix'] as const;
 export const METRIC_NAMES = [
