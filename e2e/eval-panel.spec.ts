@@ -1,11 +1,14 @@
 // The evaluation panel against the real engine worker and the embedded demo (issue 7). An API judge on
 // a loopback mock server (CORS): one bar per condition with rates, per-question multiples, a bar opens
 // its answers, the CSV export holds the answers and never the key, and the key is not remembered unless
-// asked. The model judge (the demo's base model): Betley's full prompts are refused with the reason,
-// the compact prompts run, and every answer shows its number mass.
+// asked. The model judge (the base model of the spec: here the tiny fixtures, served by the app, since
+// the organism demo's 256 positions are shorter than even the compact judge prompts): Betley's full
+// prompts are refused with the reason, the compact prompts run, and every answer shows its number mass.
 import { test, expect, type Page, type TestInfo } from '@playwright/test';
 import fs from 'node:fs';
 import { startMockOpenAI, type MockServer } from '../scripts/mock-openai-server';
+import { defaultSpec } from '../src/lab/experiment';
+import { encodeLink } from '../src/lab/link';
 import { screenshot, SCREENSHOT_DIR, watchConsole } from './helpers';
 
 const KEY = 'sk-e2e-never-visible';
@@ -27,9 +30,12 @@ test.beforeEach(({ browserName: _b }, info) => {
   test.skip(info.project.name === 'webgpu', 'minutes under emulated WebGPU');
 });
 
-/** The lab's own demo run on load shares the engine: let it finish first (runs queue in the worker). */
-async function openDemo(page: Page) {
-  await page.goto('/');
+/**
+ * Opens the demo (or the given link). The lab's own run on load shares the engine: let it finish first
+ * (runs queue in the worker).
+ */
+async function openDemo(page: Page, url = '/') {
+  await page.goto(url);
   const answers = page.locator('[data-testid="condition-card"] [data-testid="answer"]');
   await expect(answers).toHaveCount(CONDITIONS, { timeout: 120_000 });
   for (const a of await answers.all())
@@ -111,12 +117,18 @@ test('evaluation with an API judge: rates per condition and question, answers, C
   expect(errors()).toEqual([]);
 });
 
-test('evaluation with the demo base model as judge: full prompts refused with the reason, compact ones run', async ({
+test('evaluation with the base model as judge: full prompts refused with the reason, compact ones run', async ({
   page,
+  baseURL,
 }, info) => {
   test.setTimeout(600_000);
   const errors = watchConsole(page);
-  const panel = await openDemo(page);
+  const spec = defaultSpec();
+  spec.models.base.source = { kind: 'url', url: `${baseURL}/fixtures/tiny-llama/` };
+  spec.models.finetuned.source = { kind: 'url', url: `${baseURL}/fixtures/tiny-llama-ft/` };
+  const link = encodeLink(spec, `${baseURL}/`);
+  if (!link.ok) throw new Error(link.error.message);
+  const panel = await openDemo(page, link.url);
   await panel.getByTestId('eval-run').click();
   await expect(panel.getByTestId('eval-error')).toContainText(
     /judge prompt is \d+ tokens.*compact judge prompts/,
