@@ -1,10 +1,12 @@
 // The engine in the browser: the fixture model on WebGPU (SwiftShader here) and on WASM, each against the
-// TypeScript reference, and against each other.
+// TypeScript reference, and against each other; then in q4 (MatMulNBits, GatherBlockQuantized) against
+// the reference on the dequantized weights.
 import { test, expect } from '@playwright/test';
 import { expectedBackend, screenshot, watchConsole } from './helpers';
 
 interface Check {
   requested: string;
+  dtype: 'fp32' | 'q4';
   used: string | null;
   error?: string;
   maxRelError: number | null;
@@ -19,21 +21,32 @@ test('engine matches the reference on every backend the browser has', async ({ p
     checks: Check[];
     crossBackend: number | null;
   };
-  const wasm = result.checks.find((c) => c.requested === 'wasm')!;
+  const find = (requested: string, dtype: Check['dtype']) =>
+    result.checks.find((c) => c.requested === requested && c.dtype === dtype)!;
+  const wasm = find('wasm', 'fp32');
   expect(wasm.error).toBeUndefined();
   expect(wasm.used).toBe('wasm');
   expect(wasm.maxRelError).toBeLessThan(1e-4);
-  const gpu = result.checks.find((c) => c.requested === 'webgpu')!;
+  const wasmQ4 = find('wasm', 'q4');
+  expect(wasmQ4.error).toBeUndefined();
+  expect(wasmQ4.used).toBe('wasm');
+  expect(wasmQ4.maxRelError).toBeLessThan(1e-4);
+  const gpu = find('webgpu', 'fp32');
+  const gpuQ4 = find('webgpu', 'q4');
   if (expectedBackend(info) === 'webgpu') {
     expect(gpu.error).toBeUndefined();
     expect(gpu.used).toContain('webgpu');
     expect(gpu.used).toContain('swiftshader');
     expect(gpu.maxRelError).toBeLessThan(1e-4);
     expect(result.crossBackend).toBeLessThan(1e-4);
+    expect(gpuQ4.error).toBeUndefined();
+    expect(gpuQ4.used).toContain('webgpu');
+    expect(gpuQ4.maxRelError).toBeLessThan(1e-4);
   } else {
     // WebGPU disabled: the request fails with a reason instead of silently falling back
     expect(gpu.used).toBeNull();
     expect(gpu.error).toBeTruthy();
+    expect(gpuQ4.used).toBeNull();
   }
   await screenshot(page, info, 'engine-selfcheck');
   expect(errors()).toEqual([]);

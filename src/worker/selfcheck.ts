@@ -1,16 +1,20 @@
 // Engine self-check in the browser: build the fixture model on each available backend, run the same
 // prefill (with a LoRA dose, a K/V patch and taps) and a decode step, and compare with the plain
-// TypeScript reference. Used by the check page and the e2e tests; answers numbers, never throws them away.
+// TypeScript reference — in fp32, then in q4 against the reference on the same weights quantized and
+// dequantized in JS. Used by the check page and the e2e tests; answers numbers, never throws them away.
 import { EngineModel } from '../engine/model';
 import type { BackendRequest } from '../engine/session';
 import type { FileSource } from '../engine/source';
 import { loadModel } from '../engine/weights';
 import { loadLora } from '../engine/lora';
+import { q4RoundTrip, Q4_BLOCK } from '../engine/quantize';
 import { referenceForward } from '../engine/reference';
 import type { ForwardInput, PatchSet, Tensor } from '../engine/types';
 
 export interface BackendCheck {
   requested: BackendRequest;
+  /** weight dtype of this run (the q4 runs follow the fp32 ones) */
+  dtype: 'fp32' | 'q4';
   /** backend actually used (with adapter), or null when it could not start */
   used: string | null;
   error?: string;
@@ -23,7 +27,7 @@ export interface BackendCheck {
 export interface SelfCheckResult {
   model: string;
   checks: BackendCheck[];
-  /** max relative difference between the first two backends' logits, when both ran */
+  /** max relative difference between the first two backends' fp32 logits, when both ran */
   crossBackend: number | null;
 }
 
@@ -66,48 +70,59 @@ export async function selfCheck(
     patches,
     taps: { resid: [1], kv: [0] },
   };
-  const ref = referenceForward(spec, weights, input, { lora });
-  const step: ForwardInput = { inputIds: [[7], [9]], loraScale: [1, 0.5], taps: { logits: 'all' } };
-  const refStep = referenceForward(spec, weights, step, { lora, past: ref.present });
-
   const checks: BackendCheck[] = [];
   const logitsOf: Float32Array[] = [];
-  for (const requested of backends) {
-    let engine: EngineModel | null = null;
-    try {
-      const t0 = performance.now();
-      engine = await EngineModel.create(spec, weights, { lora, backend: requested, maxPositions: 64 });
-      const out = await engine.forward(input);
-      const next = await engine.forward(step, out.present);
-      out.present.dispose();
-      next.present.dispose();
-      const pairs: [Tensor | undefined, Tensor | undefined][] = [
-        [out.logits, ref.logits],
-        [out.resid.get(1), ref.resid.get(1)],
-        [out.k.get(0), ref.k.get(0)],
-        [out.v.get(0), ref.v.get(0)],
-        [next.logits, refStep.logits],
-      ];
-      let err = 0;
-      for (const [a, b] of pairs) err = Math.max(err, a && b ? maxRel(a.data, b.data) : Infinity);
-      logitsOf.push(out.logits.data);
-      const b = engine.backend;
-      checks.push({
-        requested,
-        used: b.kind + (b.adapter ? ` · ${b.adapter}` : ''),
-        maxRelError: err,
-        logits: Array.from(out.logits.data.slice(0, 8)),
-        ms: Math.round(performance.now() - t0),
-      });
-    } catch (e) {
-      checks.push({
-        requested,
-        used: null,
-        error: e instanceof Error ? e.message : String(e),
-        maxRelError: null,
-      });
-    } finally {
-      engine?.dispose();
+  for (const dtype of ['fp32', 'q4'] as const) {
+    // q4 is compared with the reference on the weights the 4-bit graph computes with
+    const w =
+      dtype === 'q4' ? q4RoundTrip(weights, { includeEmbedding: spec.hiddenSize % Q4_BLOCK === 0 }) : weights;
+    const ref = referenceForward(spec, w, input, { lora });
+    const step: ForwardInput = { inputIds: [[7], [9]], loraScale: [1, 0.5], taps: { logits: 'all' } };
+    const refStep = referenceForward(spec, w, step, { lora, past: ref.present });
+    for (const requested of backends) {
+      let engine: EngineModel | null = null;
+      try {
+        const t0 = performance.now();
+        engine = await EngineModel.create(spec, weights, {
+          lora,
+          backend: requested,
+          maxPositions: 64,
+          dtype,
+        });
+        const out = await engine.forward(input);
+        const next = await engine.forward(step, out.present);
+        out.present.dispose();
+        next.present.dispose();
+        const pairs: [Tensor | undefined, Tensor | undefined][] = [
+          [out.logits, ref.logits],
+          [out.resid.get(1), ref.resid.get(1)],
+          [out.k.get(0), ref.k.get(0)],
+          [out.v.get(0), ref.v.get(0)],
+          [next.logits, refStep.logits],
+        ];
+        let err = 0;
+        for (const [a, b] of pairs) err = Math.max(err, a && b ? maxRel(a.data, b.data) : Infinity);
+        if (dtype === 'fp32') logitsOf.push(out.logits.data);
+        const b = engine.backend;
+        checks.push({
+          requested,
+          dtype,
+          used: b.kind + (b.adapter ? ` · ${b.adapter}` : ''),
+          maxRelError: err,
+          logits: Array.from(out.logits.data.slice(0, 8)),
+          ms: Math.round(performance.now() - t0),
+        });
+      } catch (e) {
+        checks.push({
+          requested,
+          dtype,
+          used: null,
+          error: e instanceof Error ? e.message : String(e),
+          maxRelError: null,
+        });
+      } finally {
+        engine?.dispose();
+      }
     }
   }
   return {
