@@ -18,10 +18,6 @@ export function folderKind(files: readonly LocalFile[]): 'model' | 'adapter' | '
   return 'unknown';
 }
 
-export function folderBytes(files: readonly LocalFile[]): number {
-  return files.reduce((n, f) => n + f.file.size, 0);
-}
-
 /** Files of a directory picker: paths are `webkitRelativePath` (`my-model/config.json`). */
 export function folderFromInput(list: FileList | readonly File[]): PickedFolder | null {
   const files = [...list];
@@ -69,7 +65,10 @@ export async function folderFromDrop(dt: DataTransfer): Promise<PickedFolder | n
     const e = item.kind === 'file' && get ? get.call(item) : null;
     if (e) entries.push(e);
   }
-  if (entries.length === 0) return folderFromInput(dt.files);
+  if (entries.length === 0) {
+    const loose = folderFromInput(dt.files);
+    return loose && loose.name === 'picked files' ? { ...loose, name: 'dropped files' } : loose;
+  }
   const files: LocalFile[] = [];
   for (const e of entries) await walk(e, '', files);
   if (files.length === 0) return null;

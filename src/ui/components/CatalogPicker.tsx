@@ -11,14 +11,27 @@ export function isCatalogPair(models: ExperimentSpec['models']): boolean {
   return catalogPairs().some((c) => c.complete && JSON.stringify(c.models) === json);
 }
 
-export function CatalogPicker({ onPick }: { onPick: (pair: CatalogPair) => void }) {
+export function CatalogPicker({
+  models,
+  onPick,
+}: {
+  models: ExperimentSpec['models'];
+  onPick: (pair: CatalogPair) => void;
+}) {
   const pairs = useMemo(() => catalogPairs().filter((p) => p.complete), []);
+  const current = JSON.stringify(models);
   return (
     <div className="stack">
       <ul className="plain catalog" data-testid="catalog">
         {pairs.map((c) => (
           <li key={c.id}>
-            <button type="button" className="btn link" onClick={() => onPick(c)} title={c.shows}>
+            <button
+              type="button"
+              className="btn link"
+              onClick={() => onPick(c)}
+              title={c.shows}
+              aria-pressed={JSON.stringify(c.models) === current}
+            >
               {c.label}
             </button>
             <span className="muted small">
@@ -26,6 +39,7 @@ export function CatalogPicker({ onPick }: { onPick: (pair: CatalogPair) => void 
               · {formatBytes(c.downloadBytes)} download{c.base.gated ? ' · gated: needs a token' : ''}
               {c.organism?.unverified ? ' · name not checked on the Hub' : ''}
             </span>
+            {JSON.stringify(c.models) === current && <p className="muted small">{c.shows}</p>}
           </li>
         ))}
       </ul>

@@ -18,9 +18,9 @@ function duration(s: number): string {
 
 /** One progress line in words. */
 export function describeProgress(p: LoadProgress): string {
+  if (p.stage === 'preflight') return p.loaded < p.total ? 'checking configs' : 'configs checked';
   if (p.stage !== 'download') {
     const what = {
-      preflight: 'checking configs',
       parse: 'reading weights',
       build: 'building',
       session: 'ready',

@@ -5,7 +5,7 @@
 import { useId, useRef, useState, type DragEvent } from 'react';
 import type { ExperimentSpec, ModelEntry } from '../../lab/experiment';
 import { formatBytes } from '../format';
-import { folderBytes, folderFromDrop, folderFromInput, folderKind, type PickedFolder } from '../local-files';
+import { folderFromDrop, folderFromInput, folderKind, type PickedFolder } from '../local-files';
 import { useSession } from '../session-context';
 import { useLab } from '../store';
 
@@ -21,7 +21,10 @@ const LABEL: Record<Slot, string> = {
 const lent = new Map<string, string>();
 
 function uniqueName(f: PickedFolder): string {
-  const sig = `${f.files.length}:${folderBytes(f.files)}:${f.files.map((x) => x.path).join('|')}`;
+  // NOTE: paths, sizes and modification times: two folders alike in all of these hold the same model.
+  const sig = f.files
+    .map((x) => `${x.path}:${x.file.size}:${x.file instanceof File ? x.file.lastModified : 0}`)
+    .join('|');
   let name = f.name;
   for (let i = 2; lent.has(name) && lent.get(name) !== sig; i++) name = `${f.name} (${i})`;
   lent.set(name, sig);

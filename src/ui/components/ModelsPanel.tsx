@@ -77,7 +77,13 @@ export function ModelsPanel() {
 
   const heap = jsHeap();
   // NOTE: what the engine reports belongs to the last models that loaded; not to sources that failed.
-  const modelInfo = new Map((promptStatus === 'error' ? [] : (info?.models ?? [])).map((m) => [m.key, m]));
+  // NOTE: nor while a load is in flight (the previous models' numbers would sit next to the new names).
+  const modelInfo = new Map(
+    (promptStatus === 'error' || promptStatus === 'running' ? [] : (info?.models ?? [])).map((m) => [
+      m.key,
+      m,
+    ]),
+  );
 
   return (
     <section className="panel" aria-labelledby={`${uid}-h`}>
@@ -94,7 +100,7 @@ export function ModelsPanel() {
       </label>
 
       {mode === 'demo' && <DemoModelPicker models={spec.models} onChange={(m) => setModels(m)} />}
-      {mode === 'catalog' && <CatalogPicker onPick={pickCatalog} />}
+      {mode === 'catalog' && <CatalogPicker models={spec.models} onPick={pickCatalog} />}
       {(mode === 'hub' || mode === 'url') && (
         <HubModelForm key={mode} kind={mode} models={spec.models} onUse={(m) => setModels(m)} />
       )}
