@@ -1,6 +1,8 @@
 // The engine's home in the browser: a Web Worker answering typed requests from the UI (load, run,
-// sweep, drift, …) and streaming tokens and progress back. The UI thread never runs a model; this file
-// must never touch the DOM, and never lets one failed request take the worker down.
+// sweep, drift, …) and streaming tokens and progress back. Models that are not the embedded demo are
+// preflighted (configs and adapters only, preflight.ts) before their weights download; it also holds
+// the Hub token and endpoint and the folders the user picked, in memory. The UI thread never runs a
+// model; this file must never touch the DOM, and never lets one failed request take the worker down.
 /// <reference lib="webworker" />
 import { configureOrt, type BackendRequest } from '../engine/session';
 import { urlSource, type FileSource } from '../engine/source';
