@@ -15,8 +15,9 @@ import { SCREENSHOT_DIR, watchConsole } from './helpers';
 let server: HubTestServer;
 
 test.beforeAll(async () => {
-  // NOTE: slow files stream 8 KiB every 40 ms (about 3 s for the fixture), so progress can be seen.
-  server = await startHubTestServer({ slowDelayMs: 40 });
+  // NOTE: slow files stream 8 KiB every 80 ms (about 6 s for the fixture): progress can be seen and
+  // the load cancelled mid-download.
+  server = await startHubTestServer({ slowDelayMs: 80 });
 });
 test.afterAll(async () => {
   await server.close();
@@ -87,12 +88,17 @@ test('hub ids through the panel: confirm the base, progress, run, cache, clear',
   await expect(progress).toContainText('model.safetensors');
   await expect(progress).toContainText(/KB \/ .*KB/);
   await shot(page, info, 'ui-hub-progress');
+  // Cancel mid-download, then load again.
+  await page.getByRole('button', { name: 'Cancel loading' }).click();
+  await expect(page.getByTestId('load-cancelled')).toBeVisible();
+  await page.getByRole('button', { name: 'Load again' }).click();
   await allDone(page);
   await expect(page.getByTestId('last-load').locator(`[data-model="${TEST_REPOS.slow}"]`)).toHaveAttribute(
     'data-cached',
     'false',
   );
-  expect(weightGets(TEST_REPOS.slow).length).toBeGreaterThan(0);
+  // the cancelled download and the one after it
+  expect(weightGets(TEST_REPOS.slow).length).toBeGreaterThanOrEqual(2);
   await shot(page, info, 'ui-hub-loaded');
 
   // Same models in a fresh page of this browser: from the cache, no weight request.

@@ -62,7 +62,21 @@ export function LoadStatus({ onPickFolder }: { onPickFolder: () => void }) {
               <progress max={p.total || 1} value={p.loaded} aria-label={`loading ${p.model}`} />
             </li>
           ))}
+          <li>
+            <button type="button" className="btn small" onClick={() => session?.cancelRun()}>
+              Cancel loading
+            </button>{' '}
+            <span className="muted">files already downloaded stay in the cache; loading again resumes</span>
+          </li>
         </ul>
+      )}
+      {status === 'cancelled' && rows.length > 0 && (
+        <p className="muted" data-testid="load-cancelled">
+          Loading was cancelled.{' '}
+          <button type="button" className="btn small" onClick={() => void session?.retryLoad()}>
+            Load again
+          </button>
+        </p>
       )}
       {!running && status === 'done' && downloads.length > 0 && (
         <ul className="plain muted" data-testid="last-load">
