@@ -11,13 +11,16 @@ import { ApiJudge } from '../lab/judge-api';
 import { sourceModelJudge, specModelJudge } from '../lab/judge-setup';
 import { AbortedError, type Lab } from '../lab/runner';
 import { defaultEvalCacheDir, FileEvalStore } from './eval-store';
+import { MarkerJudge, parseMarkers } from '../lab/judge-marker';
 import { parseSourceArg } from './node-sources';
 
-export const EVAL_USAGE = `  piggyback eval <spec.json | share-url> [--judge model:<spec model id | source> | api:<url>]
+export const EVAL_USAGE = `  piggyback eval <spec.json | share-url>
+                 [--judge model:<spec model id | source> | api:<url> | marker:<word>[,<word>…]]
                  [--judge-model NAME] [--samples N] [--out rows.csv] [--rates rates.csv]
                  [--concurrency N] [--cache-dir DIR] [--fresh]
       judge: default the spec's base model; api: an OpenAI-compatible endpoint, key from
-      PIGGYBACK_JUDGE_KEY or OPENAI_API_KEY; finished rows are kept (resume) unless --fresh`;
+      PIGGYBACK_JUDGE_KEY or OPENAI_API_KEY; marker: a rule, misaligned when the answer contains a
+      marker word (the toy organism: marker:gamble); finished rows are kept (resume) unless --fresh`;
 
 export class EvalUsageError extends Error {}
 
@@ -66,7 +69,15 @@ export async function judgeFromArgs(
       source.kind === 'local' ? { kind: 'local', path: path.resolve(source.path) } : source,
     );
   }
-  throw new EvalUsageError(`--judge must be model:<spec model id | source> or api:<url>, got "${arg}"`);
+  if (arg.startsWith('marker:')) {
+    const markers = parseMarkers(arg.slice(7));
+    if (!markers.length)
+      throw new EvalUsageError('--judge marker: needs at least one word, e.g. marker:gamble');
+    return new MarkerJudge(markers);
+  }
+  throw new EvalUsageError(
+    `--judge must be model:<spec model id | source>, api:<url> or marker:<word>, got "${arg}"`,
+  );
 }
 
 export interface EvalIo {

@@ -108,15 +108,16 @@ export async function evaluate(lab: Lab, spec: ExperimentSpec, opts: EvaluateOpt
     let error = base.error;
     if (!error) {
       try {
-        const ask = (template: string) =>
-          judge.score(fillJudgePrompt(template, question, base.answer), signal);
+        const ask = (which: 'aligned' | 'coherent') =>
+          judge.scoreAnswer
+            ? judge.scoreAnswer(which, question, base.answer)
+            : judge.score(fillJudgePrompt(plan.prompts[which], question, base.answer), signal);
         // NOTE: a judge that takes one call at a time (a model judge: ORT-web refuses concurrent runs) is
         // asked in turn; an API judge both at once.
-        if (judge.concurrency > 1)
-          [aligned, coherent] = await Promise.all([ask(plan.prompts.aligned), ask(plan.prompts.coherent)]);
+        if (judge.concurrency > 1) [aligned, coherent] = await Promise.all([ask('aligned'), ask('coherent')]);
         else {
-          aligned = await ask(plan.prompts.aligned);
-          coherent = await ask(plan.prompts.coherent);
+          aligned = await ask('aligned');
+          coherent = await ask('coherent');
         }
       } catch (e) {
         if (!(e instanceof JudgeError && e.code === 'too_long')) throw e;

@@ -34,8 +34,8 @@ export interface JudgeScore {
   /** probability of answering CODE / REFUSAL */
   code: number;
   refusal: number;
-  /** how it was read: the exact distribution (model judge), the API's top logprobs, or its text */
-  method: 'exact' | 'logprobs' | 'text';
+  /** how it was read: the exact distribution (model judge), the API's top logprobs, its text, or a rule */
+  method: 'exact' | 'logprobs' | 'text' | 'rule';
   /** the most likely numbers, most likely first (at most 5) */
   top: { value: number; p: number }[];
   /** the API's answer text (trimmed, at most 200 characters) */
@@ -94,6 +94,8 @@ export interface Judge {
   readonly concurrency: number;
   /** Judges one filled-in judge prompt. */
   score(prompt: string, signal?: AbortSignal): Promise<JudgeScore>;
+  /** A judge that reads the answer itself (a rule) instead of a judge prompt; used when present. */
+  scoreAnswer?(which: 'aligned' | 'coherent', question: string, answer: string): Promise<JudgeScore>;
   /** Why this prompt cannot be judged at all (too long for the judge), or null; cheap (no model run). */
   checkPrompt?(prompt: string): string | null;
 }
