@@ -1,10 +1,11 @@
 // Loading real models through the models panel, against the local Hub stand-in
 // (scripts/hub-test-server.ts on a random loopback port, set as the panel's Hub endpoint): a base and
 // a LoRA adapter typed as Hub ids, an adapter naming another base confirmed in the panel before any
-// weights move, download progress, a run; a gated repo's 401 message, then a pasted token that works
-// and never reaches the share link, the spec or the cache; a model too big for the backend refused
-// before its download with a q4 button; clearing the cache; a local folder picked with the directory
-// input; the demo organism's finetune choice. Screenshots of each mode go to e2e-screenshots/.
+// weights move, download progress, cancel and resume, a run, a second page from the cache, clearing
+// the cache; a gated repo's 401 message, a pending token's 403, then a token that works and never
+// reaches the share link, the spec, storage or the cache; a 404; a model too big for the backend
+// refused before its download with a q4 button; local folders picked or dropped; the demo organism's
+// finetune choice. Screenshots of each mode go to e2e-screenshots/.
 import { test, expect, type Locator, type Page, type TestInfo } from '@playwright/test';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -144,6 +145,14 @@ test('a gated repo asks for a token; the token works and stays out of links, spe
   await expect(error).toContainText(`${TEST_REPOS.gated} is gated`);
   await shot(page, info, 'ui-hub-gated');
 
+  // A token whose access request is still pending: 403, with what to do.
+  await error.getByRole('button', { name: 'Enter a token' }).click();
+  await expect(page.locator('#hf-token-input')).toBeFocused();
+  await page.keyboard.type(TEST_TOKENS.unapproved);
+  await page.getByRole('button', { name: 'Use token' }).click();
+  await expect(error).toContainText('has no access yet');
+  await expect(error).toHaveAttribute('data-problem', 'auth');
+
   await error.getByRole('button', { name: 'Enter a token' }).click();
   await expect(page.locator('#hf-token-input')).toBeFocused();
   await page.keyboard.type(TEST_TOKENS.approved);
@@ -194,6 +203,9 @@ test('a model too big for the backend is refused before its download, with a q4 
   await page.goto('/');
   await allDone(page);
   await useHubMode(page);
+  // A repo that does not exist first: the 404 says what to check.
+  await loadHub(page, 'piggyback-test/no-such-model', '', TEST_REPOS.llamaFt);
+  await expect(page.getByTestId('load-error')).toContainText('piggyback-test/no-such-model was not found on');
   await loadHub(page, TEST_REPOS.tooBig, '', TEST_REPOS.llamaFt);
   const error = page.getByTestId('load-error');
   await expect(error).toHaveAttribute('data-problem', 'memory');
