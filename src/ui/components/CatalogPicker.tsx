@@ -2,7 +2,7 @@
 // and the bases alone, with download size, gating and what the pair shows. Choosing one edits the
 // spec's models (and pins the template arguments the base needs); the worker downloads on the run.
 import { useMemo } from 'react';
-import { catalogPairs, type CatalogPair } from '../../lab/catalog';
+import { catalogPairs, estimateCatalog, type CatalogPair } from '../../lab/catalog';
 import type { ExperimentSpec } from '../../lab/experiment';
 import { formatBytes } from '../format';
 
@@ -13,9 +13,12 @@ export function isCatalogPair(models: ExperimentSpec['models']): boolean {
 
 export function CatalogPicker({
   models,
+  dtype,
   onPick,
 }: {
   models: ExperimentSpec['models'];
+  /** the spec's weight dtype, for the memory estimate */
+  dtype: ExperimentSpec['runtime']['dtype'];
   onPick: (pair: CatalogPair) => void;
 }) {
   const pairs = useMemo(() => catalogPairs().filter((p) => p.complete), []);
@@ -36,7 +39,9 @@ export function CatalogPicker({
             </button>
             <span className="muted small">
               {' '}
-              · {formatBytes(c.downloadBytes)} download{c.base.gated ? ' · gated: needs a token' : ''}
+              · {formatBytes(c.downloadBytes)} download · about{' '}
+              {formatBytes(estimateCatalog(c.base, dtype).totalBytes)} in {dtype}
+              {c.base.gated ? ' · gated: needs a token' : ''}
               {c.organism?.unverified ? ' · name not checked on the Hub' : ''}
             </span>
             {JSON.stringify(c.models) === current && <p className="muted small">{c.shows}</p>}

@@ -100,7 +100,9 @@ export function ModelsPanel() {
       </label>
 
       {mode === 'demo' && <DemoModelPicker models={spec.models} onChange={(m) => setModels(m)} />}
-      {mode === 'catalog' && <CatalogPicker models={spec.models} onPick={pickCatalog} />}
+      {mode === 'catalog' && (
+        <CatalogPicker models={spec.models} dtype={spec.runtime.dtype} onPick={pickCatalog} />
+      )}
       {(mode === 'hub' || mode === 'url') && (
         <HubModelForm key={mode} kind={mode} models={spec.models} onUse={(m) => setModels(m)} />
       )}
