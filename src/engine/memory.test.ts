@@ -30,7 +30,7 @@ describe('estimateMemory', () => {
     expect(e.loaderBytes).toBe(494_032_768 * 4);
   });
 
-  it('fp16 loads as fp32; q4 packs every matrix at 4 bits + fp32 scales', () => {
+  it('fp16 loads as fp32; q4 packs every matrix at 4 bits + fp32 scales + zero points', () => {
     const f32 = estimateMemory(qwen05, { dtype: 'fp32', contextLength: 1024 });
     const f16 = estimateMemory(qwen05, { dtype: 'fp16', contextLength: 1024 });
     expect(f16.weightsBytes).toBe(f32.weightsBytes);
@@ -41,25 +41,27 @@ describe('estimateMemory', () => {
     expect(q4Bytes(10, 100, 2, true)).toEqual({ codes: 10 * 4 * 16, scales: 10 * 4 * 2, zeroPoints: 10 * 2 });
     // per layer: q, o [896, 896]; k, v [128, 896]; gate, up [4864, 896]; down [896, 4864]
     const proj = (n: number, k: number) => {
-      const b = q4Bytes(n, k, 4, false);
-      return b.codes + b.scales;
+      const b = q4Bytes(n, k, 4, true);
+      return b.codes + b.scales + b.zeroPoints;
     };
     const perLayer = 2 * proj(896, 896) + 2 * proj(128, 896) + 2 * proj(4864, 896) + proj(896, 4864);
-    // tied: the head shares the embedding's codes, with its own copy of the scales
-    const embedding = emb.codes + 2 * emb.scales;
+    // tied: GatherBlockQuantized's scales and zero points (one per byte), then the head's MatMulNBits
+    // scales and packed zero points on the same codes
+    const embedding = emb.codes + emb.scales + 151936 * 28 + emb.scales + 151936 * 14;
     // norms (2·896 per layer + final) and q/k/v biases (896 + 2·128 per layer), fp32
     const vectors = (24 * (2 * 896 + 896 + 256) + 896) * 4;
     expect(q4.weightsBytes).toBe(embedding + 24 * perLayer + vectors);
     expect(q4.largestBuffer).toEqual({ name: 'model.embed_tokens.weight', bytes: emb.codes });
     expect(q4.kvBytes).toBe(f32.kvBytes);
-    expect(q4.weightsBytes).toBeLessThan(f32.weightsBytes / 6);
+    expect(q4.weightsBytes).toBeLessThan(f32.weightsBytes / 5);
   });
 
   it('q4: an untied lm_head is 4-bit too; an embedding of partial blocks stays fp32', () => {
     const untied = { ...qwen05, tieWordEmbeddings: false };
     const a = estimateMemory(untied, { dtype: 'q4', contextLength: 256 });
     const b = estimateMemory(qwen05, { dtype: 'q4', contextLength: 256 });
-    const head = q4Bytes(151936, 896, 4, false);
+    // the head gets its own codes; the embedding then needs no MatMulNBits scales or zero points
+    const head = q4Bytes(151936, 896, 4, true);
     expect(a.weightsBytes - b.weightsBytes).toBe(head.codes);
     const odd = tinySpec({
       vocabSize: 100,

@@ -98,21 +98,27 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
   for (const t of requiredTensors(spec)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     parameters += count;
-    // NOTE: in q4 every matrix is 4-bit with fp32 scales, symmetric (no zero points): MatMulNBits for
-    // the projections and an untied lm_head, GatherBlockQuantized for the embedding (when the hidden
-    // size is whole blocks, else it stays fp32), whose codes a tied head shares — with a second copy of
-    // the scales in MatMulNBits' shape. Norms and biases stay fp32. As graph/decoder.ts builds it.
+    // NOTE: in q4 every matrix is 4-bit with fp32 scales and packed zero points (asymmetric, as
+    // ENGINE_Q4, when the row count is a multiple of 4): MatMulNBits for the projections and an untied lm_head, GatherBlockQuantized for the
+    // embedding (when the hidden size is whole blocks, else it stays fp32) with its own scales and one
+    // zero point per byte; a tied head shares the embedding's codes and adds MatMulNBits' scales and
+    // zero points. Norms and biases stay fp32. As graph/decoder.ts builds it.
     const embedding = t.name === 'model.embed_tokens.weight';
     if (
       opts.dtype === 'q4' &&
       t.shape.length === 2 &&
       (!embedding || spec.hiddenSize % Q4_BLOCK_SIZE === 0)
     ) {
-      const q = q4Bytes(t.shape[0], t.shape[1], fb, false);
-      const scales = embedding && spec.tieWordEmbeddings ? 2 * q.scales : q.scales;
+      const [n, k] = t.shape;
+      const q = q4Bytes(n, k, fb, n % 4 === 0); // ENGINE_Q4: zero points only for a multiple of 4 rows
+      let side = q.scales + q.zeroPoints;
+      if (embedding) {
+        const gather = q.scales + (q.zeroPoints ? n * Math.ceil(k / Q4_BLOCK_SIZE) : 0);
+        side = spec.tieWordEmbeddings ? gather + side : gather;
+      }
       buffers.push({ name: t.name, bytes: q.codes });
-      buffers.push({ name: `${t.name} (scales)`, bytes: scales });
-      weightsBytes += q.codes + scales;
+      buffers.push({ name: `${t.name} (scales, zero points)`, bytes: side });
+      weightsBytes += q.codes + side;
     } else {
       buffers.push({ name: t.name, bytes: count * fb });
       weightsBytes += count * fb;

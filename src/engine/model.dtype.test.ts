@@ -11,7 +11,7 @@ import { buildDecoderGraph } from './graph/decoder';
 import { estimateMemory } from './memory';
 import { loadLora } from './lora';
 import { EngineModel } from './model';
-import { q4RoundTrip } from './quantize';
+import { ENGINE_Q4, q4RoundTrip } from './quantize';
 import { referenceForward } from './reference';
 import { configureOrt } from './session';
 import { folderSource } from './source-node';
@@ -85,7 +85,7 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
         beforeAll(async () => {
           ({ spec, weights } = await loadModel(folderSource(fixture(c.folder))));
           lora = c.lora ? await loadLora(folderSource(fixture(c.lora)), spec) : undefined;
-          dequant = q4RoundTrip(weights);
+          dequant = q4RoundTrip(weights, ENGINE_Q4);
           model = await EngineModel.create(spec, weights, { backend, lora, dtype: 'q4' });
         });
         afterAll(async () => {
@@ -194,7 +194,7 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
         taps: { resid: [0] },
       };
       const got = await model.evaluate(input);
-      const deq = q4RoundTrip(weights, { includeEmbedding: false });
+      const deq = q4RoundTrip(weights, { ...ENGINE_Q4, includeEmbedding: false });
       const want = referenceForward(spec, deq, input, { lora });
       expect(relError(got.logits.data, want.logits.data)).toBeLessThan(TOL);
       expect(relError(got.resid.get(0)!.data, want.resid.get(0)!.data)).toBeLessThan(1e-6);

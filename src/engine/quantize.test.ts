@@ -27,6 +27,13 @@ describe('quantizeQ4', () => {
     expect([...dequantizeQ4(q)]).toEqual([...w]);
   });
 
+  it('alignedZeroPoints keeps zero points only for a multiple of 4 rows (ENGINE_Q4)', () => {
+    const opts = { symmetric: false, alignedZeroPoints: true };
+    expect(quantizeQ4(randomMatrix(4, 64, 1), 4, 64, opts).zeroPoints).not.toBeNull();
+    expect(quantizeQ4(randomMatrix(5, 64, 1), 5, 64, opts).zeroPoints).toBeNull();
+    expect(quantizeQ4(randomMatrix(5, 64, 1), 5, 64, { symmetric: false }).zeroPoints).not.toBeNull();
+  });
+
   it('packs zero points per row, two blocks per byte', () => {
     const n = 2;
     const k = 96; // 3 blocks → 2 zero-point bytes per row

@@ -25,10 +25,22 @@ export interface Q4Matrix {
   zeroPoints: Uint8Array | null;
 }
 
+/**
+ * What the engine's q4 graphs use (graph/decoder.ts): 32-wide blocks with zero points (asymmetric)
+ * where the row count is a multiple of 4, so `q4RoundTrip(weights, ENGINE_Q4)` is what the 4-bit graph
+ * computes with.
+ */
+export const ENGINE_Q4 = { blockSize: Q4_BLOCK, symmetric: false, alignedZeroPoints: true } as const;
+
 export interface Q4Options {
   blockSize?: number;
   /** default true: no zero points (what ORT's quantizer does with is_symmetric) */
   symmetric?: boolean;
+  /**
+   * with symmetric false: keep zero points only when n is a multiple of 4, symmetric otherwise — ORT's
+   * WebGPU MatMulNBits reads the packed zero points as 32-bit words and fails on other sizes
+   */
+  alignedZeroPoints?: boolean;
 }
 
 export function q4Blocks(k: number, blockSize = Q4_BLOCK): number {
@@ -43,7 +55,7 @@ export function quantizeQ4(w: Float32Array, n: number, k: number, opts: Q4Option
   if (bs < 16 || (bs & (bs - 1)) !== 0)
     throw new Error(`block size ${bs}: MatMulNBits needs a power of two ≥ 16`);
   if (w.length !== n * k) throw new Error(`weights have ${w.length} values, [${n}, ${k}] needs ${n * k}`);
-  const symmetric = opts.symmetric ?? true;
+  const symmetric = (opts.symmetric ?? true) || (!!opts.alignedZeroPoints && n % 4 !== 0);
   const blocks = q4Blocks(k, bs);
   const half = bs / 2;
   const codes = new Uint8Array(n * blocks * half);

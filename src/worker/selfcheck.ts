@@ -7,7 +7,7 @@ import type { BackendRequest } from '../engine/session';
 import type { FileSource } from '../engine/source';
 import { loadModel } from '../engine/weights';
 import { loadLora } from '../engine/lora';
-import { q4RoundTrip, Q4_BLOCK } from '../engine/quantize';
+import { ENGINE_Q4, q4RoundTrip } from '../engine/quantize';
 import { referenceForward } from '../engine/reference';
 import type { ForwardInput, PatchSet, Tensor } from '../engine/types';
 
@@ -75,7 +75,12 @@ export async function selfCheck(
   for (const dtype of ['fp32', 'q4'] as const) {
     // q4 is compared with the reference on the weights the 4-bit graph computes with
     const w =
-      dtype === 'q4' ? q4RoundTrip(weights, { includeEmbedding: spec.hiddenSize % Q4_BLOCK === 0 }) : weights;
+      dtype === 'q4'
+        ? q4RoundTrip(weights, {
+            ...ENGINE_Q4,
+            includeEmbedding: spec.hiddenSize % ENGINE_Q4.blockSize === 0,
+          })
+        : weights;
     const ref = referenceForward(spec, w, input, { lora });
     const step: ForwardInput = { inputIds: [[7], [9]], loraScale: [1, 0.5], taps: { logits: 'all' } };
     const refStep = referenceForward(spec, w, step, { lora, past: ref.present });

@@ -4,7 +4,7 @@
 // merge LoRA into base weights, and never import ORT: it only produces bytes.
 
 import { EngineError } from '../errors';
-import { Q4_BLOCK, q4Blocks, quantizeQ4 } from '../quantize';
+import { ENGINE_Q4, q4Blocks, quantizeQ4, type Q4Matrix } from '../quantize';
 import { ropeTables } from '../rope';
 import type { ArchSpec, LoraAdapter, LoraTarget, Tensor, WeightMap } from '../types';
 import {
@@ -38,11 +38,11 @@ export interface DecoderOptions {
    */
   dtype?: GraphDtype;
   /**
-   * q4 only: quantization block size (default 32), MatMulNBits accuracy_level (default 0: fp32 math),
-   * and whether the embedding is 4-bit too (default true: GatherBlockQuantized, and a tied head runs
-   * MatMulNBits on the same codes)
+   * q4 only: quantization block size (default 32), symmetric (default false: per-block zero points),
+   * MatMulNBits accuracy_level (default 0: fp32 math), and whether the embedding is 4-bit too (default
+   * true: GatherBlockQuantized, and a tied head runs MatMulNBits on the same codes)
    */
-  q4?: { blockSize?: number; accuracyLevel?: number; embedding?: boolean };
+  q4?: { blockSize?: number; symmetric?: boolean; accuracyLevel?: number; embedding?: boolean };
 }
 
 /** Weight storage the graph can build. */
@@ -187,7 +187,12 @@ export function buildDecoderGraph(
   if (dtype !== 'fp32' && dtype !== 'q4') {
     throw new EngineError('unsupported_config', `weight dtype ${dtype}: the graph builds fp32 or q4`);
   }
-  const q4Block = opts.q4?.blockSize ?? Q4_BLOCK;
+  const q4Opts = {
+    blockSize: opts.q4?.blockSize ?? ENGINE_Q4.blockSize,
+    symmetric: opts.q4?.symmetric ?? ENGINE_Q4.symmetric,
+    alignedZeroPoints: ENGINE_Q4.alignedZeroPoints,
+  };
+  const q4Block = q4Opts.blockSize;
   const accuracyLevel = opts.q4?.accuracyLevel ?? 0;
 
   interface Q4Weight {
@@ -195,25 +200,39 @@ export function buildDecoderGraph(
     codes: string;
     /** fp32 [N, blocks] */
     scales: string;
+    /** uint8 [N · ceil(blocks/2)], two per byte; absent = 8 */
+    zeroPoints: string | null;
     n: number;
     k: number;
   }
+  /** MatMulNBits' scales and zero points for a quantized matrix whose codes are already a weight */
+  const q4Inputs = (name: string, q: Q4Matrix, codes: string): Q4Weight => {
+    const blocks = q4Blocks(q.k, q.blockSize);
+    return {
+      codes,
+      scales: b.weight(`${name}.scales`, float32Source([q.n, blocks], q.scales)),
+      // NOTE: zero points declared 1-D: ORT's WebGPU kernel views them as u32 words through the declared
+      // shape ([N, 3] fails there, [3N] with N a multiple of 4 works); the CPU kernel takes either.
+      zeroPoints: q.zeroPoints
+        ? b.weight(`${name}.zero_points`, bytesSource(DataType.UINT8, [q.zeroPoints.length], q.zeroPoints))
+        : null,
+      n: q.n,
+      k: q.k,
+    };
+  };
   const q4Weight = (name: string, t: Tensor): Q4Weight => {
     const [n, k] = t.shape;
-    const q = quantizeQ4(t.data, n, k, { blockSize: q4Block });
+    const q = quantizeQ4(t.data, n, k, q4Opts);
     const blocks = q4Blocks(k, q4Block);
-    return {
-      codes: b.weight(`${name}.q4`, bytesSource(DataType.UINT8, [n, blocks, q4Block / 2], q.codes)),
-      scales: b.weight(`${name}.scales`, float32Source([n, blocks], q.scales)),
-      n,
-      k,
-    };
+    const codes = b.weight(`${name}.q4`, bytesSource(DataType.UINT8, [n, blocks, q4Block / 2], q.codes));
+    return q4Inputs(name, q, codes);
   };
   /** x·Wᵀ with W 4-bit: ORT's MatMulNBits */
   const matmulQ4 = (x: string, w: Q4Weight, out?: string): string =>
     // NOTE: ORT contrib op (CPU/WASM MLAS kernel, JSEP WebGPU kernel); B [N, blocks, blockSize/2] with
-    // two codes per byte, low nibble first along K; no zero points = 8; result (code − 8)·scale.
-    b.node('MatMulNBits', [x, w.codes, w.scales], {
+    // two codes per byte, low nibble first along K; result (code − zero point)·scale, zero point 8 when
+    // absent.
+    b.node('MatMulNBits', w.zeroPoints ? [x, w.codes, w.scales, w.zeroPoints] : [x, w.codes, w.scales], {
       domain: MS_DOMAIN,
       names: [out],
       attrs: [
@@ -327,7 +346,7 @@ export function buildDecoderGraph(
   // when every row is whole blocks (else the embedding stays fp32).
   const embedQ =
     dtype === 'q4' && (opts.q4?.embedding ?? true) && H % q4Block === 0
-      ? quantizeQ4(embedT.data, V, H, { blockSize: q4Block })
+      ? quantizeQ4(embedT.data, V, H, q4Opts)
       : null;
   const embedBlocks = H / q4Block;
   const embedCodes = embedQ
@@ -342,7 +361,21 @@ export function buildDecoderGraph(
   let h: string; // [B,T,H]
   if (embedQ && embedCodes) {
     const scales = b.weight(`${embedName}.scales_gather`, float32Source([V, embedBlocks, 1], embedQ.scales));
-    const rows = b.node('GatherBlockQuantized', [embedCodes, inputIds, scales], {
+    const gatherIn = [embedCodes, inputIds, scales];
+    const zp = embedQ.zeroPoints;
+    if (zp) {
+      // GatherBlockQuantized packs zero points like its data, along the last axis: one per byte here
+      const one = new Uint8Array(V * embedBlocks);
+      const stride = Math.ceil(embedBlocks / 2);
+      for (let r = 0; r < V; r++) {
+        for (let k = 0; k < embedBlocks; k++)
+          one[r * embedBlocks + k] = (zp[r * stride + (k >> 1)] >> ((k & 1) * 4)) & 15;
+      }
+      gatherIn.push(
+        b.weight(`${embedName}.zero_points_gather`, bytesSource(DataType.UINT8, [V, embedBlocks, 1], one)),
+      );
+    }
+    const rows = b.node('GatherBlockQuantized', gatherIn, {
       domain: MS_DOMAIN,
       attrs: [
         { name: 'bits', type: 'int', value: 4 },
@@ -409,12 +442,7 @@ export function buildDecoderGraph(
   if (spec.tieWordEmbeddings) {
     flat =
       embedQ && embedCodes
-        ? matmulQ4(keptFlat, {
-            codes: embedCodes,
-            scales: b.weight(`${embedName}.scales`, float32Source([V, embedBlocks], embedQ.scales)),
-            n: V,
-            k: H,
-          })
+        ? matmulQ4(keptFlat, q4Inputs(embedName, embedQ, embedCodes))
         : b.gemmTransB(keptFlat, embed!);
   } else {
     const headT = need(weights, 'lm_head.weight', [V, H]);
