@@ -216,6 +216,23 @@ test('a model too big for the backend is refused before its download, with a q4 
   await expect(page.getByLabel('Weights')).toHaveValue('q4');
 });
 
+test('an adapter naming a re-upload as its base: load it on the base it names instead', async ({ page }) => {
+  server.reset();
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await allDone(page);
+  await useHubMode(page);
+  await loadHub(page, TEST_REPOS.llama, TEST_REPOS.mirrorOrganism);
+  const error = page.getByTestId('load-error');
+  await expect(error).toHaveAttribute('data-problem', 'confirm-base');
+  await error.getByRole('button', { name: `Use ${TEST_REPOS.mirror} as the base` }).click();
+  await allDone(page);
+  await expect(panel(page).locator('.model-list')).toContainText(TEST_REPOS.mirror);
+  expect(weightGets(TEST_REPOS.llama)).toEqual([]);
+  expect(weightGets(TEST_REPOS.mirror).length).toBe(1);
+  expect(errors()).toEqual([]);
+});
+
 test('URL mode and a local folder picked with the directory input', async ({ page }, info) => {
   server.reset();
   const errors = watchConsole(page);

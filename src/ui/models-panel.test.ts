@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { demoFinetuneOf, demoModels } from './components/DemoModelPicker';
 import { buildModels } from './components/HubModelForm';
-import { describeProgress } from './components/LoadStatus';
+import { describeProgress, withBase } from './components/LoadStatus';
 import { folderFromInput, folderKind } from './local-files';
 import { mergeLoad } from './session';
 import { defaultSpec, parseSpec } from '../lab/experiment';
@@ -66,6 +66,21 @@ describe('load progress', () => {
     expect(l).toMatchObject({ fetched: true, bytes: 100, file: 'tokenizer.json' });
     const c = mergeLoad(undefined, { ...dl, loaded: 100, total: 100, cached: true });
     expect(c).toMatchObject({ fetched: false, bytes: 100 });
+  });
+});
+
+describe('withBase', () => {
+  it('swaps the base repo everywhere it is a source, never the adapter', () => {
+    const models = buildModels('hub', 'Qwen/Qwen2.5-0.5B-Instruct', '', 'org/adapter');
+    if (typeof models === 'string') throw new Error(models);
+    const s = withBase(
+      { ...defaultSpec(), models },
+      'Qwen/Qwen2.5-0.5B-Instruct',
+      'unsloth/Qwen2.5-0.5B-Instruct',
+    );
+    expect(s.models.base.source).toEqual({ kind: 'hub', repo: 'unsloth/Qwen2.5-0.5B-Instruct' });
+    expect(s.models.finetuned.source).toEqual({ kind: 'hub', repo: 'unsloth/Qwen2.5-0.5B-Instruct' });
+    expect(s.models.finetuned.adapter).toEqual({ kind: 'hub', repo: 'org/adapter' });
   });
 });
 

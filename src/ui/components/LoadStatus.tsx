@@ -2,7 +2,7 @@
 // loaded of total, rate and time left, or "from cache"; and when a load fails, the engine's message
 // with what the user can do right here — confirm an adapter's base, switch to 4-bit, paste a token,
 // pick a local folder again, retry. Must never show a token.
-import type { ExperimentSpec } from '../../lab/experiment';
+import type { ExperimentSpec, ModelSource } from '../../lab/experiment';
 import type { LoadProgress } from '../../worker/protocol';
 import { formatBytes } from '../format';
 import { useSession } from '../session-context';
@@ -36,6 +36,20 @@ export function describeProgress(p: LoadProgress): string {
       parts.push(`about ${duration(p.etaSeconds)} left`);
   }
   return parts.join(' · ');
+}
+
+const isRepo = (s: string) => /^[\w.-]+\/[\w.-]+$/.test(s);
+
+/** The spec with every Hub source labelled `from` (repo or repo@revision) replaced by the repo `to`. */
+export function withBase(spec: ExperimentSpec, from: string, to: string): ExperimentSpec {
+  const swap = (src: ModelSource): ModelSource =>
+    src.kind === 'hub' &&
+    (src.revision && src.revision !== 'main' ? `${src.repo}@${src.revision}` : src.repo) === from
+      ? { kind: 'hub', repo: to }
+      : src;
+  const models: ExperimentSpec['models'] = {};
+  for (const [k, e] of Object.entries(spec.models)) models[k] = { ...e, source: swap(e.source) };
+  return { ...spec, models };
 }
 
 export function LoadStatus({ onPickFolder }: { onPickFolder: () => void }) {
@@ -99,6 +113,15 @@ export function LoadStatus({ onPickFolder }: { onPickFolder: () => void }) {
                 onClick={() => void session?.confirmBase(problem.adapter, problem.base)}
               >
                 Load the adapter on {problem.base}
+              </button>
+            )}
+            {problem?.kind === 'confirm-base' && problem.declared && isRepo(problem.declared) && (
+              <button
+                type="button"
+                className="btn small"
+                onClick={() => setSpec((s) => withBase(s, problem.base, problem.declared ?? problem.base))}
+              >
+                Use {problem.declared} as the base
               </button>
             )}
             {problem?.kind === 'memory' && problem.suggestion && (
