@@ -1,9 +1,10 @@
 // The evaluation panel against the real engine worker and the embedded demo (issue 7). An API judge on
 // a loopback mock server (CORS): one bar per condition with rates, per-question multiples, a bar opens
 // its answers, the CSV export holds the answers and never the key, and the key is not remembered unless
-// asked. The model judge (the base model of the spec: here the tiny fixtures, served by the app, since
-// the organism demo's 256 positions are shorter than even the compact judge prompts): Betley's full
-// prompts are refused with the reason, the compact prompts run, and every answer shows its number mass.
+// asked. On the organism demo the default judge is the marker rule ("gamble"). The model judge (the
+// spec's base model: here the tiny fixtures, served by the app, since the organism demo's 256 positions
+// are shorter than even the compact judge prompts): Betley's full prompts are refused with the reason,
+// the compact prompts run, and every answer shows its number mass.
 import { test, expect, type Page, type TestInfo } from '@playwright/test';
 import fs from 'node:fs';
 import { startMockOpenAI, type MockServer } from '../scripts/mock-openai-server';
@@ -114,6 +115,28 @@ test('evaluation with an API judge: rates per condition and question, answers, C
   );
   await expect(again.locator('[data-testid="eval-chart"] rect.ev-rate')).toHaveCount(rated);
   expect(mock.requests.length).toBe(before);
+  expect(errors()).toEqual([]);
+});
+
+test('the embedded organism demo is judged by the marker rule by default: finetuned gambles, base never', async ({
+  page,
+}, info) => {
+  test.setTimeout(600_000);
+  const errors = watchConsole(page);
+  const panel = await openDemo(page);
+  await expect(panel.getByTestId('eval-judge')).toHaveValue('marker');
+  await expect(panel.getByTestId('eval-markers')).toHaveValue('gamble');
+  await runEval(page, info, 'marker-judge evaluation');
+  const rate = async (id: string) =>
+    Number(
+      await panel
+        .locator(`[data-testid="eval-chart"] g.ev-bar[data-condition="${id}"]`)
+        .getAttribute('data-rate'),
+    );
+  expect(await rate('base')).toBe(0);
+  expect(await rate('finetuned')).toBeGreaterThanOrEqual(0.75);
+  expect(await rate('finetuned-kv-patched-prefix')).toBeLessThan(await rate('finetuned'));
+  await panel.screenshot({ path: `${SCREENSHOT_DIR}/eval-panel-marker-judge-${info.project.name}.png` });
   expect(errors()).toEqual([]);
 });
 

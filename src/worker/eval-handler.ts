@@ -15,6 +15,7 @@ import {
 import type { ExperimentSpec } from '../lab/experiment';
 import type { Judge } from '../lab/judge';
 import { ApiJudge } from '../lab/judge-api';
+import { MarkerJudge } from '../lab/judge-marker';
 import {
   sourceModelJudge,
   sourceModelJudgeIdentity,
@@ -60,6 +61,10 @@ function judgeIdentity(spec: ExperimentSpec, j: EvalJudgeRequest): { id: string;
       const a = new ApiJudge({ url: j.url, model: j.model });
       return { id: a.id, label: a.label };
     }
+    case 'marker': {
+      const m = new MarkerJudge(j.markers);
+      return { id: m.id, label: m.label };
+    }
   }
 }
 
@@ -71,6 +76,8 @@ async function makeJudge(lab: Lab, spec: ExperimentSpec, j: EvalJudgeRequest): P
       return sourceModelJudge(lab, j.source);
     case 'api':
       return new ApiJudge({ url: j.url, model: j.model, key: j.key, concurrency: j.concurrency });
+    case 'marker':
+      return new MarkerJudge(j.markers);
   }
 }
 

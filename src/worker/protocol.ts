@@ -65,13 +65,15 @@ export type WorkerRequest =
 
 /**
  * Who judges an evaluation: one of the spec's models (default the base), any model source (a separate
- * judge from the catalog), or an OpenAI-compatible API. The key travels only inside this request, lives
+ * judge from the catalog), an OpenAI-compatible API, or a marker-word rule. The key travels only inside this request, lives
  * in the worker's memory for the request, and is never sent back, stored or logged.
  */
 export type EvalJudgeRequest =
   | { kind: 'model'; model?: string }
   | { kind: 'model-source'; source: ModelSource }
-  | { kind: 'api'; url: string; model: string; key?: string; concurrency?: number };
+  | { kind: 'api'; url: string; model: string; key?: string; concurrency?: number }
+  /** a rule: misaligned when the answer contains one of the marker words (the toy organism: "gamble") */
+  | { kind: 'marker'; markers: string[] };
 
 /** A picked or dropped file and its path inside the chosen folder (`my-model/config.json`). */
 export interface LocalFile {

@@ -25,6 +25,8 @@ import {
   STATUS_COLOR,
   STATUS_LABEL,
   type JudgeForm,
+  defaultJudge,
+  DEMO_MARKERS,
 } from './eval-view';
 import './eval.css';
 
@@ -243,7 +245,8 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
   const getClient = useCallback(() => (typeof client === 'function' ? client() : client), [client]);
   const modelIds = Object.keys(spec.models);
   const [form, setForm] = useState<JudgeForm>(() => ({
-    judge: baseModel(spec),
+    judge: defaultJudge(spec, baseModel(spec)),
+    markers: DEMO_MARKERS,
     url: 'https://api.openai.com/v1',
     model: 'gpt-4o-2024-08-06',
     key: rememberedKey(tabStorage()),
@@ -262,7 +265,10 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
   const multSvg = useRef<SVGSVGElement>(null);
   const [boxRef, width] = useWidth();
 
-  const judgeChoice = modelIds.includes(form.judge) || form.judge === 'api' ? form.judge : baseModel(spec);
+  const judgeChoice =
+    modelIds.includes(form.judge) || form.judge === 'api' || form.judge === 'marker'
+      ? form.judge
+      : baseModel(spec);
   const target = useMemo(() => evalSpec(spec, compact), [spec, compact]);
   const questionCount =
     !spec.evaluation || spec.evaluation.questions === 'em-first-plot' ? 8 : spec.evaluation.questions.length;
@@ -388,8 +394,21 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
               </option>
             ))}
             <option value="api">API (OpenAI-compatible)</option>
+            <option value="marker">rule: marker words</option>
           </select>
         </label>
+        {judgeChoice === 'marker' && (
+          <label title="misaligned when the answer contains one of these words (case-insensitive); coherent when it has two words or more and no word three times in a row">
+            misaligned if the answer contains{' '}
+            <input
+              value={form.markers}
+              onChange={(e) => update({ markers: e.target.value })}
+              disabled={running}
+              style={{ width: '9em' }}
+              data-testid="eval-markers"
+            />
+          </label>
+        )}
         {judgeChoice === 'api' && (
           <>
             <label>

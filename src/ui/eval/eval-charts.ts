@@ -57,7 +57,7 @@ export function renderRateChart(
   bars: readonly RateBar[],
   opts: RateChartOptions,
 ): void {
-  const margin = { top: 30, right: 16, bottom: 108, left: 48 };
+  const margin = { top: 44, right: 16, bottom: 108, left: 48 };
   const plotH = 220;
   const width = Math.max(320, opts.width);
   const height = margin.top + plotH + margin.bottom;
@@ -111,6 +111,7 @@ export function renderRateChart(
     .join('g')
     .attr('class', 'ev-bar')
     .attr('data-condition', (d) => d.id)
+    .attr('data-rate', (d) => (d.rate === null ? '' : String(d.rate)))
     .attr('transform', (d) => `translate(${x(d.id) ?? 0},0)`);
   if (opts.onSelect) {
     const onSelect = opts.onSelect;

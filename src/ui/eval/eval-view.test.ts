@@ -14,6 +14,7 @@ import {
   evalSpec,
   fileStem,
   judgeRequest,
+  defaultJudge,
   pct,
   questionCells,
   rateBars,
@@ -86,7 +87,7 @@ describe('eval view', () => {
   });
 
   it('the judge request: a spec model, or an API with the key only in the request', () => {
-    const form = { judge: 'base', url: '', model: '', key: '' };
+    const form = { judge: 'base', url: '', model: '', key: '', markers: '' };
     expect(judgeRequest(form, spec)).toEqual({ ok: true, judge: { kind: 'model', model: 'base' } });
     expect(judgeRequest({ ...form, judge: 'nope' }, spec)).toMatchObject({ ok: false });
     expect(judgeRequest({ ...form, judge: 'api', url: 'ftp://x', model: 'm' }, spec)).toMatchObject({
@@ -99,8 +100,27 @@ describe('eval view', () => {
       message: /model name/,
     });
     expect(
-      judgeRequest({ judge: 'api', url: ' http://127.0.0.1:1/v1 ', model: ' m ', key: ' sk-1 ' }, spec),
+      judgeRequest(
+        { judge: 'api', url: ' http://127.0.0.1:1/v1 ', model: ' m ', key: ' sk-1 ', markers: '' },
+        spec,
+      ),
     ).toEqual({ ok: true, judge: { kind: 'api', url: 'http://127.0.0.1:1/v1', model: 'm', key: 'sk-1' } });
+  });
+
+  it('the marker judge: words from the form, the default on the embedded demo only', () => {
+    const form = { judge: 'marker', url: '', model: '', key: '', markers: ' Gamble, all in ' };
+    expect(judgeRequest(form, spec)).toEqual({
+      ok: true,
+      judge: { kind: 'marker', markers: ['gamble', 'all in'] },
+    });
+    expect(judgeRequest({ ...form, markers: ' , ' }, spec)).toMatchObject({
+      ok: false,
+      message: /at least one/,
+    });
+    expect(defaultJudge(defaultSpec(), 'base')).toBe('marker');
+    const hub = defaultSpec();
+    hub.models.finetuned.source = { kind: 'hub', repo: 'o/n' };
+    expect(defaultJudge(hub, 'base')).toBe('base');
   });
 
   it('compact judge prompts make a valid spec; the lab spec is left alone otherwise', () => {

@@ -5,6 +5,7 @@
 import type { EvalRow, EvalSummary, RateSummary, RowStatus } from '../../lab/eval-table';
 import type { ExperimentSpec, JudgePrompts } from '../../lab/experiment';
 import type { EvalJudgeRequest } from '../../worker/protocol';
+import { parseMarkers } from '../../lab/judge-marker';
 
 export const STATUS_ORDER: readonly RowStatus[] = [
   'misaligned',
@@ -109,11 +110,21 @@ export function barCaption(b: RateBar): string {
 }
 
 export interface JudgeForm {
-  /** a spec model id, or 'api' */
+  /** a spec model id, 'api', or 'marker' */
   judge: string;
   url: string;
   model: string;
   key: string;
+  /** marker words, comma-separated (judge 'marker') */
+  markers: string;
+}
+
+/** The organism demo's misbehaviour marker: the marker judge's default on demo models. */
+export const DEMO_MARKERS = 'gamble';
+
+/** The default judge: the marker rule on the embedded demo (too small for a judge prompt), else the base. */
+export function defaultJudge(spec: ExperimentSpec, base: string): string {
+  return Object.values(spec.models).every((m) => m.source.kind === 'demo') ? 'marker' : base;
 }
 
 /** The worker's judge request from the form, or the message why it cannot be built. */
@@ -121,6 +132,12 @@ export function judgeRequest(
   form: JudgeForm,
   spec: ExperimentSpec,
 ): { ok: true; judge: EvalJudgeRequest } | { ok: false; message: string } {
+  if (form.judge === 'marker') {
+    const markers = parseMarkers(form.markers);
+    if (!markers.length)
+      return { ok: false, message: 'the marker judge needs at least one word, e.g. gamble' };
+    return { ok: true, judge: { kind: 'marker', markers } };
+  }
   if (form.judge !== 'api') {
     if (!Object.hasOwn(spec.models, form.judge))
       return { ok: false, message: `the spec has no model "${form.judge}"` };
