@@ -110,7 +110,8 @@ export async function inspectModel(source: FileSource): Promise<ModelInfo> {
     dtypes.add(t.dtype);
   }
   const memory: Partial<Record<WeightDtype, MemoryRow>> = {};
-  for (const d of ['fp32', 'fp16', 'q4'] as const) {
+  // NOTE: no fp16 row: the engine loads an fp16 request as fp32 (EngineModel.dtypeNote).
+  for (const d of ['fp32', 'q4'] as const) {
     const e = estimateMemory(spec, { dtype: d, contextLength: 1024 });
     memory[d] = {
       totalBytes: e.totalBytes,

@@ -92,7 +92,7 @@ describe('catalog', () => {
   it('describes a model with its size and memory per dtype', () => {
     const s = describeCatalogModel(model('Qwen/Qwen2.5-0.5B-Instruct'));
     expect(s).toMatch(
-      /^Qwen2\.5-0\.5B-Instruct \(Qwen\/Qwen2\.5-0\.5B-Instruct\): 494M parameters, 942 MiB download; memory at 1024 tokens: fp32 .* fp16 .* q4 /,
+      /^Qwen2\.5-0\.5B-Instruct \(Qwen\/Qwen2\.5-0\.5B-Instruct\): 494M parameters, 942 MiB download; memory at 1024 tokens: fp32 .* q4 .* \(fp16 loads as fp32\)/,
     );
     expect(describeCatalogModel(model('meta-llama/Llama-3.2-1B-Instruct'))).toMatch(/; gated$/);
   });

@@ -394,9 +394,9 @@ export function catalogPairs(): CatalogPair[] {
   return out;
 }
 
-/** One line per catalog model: size, licence, memory by dtype. */
+/** One line per catalog model: size, licence, memory by dtype (fp16 requests load as fp32: engine/model.ts). */
 export function describeCatalogModel(m: CatalogModel, contextLength = 1024): string {
   const est = (d: WeightDtype) => formatBytes(estimateCatalog(m, d, contextLength).totalBytes);
   const params = estimateCatalog(m, 'fp32', 1).parameters;
-  return `${m.label} (${m.repo}): ${(params / 1e6).toFixed(0)}M parameters, ${formatBytes(downloadBytes(m))} download; memory at ${contextLength} tokens: fp32 ${est('fp32')}, fp16 ${est('fp16')}, q4 ${est('q4')}${m.gated ? '; gated' : ''}`;
+  return `${m.label} (${m.repo}): ${(params / 1e6).toFixed(0)}M parameters, ${formatBytes(downloadBytes(m))} download; memory at ${contextLength} tokens: fp32 ${est('fp32')}, q4 ${est('q4')} (fp16 loads as fp32)${m.gated ? '; gated' : ''}`;
 }
