@@ -10,6 +10,7 @@ import {
   removeCondition,
   removeTokenEdit,
   renameCondition,
+  replaceModels,
   setRandomPerturbation,
   setSystem,
   setTemplateArg,
@@ -97,5 +98,45 @@ describe('spec edits', () => {
   it('chooses default targets', () => {
     expect(defaultEditTarget(spec)).toBe('finetuned-perturbed-prefix');
     expect(defaultPatchTarget(spec)).toBe('finetuned-kv-patched-prefix');
+  });
+});
+
+describe('replaceModels', () => {
+  const hub = (repo: string) => ({ kind: 'hub' as const, repo });
+  it('keeps the conditions that still have their models; drops the rest; merges template arguments', () => {
+    const spec = defaultSpec();
+    const withOther = {
+      ...spec,
+      models: { ...spec.models, treft: { source: { kind: 'demo' as const, name: 'demo-treft' as const } } },
+      conditions: [...spec.conditions, { id: 'treft', label: 'TReFT', model: 'treft' }],
+    };
+    const models = {
+      base: { source: hub('a/base'), role: 'base' as const },
+      finetuned: { source: hub('a/base'), adapter: hub('a/lora'), role: 'finetuned' as const },
+    };
+    const r = replaceModels(withOther, models, { date_string: '26 Jul 2024' });
+    expect(r.dropped).toEqual(['TReFT']);
+    expect(r.spec.conditions.map((c) => c.id)).toEqual(spec.conditions.map((c) => c.id));
+    expect(r.spec.conversation.templateArgs).toEqual({ date_string: '26 Jul 2024' });
+    expect(parseSpec(r.spec).ok).toBe(true);
+  });
+
+  it('drops a LoRA dose on a model without an adapter; with nothing left, compares base and finetuned', () => {
+    const spec = {
+      ...defaultSpec(),
+      conditions: [{ id: 'x', label: 'X', model: 'finetuned', loraScale: 0.5 }],
+    };
+    const full = {
+      base: { source: hub('a/base'), role: 'base' as const },
+      finetuned: { source: hub('a/ft'), role: 'finetuned' as const },
+    };
+    expect(replaceModels(spec, full).spec.conditions).toEqual([{ id: 'x', label: 'X', model: 'finetuned' }]);
+    const only = { ...defaultSpec(), conditions: [{ id: 'y', label: 'Y', model: 'gone' }] };
+    const r = replaceModels(only, full);
+    expect(r.spec.conditions).toEqual([
+      { id: 'base', label: 'Base', model: 'base' },
+      { id: 'finetuned', label: 'Finetuned', model: 'finetuned' },
+    ]);
+    expect(parseSpec(r.spec).ok).toBe(true);
   });
 });

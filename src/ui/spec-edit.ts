@@ -218,3 +218,38 @@ export function setRandomPerturbation(
 ): ExperimentSpec {
   return setPerturbation(spec, id, { ...DEFAULT_RANDOM, ...params, kind: 'random' });
 }
+
+/**
+ * The spec with a new models section (and template arguments merged in): conditions that name a model
+ * (or patch source) no longer present are dropped, a LoRA dose is kept only on a model with an
+ * adapter, and when nothing is left the spec compares its base and finetuned models plainly.
+ */
+export function replaceModels(
+  spec: ExperimentSpec,
+  models: ExperimentSpec['models'],
+  templateArgs?: Record<string, string | number | boolean>,
+): { spec: ExperimentSpec; dropped: string[] } {
+  const has = (k: string) => Object.hasOwn(models, k);
+  const dropped: string[] = [];
+  const conditions: Condition[] = [];
+  for (const c of spec.conditions) {
+    if (!has(c.model) || (c.patch && !has(c.patch.source))) {
+      dropped.push(c.label);
+      continue;
+    }
+    if (c.loraScale !== undefined && !models[c.model].adapter) {
+      const { loraScale: _dose, ...rest } = c;
+      conditions.push(rest);
+    } else conditions.push(c);
+  }
+  if (conditions.length === 0) {
+    for (const [key, m] of Object.entries(models)) {
+      const label = m.role === 'base' ? 'Base' : m.role === 'finetuned' ? 'Finetuned' : key;
+      conditions.push({ id: key, label, model: key });
+    }
+  }
+  const conversation = templateArgs
+    ? { ...spec.conversation, templateArgs: { ...spec.conversation.templateArgs, ...templateArgs } }
+    : spec.conversation;
+  return { spec: { ...spec, models: { ...models }, conditions, conversation }, dropped };
+}

@@ -8,6 +8,7 @@ import type { CatalogPair } from '../../lab/catalog';
 import type { ExperimentSpec } from '../../lab/experiment';
 import { describeSource, formatBytes } from '../format';
 import { useSession } from '../session-context';
+import { replaceModels } from '../spec-edit';
 import { useLab } from '../store';
 import { CatalogPicker, isCatalogPair } from './CatalogPicker';
 import { DemoModelPicker } from './DemoModelPicker';
@@ -36,6 +37,7 @@ export function ModelsPanel() {
   const session = useSession();
   const spec = useLab((s) => s.spec);
   const setSpec = useLab((s) => s.setSpec);
+  const notify = useLab((s) => s.notify);
   const backend = useLab((s) => s.backend);
   const backendUsed = useLab((s) => s.backendUsed);
   const backendError = useLab((s) => s.backendError);
@@ -58,18 +60,17 @@ export function ModelsPanel() {
     templateArgs?: Record<string, string | number | boolean>,
   ) => {
     const same = JSON.stringify(models) === JSON.stringify(spec.models);
-    const ok = setSpec((s) => ({
-      ...s,
-      models: { ...models },
-      ...(templateArgs
-        ? {
-            conversation: {
-              ...s.conversation,
-              templateArgs: { ...s.conversation.templateArgs, ...templateArgs },
-            },
-          }
-        : {}),
-    }));
+    let dropped: string[] = [];
+    const ok = setSpec((s) => {
+      const r = replaceModels(s, models, templateArgs);
+      dropped = r.dropped;
+      return r.spec;
+    });
+    if (ok && dropped.length > 0)
+      notify(
+        'info',
+        `Removed conditions that used models no longer in the experiment: ${dropped.join(', ')}.`,
+      );
     // NOTE: the same models again (a folder picked anew, a fixed token) change no prompt, so no run starts.
     if (ok && same && promptStatus === 'error') void session?.retryLoad();
   };
