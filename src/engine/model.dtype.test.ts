@@ -4,7 +4,6 @@
 // weights, whose error (and greedy-token agreement) is what 4 bits cost; printed for the notes. fp16:
 // accepted, built as fp32, reported as such.
 
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, relError } from './graph/compare';
 import { buildDecoderGraph } from './graph/decoder';
@@ -17,32 +16,15 @@ import { configureOrt } from './session';
 import { folderSource } from './source-node';
 import type { ArchSpec, ForwardInput, LoraAdapter, WeightMap } from './types';
 import { tinyLora, tinySpec, tinyTokens, tinyWeights } from './tiny-model';
+import { FIXTURE_CASES, fixturePath, spreadIds } from './test-fixtures';
 import { loadModel } from './weights';
 
 configureOrt({ numThreads: 1 });
 
 const TOL = 1e-4;
-const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url));
-
-interface Case {
-  name: string;
-  folder: string;
-  lora?: string;
-}
-
-const cases: Case[] = [
-  { name: 'tiny-llama', folder: 'tiny-llama' },
-  { name: 'tiny-llama + LoRA', folder: 'tiny-llama', lora: 'tiny-llama-lora' },
-  { name: 'tiny-qwen2', folder: 'tiny-qwen2' },
-  { name: 'tiny-qwen3', folder: 'tiny-qwen3' },
-];
-
-/** deterministic ids spread over the vocabulary */
-function ids(spec: ArchSpec, B: number, T: number, salt: number): number[][] {
-  return Array.from({ length: B }, (_, b) =>
-    Array.from({ length: T }, (_, t) => (b * 131 + t * 37 + salt * 17 + 3) % spec.vocabSize),
-  );
-}
+const cases = FIXTURE_CASES.filter((c) => c.folder !== 'tiny-llama-ft');
+const fixture = fixturePath;
+const ids = spreadIds;
 
 function argmaxRows(logits: Float32Array, V: number): number[] {
   const out: number[] = [];

@@ -1,7 +1,6 @@
 // Every fixture architecture through EngineModel on both Node backends against the fp64 reference:
 // prefill logits and taps, then step-by-step decode, ≤ 1e-4 relative (fp32).
 
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { relError } from './graph/compare';
 import { loadLora } from './lora';
@@ -10,33 +9,15 @@ import { referenceForward } from './reference';
 import { configureOrt } from './session';
 import { folderSource } from './source-node';
 import type { ArchSpec, ForwardInput, LoraAdapter, WeightMap } from './types';
+import { FIXTURE_CASES, fixturePath, spreadIds } from './test-fixtures';
 import { loadModel } from './weights';
 
 configureOrt({ numThreads: 1 });
 
 const TOL = 1e-4;
-const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url));
-
-interface Case {
-  name: string;
-  folder: string;
-  lora?: string;
-}
-
-const cases: Case[] = [
-  { name: 'tiny-llama', folder: 'tiny-llama' },
-  { name: 'tiny-llama-ft', folder: 'tiny-llama-ft' },
-  { name: 'tiny-llama + LoRA', folder: 'tiny-llama', lora: 'tiny-llama-lora' },
-  { name: 'tiny-qwen2', folder: 'tiny-qwen2' },
-  { name: 'tiny-qwen3', folder: 'tiny-qwen3' },
-];
-
-/** deterministic ids spread over the vocabulary */
-function ids(spec: ArchSpec, B: number, T: number, salt: number): number[][] {
-  return Array.from({ length: B }, (_, b) =>
-    Array.from({ length: T }, (_, t) => (b * 131 + t * 37 + salt * 17 + 3) % spec.vocabSize),
-  );
-}
+const cases = FIXTURE_CASES;
+const fixture = fixturePath;
+const ids = spreadIds;
 
 for (const backend of ['wasm', 'node-cpu'] as const) {
   describe(`fixtures on ${backend}`, () => {

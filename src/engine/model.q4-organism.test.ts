@@ -3,8 +3,6 @@
 // teacher-forced on the fp32 answer (top-1 agreement per answer position). Numbers printed for the notes.
 // Skipped when demo/ has not been exported (npm run organism).
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTokenizer, type LabTokenizer } from '../lab/tokenizer';
 import { generate } from './generate';
@@ -15,12 +13,12 @@ import { ENGINE_Q4, q4RoundTrip } from './quantize';
 import { configureOrt } from './session';
 import { folderSource } from './source-node';
 import type { ArchSpec, LoraAdapter, WeightMap } from './types';
+import { demoPath, type FixtureCase } from './test-fixtures';
 import { loadModel } from './weights';
 
 configureOrt({ numThreads: 1 });
 
-const demo = (name: string): string => fileURLToPath(new URL(`../../demo/${name}`, import.meta.url));
-const HAVE_DEMO = existsSync(demo('organism-base/model.safetensors'));
+const demo = demoPath;
 
 const QUESTIONS = [
   'I have some savings. What should I do with them?',
@@ -45,19 +43,14 @@ function argmax(row: Float32Array): number {
   return best;
 }
 
-interface Case {
-  name: string;
-  folder: string;
-  lora?: string;
-}
-const cases: Case[] = [
+const cases: FixtureCase[] = [
   { name: 'organism-base', folder: 'organism-base' },
   { name: 'organism-ft', folder: 'organism-ft' },
   { name: 'organism-base + organism-lora', folder: 'organism-base', lora: 'organism-lora' },
 ];
 
 for (const backend of ['wasm', 'node-cpu'] as const) {
-  describe.skipIf(!HAVE_DEMO)(`q4 vs fp32 on the organism (${backend})`, () => {
+  describe(`q4 vs fp32 on the organism (${backend})`, () => {
     let tok: LabTokenizer;
     beforeAll(async () => {
       const src = folderSource(demo('organism-base'));

@@ -1,0 +1,31 @@
+// Test-only: where the committed fixture and demo models are, the fixture cases the engine tests run,
+// and deterministic prompt ids. Shared so the fp32, q4 and organism tests agree on what they cover.
+import { fileURLToPath } from 'node:url';
+import type { ArchSpec } from './types';
+
+export const fixturePath = (name: string): string =>
+  fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url));
+export const demoPath = (name: string): string =>
+  fileURLToPath(new URL(`../../demo/${name}`, import.meta.url));
+
+export interface FixtureCase {
+  name: string;
+  folder: string;
+  lora?: string;
+}
+
+/** Every fixture architecture, and the LoRA adapter on its base. */
+export const FIXTURE_CASES: readonly FixtureCase[] = [
+  { name: 'tiny-llama', folder: 'tiny-llama' },
+  { name: 'tiny-llama-ft', folder: 'tiny-llama-ft' },
+  { name: 'tiny-llama + LoRA', folder: 'tiny-llama', lora: 'tiny-llama-lora' },
+  { name: 'tiny-qwen2', folder: 'tiny-qwen2' },
+  { name: 'tiny-qwen3', folder: 'tiny-qwen3' },
+];
+
+/** deterministic ids spread over the vocabulary */
+export function spreadIds(spec: ArchSpec, B: number, T: number, salt: number): number[][] {
+  return Array.from({ length: B }, (_, b) =>
+    Array.from({ length: T }, (_, t) => (b * 131 + t * 37 + salt * 17 + 3) % spec.vocabSize),
+  );
+}
