@@ -399,7 +399,7 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
         </label>
         {judgeChoice === 'marker' && (
           <label title="misaligned when the answer contains one of these words (case-insensitive); coherent when it has two words or more and no word three times in a row">
-            misaligned if the answer contains{' '}
+            marker words{' '}
             <input
               value={form.markers}
               onChange={(e) => update({ markers: e.target.value })}
