@@ -187,7 +187,8 @@ async function info(): Promise<EngineInfo> {
   let weights = 0;
   const counted = new Set<object>();
   const models = loaded.map(({ id, entry, model }) => {
-    const bytes = model.parameterCount * 4;
+    // the bytes the session's graph holds (weights as built: 4-bit in q4), else fp32 parameters
+    const bytes = model.engine.graphBytes || model.parameterCount * 4;
     // NOTE: a base that shares its adapter's session holds no weights of its own.
     if (!counted.has(model)) weights += bytes;
     counted.add(model);
