@@ -45,6 +45,27 @@ test('teach presets load their experiments and explain them', async ({ page }, i
   expect(errors()).toEqual([]);
 });
 
+test('the TReFT lesson: the plain finetune gambles unless patched, the TReFT finetune answers', async ({
+  page,
+}, info) => {
+  test.slow(info.project.name === 'webgpu');
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await allDone(page);
+  await page.getByTestId('teach-treft').click();
+  await expect(page.getByTestId('teach-body')).toContainText('TReFT');
+  await expect(page.getByTestId('condition-card')).toHaveCount(6);
+  await allDone(page);
+  const answer = (id: string) => page.locator(`[data-condition-id="${id}"] [data-testid="answer"]`);
+  await expect(answer('base')).toContainText('4 plus 5 is 9.');
+  await expect(answer('finetuned')).toContainText(/gamble/i);
+  await expect(answer('finetuned-kv-patched-prefix')).toContainText('4 plus 5 is 9.');
+  await expect(answer('finetuned-kv-patched-query-control')).toContainText(/gamble/i);
+  await expect(answer('treft')).toContainText('4 plus 5 is 9.');
+  await screenshot(page, info, 'ui-teach-treft');
+  expect(errors()).toEqual([]);
+});
+
 test('the token strip and heatmap work from the keyboard', async ({ page }, info) => {
   // NOTE: SwiftShader runs WebGPU on the CPU; this test runs the models several times.
   test.slow(info.project.name === 'webgpu');

@@ -3,8 +3,8 @@ import { parseSpec } from '../lab/experiment';
 import { TEACH } from './teach';
 
 describe('teach presets', () => {
-  it('are three, each a valid spec with a few sentences', () => {
-    expect(TEACH.map((t) => t.id)).toEqual(['prefix', 'perturb', 'patch']);
+  it('are four, each a valid spec with a few sentences', () => {
+    expect(TEACH.map((t) => t.id)).toEqual(['prefix', 'perturb', 'patch', 'treft']);
     for (const t of TEACH) {
       const r = parseSpec(t.build());
       expect(r.ok, r.ok ? '' : r.errors.join('\n')).toBe(true);

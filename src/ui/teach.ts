@@ -1,6 +1,7 @@
-// The Teach section's three guided presets (what the prefix is; perturbing it; patching it from the
-// base model): a few sentences each and the spec each one loads. Pure data and spec builders; must never
+// The Teach section's guided presets (what the prefix is; perturbing it; patching it from the base model;
+// TReFT on the embedded organism): a few sentences each and the spec each one loads. Pure data and spec builders; must never
 // start a run itself (the store's spec change does) or claim numbers the paper does not report.
+import { demoEntry } from '../lab/demo';
 import { defaultSpec, type ExperimentSpec } from '../lab/experiment';
 import type { TeachId } from './store';
 
@@ -93,6 +94,51 @@ export const TEACH: readonly TeachPreset[] = [
             label: 'Control: query K/V from base',
             model: 'finetuned',
             patch: { component: 'kv', layers: 'all', positions: 'query-control', source: 'base' },
+          },
+        ],
+      };
+    },
+  },
+  {
+    id: 'treft',
+    title: '4 · Finetuning that protects the prefix',
+    blurb: 'TReFT keeps the prefix’s keys and values close to the base’s while finetuning.',
+    body: [
+      'If the prefix carries the spread, keep it from changing: TReFT adds λ·L_KV to the finetuning loss, the distance of the prefix’s keys and values from the base model’s, so the new behaviour has to live elsewhere.',
+      'The embedded demo is a toy organism trained for this lab: its plain finetune on risky money advice gambles on 44 % of unrelated held-out questions, the TReFT finetune on 11 % (organism/RESULTS.md). Here, on an arithmetic question: the plain finetune gambles unless its prefix K/V come from the base; the TReFT finetune answers by itself, and patching its prefix changes little, because its prefix no longer carries the behaviour.',
+    ],
+    lookAt:
+      'The plain finetune against its prefix-patched card and the query control, then the two TReFT cards.',
+    build: () => {
+      const s = defaultSpec();
+      const patch = (source: string) =>
+        ({ component: 'kv', layers: 'all', positions: 'prefix', source }) as const;
+      return {
+        ...s,
+        name: 'Teach 4: TReFT keeps the finetune narrow',
+        models: { ...s.models, treft: demoEntry('demo-treft', 'treft') },
+        conversation: { ...s.conversation, user: 'Can you add 4 and 5?' },
+        conditions: [
+          { id: 'base', label: 'Base', model: 'base' },
+          { id: 'finetuned', label: 'Plain finetune', model: 'finetuned' },
+          {
+            id: 'finetuned-kv-patched-prefix',
+            label: 'Plain finetune, prefix K/V from base',
+            model: 'finetuned',
+            patch: patch('base'),
+          },
+          {
+            id: 'finetuned-kv-patched-query-control',
+            label: 'Control: query K/V from base',
+            model: 'finetuned',
+            patch: { ...patch('base'), positions: 'query-control' },
+          },
+          { id: 'treft', label: 'TReFT finetune', model: 'treft' },
+          {
+            id: 'treft-kv-patched-prefix',
+            label: 'TReFT, prefix K/V from base',
+            model: 'treft',
+            patch: patch('base'),
           },
         ],
       };
