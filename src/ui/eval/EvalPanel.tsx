@@ -245,7 +245,8 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
   const getClient = useCallback(() => (typeof client === 'function' ? client() : client), [client]);
   const modelIds = Object.keys(spec.models);
   const [form, setForm] = useState<JudgeForm>(() => ({
-    judge: defaultJudge(spec, baseModel(spec)),
+    // '' = not chosen yet: the default follows the spec (a link may replace the demo after mount)
+    judge: '',
     markers: DEMO_MARKERS,
     url: 'https://api.openai.com/v1',
     model: 'gpt-4o-2024-08-06',
@@ -268,7 +269,7 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
   const judgeChoice =
     modelIds.includes(form.judge) || form.judge === 'api' || form.judge === 'marker'
       ? form.judge
-      : baseModel(spec);
+      : defaultJudge(spec, baseModel(spec));
   const target = useMemo(() => evalSpec(spec, compact), [spec, compact]);
   const questionCount =
     !spec.evaluation || spec.evaluation.questions === 'em-first-plot' ? 8 : spec.evaluation.questions.length;
