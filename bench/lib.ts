@@ -13,10 +13,11 @@ export const RUNTIMES: readonly Runtime[] = ['wasm', 'node_cpu'];
 /**
  * Parts of the bench: prefill 128; decode; the sweep; hooked vs hook-free (prefill 512 and decode); and,
  * only when asked for, `control`: two sessions of the same hook-free graph against each other (the
- * noise floor of the overhead figure).
+ * noise floor of the overhead figure), and `q4`: the 4-bit graph (MatMulNBits) against fp32, prefill 128
+ * and decode, with the bytes each graph holds.
  */
-export type Section = 'prefill' | 'decode' | 'sweep' | 'overhead' | 'control';
-export const SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead', 'control'];
+export type Section = 'prefill' | 'decode' | 'sweep' | 'overhead' | 'control' | 'q4';
+export const SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead', 'control', 'q4'];
 const DEFAULT_SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead'];
 
 export interface BenchArgs {
@@ -47,7 +48,7 @@ export interface BenchArgs {
   modelDir: string;
 }
 
-const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead,control] [--threads N] [--reps N] [--overhead-pairs N]
+const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead,control,q4] [--threads N] [--reps N] [--overhead-pairs N]
   [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--liftoff]`;
 
 function intArg(name: string, v: string | undefined, min: number): number {

@@ -92,6 +92,15 @@ export interface RuntimeResult {
   hookLoad: [LoadSample, LoadSample] | null;
   /** `control`: one hook-free session ÷ another of the same graph, prefill 512 */
   control: HookOverhead | null;
+  /** `q4`: the 4-bit graph against fp32 (both hooked), in alternating rounds */
+  q4: Q4Result | null;
+}
+
+export interface Q4Result {
+  prefill128TokS: { fp32: ByClock; q4: ByClock };
+  decodeTokS: { fp32: ByClock; q4: ByClock };
+  /** bytes of each session's graph (model proto + external weights) */
+  graphBytes: { fp32: number; q4: number };
 }
 
 const medianBy = (xs: readonly Timing[]): ByClock => ({
@@ -119,11 +128,13 @@ async function createModel(
   runtime: Runtime,
   args: BenchArgs,
   hooks: boolean,
+  dtype: 'fp32' | 'q4' = 'fp32',
 ): Promise<EngineModel> {
   return EngineModel.create(spec, weights, {
     backend: backendOf(runtime),
     patchInputs: hooks,
     tapOutputs: hooks,
+    dtype,
     session: { intraOpNumThreads: args.threads },
   });
 }
@@ -323,6 +334,7 @@ export async function measureAll(
         decodeHookOverhead: null,
         hookLoad: null,
         control: null,
+        q4: null,
       });
     }
 
@@ -414,6 +426,33 @@ export async function measureAll(
           }
         } finally {
           await a.dispose();
+        }
+      }
+    }
+    if (on('q4')) {
+      for (const [rt, fp32] of models) {
+        log(`${rt}: creating the q4 model; prefill 128 and decode, fp32 vs q4, ${args.reps} rounds`);
+        const q4 = await createModel(spec, weights, rt, args, true, 'q4');
+        try {
+          const pair = new Map([
+            ['fp32', fp32],
+            ['q4', q4],
+          ] as const);
+          const pre = await rounds(pair, args.reps, (m) => prefill(m, promptIds(spec, 128)));
+          const dec = await rounds(pair, args.reps, (m) => decode(m, args.decodePrompt, args.decodeTokens));
+          const tok = (runs: Timing[]) => mapClock(medianBy(runs), (ms) => (128 / ms) * 1000);
+          const r: Q4Result = {
+            prefill128TokS: { fp32: tok(pre.get('fp32')!), q4: tok(pre.get('q4')!) },
+            decodeTokS: { fp32: medianBy(dec.get('fp32')!), q4: medianBy(dec.get('q4')!) },
+            graphBytes: { fp32: fp32.graphBytes, q4: q4.graphBytes },
+          };
+          results.get(rt)!.q4 = r;
+          log(
+            `${rt}: q4 prefill 128 ${show(r.prefill128TokS.q4)} vs fp32 ${show(r.prefill128TokS.fp32)} tok/s; ` +
+              `decode ${show(r.decodeTokS.q4)} vs ${show(r.decodeTokS.fp32)} tok/s; graph ${r.graphBytes.q4} vs ${r.graphBytes.fp32} bytes`,
+          );
+        } finally {
+          await q4.dispose();
         }
       }
     }

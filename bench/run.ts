@@ -43,6 +43,12 @@ export interface Figures {
   sweep_speedup_per_cell: number | null;
   /** `--only …,control`: hook-free ÷ hook-free (two sessions of one graph): the overhead's noise floor */
   control_ratio_by_runtime: PerRuntime<number>;
+  /** `--only …,q4`: the 4-bit graph against fp32 */
+  q4: PerRuntime<{
+    prefill_tok_s: { fp32: number; q4: number };
+    decode_tok_s: { fp32: number; q4: number };
+    graph_bytes: { fp32: number; q4: number };
+  }>;
   sweep_speedup_per_cell_by_runtime: PerRuntime<number>;
   sweep_ms_per_cell: PerRuntime<{ batched: number; sequential: number }>;
   targets: {
@@ -116,6 +122,18 @@ function figures(results: Map<Runtime, RuntimeResult>, clock: 'wall' | 'cpu'): F
     control_ratio_by_runtime: perRuntime(results, (r) =>
       r.control ? round(r.control.ratio[clock], 4) : null,
     ),
+    q4: perRuntime(results, (r) =>
+      r.q4
+        ? {
+            prefill_tok_s: {
+              fp32: round(r.q4.prefill128TokS.fp32[clock]),
+              q4: round(r.q4.prefill128TokS.q4[clock]),
+            },
+            decode_tok_s: { fp32: round(r.q4.decodeTokS.fp32[clock]), q4: round(r.q4.decodeTokS.q4[clock]) },
+            graph_bytes: r.q4.graphBytes,
+          }
+        : null,
+    ),
     sweep_speedup_per_cell_by_runtime: speedup,
     sweep_ms_per_cell: perRuntime(results, (r) =>
       r.sweep
@@ -186,6 +204,9 @@ function targetLines(rep: BenchReport): string[] {
 
 function table(rep: BenchReport): string {
   const f = (x: number | null | undefined, d = 1): string => (x == null ? '—' : x.toFixed(d));
+  type Q4 = Figures['q4']['wasm'];
+  const q4 = (r: Q4, k: 'prefill_tok_s' | 'decode_tok_s' | 'graph_bytes', scale = 1): string =>
+    r ? `${f(r[k].q4 * scale)} (${f(r[k].fp32 * scale)})` : '—';
   const rows = (x: Figures): [string, string, string][] => [
     ['prefill 128, tok/s', f(x.prefill_tok_s.wasm), f(x.prefill_tok_s.node_cpu)],
     ['prefill 512, tok/s', f(x.prefill_512_tok_s.wasm), f(x.prefill_512_tok_s.node_cpu)],
@@ -205,6 +226,9 @@ function table(rep: BenchReport): string {
       f(x.control_ratio_by_runtime.wasm, 3),
       f(x.control_ratio_by_runtime.node_cpu, 3),
     ],
+    ['q4 prefill 128, tok/s (fp32)', q4(x.q4.wasm, 'prefill_tok_s'), q4(x.q4.node_cpu, 'prefill_tok_s')],
+    ['q4 decode, tok/s (fp32)', q4(x.q4.wasm, 'decode_tok_s'), q4(x.q4.node_cpu, 'decode_tok_s')],
+    ['q4 graph MB (fp32)', q4(x.q4.wasm, 'graph_bytes', 1e-6), q4(x.q4.node_cpu, 'graph_bytes', 1e-6)],
     [
       'sweep ms/cell, batched',
       f(x.sweep_ms_per_cell.wasm?.batched, 0),
@@ -224,15 +248,17 @@ function table(rep: BenchReport): string {
   const wall = rows(rep);
   const cpu = rows(rep.cpu_time);
   const w0 = Math.max(...wall.map((r) => r[0].length));
-  const cell = (s: string): string => s.padStart(8);
+  // NOTE: a column is as wide as its widest cell (the q4 rows carry "q4 (fp32)" pairs)
+  const cw = Math.max(8, ...wall.flatMap((r, i) => [r[1], r[2], cpu[i][1], cpu[i][2]].map((x) => x.length)));
+  const cell = (s: string): string => s.padStart(cw);
   const lines = [
     `${rep.machine.cpu}, ${rep.machine.cores} cores, ${rep.threads} thread(s), ${rep.date}`,
     `decode after ${rep.decode_prompt_tokens} tokens; sweep prompt ${rep.sweep_seq_len} tokens, ${rep.sweep_batch_rows} rows per call`,
     `load average ${rep.load_avg.start.load.join(' ')} → ${rep.load_avg.end.load.join(' ')}; ${rep.wall_s} s`,
     '',
-    `${''.padEnd(w0)} | ${'wall clock'.padEnd(19)} | CPU time`,
+    `${''.padEnd(w0)} | ${'wall clock'.padEnd(2 * cw + 3)} | CPU time`,
     `${'metric'.padEnd(w0)} | ${cell('wasm')} | ${cell('node_cpu')} | ${cell('wasm')} | ${cell('node_cpu')}`,
-    `${'-'.repeat(w0)}-|-${'-'.repeat(8)}-|-${'-'.repeat(8)}-|-${'-'.repeat(8)}-|-${'-'.repeat(8)}`,
+    `${'-'.repeat(w0)}-|-${'-'.repeat(cw)}-|-${'-'.repeat(cw)}-|-${'-'.repeat(cw)}-|-${'-'.repeat(cw)}`,
     ...wall.map(
       ([a, b, c], i) => `${a.padEnd(w0)} | ${cell(b)} | ${cell(c)} | ${cell(cpu[i][1])} | ${cell(cpu[i][2])}`,
     ),
