@@ -50,9 +50,10 @@ const FP16_NOTE =
   'fp16 loads as fp32: ONNX Runtime turns fp16 weights back into fp32 copies when the session opens (constant folding of the Casts), so fp16 would save no memory here; choose q4 to save memory';
 
 // NOTE: measured on a SmolLM2-135M-shaped model in Node (onnxruntime-web 1.30, one thread): 770 ms vs
-// 70 ms per decoded token; onnxruntime-node's CPU kernel is faster in q4 than in fp32 (65 vs 117 ms).
+// 70 ms per decoded token at load 9, 476 vs 26 ms on a quiet machine (BENCHMARKS.md, `--only q4`);
+// onnxruntime-node's CPU kernel is faster in q4 than in fp32 (18 vs 31 ms quiet).
 const Q4_WASM_NOTE =
-  'q4 on WASM: ONNX Runtime’s WebAssembly build has no fast 4-bit kernel, so decoding is about 10× slower than fp32 (for about a third of the memory)';
+  'q4 on WASM: ONNX Runtime’s WebAssembly build has no fast 4-bit kernel, so decoding is 10–20× slower than fp32 (for a fifth of the memory)';
 
 function badInput(message: string, details: Record<string, unknown> = {}): EngineError {
   return new EngineError('bad_input', message, details);
