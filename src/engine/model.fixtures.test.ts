@@ -9,7 +9,7 @@ import { referenceForward } from './reference';
 import { configureOrt } from './session';
 import { folderSource } from './source-node';
 import type { ArchSpec, ForwardInput, LoraAdapter, WeightMap } from './types';
-import { FIXTURE_CASES, fixturePath, spreadIds } from './test-fixtures';
+import { FIXTURE_CASES, fixturePath, spreadIds, stepDecodeWorstError } from './test-fixtures';
 import { loadModel } from './weights';
 
 configureOrt({ numThreads: 1 });
@@ -61,20 +61,9 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
           const all = ids(spec, 2, T, 2);
           const full = referenceForward(spec, weights, { inputIds: all }, { lora });
           const V = spec.vocabSize;
-          let r = await model.forward({ inputIds: all.map((row) => row.slice(0, P)) });
-          let worst = 0;
-          for (let t = P; t < T; t++) {
-            const next = await model.forward({ inputIds: all.map((row) => [row[t]]) }, r.present);
-            r.present.dispose();
-            r = next;
-            const want = new Float32Array(2 * V);
-            for (let b = 0; b < 2; b++)
-              want.set(full.logits.data.subarray((b * T + t) * V, (b * T + t + 1) * V), b * V);
-            worst = Math.max(worst, relError(r.logits.data, want));
-          }
+          const worst = await stepDecodeWorstError(model, all, P, full.logits.data, V);
           console.log(`[${backend}] ${c.name} decode logits rel err ${worst.toExponential(2)}`);
           expect(worst).toBeLessThan(TOL);
-          r.present.dispose();
         });
       });
     }
