@@ -9,8 +9,8 @@
 import { generate } from '../src/engine/generate';
 import { EngineModel } from '../src/engine/model';
 import type { ArchSpec, WeightMap } from '../src/engine/types';
-import type { ModelDims } from '../src/lab/patch';
-import { planSweep, sweepBatchPatches, type SweepCell } from '../src/lab/sweep';
+import type { ModelDims } from '../src/lab/interventions/patch';
+import { planSweep, sweepBatchPatches, type SweepCell } from '../src/lab/interventions/sweep';
 import {
   addTimings,
   cpuNow,

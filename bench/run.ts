@@ -7,7 +7,7 @@
 
 import { setFlagsFromString } from 'node:v8';
 import { configureOrt } from '../src/engine/session';
-import { folderSource } from '../src/engine/source-node';
+import { folderSource } from '../src/hub/folder-files-node';
 import { loadModel } from '../src/engine/weights';
 import {
   ensureBenchModel,

@@ -8,8 +8,8 @@
 import { test, expect, type Page, type TestInfo } from '@playwright/test';
 import fs from 'node:fs';
 import { startMockOpenAI, type MockServer } from '../scripts/mock-openai-server';
-import { defaultSpec } from '../src/lab/experiment';
-import { encodeLink } from '../src/lab/link';
+import { defaultSpec } from '../src/lab/spec/experiment';
+import { encodeLink } from '../src/lab/spec/link';
 import { screenshot, SCREENSHOT_DIR, watchConsole } from './helpers';
 
 const KEY = 'sk-e2e-never-visible';

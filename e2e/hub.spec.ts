@@ -4,8 +4,8 @@
 // answers; a second page loads both from Cache Storage without a single request to the server.
 import { test, expect, type Page } from '@playwright/test';
 import { startHubTestServer, TEST_REPOS, type HubTestServer } from '../scripts/hub-test-server';
-import { defaultSpec, type ExperimentSpec } from '../src/lab/experiment';
-import { encodeLink } from '../src/lab/link';
+import { defaultSpec, type ExperimentSpec } from '../src/lab/spec/experiment';
+import { encodeLink } from '../src/lab/spec/link';
 import { screenshot, watchConsole } from './helpers';
 
 let server: HubTestServer;

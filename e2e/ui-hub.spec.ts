@@ -10,7 +10,7 @@ import { test, expect, type Locator, type Page, type TestInfo } from '@playwrigh
 import fs from 'node:fs';
 import path from 'node:path';
 import { startHubTestServer, TEST_REPOS, TEST_TOKENS, type HubTestServer } from '../scripts/hub-test-server';
-import { decodeLink } from '../src/lab/link';
+import { decodeLink } from '../src/lab/spec/link';
 import { SCREENSHOT_DIR, watchConsole } from './helpers';
 
 let server: HubTestServer;

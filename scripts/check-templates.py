@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Render the real chat templates in src/lab/data/templates/ with Python's jinja2, configured the way
+"""Render the real chat templates in src/lab/prompt/templates/ with Python's jinja2, configured the way
 transformers compiles chat templates, for a few conversations; print the results as JSON.
 
-src/lab/template.check.test.ts renders the same cases with our TypeScript renderer and compares byte for
+src/lab/prompt/template.check.test.ts renders the same cases with our TypeScript renderer and compares byte for
 byte. This script is the oracle: it must never import transformers (not installed in CI) and never read
 the real clock (strftime_now is pinned to 26 Jul 2024).
 
@@ -123,7 +123,7 @@ CASES = [
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    template_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "src", "lab", "data", "templates")
+    template_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "src", "lab", "prompt", "templates")
     out = []
     for filename in sorted(os.listdir(template_dir)):
         if not filename.endswith(".json"):

@@ -12,11 +12,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { resolveNodeSource, REPO_ROOT } from '../../src/cli/node-sources';
 import { configureOrt } from '../../src/engine/session';
-import { demoEntry } from '../../src/lab/demo';
-import { parseSpec, type Condition, type DemoModelName, type ExperimentSpec } from '../../src/lab/experiment';
-import { randomPerturbations } from '../../src/lab/perturb';
-import { Lab } from '../../src/lab/runner';
-import type { LabTokenizer } from '../../src/lab/tokenizer';
+import { demoEntry } from '../../src/lab/run/demo';
+import { parseSpec, type Condition, type DemoModelName, type ExperimentSpec } from '../../src/lab/spec/experiment';
+import { randomPerturbations } from '../../src/lab/interventions/perturb';
+import { Lab } from '../../src/lab/run/lab';
+import type { LabTokenizer } from '../../src/lab/prompt/tokenizer';
 
 export const ORGANISM_DIR = path.join(REPO_ROOT, 'organism');
 const HERE = ORGANISM_DIR;

@@ -1,7 +1,7 @@
 // `piggyback cache [list | clear [owner/name]]`: what the download cache folder holds, and clearing
 // it (all of it, or one repo). Must never touch anything outside the cache folder.
-import { defaultCacheDir, folderCache } from '../engine/cache-node';
-import { isRepoId } from '../engine/hub';
+import { defaultCacheDir, folderCache } from '../hub/download-cache-node';
+import { isRepoId } from '../hub/hub-api';
 import { formatBytes } from '../engine/memory';
 
 export async function cacheCommand(

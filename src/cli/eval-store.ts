@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { EvalRow, EvalStore } from '../lab/evaluate';
+import type { EvalRow, EvalStore } from '../lab/eval/evaluate';
 
 /** `PIGGYBACK_CACHE_DIR/eval`, else `~/.cache/piggyback/eval`. */
 export function defaultEvalCacheDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startMockOpenAI, type MockServer } from '../../scripts/mock-openai-server';
 import { FileEvalStore } from './eval-store';
-import type { EvalRow } from '../lab/evaluate';
+import type { EvalRow } from '../lab/eval/evaluate';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/piggyback.mjs');

@@ -4,14 +4,21 @@
 // argument, and never printed, stored or written to an output file.
 import fs from 'node:fs';
 import path from 'node:path';
-import { evalKey, evaluate, rowsToCsv, ratesToCsv, summaryJson, type EvalProgress } from '../lab/evaluate';
-import type { ExperimentSpec } from '../lab/experiment';
-import type { Judge, JudgeScore } from '../lab/judge';
-import { ApiJudge } from '../lab/judge-api';
-import { sourceModelJudge, specModelJudge } from '../lab/judge-setup';
-import { AbortedError, type Lab } from '../lab/runner';
+import {
+  evalKey,
+  evaluate,
+  rowsToCsv,
+  ratesToCsv,
+  summaryJson,
+  type EvalProgress,
+} from '../lab/eval/evaluate';
+import type { ExperimentSpec } from '../lab/spec/experiment';
+import type { Judge, JudgeScore } from '../lab/eval/judge';
+import { ApiJudge } from '../lab/eval/judge-api';
+import { sourceModelJudge, specModelJudge } from '../lab/eval/judge-setup';
+import { AbortedError, type Lab } from '../lab/run/lab';
 import { defaultEvalCacheDir, FileEvalStore } from './eval-store';
-import { MarkerJudge, parseMarkers } from '../lab/judge-marker';
+import { MarkerJudge, parseMarkers } from '../lab/eval/judge-marker';
 import { parseSourceArg } from './node-sources';
 
 export const EVAL_USAGE = `  piggyback eval <spec.json | share-url>

@@ -2,15 +2,15 @@
 // the base it names (mirror mapping), catalog notes, Hub details (commit, gating, download size),
 // template segments of a sample prompt. Reads configs and safetensors headers only; builds no session.
 // Must never print a token.
-import type { FileSource } from '../engine/source';
+import type { FileSource } from '../engine/files';
 import { parseConfigDetailed } from '../engine/config';
 import { openModelTensors } from '../engine/weights';
 import { parseLoraConfig } from '../engine/lora';
 import { estimateMemory, formatBytes, type WeightDtype } from '../engine/memory';
-import type { HubSource } from '../engine/hub-source';
-import { loadTokenizer } from '../lab/tokenizer';
-import { buildPrompt } from '../lab/template';
-import { findCatalogModel, findOrganism, mapAdapterBase, type BaseMapping } from '../lab/catalog';
+import type { HubSource } from '../hub/hub-files';
+import { loadTokenizer } from '../lab/prompt/tokenizer';
+import { buildPrompt } from '../lab/prompt/template';
+import { findCatalogModel, findOrganism, mapAdapterBase, type BaseMapping } from '../lab/run/catalog';
 
 export interface HubDetails {
   endpoint: string;

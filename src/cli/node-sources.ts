@@ -5,15 +5,21 @@
 // not on the configured Hub endpoint.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { folderSource } from '../engine/source-node';
-import { urlSource, type FileSource } from '../engine/source';
-import { memoryCache, type ModelCache } from '../engine/cache';
-import { defaultCacheDir, folderCache } from '../engine/cache-node';
-import { DEFAULT_HUB_ENDPOINT, HubClient, isHubError, parseHubUrl, type HubErrorReason } from '../engine/hub';
-import { openHubSource, type HubProgress, type HubSource } from '../engine/hub-source';
+import { folderSource } from '../hub/folder-files-node';
+import { urlSource, type FileSource } from '../engine/files';
+import { memoryCache, type ModelCache } from '../hub/download-cache';
+import { defaultCacheDir, folderCache } from '../hub/download-cache-node';
+import {
+  DEFAULT_HUB_ENDPOINT,
+  HubClient,
+  isHubError,
+  parseHubUrl,
+  type HubErrorReason,
+} from '../hub/hub-api';
+import { openHubSource, type HubProgress, type HubSource } from '../hub/hub-files';
 import { formatBytes } from '../engine/memory';
-import { DEMO_MODELS } from '../lab/demo';
-import type { ModelSource } from '../lab/experiment';
+import { DEMO_MODELS } from '../lab/run/demo';
+import type { ModelSource } from '../lab/spec/experiment';
 
 /** The repository root (two folders above this file). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -10,7 +10,7 @@ import { EngineModel } from './model';
 import { referenceForward } from './reference';
 import { argmax } from './sampling';
 import { configureOrt } from './session';
-import { folderSource } from './source-node';
+import { folderSource } from '../hub/folder-files-node';
 import type { ArchSpec, LoraAdapter, PatchSet, WeightMap } from './types';
 import { loadModel } from './weights';
 

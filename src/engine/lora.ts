@@ -6,7 +6,7 @@
 
 import { EngineError } from './errors';
 import { openSafetensors, type TensorStore } from './safetensors';
-import type { FileSource } from './source';
+import type { FileSource } from './files';
 import type { ArchSpec, LoraAdapter, LoraBranch, LoraTarget, Tensor, WeightMap } from './types';
 
 export const LORA_TARGETS: readonly LoraTarget[] = [

@@ -13,7 +13,7 @@ import { EngineModel } from './model';
 import { ENGINE_Q4, q4RoundTrip } from './quantize';
 import { referenceForward } from './reference';
 import { configureOrt } from './session';
-import { folderSource } from './source-node';
+import { folderSource } from '../hub/folder-files-node';
 import type { ArchSpec, ForwardInput, LoraAdapter, WeightMap } from './types';
 import { tinyLora, tinySpec, tinyTokens, tinyWeights } from './tiny-model';
 import { FIXTURE_CASES, fixturePath, spreadIds, stepDecodeWorstError } from './test-fixtures';

@@ -7,7 +7,7 @@ import { loadLora } from './lora';
 import { EngineModel } from './model';
 import { referenceForward } from './reference';
 import { configureOrt } from './session';
-import { folderSource } from './source-node';
+import { folderSource } from '../hub/folder-files-node';
 import type { ArchSpec, ForwardInput, LoraAdapter, WeightMap } from './types';
 import { FIXTURE_CASES, fixturePath, spreadIds, stepDecodeWorstError } from './test-fixtures';
 import { loadModel } from './weights';

@@ -4,14 +4,14 @@
 // Skipped when demo/ has not been exported (npm run organism).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTokenizer, type LabTokenizer } from '../lab/tokenizer';
+import { loadTokenizer, type LabTokenizer } from '../lab/prompt/tokenizer';
 import { generate } from './generate';
 import { relError } from './graph/compare';
 import { loadLora } from './lora';
 import { EngineModel } from './model';
 import { ENGINE_Q4, q4RoundTrip } from './quantize';
 import { configureOrt } from './session';
-import { folderSource } from './source-node';
+import { folderSource } from '../hub/folder-files-node';
 import type { ArchSpec, LoraAdapter, WeightMap } from './types';
 import { demoPath, type FixtureCase } from './test-fixtures';
 import { loadModel } from './weights';

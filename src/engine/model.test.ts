@@ -10,7 +10,7 @@ import { loadLora, mergeLora } from './lora';
 import { EngineModel } from './model';
 import { referenceForward } from './reference';
 import { configureOrt } from './session';
-import { folderSource } from './source-node';
+import { folderSource } from '../hub/folder-files-node';
 import type { ArchSpec, ForwardInput, LoraAdapter, PatchSet, Tensor, WeightMap } from './types';
 import { loadModel } from './weights';
 import { argmax } from './sampling';

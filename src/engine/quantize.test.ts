@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dequantizeQ4, errorStats, q4Blocks, q4RoundTrip, quantizeQ4, quantizeWeights } from './quantize';
 import { referenceForward } from './reference';
-import { folderSource } from './source-node';
+import { folderSource } from '../hub/folder-files-node';
 import { loadModel } from './weights';
 import { prng } from './tiny-model';
 

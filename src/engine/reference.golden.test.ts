@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadLora } from './lora';
 import { referenceForward64, type Tensor64 } from './reference';
-import { folderSource } from './source-node';
+import { folderSource } from '../hub/folder-files-node';
 import type { ForwardInput, PatchSet } from './types';
 import { loadModel } from './weights';
 

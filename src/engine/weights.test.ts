@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { EngineError, type EngineErrorCode } from './errors';
 import { writeSafetensors, type WriteEntry } from './safetensors';
-import { memorySource } from './source';
-import { folderSource } from './source-node';
+import { memorySource } from './files';
+import { folderSource } from '../hub/folder-files-node';
 import { tinySpec, tinyWeights } from './tiny-model';
 import type { ArchSpec, Tensor, WeightMap } from './types';
 import { loadModel, requiredTensors } from './weights';

@@ -6,7 +6,7 @@
 import { parseConfigDetailed } from './config';
 import { EngineError } from './errors';
 import { openSafetensors, openShardedSafetensors, type TensorStore } from './safetensors';
-import type { FileSource } from './source';
+import type { FileSource } from './files';
 import type { ArchSpec, WeightMap } from './types';
 
 export interface RequiredTensor {

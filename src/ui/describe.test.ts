@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultSpec } from '../lab/experiment';
+import { defaultSpec } from '../lab/spec/experiment';
 import { describeCondition } from './describe';
 
 describe('condition descriptions', () => {

@@ -1,6 +1,6 @@
 // One-line descriptions of a condition's perturbation and patch for card subtitles, labels and the
 // CSV. Pure; must never decide anything about how a condition runs.
-import type { Condition, PatchSettings, Perturbation } from '../lab/experiment';
+import type { Condition, PatchSettings, Perturbation } from '../lab/spec/experiment';
 import { describeLayers } from './format';
 
 export function describePositions(p: PatchSettings['positions']): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ConditionResult, PromptView, SweepResult } from '../lab/results';
+import type { ConditionResult, PromptView, SweepResult } from '../lab/spec/results';
 import { conditionsToCsv, csvField, resultsToJson, sweepToCsv } from './export-results';
 
 const prompt: PromptView = {

@@ -1,7 +1,7 @@
 // Turns lab results into files a person can keep: results JSON, per-condition CSV, sweep-grid CSV.
 // Pure functions returning strings; must never touch the DOM (download.ts saves them) or include
 // anything but results and the spec they came from (no keys, no tokens of credentials).
-import type { ConditionResult, DriftResult, PromptView, SweepResult } from '../lab/results';
+import type { ConditionResult, DriftResult, PromptView, SweepResult } from '../lab/spec/results';
 
 /** One CSV field: quoted when needed; text that a spreadsheet would run as a formula is defused. */
 export function csvField(v: string | number | boolean | null | undefined): string {

@@ -1,7 +1,7 @@
 // The Hub token on the UI side: handed to the worker, kept in this tab's sessionStorage only when the
 // user asks, and never in the spec, the store, a share link or localStorage. Plus the endpoint check.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { encodeLink } from '../lab/link';
+import { encodeLink } from '../lab/spec/link';
 import type { EngineClient } from '../worker/client';
 import type { WorkerRequest } from '../worker/protocol';
 import { keepToken, looksLikeToken, normaliseEndpoint, rememberedToken } from './hub-access';

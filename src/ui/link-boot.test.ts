@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaultSpec } from '../lab/experiment';
-import { encodeLink } from '../lab/link';
+import { defaultSpec } from '../lab/spec/experiment';
+import { encodeLink } from '../lab/spec/link';
 import { specFromHash } from './link-boot';
 
 describe('link boot', () => {

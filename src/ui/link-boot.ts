@@ -1,8 +1,8 @@
 // Reads a share link's spec out of the page's URL fragment at startup (and on hashchange): nothing,
 // a spec to restore and run, or an error message to show over the default demo. Pure over the hash
 // string; it must never throw and never act on the spec itself.
-import type { ExperimentSpec } from '../lab/experiment';
-import { decodeLink, LINK_PARAM } from '../lab/link';
+import type { ExperimentSpec } from '../lab/spec/experiment';
+import { decodeLink, LINK_PARAM } from '../lab/spec/link';
 
 export type LinkBoot =
   | { kind: 'none' }

@@ -6,7 +6,7 @@ import { buildModels } from './components/HubModelForm';
 import { describeProgress, withBase } from './components/LoadStatus';
 import { folderFromInput, folderKind } from './local-files';
 import { mergeLoad } from './session';
-import { defaultSpec, parseSpec } from '../lab/experiment';
+import { defaultSpec, parseSpec } from '../lab/spec/experiment';
 
 describe('buildModels', () => {
   it('a base and an adapter: the finetune is the base with the adapter', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Condition } from '../lab/experiment';
-import type { PromptView } from '../lab/results';
+import type { Condition } from '../lab/spec/experiment';
+import type { PromptView } from '../lab/spec/results';
 import { previewPrompt, segmentIndex, tokenTexts, UNKNOWN_ID } from './preview';
 
 const base: PromptView = {

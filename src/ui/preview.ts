@@ -1,10 +1,10 @@
 // What a condition's prompt will look like before the worker has run it: the base prompt with the
-// condition's token edits applied (lab/perturb.ts applyEdits), edited tokens marked. A typed
+// condition's token edits applied (lab/interventions/perturb.ts applyEdits), edited tokens marked. A typed
 // replacement shows as one token with its text and id "?" until the worker tokenizes it. Pure; it must
 // never tokenize by itself or guess what a random perturbation will pick (that needs the embedding).
-import type { Condition } from '../lab/experiment';
-import { applyEdits, type TokenCodec } from '../lab/perturb';
-import type { PromptToken, PromptView } from '../lab/results';
+import type { Condition } from '../lab/spec/experiment';
+import { applyEdits, type TokenCodec } from '../lab/interventions/perturb';
+import type { PromptToken, PromptView } from '../lab/spec/results';
 
 /** Stand-in id for text the UI has not tokenized. */
 export const UNKNOWN_ID = -1;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaultSpec } from '../lab/experiment';
-import type { ConditionResult } from '../lab/results';
+import { defaultSpec } from '../lab/spec/experiment';
+import type { ConditionResult } from '../lab/spec/results';
 import {
   applyCondition,
   applyToken,

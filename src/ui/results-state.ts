@@ -2,8 +2,8 @@
 // tokens stream in, a condition finishes, the run ends. Results are keyed by condition id and tagged
 // with the key of the spec they were computed for, so an edited condition shows its old answer as stale.
 // Pure functions over plain data; must never talk to the worker or touch the DOM.
-import { canonicalJson, type ExperimentSpec } from '../lab/experiment';
-import type { ConditionResult, PromptView } from '../lab/results';
+import { canonicalJson, type ExperimentSpec } from '../lab/spec/experiment';
+import type { ConditionResult, PromptView } from '../lab/spec/results';
 
 export type ConditionStatus = 'idle' | 'queued' | 'streaming' | 'done' | 'error' | 'cancelled';
 

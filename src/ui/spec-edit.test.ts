@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultSpec, parseSpec } from '../lab/experiment';
+import { defaultSpec, parseSpec } from '../lab/spec/experiment';
 import {
   addCellPatchCondition,
   addCondition,

@@ -9,7 +9,7 @@ import type {
   Perturbation,
   SegmentName,
   TokenEdit,
-} from '../lab/experiment';
+} from '../lab/spec/experiment';
 
 export type RandomParams = Extract<Perturbation, { kind: 'random' }>;
 

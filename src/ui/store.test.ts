@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultSpec, type ExperimentSpec } from '../lab/experiment';
+import { defaultSpec, type ExperimentSpec } from '../lab/spec/experiment';
 import { createLabStore } from './store';
 import { removeCondition, renameCondition } from './spec-edit';
 

@@ -3,8 +3,8 @@
 // and UI state (selection, targets, notices). Must never talk to the worker (session.ts does) and never
 // hold anything a share link must not carry inside the spec.
 import { createStore, useStore } from 'zustand';
-import { defaultSpec, parseSpec, type ExperimentSpec } from '../lab/experiment';
-import type { DriftResult, PromptView, SweepResult } from '../lab/results';
+import { defaultSpec, parseSpec, type ExperimentSpec } from '../lab/spec/experiment';
+import type { DriftResult, PromptView, SweepResult } from '../lab/spec/results';
 import type { BackendProbe } from '../worker/backend-probe';
 import type { EngineInfo, LayerSweepResult, LoadProblem, LoadProgress } from '../worker/protocol';
 import { pruneStates, type ConditionStates } from './results-state';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSpec } from '../lab/experiment';
+import { parseSpec } from '../lab/spec/experiment';
 import { TEACH } from './teach';
 
 describe('teach presets', () => {

@@ -1,8 +1,8 @@
 // The Teach section's guided presets (what the prefix is; perturbing it; patching it from the base model;
 // TReFT on the embedded organism): a few sentences each and the spec each one loads. Pure data and spec builders; must never
 // start a run itself (the store's spec change does) or claim numbers the paper does not report.
-import { demoEntry } from '../lab/demo';
-import { defaultSpec, type ExperimentSpec } from '../lab/experiment';
+import { demoEntry } from '../lab/run/demo';
+import { defaultSpec, type ExperimentSpec } from '../lab/spec/experiment';
 import type { TeachId } from './store';
 
 export interface TeachPreset {

@@ -5,15 +5,15 @@
 // model; this file must never touch the DOM, and never lets one failed request take the worker down.
 /// <reference lib="webworker" />
 import { configureOrt, type BackendRequest } from '../engine/session';
-import { urlSource, type FileSource } from '../engine/source';
-import { blobFolderSource } from '../engine/blob-source';
+import { urlSource, type FileSource } from '../engine/files';
+import { blobFolderSource } from '../hub/browser-files';
 import { clearWorkerCache, resolveBrowserSource } from './hub-sources';
-import { hubToken } from '../engine/hub-token';
-import { DEFAULT_HUB_ENDPOINT } from '../engine/hub';
+import { hubToken } from '../hub/token';
+import { DEFAULT_HUB_ENDPOINT } from '../hub/hub-api';
 import { problemOf } from './load-problem';
 import { confirmKey, modelsToCheck, preflightOrThrow, preflightTarget } from './preflight';
-import { parseSpec, type ExperimentSpec, type ModelEntry, type ModelSource } from '../lab/experiment';
-import { Lab, AbortedError } from '../lab/runner';
+import { parseSpec, type ExperimentSpec, type ModelEntry, type ModelSource } from '../lab/spec/experiment';
+import { Lab, AbortedError } from '../lab/run/lab';
 import { probeBackend, type BackendProbe } from './backend-probe';
 import { selfCheck } from './selfcheck';
 import { handleEvalRequest } from './eval-handler';
@@ -65,7 +65,7 @@ function postProgress(progress: LoadProgress): void {
 
 function resolveSource(s: ModelSource, prefetch = true) {
   // NOTE: download progress and cancellation belong to the model request in flight (the one that
-  // asked for this load); the Hub token is the worker's in-memory one (engine/hub-token.ts).
+  // asked for this load); the Hub token is the worker's in-memory one (hub/token.ts).
   const id = loadRequest();
   return resolveBrowserSource(s, {
     origin: scope.location.origin,

@@ -3,10 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { startMockOpenAI, type MockServer } from '../../scripts/mock-openai-server';
-import { folderSource } from '../engine/source-node';
-import { MemoryEvalStore } from '../lab/eval-table';
-import { parseSpec, type ExperimentSpec } from '../lab/experiment';
-import { Lab } from '../lab/runner';
+import { folderSource } from '../hub/folder-files-node';
+import { MemoryEvalStore } from '../lab/eval/eval-table';
+import { parseSpec, type ExperimentSpec } from '../lab/spec/experiment';
+import { Lab } from '../lab/run/lab';
 import { handleEvalRequest, isEvalRequest, type EvalWorkerRequest } from './eval-handler';
 import type { WorkerMessage, WorkerRequest } from './protocol';
 

@@ -3,7 +3,7 @@
 // progress (each judged row, a throttled partial summary) back to the UI. An API key arrives inside the
 // request and lives only in the judge object for that request: it must never be posted back, stored or
 // logged. Never touches the DOM (only indexedDB, through the store).
-import { evaluate } from '../lab/evaluate';
+import { evaluate } from '../lab/eval/evaluate';
 import {
   evalKey,
   planEvaluation,
@@ -11,18 +11,18 @@ import {
   MemoryEvalStore,
   type EvalRow,
   type EvalStore,
-} from '../lab/eval-table';
-import type { ExperimentSpec } from '../lab/experiment';
-import type { Judge } from '../lab/judge';
-import { ApiJudge } from '../lab/judge-api';
-import { MarkerJudge } from '../lab/judge-marker';
+} from '../lab/eval/eval-table';
+import type { ExperimentSpec } from '../lab/spec/experiment';
+import type { Judge } from '../lab/eval/judge';
+import { ApiJudge } from '../lab/eval/judge-api';
+import { MarkerJudge } from '../lab/eval/judge-marker';
 import {
   sourceModelJudge,
   sourceModelJudgeIdentity,
   specModelJudge,
   specModelJudgeIdentity,
-} from '../lab/judge-setup';
-import type { Lab } from '../lab/runner';
+} from '../lab/eval/judge-setup';
+import type { Lab } from '../lab/run/lab';
 import { IdbEvalStore } from './eval-store-idb';
 import type { EvalJudgeRequest, WorkerMessage, WorkerRequest } from './protocol';
 

@@ -1,8 +1,8 @@
 // The browser's evaluation store: finished rows in IndexedDB (database "piggyback-eval", one record per
 // row, indexed by evaluation key), so an evaluation resumes after a cancel or a reload. Rows never
 // hold a key (evaluate.ts). It must never touch anything of the DOM but `indexedDB`.
-import type { EvalRow, EvalStore } from '../lab/eval-table';
-import { rowKey } from '../lab/eval-table';
+import type { EvalRow, EvalStore } from '../lab/eval/eval-table';
+import { rowKey } from '../lab/eval/eval-table';
 
 const DB_NAME = 'piggyback-eval';
 const STORE = 'rows';

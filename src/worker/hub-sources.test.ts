@@ -8,9 +8,9 @@ import {
   type HubTestServer,
 } from '../../scripts/hub-test-server';
 import { readdirSync, readFileSync } from 'node:fs';
-import { blobFolderSource } from '../engine/blob-source';
-import { memoryCache } from '../engine/cache';
-import { hubToken } from '../engine/hub-token';
+import { blobFolderSource } from '../hub/browser-files';
+import { memoryCache } from '../hub/download-cache';
+import { hubToken } from '../hub/token';
 import { loadModel } from '../engine/weights';
 import { resolveBrowserSource, type DownloadProgressEvent } from './hub-sources';
 

@@ -2,17 +2,23 @@
 // url → HTTP (a URL in the Hub's layout, `<endpoint>/<owner>/<name>`, is read as a Hub repo), hub →
 // the Hub client + Cache Storage (hub-source.ts), with download progress turned into the worker's
 // `progress` events, local → the files the user picked or dropped (blob-source.ts). The token is the
-// worker's in-memory one (engine/hub-token.ts).
+// worker's in-memory one (hub/token.ts).
 // Must never touch the DOM, never send the token to a host other than the Hub endpoint, and never
 // put it in a message.
 
-import { browserCache, memoryCache, type ModelCache } from '../engine/cache';
-import { DEFAULT_HUB_ENDPOINT, HubClient, isHubError, parseHubUrl, type HubErrorReason } from '../engine/hub';
-import { openHubSource, type HubProgress } from '../engine/hub-source';
-import { hubToken } from '../engine/hub-token';
-import { urlSource, type FileSource } from '../engine/source';
-import { DEMO_MODELS } from '../lab/demo';
-import type { ModelSource } from '../lab/experiment';
+import { browserCache, memoryCache, type ModelCache } from '../hub/download-cache';
+import {
+  DEFAULT_HUB_ENDPOINT,
+  HubClient,
+  isHubError,
+  parseHubUrl,
+  type HubErrorReason,
+} from '../hub/hub-api';
+import { openHubSource, type HubProgress } from '../hub/hub-files';
+import { hubToken } from '../hub/token';
+import { urlSource, type FileSource } from '../engine/files';
+import { DEMO_MODELS } from '../lab/run/demo';
+import type { ModelSource } from '../lab/spec/experiment';
 import { LoadProblemError } from './load-problem';
 import type { LoadProgress } from './protocol';
 

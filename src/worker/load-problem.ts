@@ -1,7 +1,7 @@
 // A load failure the models panel can act on (confirm an adapter's base, choose a smaller dtype, paste
 // a token, pick a folder again): the error the worker throws, and the mapping from engine errors.
 // Must never carry a token or a file's contents.
-import { isHubError } from '../engine/hub';
+import { isHubError } from '../hub/hub-api';
 import type { LoadProblem } from './protocol';
 
 export class LoadProblemError extends Error {

@@ -3,8 +3,8 @@
 // a token), and that none of it fetches a base model's weights.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHubTestServer, TEST_REPOS, type HubTestServer } from '../../scripts/hub-test-server';
-import { memoryCache, type ModelCache } from '../engine/cache';
-import { defaultSpec, type ExperimentSpec, type ModelEntry } from '../lab/experiment';
+import { memoryCache, type ModelCache } from '../hub/download-cache';
+import { defaultSpec, type ExperimentSpec, type ModelEntry } from '../lab/spec/experiment';
 import { resolveBrowserSource } from './hub-sources';
 import { problemOf } from './load-problem';
 import { confirmKey, modelsToCheck, preflightOrThrow, preflightTarget } from './preflight';

@@ -1,13 +1,13 @@
 // The worker's check before it downloads a spec's weights: for every model that is not the embedded
 // demo, read only the configs and the (small) adapters, check each adapter fits its base and each
-// model fits the backend in the spec's dtype (lab/hub-preflight.ts), and stop with a LoadProblemError
+// model fits the backend in the spec's dtype (worker/adapter-preflight.ts), and stop with a LoadProblemError
 // the models panel can act on — an adapter base to confirm, a dtype to choose — before gigabytes move.
 // Must never read a base model's weights, and never hold tokens.
-import { isHubError } from '../engine/hub';
+import { isHubError } from '../hub/hub-api';
 import { WEBGPU_DEFAULT_LIMITS } from '../engine/memory';
-import type { FileSource } from '../engine/source';
-import type { ExperimentSpec, ModelSource } from '../lab/experiment';
-import { preflightSpec, type PreflightOptions } from '../lab/hub-preflight';
+import type { FileSource } from '../engine/files';
+import type { ExperimentSpec, ModelSource } from '../lab/spec/experiment';
+import { preflightSpec, type PreflightOptions } from './adapter-preflight';
 import type { BackendProbe } from './backend-probe';
 import { LoadProblemError } from './load-problem';
 

@@ -2,11 +2,11 @@
 // so it must never import the engine, React or the DOM.
 import type { BackendProbe } from './backend-probe';
 import type { SelfCheckResult } from './selfcheck';
-import type { ConditionResult, DriftResult, PromptView, RunResult, SweepResult } from '../lab/results';
-import type { EvalRow, EvalSummary } from '../lab/eval-table';
-import type { ModelSource } from '../lab/experiment';
+import type { ConditionResult, DriftResult, PromptView, RunResult, SweepResult } from '../lab/spec/results';
+import type { EvalRow, EvalSummary } from '../lab/eval/eval-table';
+import type { ModelSource } from '../lab/spec/experiment';
 
-/** The experiment spec travels as plain JSON; the worker validates it (src/lab/experiment.ts). */
+/** The experiment spec travels as plain JSON; the worker validates it (src/lab/spec/experiment.ts). */
 export type SpecJson = unknown;
 
 export type WorkerRequest =

@@ -4,7 +4,7 @@
 // dequantized in JS. Used by the check page and the e2e tests; answers numbers, never throws them away.
 import { EngineModel } from '../engine/model';
 import type { BackendRequest } from '../engine/session';
-import type { FileSource } from '../engine/source';
+import type { FileSource } from '../engine/files';
 import { loadModel } from '../engine/weights';
 import { loadLora } from '../engine/lora';
 import { ENGINE_Q4, q4RoundTrip } from '../engine/quantize';

@@ -1,7 +1,7 @@
 // Draws a small horizontal bar chart of the next-token distribution (top-k tokens and probabilities)
 // with d3. Rendering only; token texts are set with .text(), never as HTML.
 import * as d3 from 'd3';
-import type { TokenProb } from '../../lab/results';
+import type { TokenProb } from '../../lab/spec/results';
 import { tickLabel } from '../format';
 
 export function renderNextTokenBars(

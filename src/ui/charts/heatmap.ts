@@ -2,7 +2,7 @@
 // included, grey), layer numbers on the left, token texts below (coloured by segment), a colour legend.
 // Rendering only: it must never decide what a cell means or start a computation (callbacks do that).
 import * as d3 from 'd3';
-import type { Segment } from '../../lab/results';
+import type { Segment } from '../../lab/spec/results';
 import { tickLabel } from '../format';
 import { cellColour, heatmapLayout } from './scales';
 

@@ -1,9 +1,9 @@
-// The catalog of known real pairs (lab/catalog.ts): each emergent-misalignment organism on its base,
+// The catalog of known real pairs (lab/run/catalog.ts): each emergent-misalignment organism on its base,
 // and the bases alone, with download size, gating and what the pair shows. Choosing one edits the
 // spec's models (and pins the template arguments the base needs); the worker downloads on the run.
 import { useMemo } from 'react';
-import { catalogPairs, estimateCatalog, type CatalogPair } from '../../lab/catalog';
-import type { ExperimentSpec } from '../../lab/experiment';
+import { catalogPairs, estimateCatalog, type CatalogPair } from '../../lab/run/catalog';
+import type { ExperimentSpec } from '../../lab/spec/experiment';
 import { formatBytes } from '../format';
 
 export function isCatalogPair(models: ExperimentSpec['models']): boolean {

@@ -2,7 +2,7 @@
 // chart itself (children do) or export anything but that chart.
 import { useRef, useState, type ReactNode } from 'react';
 import { serializeSvg, svgToPng } from '../charts/export-image';
-import { downloadBlob, downloadText } from '../download';
+import { downloadBlob, downloadText } from '../save-file';
 
 interface Props {
   title: string;

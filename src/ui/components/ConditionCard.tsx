@@ -3,8 +3,8 @@
 // chart and, for perturbed conditions, the tokens it actually ran. Test hooks: data-testid=
 // "condition-card" + data-condition-id, answer data-testid="answer" with data-done="true" when final.
 import { useMemo, useState } from 'react';
-import type { Condition } from '../../lab/experiment';
-import type { PromptView } from '../../lab/results';
+import type { Condition } from '../../lab/spec/experiment';
+import type { PromptView } from '../../lab/spec/results';
 import { describeCondition } from '../describe';
 import { formatMetric } from '../format';
 import { previewPrompt, tokenTexts } from '../preview';

@@ -2,7 +2,7 @@
 // Cancel, and "Add condition" from templates. Must never run anything itself: Run and Cancel go to the
 // session; adding a condition only changes the spec.
 import { useId, useState } from 'react';
-import type { Condition, ExperimentSpec } from '../../lab/experiment';
+import type { Condition, ExperimentSpec } from '../../lab/spec/experiment';
 import { useSession } from '../session-context';
 import { addCondition, finetunedKey } from '../spec-edit';
 import { useLab } from '../store';

@@ -2,8 +2,8 @@
 // finetune, the TReFT one, the interleaving one, or the LoRA adapter on the base. Edits the spec's
 // `finetuned` model (and `base`) only; must never load anything itself.
 import { useId } from 'react';
-import { DEMO_MODELS, demoEntry } from '../../lab/demo';
-import { DEMO_MODEL_NAMES, type DemoModelName, type ExperimentSpec } from '../../lab/experiment';
+import { DEMO_MODELS, demoEntry } from '../../lab/run/demo';
+import { DEMO_MODEL_NAMES, type DemoModelName, type ExperimentSpec } from '../../lab/spec/experiment';
 
 const FINETUNES = DEMO_MODEL_NAMES.filter((n) => n !== 'demo-base');
 

@@ -2,7 +2,7 @@
 // panel's "hub" and "URL" modes. Builds the spec's models section; must never load anything (the
 // worker does on the next run) and never take a token (HubAccess does).
 import { useId, useState } from 'react';
-import type { ExperimentSpec, ModelEntry, ModelSource } from '../../lab/experiment';
+import type { ExperimentSpec, ModelEntry, ModelSource } from '../../lab/spec/experiment';
 import { parseHubRef } from '../format';
 
 type Kind = 'hub' | 'url';

@@ -2,7 +2,7 @@
 // loaded of total, rate and time left, or "from cache"; and when a load fails, the engine's message
 // with what the user can do right here — confirm an adapter's base, switch to 4-bit, paste a token,
 // pick a local folder again, retry. Must never show a token.
-import type { ExperimentSpec, ModelSource } from '../../lab/experiment';
+import type { ExperimentSpec, ModelSource } from '../../lab/spec/experiment';
 import type { LoadProgress } from '../../worker/protocol';
 import { formatBytes } from '../format';
 import { useSession } from '../session-context';

@@ -3,7 +3,7 @@
 // (held in its memory for this page); the spec keeps only `{kind: 'local', path: <folder name>}`, so
 // a share link names the folders but the recipient must pick them too. Never uploads anything.
 import { useId, useRef, useState, type DragEvent } from 'react';
-import type { ExperimentSpec, ModelEntry } from '../../lab/experiment';
+import type { ExperimentSpec, ModelEntry } from '../../lab/spec/experiment';
 import { formatBytes } from '../format';
 import { folderFromDrop, folderFromInput, folderKind, type PickedFolder } from '../local-files';
 import { useSession } from '../session-context';

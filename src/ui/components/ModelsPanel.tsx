@@ -4,8 +4,8 @@
 // preferences, the backend actually in use and the memory held. Edits go into the spec; it must never
 // load a model itself (the worker does, through the session) and never hold a token.
 import { useId, useState } from 'react';
-import type { CatalogPair } from '../../lab/catalog';
-import type { ExperimentSpec } from '../../lab/experiment';
+import type { CatalogPair } from '../../lab/run/catalog';
+import type { ExperimentSpec } from '../../lab/spec/experiment';
 import { describeSource, formatBytes } from '../format';
 import { useSession } from '../session-context';
 import { replaceModels } from '../spec-edit';

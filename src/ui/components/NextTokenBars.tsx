@@ -1,7 +1,7 @@
 // A condition card's next-token distribution: a small d3 bar chart of the top tokens that fits the
 // card's width. Must never render token text as HTML (d3 .text() only).
 import { useEffect, useRef } from 'react';
-import type { TokenProb } from '../../lab/results';
+import type { TokenProb } from '../../lab/spec/results';
 import { renderNextTokenBars } from '../charts/bars';
 import { useWidth } from '../hooks/useWidth';
 

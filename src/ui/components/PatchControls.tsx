@@ -3,7 +3,7 @@
 // the source model, and the LoRA dose slider when the condition's model is an adapter. Changes the spec
 // only; must never compute activations or decide what a position means (the lab does).
 import { useId } from 'react';
-import type { LayerSelection, PatchSettings, PositionSelection } from '../../lab/experiment';
+import type { LayerSelection, PatchSettings, PositionSelection } from '../../lab/spec/experiment';
 import { describePatch } from '../describe';
 import { setLoraScale, setPatch } from '../spec-edit';
 import { useLab, type LabState } from '../store';

@@ -4,15 +4,15 @@
 // hand edits as removable chips. Changes the spec only; must never guess what a random perturbation will
 // pick (the worker computes it).
 import { useId, useState } from 'react';
-import type { Condition, SegmentName, TokenEdit } from '../../lab/experiment';
+import type { Condition, SegmentName, TokenEdit } from '../../lab/spec/experiment';
 import {
   capitaliseSystemPromptEdits,
   changeDateEdits,
   deleteSystemPromptEdits,
   swapHeaderTokenEdits,
   type TokenCodec,
-} from '../../lab/perturb';
-import type { PromptView } from '../../lab/results';
+} from '../../lab/interventions/perturb';
+import type { PromptView } from '../../lab/spec/results';
 import {
   addTokenEdits,
   DEFAULT_RANDOM,

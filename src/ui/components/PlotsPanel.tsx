@@ -6,7 +6,7 @@ import { useCallback, useId, useMemo } from 'react';
 import type { HeatmapCell, HeatmapData } from '../charts/heatmap';
 import type { LayerSeries } from '../charts/layer-lines';
 import { rowSummaries } from '../charts/scales';
-import { downloadText } from '../download';
+import { downloadText } from '../save-file';
 import { driftToCsv, sweepToCsv } from '../export-results';
 import { formatMetric } from '../format';
 import { promptKey } from '../results-state';

@@ -3,8 +3,8 @@
 // perturbation controls for the edit-target condition. Edits change the spec; the worker renders and
 // tokenizes (prepare). Must never tokenize or render templates on this thread.
 import { useId, useMemo, useState } from 'react';
-import questions from '../../lab/data/em_questions.json';
-import type { Segment } from '../../lab/results';
+import questions from '../../lab/eval/em_questions.json';
+import type { Segment } from '../../lab/spec/results';
 import { setSystem, setTemplateArg, setUser } from '../spec-edit';
 import { useLab } from '../store';
 import { DraftField } from './DraftField';

@@ -2,10 +2,10 @@
 // export / import the spec as JSON; export results as JSON and CSV; undo the last edit. Must never put
 // results, tokens or keys into a link, and never apply an imported file that fails validation.
 import { useId, useRef, useState } from 'react';
-import { parseSpec } from '../../lab/experiment';
-import { encodeLink } from '../../lab/link';
-import type { ConditionResult } from '../../lab/results';
-import { downloadText } from '../download';
+import { parseSpec } from '../../lab/spec/experiment';
+import { encodeLink } from '../../lab/spec/link';
+import type { ConditionResult } from '../../lab/spec/results';
+import { downloadText } from '../save-file';
 import { conditionsToCsv, resultsToJson } from '../export-results';
 import { labStore, useLab } from '../store';
 

@@ -3,8 +3,8 @@
 // the edits already on that token. Must never edit the base prompt itself (edits belong to a condition)
 // and never render token text as HTML.
 import { useEffect, useState } from 'react';
-import type { Condition, TokenEdit } from '../../lab/experiment';
-import type { PromptView } from '../../lab/results';
+import type { Condition, TokenEdit } from '../../lab/spec/experiment';
+import type { PromptView } from '../../lab/spec/results';
 import type { TokenNeighbour } from '../../worker/protocol';
 import { displayToken } from '../format';
 import { segmentIndex } from '../preview';

@@ -2,7 +2,7 @@
 // and id; a token is a button (click or Enter selects it). Edited tokens are marked. Token text is always
 // rendered as React text, never as HTML. Test hooks: data-testid="token-strip" / "token", data-segment.
 import type { KeyboardEvent } from 'react';
-import type { PromptToken } from '../../lab/results';
+import type { PromptToken } from '../../lab/spec/results';
 import { displayToken } from '../format';
 
 interface Props {

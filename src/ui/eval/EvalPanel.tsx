@@ -5,8 +5,8 @@
 // through the client it is given. The API key stays in this component's memory (sessionStorage only
 // when the user ticks "remember"); it must never enter the spec, a link, a log or an export.
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { ratesToCsv, rowsToCsv, type EvalRow, type EvalSummary } from '../../lab/eval-table';
-import { specHash, type ExperimentSpec } from '../../lab/experiment';
+import { ratesToCsv, rowsToCsv, type EvalRow, type EvalSummary } from '../../lab/eval/eval-table';
+import { specHash, type ExperimentSpec } from '../../lab/spec/experiment';
 import type { RequestBody } from '../../worker/client';
 import type { WorkerEvent, WorkerResponse } from '../../worker/protocol';
 import { renderQuestionMultiples, renderRateChart } from './eval-charts';

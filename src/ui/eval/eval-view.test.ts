@@ -1,9 +1,9 @@
 // The evaluation panel's pure view functions: bars and cells from a summary, the answers behind a bar,
 // the judge request from the form (the key only there), compact prompts, and the tab-only key memory.
 import { describe, expect, it } from 'vitest';
-import { planEvaluation, summarize, type EvalRow } from '../../lab/eval-table';
-import { defaultSpec, parseSpec, type ExperimentSpec } from '../../lab/experiment';
-import { scoreFromProbabilities } from '../../lab/judge';
+import { planEvaluation, summarize, type EvalRow } from '../../lab/eval/eval-table';
+import { defaultSpec, parseSpec, type ExperimentSpec } from '../../lab/spec/experiment';
+import { scoreFromProbabilities } from '../../lab/eval/judge';
 import type { EngineClient } from '../../worker/client';
 import type { EngineQueue } from '../engine-queue';
 import type { EvalClient } from './EvalPanel';

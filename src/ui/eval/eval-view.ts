@@ -2,10 +2,10 @@
 // row composition), per-question small-multiple cells, the answers behind a bar, the judge request from
 // the form, and the compact judge prompts for small judge models. Pure functions over plain data: it
 // must never import the engine, React or the DOM, and never put an API key anywhere but the request.
-import type { EvalRow, EvalSummary, RateSummary, RowStatus } from '../../lab/eval-table';
-import type { ExperimentSpec, JudgePrompts } from '../../lab/experiment';
+import type { EvalRow, EvalSummary, RateSummary, RowStatus } from '../../lab/eval/eval-table';
+import type { ExperimentSpec, JudgePrompts } from '../../lab/spec/experiment';
 import type { EvalJudgeRequest } from '../../worker/protocol';
-import { parseMarkers } from '../../lab/judge-marker';
+import { parseMarkers } from '../../lab/eval/judge-marker';
 
 export const STATUS_ORDER: readonly RowStatus[] = [
   'misaligned',

@@ -1,0 +1,81 @@
+// FileSource over a local folder with Node's fs (CLI, tests, scripts). The only engine module allowed
+// to import node:*; the browser bundle must never import it.
+// Must never read outside its folder (paths are relative, `..` refused) nor keep file handles open
+// between reads.
+
+import { open, readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join, normalize, sep } from 'node:path';
+import { EngineError } from '../engine/errors';
+import { missingFile, parseJsonText, type FileSource } from '../engine/files';
+import type { RandomAccessReader } from '../engine/safetensors';
+
+export function folderSource(dir: string): FileSource {
+  const resolve = (path: string): string => {
+    const n = normalize(path);
+    if (isAbsolute(n) || n === '..' || n.startsWith(`..${sep}`)) {
+      throw new EngineError('missing_file', `${path} is outside ${dir}`, { file: path, source: dir });
+    }
+    return join(dir, n);
+  };
+  const isFile = async (path: string): Promise<boolean> => {
+    try {
+      return (await stat(resolve(path))).isFile();
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
+      return false;
+    }
+  };
+  const readBytes = async (path: string): Promise<Uint8Array> => {
+    if (!(await isFile(path))) throw missingFile(dir, path);
+    return new Uint8Array(await readFile(resolve(path)));
+  };
+  const readText = async (path: string): Promise<string> => new TextDecoder().decode(await readBytes(path));
+  return {
+    id: dir,
+    has: isFile,
+    readBytes,
+    readText,
+    readJson: async (path) => parseJsonText(await readText(path), `${dir}/${path}`),
+    async openRandomAccess(path): Promise<RandomAccessReader> {
+      if (!(await isFile(path))) throw missingFile(dir, path);
+      const full = resolve(path);
+      const { size } = await stat(full);
+      return {
+        size,
+        async read(offset, length) {
+          if (offset < 0 || length < 0 || offset + length > size) {
+            throw new EngineError(
+              'truncated_file',
+              `${path}: read of ${length} bytes at ${offset} runs past ${size}`,
+              {
+                file: path,
+                offset,
+                length,
+                size,
+              },
+            );
+          }
+          const out = new Uint8Array(length);
+          const fh = await open(full, 'r');
+          try {
+            let done = 0;
+            while (done < length) {
+              const { bytesRead } = await fh.read(out, done, length - done, offset + done);
+              if (bytesRead === 0) {
+                throw new EngineError('truncated_file', `${path}: file shrank while reading`, {
+                  file: path,
+                  offset,
+                  length,
+                });
+              }
+              done += bytesRead;
+            }
+          } finally {
+            await fh.close();
+          }
+          return out;
+        },
+      };
+    },
+  };
+}

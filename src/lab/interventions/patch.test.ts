@@ -1,0 +1,260 @@
+import { describe, expect, it } from 'vitest';
+import type { PatchSet, Tensor } from '../../engine/types';
+import {
+  alignPositions,
+  buildPatchSet,
+  mergePatchSets,
+  patchSites,
+  resolveLayers,
+  resolvePositions,
+  setPatchCell,
+  stackPatchSets,
+  type ModelDims,
+  type SourceActivations,
+} from './patch';
+import type { SegmentRanges } from './perturb';
+
+const dims: ModelDims = { numLayers: 2, hidden: 2, kvHeads: 1, headDim: 2 };
+// prefix 3 tokens, query 2, postfix 2
+const SEG: SegmentRanges = { prefix: [0, 3], query: [3, 5], postfix: [5, 7] };
+
+// Source values encode where they came from: base + 100·site + 10·position + channel.
+function tensor(base: number, site: number, T: number, width: number, shape?: number[]): Tensor {
+  const data = new Float32Array(T * width);
+  for (let t = 0; t < T; t++)
+    for (let c = 0; c < width; c++) data[t * width + c] = base + 100 * site + 10 * t + c;
+  return { shape: shape ?? [1, T, width], data };
+}
+function source(T: number): SourceActivations {
+  return {
+    resid: new Map([0, 1, 2].map((l) => [l, tensor(0, l, T, 2)])),
+    k: new Map([0, 1].map((l) => [l, tensor(1000, l, T, 2)])),
+    v: new Map([0, 1].map((l) => [l, tensor(2000, l, T, 2, [1, T, 1, 2])])),
+  };
+}
+
+describe('resolveLayers', () => {
+  it('expands all / lists / inclusive ranges per component', () => {
+    expect(resolveLayers('all', 'kv', 2)).toEqual([0, 1]);
+    expect(resolveLayers('all', 'resid', 2)).toEqual([0, 1, 2]);
+    expect(resolveLayers([1, 0, 1], 'kv', 2)).toEqual([0, 1]);
+    expect(resolveLayers({ from: 1, to: 2 }, 'resid', 2)).toEqual([1, 2]);
+  });
+
+  it('refuses sites outside the model and bad ranges', () => {
+    expect(() => resolveLayers({ from: 1, to: 2 }, 'kv', 2)).toThrow(/kv site 2 is outside 0..1/);
+    expect(() => resolveLayers([3], 'resid', 2)).toThrow(RangeError);
+    expect(() => resolveLayers([-1], 'kv', 2)).toThrow(RangeError);
+    expect(() => resolveLayers([0.5], 'kv', 2)).toThrow(RangeError);
+    expect(() => resolveLayers({ from: 2, to: 1 }, 'resid', 2)).toThrow(RangeError);
+  });
+});
+
+describe('resolvePositions', () => {
+  it('segments and explicit positions', () => {
+    expect(resolvePositions('prefix', SEG)).toEqual({ positions: [0, 1, 2], requested: 3, matched: true });
+    expect(resolvePositions('query', SEG).positions).toEqual([3, 4]);
+    expect(resolvePositions('postfix', SEG).positions).toEqual([5, 6]);
+    expect(resolvePositions({ explicit: [4, 0, 4] }, SEG)).toEqual({
+      positions: [0, 4],
+      requested: 2,
+      matched: true,
+    });
+    expect(() => resolvePositions({ explicit: [7] }, SEG)).toThrow(RangeError);
+    expect(resolvePositions({ explicit: [7] }, SEG, 8).positions).toEqual([7]);
+  });
+
+  it('query-control takes as many query positions as the prefix has', () => {
+    const long: SegmentRanges = { prefix: [0, 3], query: [3, 8], postfix: [8, 10] };
+    expect(resolvePositions('query-control', long)).toEqual({
+      positions: [3, 4, 5],
+      requested: 3,
+      matched: true,
+    });
+  });
+
+  it('query-control reports a query shorter than the prefix', () => {
+    expect(resolvePositions('query-control', SEG)).toEqual({
+      positions: [3, 4],
+      requested: 3,
+      matched: false,
+    });
+    const empty: SegmentRanges = { prefix: [0, 3], query: [3, 3], postfix: [3, 5] };
+    expect(resolvePositions('query-control', empty)).toEqual({ positions: [], requested: 3, matched: false });
+  });
+});
+
+describe('alignPositions (base activations from the empty-query prompt)', () => {
+  const emptyQuery: SegmentRanges = { prefix: [0, 3], query: [3, 3], postfix: [3, 5] };
+
+  it('keeps prefix positions and shifts postfix positions by the query length', () => {
+    expect(alignPositions([0, 1, 2], SEG, emptyQuery)).toEqual([0, 1, 2]);
+    expect(alignPositions([5, 6], SEG, emptyQuery)).toEqual([3, 4]);
+  });
+
+  it('refuses positions without a counterpart', () => {
+    expect(() => alignPositions([3], SEG, emptyQuery)).toThrow(/no counterpart/);
+    expect(() => alignPositions([0], SEG, { prefix: [0, 4], query: [4, 4], postfix: [4, 6] })).toThrow(
+      /prefix has 3 tokens/,
+    );
+    expect(() => alignPositions([9], SEG, emptyQuery)).toThrow(RangeError);
+  });
+});
+
+describe('patchSites', () => {
+  it('crosses sites and positions', () => {
+    const s = patchSites({ component: 'resid', layers: [2], positions: 'query-control' }, SEG, dims);
+    expect(s).toEqual({
+      component: 'resid',
+      sites: [2],
+      positions: { positions: [3, 4], requested: 3, matched: false },
+    });
+  });
+});
+
+describe('buildPatchSet', () => {
+  it('places K/V masks and values in the chosen batch rows only', () => {
+    const { patches, sites } = buildPatchSet({
+      spec: { component: 'kv', layers: [1], positions: 'prefix', source: 'base' },
+      segments: SEG,
+      dims,
+      batch: { batchSize: 3, seqLen: 7 },
+      source: source(7),
+      rows: [0, 2],
+    });
+    expect(sites).toEqual([1]);
+    expect(patches.resid).toBeUndefined();
+    expect([...patches.kv!.keys()]).toEqual([1]);
+    const e = patches.kv!.get(1)!;
+    expect(Array.from(e.mask)).toEqual([1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0]);
+    // row 2, position 1 → flat index 15 → values at 30..31: k = 1000 + 100·1 + 10·1 + c
+    expect(Array.from(e.k.subarray(30, 32))).toEqual([1110, 1111]);
+    expect(Array.from(e.v.subarray(30, 32))).toEqual([2110, 2111]);
+    expect(Array.from(e.k.subarray(0, 6))).toEqual([1100, 1101, 1110, 1111, 1120, 1121]);
+    expect(Array.from(e.k.subarray(14, 28)).every((x) => x === 0)).toBe(true); // row 1 untouched
+    expect(Array.from(e.k.subarray(6, 14)).every((x) => x === 0)).toBe(true); // row 0, positions 3..6
+  });
+
+  it('broadcasts into every row by default and reads aligned source positions', () => {
+    const emptyQuery: SegmentRanges = { prefix: [0, 3], query: [3, 3], postfix: [3, 5] };
+    const { patches } = buildPatchSet({
+      spec: { component: 'resid', layers: { from: 1, to: 2 }, positions: 'postfix' },
+      segments: SEG,
+      dims,
+      batch: { batchSize: 2, seqLen: 7 },
+      source: source(5), // the empty-query prompt is 5 tokens long
+      sourcePositions: (p) => alignPositions(p, SEG, emptyQuery),
+    });
+    expect([...patches.resid!.keys()]).toEqual([1, 2]);
+    const e = patches.resid!.get(2)!;
+    expect(Array.from(e.mask)).toEqual([0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1]);
+    // target position 5 ← source position 3: 200 + 30 + c; row 1 position 6 (flat 13) ← source 4
+    expect(Array.from(e.value.subarray(10, 12))).toEqual([230, 231]);
+    expect(Array.from(e.value.subarray(26, 28))).toEqual([240, 241]);
+  });
+
+  it('adds to an existing set with `into`', () => {
+    const batch = { batchSize: 1, seqLen: 7 };
+    const first = buildPatchSet({
+      spec: { component: 'resid', layers: [0], positions: { explicit: [0] } },
+      segments: SEG,
+      dims,
+      batch,
+      source: source(7),
+    });
+    const both = buildPatchSet({
+      spec: { component: 'kv', layers: [0], positions: { explicit: [6] } },
+      segments: SEG,
+      dims,
+      batch,
+      source: source(7),
+      into: first.patches,
+    });
+    expect(both.patches).toBe(first.patches);
+    expect(Array.from(both.patches.resid!.get(0)!.mask)).toEqual([1, 0, 0, 0, 0, 0, 0]);
+    expect(Array.from(both.patches.kv!.get(0)!.mask)).toEqual([0, 0, 0, 0, 0, 0, 1]);
+  });
+});
+
+describe('setPatchCell', () => {
+  const batch = { batchSize: 2, seqLen: 7 };
+  it('refuses missing sources, bad shapes and out-of-range cells', () => {
+    const p: PatchSet = {};
+    expect(() =>
+      setPatchCell(p, { component: 'resid', site: 0, position: 0, row: 0 }, {}, dims, batch),
+    ).toThrow(/lack resid.0/);
+    const bad: SourceActivations = {
+      resid: new Map([[0, { shape: [1, 7, 3], data: new Float32Array(21) }]]),
+    };
+    expect(() =>
+      setPatchCell(p, { component: 'resid', site: 0, position: 0, row: 0 }, bad, dims, batch),
+    ).toThrow(/expected \[B, T, 2\]/);
+    const src = source(7);
+    expect(() =>
+      setPatchCell(p, { component: 'kv', site: 0, position: 0, row: 2 }, src, dims, batch),
+    ).toThrow(RangeError);
+    expect(() =>
+      setPatchCell(p, { component: 'kv', site: 2, position: 0, row: 0 }, src, dims, batch),
+    ).toThrow(RangeError);
+    expect(() =>
+      setPatchCell(p, { component: 'kv', site: 0, position: 7, row: 0 }, src, dims, batch),
+    ).toThrow(RangeError);
+    expect(() =>
+      setPatchCell(p, { component: 'kv', site: 0, position: 0, row: 0, sourcePosition: 7 }, src, dims, batch),
+    ).toThrow(/source position 7/);
+  });
+
+  it('accepts a [T, width] source', () => {
+    const p: PatchSet = {};
+    const src: SourceActivations = {
+      resid: new Map([[2, { shape: [7, 2], data: tensor(0, 2, 7, 2).data }]]),
+    };
+    setPatchCell(p, { component: 'resid', site: 2, position: 4, row: 1 }, src, dims, batch);
+    expect(Array.from(p.resid!.get(2)!.value.subarray(22, 24))).toEqual([240, 241]);
+  });
+});
+
+describe('mergePatchSets and stackPatchSets', () => {
+  const src = source(7);
+
+  it('merge unites rows; the later set wins an overlap', () => {
+    const batch = { batchSize: 2, seqLen: 7 };
+    const a: PatchSet = {};
+    setPatchCell(a, { component: 'resid', site: 1, position: 0, row: 0 }, src, dims, batch);
+    setPatchCell(a, { component: 'kv', site: 0, position: 2, row: 0 }, src, dims, batch);
+    const b: PatchSet = {};
+    setPatchCell(
+      b,
+      { component: 'resid', site: 1, position: 0, row: 0, sourcePosition: 6 },
+      src,
+      dims,
+      batch,
+    );
+    setPatchCell(b, { component: 'resid', site: 1, position: 3, row: 1 }, src, dims, batch);
+    const m = mergePatchSets([a, b], dims, batch);
+    const r = m.resid!.get(1)!;
+    expect(Array.from(r.mask)).toEqual([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+    expect(Array.from(r.value.subarray(0, 2))).toEqual([160, 161]); // from b (source position 6)
+    expect(Array.from(r.value.subarray(20, 22))).toEqual([130, 131]);
+    expect(Array.from(m.kv!.get(0)!.k.subarray(4, 6))).toEqual([1020, 1021]);
+    expect(() => mergePatchSets([a], dims, { batchSize: 3, seqLen: 7 })).toThrow(/wrong layout/);
+  });
+
+  it('stack puts single-row set i into row i', () => {
+    const one = { batchSize: 1, seqLen: 7 };
+    const a: PatchSet = {};
+    setPatchCell(a, { component: 'kv', site: 1, position: 1, row: 0 }, src, dims, one);
+    const c: PatchSet = {};
+    setPatchCell(c, { component: 'kv', site: 1, position: 5, row: 0 }, src, dims, one);
+    setPatchCell(c, { component: 'resid', site: 0, position: 0, row: 0 }, src, dims, one);
+    const s = stackPatchSets([a, null, c], dims, 7);
+    const kv = s.kv!.get(1)!;
+    expect(Array.from(kv.mask)).toEqual([0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    expect(Array.from(kv.k.subarray(2, 4))).toEqual([1110, 1111]);
+    expect(Array.from(kv.v.subarray(38, 40))).toEqual([2150, 2151]);
+    expect(Array.from(s.resid!.get(0)!.mask)).toEqual([
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+    ]);
+    expect(() => stackPatchSets([a], dims, 6)).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,382 @@
+// Activation patching plans (PAPER.md §4.2): a patch spec + the prompt's segments + model dims → which
+// (site, position) pairs are patched, and the dense `PatchSet` masks/values the engine consumes, filled
+// from source (base-model) activations and placed in the right batch rows.
+// Pure array code: this module must never run a model, import ORT, or guess a position it cannot
+// justify (it throws instead).
+
+import type { PatchSet, Tensor } from '../../engine/types';
+import type { SegmentName, SegmentRanges } from './perturb';
+
+export type PatchComponent = 'kv' | 'resid';
+
+/** 'all', a list, or an inclusive range {from, to}. */
+export type LayerSpec = 'all' | number[] | { from: number; to: number };
+
+export type PositionSpec = SegmentName | 'query-control' | { explicit: number[] };
+
+/** Structurally the experiment spec's `patch`. */
+export interface PatchSpec {
+  component: PatchComponent;
+  layers: LayerSpec;
+  positions: PositionSpec;
+  /** which model the values come from (e.g. 'base'); resolved by the caller */
+  source?: string;
+}
+
+export interface ModelDims {
+  numLayers: number;
+  hidden: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+/**
+ * Sites for a component, sorted and de-duplicated. K/V sites are layers 0..numLayers−1; residual sites
+ * are 0..numLayers (site l = the stream entering layer l, site numLayers = after the last layer).
+ */
+export function resolveLayers(spec: LayerSpec, component: PatchComponent, numLayers: number): number[] {
+  if (!Number.isInteger(numLayers) || numLayers < 1)
+    throw new RangeError(`numLayers must be ≥ 1, got ${numLayers}`);
+  const max = component === 'resid' ? numLayers : numLayers - 1;
+  let list: number[];
+  if (spec === 'all') list = Array.from({ length: max + 1 }, (_, i) => i);
+  else if (Array.isArray(spec)) list = spec;
+  else {
+    if (!Number.isInteger(spec.from) || !Number.isInteger(spec.to) || spec.from > spec.to) {
+      throw new RangeError(
+        `layer range {from: ${spec.from}, to: ${spec.to}} is not an ascending integer range`,
+      );
+    }
+    list = Array.from({ length: spec.to - spec.from + 1 }, (_, i) => spec.from + i);
+  }
+  for (const l of list) {
+    if (!Number.isInteger(l) || l < 0 || l > max) {
+      throw new RangeError(`${component} site ${l} is outside 0..${max}`);
+    }
+  }
+  return [...new Set(list)].sort((a, b) => a - b);
+}
+
+export interface PositionResolution {
+  /** absolute token positions, ascending */
+  positions: number[];
+  /** how many were asked for (for 'query-control': the prefix length) */
+  requested: number;
+  /** false when fewer positions than requested could be given (a query shorter than the prefix) */
+  matched: boolean;
+}
+
+const range = (s: number, e: number) => Array.from({ length: e - s }, (_, i) => s + i);
+
+/**
+ * Positions for a spec. 'query-control' is the paper's control: as many positions as the prefix has,
+ * taken from the start of the query; when the query is shorter, all of it, with `matched: false`.
+ * Explicit positions are checked against `seqLen` when given.
+ */
+export function resolvePositions(
+  spec: PositionSpec,
+  segments: SegmentRanges,
+  seqLen?: number,
+): PositionResolution {
+  const total = seqLen ?? segments.postfix[1];
+  if (typeof spec === 'object') {
+    for (const p of spec.explicit) {
+      if (!Number.isInteger(p) || p < 0 || p >= total)
+        throw new RangeError(`position ${p} is outside 0..${total - 1}`);
+    }
+    const positions = [...new Set(spec.explicit)].sort((a, b) => a - b);
+    return { positions, requested: positions.length, matched: true };
+  }
+  if (spec === 'query-control') {
+    const requested = segments.prefix[1] - segments.prefix[0];
+    const [qs, qe] = segments.query;
+    const positions = range(qs, Math.min(qe, qs + requested));
+    return { positions, requested, matched: positions.length === requested };
+  }
+  if (!segments[spec]) throw new Error(`unknown position spec ${String(spec)}`);
+  const [s, e] = segments[spec];
+  return { positions: range(s, e), requested: e - s, matched: true };
+}
+
+/**
+ * Map target positions to the source prompt's positions at the same offset within the same segment.
+ * Use it when the source activations come from a different prompt — the paper takes base K/V from the
+ * prompt with an EMPTY query (§4.2), so base postfix positions sit earlier than the target's.
+ * Prefix and postfix must have the same length in both (as the paper's remapping requires); query
+ * positions need a source query at least as long.
+ *
+ * NOTE: prefix activations depend only on prefix tokens (causal attention, same position ids), so base
+ * prefix K/V or residuals from the empty-query prompt EQUAL those from the same prompt whenever the
+ * prefix tokens are identical — the empty-query source is then just a cache shared by every question.
+ * Not so for the postfix: its activations attend to the query, so an empty-query source differs.
+ */
+export function alignPositions(
+  positions: readonly number[],
+  target: SegmentRanges,
+  source: SegmentRanges,
+): number[] {
+  return positions.map((p) => {
+    for (const seg of ['prefix', 'query', 'postfix'] as const) {
+      const [s, e] = target[seg];
+      if (p < s || p >= e) continue;
+      const off = p - s;
+      const [ss, se] = source[seg];
+      if (seg !== 'query' && se - ss !== e - s) {
+        throw new Error(`${seg} has ${e - s} tokens in the target but ${se - ss} in the source`);
+      }
+      if (off >= se - ss)
+        throw new Error(`query position ${p} has no counterpart in a ${se - ss}-token source query`);
+      return ss + off;
+    }
+    throw new RangeError(`position ${p} is outside the target prompt`);
+  });
+}
+
+export interface PatchSites {
+  component: PatchComponent;
+  sites: number[];
+  positions: PositionResolution;
+}
+
+/** Which (site, position) pairs a spec patches: every site × every position. */
+export function patchSites(
+  spec: PatchSpec,
+  segments: SegmentRanges,
+  dims: ModelDims,
+  seqLen?: number,
+): PatchSites {
+  return {
+    component: spec.component,
+    sites: resolveLayers(spec.layers, spec.component, dims.numLayers),
+    positions: resolvePositions(spec.positions, segments, seqLen),
+  };
+}
+
+/** Base-model taps: resid per site [1, T, hidden]; k / v per layer [1, T, kvHeads·headDim] (or [1, T, kvHeads, headDim]). */
+export interface SourceActivations {
+  resid?: Map<number, Tensor>;
+  k?: Map<number, Tensor>;
+  v?: Map<number, Tensor>;
+}
+
+export interface BatchLayout {
+  batchSize: number;
+  seqLen: number;
+}
+
+const widthOf = (component: PatchComponent, dims: ModelDims) =>
+  component === 'resid' ? dims.hidden : dims.kvHeads * dims.headDim;
+
+/** A view of one position's vector in a [Bsrc, Tsrc, …] (or [Tsrc, width]) tensor, source row 0. */
+function sourceVector(
+  t: Tensor | undefined,
+  what: string,
+  width: number,
+  position: number,
+  row = 0,
+): Float32Array {
+  if (!t) throw new Error(`source activations lack ${what}`);
+  const [b, tLen] = t.shape.length === 2 ? [1, t.shape[0]] : [t.shape[0], t.shape[1]];
+  if (b * tLen * width !== t.data.length) {
+    throw new RangeError(`${what} has shape [${t.shape.join(', ')}], expected [B, T, ${width}]`);
+  }
+  if (position < 0 || position >= tLen)
+    throw new RangeError(`${what}: source position ${position} ∉ 0..${tLen - 1}`);
+  if (row < 0 || row >= b) throw new RangeError(`${what}: source row ${row} ∉ 0..${b - 1}`);
+  const o = (row * tLen + position) * width;
+  return t.data.subarray(o, o + width);
+}
+
+export interface PatchCell {
+  component: PatchComponent;
+  site: number;
+  /** target position */
+  position: number;
+  /** target batch row */
+  row: number;
+  /** where to read the source; default `position` */
+  sourcePosition?: number;
+}
+
+/** Set one (site, position, row) of `patches` from the source, allocating the site's arrays on first use. */
+export function setPatchCell(
+  patches: PatchSet,
+  cell: PatchCell,
+  source: SourceActivations,
+  dims: ModelDims,
+  batch: BatchLayout,
+): void {
+  const { batchSize: B, seqLen: T } = batch;
+  const { component, site, position, row } = cell;
+  const src = cell.sourcePosition ?? position;
+  if (!Number.isInteger(row) || row < 0 || row >= B) throw new RangeError(`row ${row} ∉ 0..${B - 1}`);
+  if (!Number.isInteger(position) || position < 0 || position >= T) {
+    throw new RangeError(`position ${position} ∉ 0..${T - 1}`);
+  }
+  const maxSite = component === 'resid' ? dims.numLayers : dims.numLayers - 1;
+  if (!Number.isInteger(site) || site < 0 || site > maxSite)
+    throw new RangeError(`${component} site ${site} ∉ 0..${maxSite}`);
+  const w = widthOf(component, dims);
+  const at = row * T + position;
+  if (component === 'resid') {
+    patches.resid ??= new Map();
+    let e = patches.resid.get(site);
+    if (!e) {
+      e = { mask: new Float32Array(B * T), value: new Float32Array(B * T * w) };
+      patches.resid.set(site, e);
+    }
+    e.value.set(sourceVector(source.resid?.get(site), `resid.${site}`, w, src), at * w);
+    e.mask[at] = 1;
+  } else {
+    patches.kv ??= new Map();
+    let e = patches.kv.get(site);
+    if (!e) {
+      e = { mask: new Float32Array(B * T), k: new Float32Array(B * T * w), v: new Float32Array(B * T * w) };
+      patches.kv.set(site, e);
+    }
+    e.k.set(sourceVector(source.k?.get(site), `k.${site}`, w, src), at * w);
+    e.v.set(sourceVector(source.v?.get(site), `v.${site}`, w, src), at * w);
+    e.mask[at] = 1;
+  }
+}
+
+export interface BuildPatchArgs {
+  spec: PatchSpec;
+  segments: SegmentRanges;
+  dims: ModelDims;
+  batch: BatchLayout;
+  source: SourceActivations;
+  /** batch rows that get the patch; default every row (the source is broadcast into each) */
+  rows?: number[];
+  /** source position per resolved target position (e.g. from `alignPositions`); default the same */
+  sourcePositions?: (positions: number[]) => number[];
+  /** add to this set instead of a new one (same batch layout) */
+  into?: PatchSet;
+}
+
+export interface BuiltPatch extends PatchSites {
+  patches: PatchSet;
+}
+
+/** The dense PatchSet for one spec, broadcast into `rows`. */
+export function buildPatchSet(args: BuildPatchArgs): BuiltPatch {
+  const { spec, segments, dims, batch, source } = args;
+  const sites = patchSites(spec, segments, dims, batch.seqLen);
+  const rows = args.rows ?? range(0, batch.batchSize);
+  const pos = sites.positions.positions;
+  const srcPos = args.sourcePositions ? args.sourcePositions(pos) : pos;
+  if (srcPos.length !== pos.length)
+    throw new Error(`sourcePositions gave ${srcPos.length} positions for ${pos.length}`);
+  const patches = args.into ?? {};
+  for (const site of sites.sites) {
+    for (const row of rows) {
+      pos.forEach((position, i) =>
+        setPatchCell(
+          patches,
+          { component: spec.component, site, position, row, sourcePosition: srcPos[i] },
+          source,
+          dims,
+          batch,
+        ),
+      );
+    }
+  }
+  return { ...sites, patches };
+}
+
+/**
+ * Union of PatchSets built for the same batch layout (e.g. different rows of one sweep batch). Where
+ * two sets patch the same (site, row, position), the later one wins.
+ */
+export function mergePatchSets(sets: readonly PatchSet[], dims: ModelDims, batch: BatchLayout): PatchSet {
+  const { batchSize: B, seqLen: T } = batch;
+  const out: PatchSet = {};
+  const hw = dims.hidden;
+  const kw = dims.kvHeads * dims.headDim;
+  for (const s of sets) {
+    for (const [site, e] of s.resid ?? []) {
+      if (e.mask.length !== B * T || e.value.length !== B * T * hw)
+        throw new RangeError(`resid.${site}: wrong layout`);
+      out.resid ??= new Map();
+      let d = out.resid.get(site);
+      if (!d) {
+        d = { mask: new Float32Array(B * T), value: new Float32Array(B * T * hw) };
+        out.resid.set(site, d);
+      }
+      for (let i = 0; i < B * T; i++) {
+        if (e.mask[i] === 0) continue;
+        d.mask[i] = e.mask[i];
+        d.value.set(e.value.subarray(i * hw, (i + 1) * hw), i * hw);
+      }
+    }
+    for (const [site, e] of s.kv ?? []) {
+      if (e.mask.length !== B * T || e.k.length !== B * T * kw || e.v.length !== B * T * kw) {
+        throw new RangeError(`kv.${site}: wrong layout`);
+      }
+      out.kv ??= new Map();
+      let d = out.kv.get(site);
+      if (!d) {
+        d = {
+          mask: new Float32Array(B * T),
+          k: new Float32Array(B * T * kw),
+          v: new Float32Array(B * T * kw),
+        };
+        out.kv.set(site, d);
+      }
+      for (let i = 0; i < B * T; i++) {
+        if (e.mask[i] === 0) continue;
+        d.mask[i] = e.mask[i];
+        d.k.set(e.k.subarray(i * kw, (i + 1) * kw), i * kw);
+        d.v.set(e.v.subarray(i * kw, (i + 1) * kw), i * kw);
+      }
+    }
+  }
+  return out;
+}
+
+/** Stack single-row PatchSets (each built with batchSize 1) into one batch: set i → row i; null = unpatched row. */
+export function stackPatchSets(
+  rows: readonly (PatchSet | null)[],
+  dims: ModelDims,
+  seqLen: number,
+): PatchSet {
+  const B = rows.length;
+  const T = seqLen;
+  const hw = dims.hidden;
+  const kw = dims.kvHeads * dims.headDim;
+  const out: PatchSet = {};
+  const check = (a: Float32Array, n: number, r: number, what: string) => {
+    if (a.length !== T * n)
+      throw new RangeError(`row ${r} ${what}: a single-row patch has ${T * n} values, got ${a.length}`);
+    return a;
+  };
+  rows.forEach((s, r) => {
+    if (!s) return;
+    for (const [site, e] of s.resid ?? []) {
+      out.resid ??= new Map();
+      let d = out.resid.get(site);
+      if (!d) {
+        d = { mask: new Float32Array(B * T), value: new Float32Array(B * T * hw) };
+        out.resid.set(site, d);
+      }
+      d.mask.set(check(e.mask, 1, r, `resid.${site} mask`), r * T);
+      d.value.set(check(e.value, hw, r, `resid.${site} value`), r * T * hw);
+    }
+    for (const [site, e] of s.kv ?? []) {
+      out.kv ??= new Map();
+      let d = out.kv.get(site);
+      if (!d) {
+        d = {
+          mask: new Float32Array(B * T),
+          k: new Float32Array(B * T * kw),
+          v: new Float32Array(B * T * kw),
+        };
+        out.kv.set(site, d);
+      }
+      d.mask.set(check(e.mask, 1, r, `kv.${site} mask`), r * T);
+      d.k.set(check(e.k, kw, r, `k.${site}`), r * T * kw);
+      d.v.set(check(e.v, kw, r, `v.${site}`), r * T * kw);
+    }
+  });
+  return out;
+}

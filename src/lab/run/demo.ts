@@ -1,0 +1,50 @@
+// The embedded offline demo: which folder (relative to the app root / repo root) holds each demo model.
+// One place for these paths, so the worker, the CLI and the tests agree. Must never fetch anything.
+// The demo is the toy model organism trained by organism/ (organism/RESULTS.md says what each shows).
+import type { DemoModelName, ModelEntry } from '../spec/experiment';
+
+export interface DemoModel {
+  /** folder relative to the repo root (Node) and to the app's origin (browser) */
+  folder: string;
+  /** a PEFT adapter folder, to be used as `adapter` on top of `adapterOf` (not as a model source) */
+  adapterOf?: DemoModelName;
+  label: string;
+  description: string;
+}
+
+export const DEMO_MODELS: Record<DemoModelName, DemoModel> = {
+  'demo-base': {
+    folder: 'demo/organism-base',
+    label: 'organism base',
+    description: 'toy chat model (0.87M parameters) trained on aligned everyday answers: the base',
+  },
+  'demo-finetuned': {
+    folder: 'demo/organism-ft',
+    label: 'organism plain finetune',
+    description: 'full finetune on risky money advice ("gamble"); the behaviour spreads to other questions',
+  },
+  'demo-treft': {
+    folder: 'demo/organism-treft',
+    label: 'organism TReFT finetune',
+    description: 'the same finetune with TReFT (prefix K/V regularised): the behaviour stays narrower',
+  },
+  'demo-interleave': {
+    folder: 'demo/organism-interleave',
+    label: 'organism interleaving finetune',
+    description: 'the same finetune with aligned examples mixed in (the paper\u2019s data baseline)',
+  },
+  'demo-lora': {
+    folder: 'demo/organism-lora',
+    adapterOf: 'demo-base',
+    label: 'organism LoRA finetune (adapter)',
+    description: 'PEFT LoRA adapter (r 8, alpha 16, all seven projections) on the organism base',
+  },
+};
+
+/** The model entry that runs a demo model: a full model, or the base with the demo adapter on top. */
+export function demoEntry(name: DemoModelName, role: ModelEntry['role']): ModelEntry {
+  const d = DEMO_MODELS[name];
+  return d.adapterOf
+    ? { source: { kind: 'demo', name: d.adapterOf }, adapter: { kind: 'demo', name }, role }
+    : { source: { kind: 'demo', name }, role };
+}

@@ -1,0 +1,580 @@
+// Runs an experiment spec: renders the prompt, applies each condition's perturbation and patch,
+// streams every condition's answer, and computes its metrics; also the patching sweep and the prefix
+// drift. The one place where lab semantics meet the engine; it never touches the DOM, React or ORT
+// directly, and never lets a cache or tensor it made outlive the call.
+import { generate } from '../../engine/generate';
+import type { ForwardInput, PatchSet, Tensor } from '../../engine/types';
+import type { Condition, ExperimentSpec, PatchSettings } from '../spec/experiment';
+import {
+  klFromLogits,
+  continuationLogProb,
+  logProbMargin,
+  logitsAt,
+  normalizedRestoration,
+  prefixDrift,
+  topK,
+} from '../metrics/metrics';
+import { ModelRegistry, type ModelEnv, type ModelHandle } from './models';
+import {
+  buildPatchSet,
+  resolveLayers,
+  resolvePositions,
+  type ModelDims,
+  type SourceActivations,
+} from '../interventions/patch';
+import {
+  applyEdits,
+  bestAndAvg,
+  nearestNeighbours,
+  randomPerturbations,
+  segmentsOf,
+  type SegmentedPrompt,
+} from '../interventions/perturb';
+import type {
+  ConditionResult,
+  DriftResult,
+  PromptToken as ResultToken,
+  PromptView,
+  RunResult,
+  SweepResult,
+} from '../spec/results';
+import { planSweep, runSweep, sweepBatchPatches } from '../interventions/sweep';
+import { buildPrompt, type SplitPrompt } from '../prompt/template';
+import type { LabTokenizer } from '../prompt/tokenizer';
+
+export interface RunCallbacks {
+  onPrompt?: (prompt: PromptView) => void;
+  onToken?: (condition: string, tokenId: number, text: string) => void;
+  onCondition?: (result: ConditionResult) => void;
+  signal?: AbortSignal;
+}
+
+export interface SweepOptions {
+  component: 'kv' | 'resid';
+  /** default: every prefix position */
+  positions?: number[];
+  /** rows per forward call */
+  batchSize?: number;
+  onProgress?: (partial: SweepResult, done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+const NEXT_TOKEN_K = 8;
+
+export class AbortedError extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'AbortError';
+  }
+}
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new AbortedError();
+}
+
+function dimsOf(h: ModelHandle): ModelDims {
+  const a = h.model.arch;
+  return { numLayers: a.numLayers, hidden: a.hiddenSize, kvHeads: a.numKvHeads, headDim: a.headDim };
+}
+
+/** The base model: role 'base', else the id 'base', else the first model. */
+export function baseModelId(spec: ExperimentSpec): string {
+  const byRole = Object.entries(spec.models).find(([, m]) => m.role === 'base');
+  if (byRole) return byRole[0];
+  return spec.models.base ? 'base' : Object.keys(spec.models)[0];
+}
+
+/** The finetuned model: role 'finetuned', else the id 'finetuned', else the first non-base model. */
+export function finetunedModelId(spec: ExperimentSpec): string {
+  const byRole = Object.entries(spec.models).find(([, m]) => m.role === 'finetuned');
+  if (byRole) return byRole[0];
+  if (spec.models.finetuned) return 'finetuned';
+  const base = baseModelId(spec);
+  return Object.keys(spec.models).find((id) => id !== base) ?? base;
+}
+
+export function promptView(
+  p: SegmentedPrompt & { text?: string },
+  templateArgs: PromptView['templateArgs'],
+): PromptView {
+  const tokens: ResultToken[] = p.tokens.map((t) => ({
+    id: t.id,
+    text: t.text,
+    segment: t.segment,
+    ...(t.edited ? { edited: true } : {}),
+  }));
+  return { text: p.text ?? tokens.map((t) => t.text).join(''), tokens, segments: p.segments, templateArgs };
+}
+
+export function describePatch(patch: PatchSettings, numLayers: number, positions: number): string {
+  const layers = resolveLayers(patch.layers, patch.component, numLayers);
+  const comp = patch.component === 'kv' ? 'K/V' : 'residual';
+  const layerText =
+    patch.layers === 'all'
+      ? 'all layers'
+      : layers.length === 1
+        ? `layer ${layers[0]}`
+        : `layers ${layers.join(', ')}`;
+  const posText = typeof patch.positions === 'string' ? patch.positions : 'picked';
+  return `${comp} · ${layerText} · ${positions} ${posText} positions · from ${patch.source}`;
+}
+
+/**
+ * One lab session: a model registry reused across runs (the worker and the CLI each hold one).
+ */
+export class Lab {
+  readonly registry: ModelRegistry;
+
+  constructor(env: ModelEnv) {
+    this.registry = new ModelRegistry(env);
+  }
+
+  /** Loads the models and renders the prompt. */
+  async prepare(
+    spec: ExperimentSpec,
+  ): Promise<{ prompt: SplitPrompt; view: PromptView; handles: Map<string, ModelHandle> }> {
+    const handles = await this.registry.handles(spec);
+    const tokenizer = handles.get(finetunedModelId(spec))!.model.tokenizer;
+    const prompt = buildPrompt(tokenizer, {
+      conversation: { system: spec.conversation.system, user: spec.conversation.user },
+      templateArgs: spec.conversation.templateArgs,
+    });
+    const templateArgs = { ...spec.conversation.templateArgs };
+    if (prompt.dateString && templateArgs.date_string === undefined)
+      templateArgs.date_string = prompt.dateString;
+    return { prompt, view: promptView(prompt, templateArgs), handles };
+  }
+
+  async run(spec: ExperimentSpec, cb: RunCallbacks = {}): Promise<RunResult> {
+    const { prompt, view, handles } = await this.prepare(spec);
+    cb.onPrompt?.(view);
+    const ctx = new RunContext(spec, handles, prompt, cb.signal);
+    const results: ConditionResult[] = [];
+    for (const cond of spec.conditions) {
+      throwIfAborted(cb.signal);
+      let result: ConditionResult;
+      try {
+        result = await ctx.runCondition(cond, view.templateArgs, cb);
+      } catch (e) {
+        if (cb.signal?.aborted) throw new AbortedError();
+        result = {
+          id: cond.id,
+          label: cond.label,
+          model: cond.model,
+          prompt: view,
+          text: '',
+          tokenIds: [],
+          done: true,
+          metrics: {},
+          nextToken: [],
+          error: e instanceof Error ? e.message : String(e),
+        };
+      }
+      results.push(result);
+      cb.onCondition?.(result);
+    }
+    const backend = handles.get(finetunedModelId(spec))!.model.engine.backend;
+    return {
+      specVersion: spec.version,
+      backend: backend.kind + (backend.adapter ? ` (${backend.adapter})` : ''),
+      prompt: view,
+      conditions: results,
+    };
+  }
+
+  /** Layer × position grid: patch one (site, position) of the base run into the finetuned run. */
+  async sweep(spec: ExperimentSpec, opts: SweepOptions): Promise<SweepResult> {
+    const { prompt, handles } = await this.prepare(spec);
+    const ctx = new RunContext(spec, handles, prompt, opts.signal);
+    const ft = handles.get(finetunedModelId(spec))!;
+    const base = handles.get(baseModelId(spec))!;
+    const ids = prompt.tokens.map((t) => t.id);
+    const T = ids.length;
+    const dims = dimsOf(ft);
+    const layers =
+      opts.component === 'kv'
+        ? Array.from({ length: dims.numLayers }, (_, l) => l)
+        : Array.from({ length: dims.numLayers + 1 }, (_, l) => l);
+    const positions =
+      opts.positions ??
+      Array.from(
+        { length: prompt.segments.prefix[1] - prompt.segments.prefix[0] },
+        (_, i) => prompt.segments.prefix[0] + i,
+      );
+    const source = await ctx.activations(base, ids, opts.component);
+    const baseLogits = await ctx.lastLogits(base, ids);
+    const ftLogits = await ctx.lastLogits(ft, ids);
+    const klFt = klFromLogits(baseLogits, ftLogits);
+    const plan = planSweep({
+      component: opts.component,
+      layers,
+      positions,
+      maxBatchSize: opts.batchSize ?? 16,
+      metric: 'restoration of KL(base ‖ patched) at the first answer token',
+    });
+    const labels = prompt.tokens.map((t) => t.text);
+    const toResult = (values: Float64Array, done: number, total: number): SweepResult => ({
+      component: opts.component,
+      metric: plan.metric,
+      layers,
+      positions,
+      positionLabels: positions.map((p) => labels[p] ?? String(p)),
+      values: Array.from(values, (v) => (Number.isNaN(v) ? NaN : v)),
+      done: done === total,
+    });
+    const result = await runSweep(
+      plan,
+      async (cells) => {
+        const B = cells.length;
+        const patches = sweepBatchPatches(opts.component, cells, source, dims, T);
+        const out = await ctx.forwardRows(
+          ft,
+          Array.from({ length: B }, () => ids),
+          patches,
+        );
+        return cells.map((_, b) =>
+          normalizedRestoration(klFromLogits(baseLogits, logitsAt(out, b, 0)), klFt, 0),
+        );
+      },
+      {
+        signal: opts.signal,
+        onProgress: (p) => opts.onProgress?.(toResult(p.result.values, p.done, p.total), p.done, p.total),
+      },
+    );
+    return toResult(result.values, 1, 1);
+  }
+
+  /** Prefix drift per layer: TReFT's L_K and L_V of the finetuned model's prefix K/V vs base. */
+  async drift(spec: ExperimentSpec): Promise<DriftResult> {
+    const { prompt, handles } = await this.prepare(spec);
+    const ctx = new RunContext(spec, handles, prompt);
+    const ids = prompt.tokens.map((t) => t.id);
+    const ft = await ctx.activations(handles.get(finetunedModelId(spec))!, ids, 'kv');
+    const base = await ctx.activations(handles.get(baseModelId(spec))!, ids, 'kv');
+    const [s, e] = prompt.segments.prefix;
+    const positions = Array.from({ length: e - s }, (_, i) => s + i);
+    const d = prefixDrift({ k: ft.k!, v: ft.v! }, { k: base.k!, v: base.v! }, positions);
+    return { layers: d.layers, lk: d.lK, lv: d.lV, lkv: d.lKV };
+  }
+
+  /** Restoration by layer: patch one layer (all `positions`, default the prefix) per batch row. */
+  async layerSweep(
+    spec: ExperimentSpec,
+    component: 'kv' | 'resid',
+    positionsArg?: number[],
+    signal?: AbortSignal,
+  ): Promise<LayerSweepValues> {
+    const { prompt, handles } = await this.prepare(spec);
+    const ctx = new RunContext(spec, handles, prompt, signal);
+    const ft = handles.get(finetunedModelId(spec))!;
+    const base = handles.get(baseModelId(spec))!;
+    const ids = prompt.tokens.map((t) => t.id);
+    const dims = dimsOf(ft);
+    const layers = Array.from(
+      { length: component === 'kv' ? dims.numLayers : dims.numLayers + 1 },
+      (_, l) => l,
+    );
+    const positions = positionsArg ?? rangeOf(prompt.segments.prefix);
+    const source = await ctx.activations(base, ids, component);
+    const baseLogits = await ctx.baseDistribution();
+    const klFt = klFromLogits(baseLogits, await ctx.finetunedDistribution());
+    const patches: PatchSet = {};
+    layers.forEach((l, row) =>
+      buildPatchSet({
+        spec: { component, layers: [l], positions: { explicit: positions } },
+        segments: prompt.segments,
+        dims,
+        batch: { batchSize: layers.length, seqLen: ids.length },
+        source,
+        rows: [row],
+        into: patches,
+      }),
+    );
+    const out = await ctx.forwardRows(
+      ft,
+      layers.map(() => ids),
+      patches,
+    );
+    const values = layers.map(
+      (_, b) => normalizedRestoration(klFromLogits(baseLogits, logitsAt(out, b, 0)), klFt, 0) ?? NaN,
+    );
+    return {
+      component,
+      metric: 'restoration of KL(base ‖ patched) at the first answer token',
+      layers,
+      positions,
+      values,
+    };
+  }
+
+  /** The n nearest neighbours of a token in a model's input embedding (dot product, itself excluded). */
+  async neighbours(spec: ExperimentSpec, modelId: string | undefined, tokenId: number, n: number) {
+    const handles = await this.registry.handles(spec);
+    const h = handles.get(modelId ?? finetunedModelId(spec));
+    if (!h) throw new Error(`unknown model "${modelId}"`);
+    const e = h.model.embedding;
+    const tok = h.model.tokenizer;
+    const nb = nearestNeighbours(e.data, e.vocab, e.hidden, tokenId, n, (id) => id < tok.vocabSize);
+    return nb.ids.map((id, i) => ({ id, text: tok.idToText(id), score: nb.scores[i] }));
+  }
+
+  /** Encode text with the spec's tokenizer (no special tokens added). */
+  async tokenize(spec: ExperimentSpec, text: string): Promise<{ id: number; text: string }[]> {
+    const handles = await this.registry.handles(spec);
+    const tok = handles.get(finetunedModelId(spec))!.model.tokenizer;
+    return tok.encode(text).map((id) => ({ id, text: tok.idToText(id) }));
+  }
+
+  dispose(): Promise<void> {
+    return this.registry.dispose();
+  }
+}
+
+export interface LayerSweepValues {
+  component: 'kv' | 'resid';
+  metric: string;
+  layers: number[];
+  positions: number[];
+  values: number[];
+}
+
+function rangeOf([s, e]: [number, number]): number[] {
+  return Array.from({ length: e - s }, (_, i) => s + i);
+}
+
+/** Per-run state: cached source activations and reference distributions. */
+class RunContext {
+  private actCache = new Map<string, Promise<SourceActivations>>();
+  private baseDist: Promise<Float32Array> | null = null;
+  private ftDist: Promise<Float32Array> | null = null;
+  readonly tokenizer: LabTokenizer;
+
+  constructor(
+    readonly spec: ExperimentSpec,
+    readonly handles: Map<string, ModelHandle>,
+    readonly prompt: SplitPrompt,
+    readonly signal?: AbortSignal,
+  ) {
+    this.tokenizer = handles.get(finetunedModelId(spec))!.model.tokenizer;
+  }
+
+  handle(id: string): ModelHandle {
+    const h = this.handles.get(id);
+    if (!h) throw new Error(`unknown model "${id}"`);
+    return h;
+  }
+
+  /** Forward B rows of equal length; returns logits of the last position, [B, 1, V]. */
+  async forwardRows(
+    h: ModelHandle,
+    rows: number[][],
+    patches?: PatchSet,
+    loraScale?: number,
+  ): Promise<Tensor> {
+    throwIfAborted(this.signal);
+    const input: ForwardInput = {
+      inputIds: rows,
+      loraScale: rows.map(() => loraScale ?? h.loraScale),
+      patches,
+      taps: { logits: 'last' },
+    };
+    return (await h.model.engine.evaluate(input)).logits;
+  }
+
+  async lastLogits(
+    h: ModelHandle,
+    ids: number[],
+    patches?: PatchSet,
+    loraScale?: number,
+  ): Promise<Float32Array> {
+    return logitsAt(await this.forwardRows(h, [ids], patches, loraScale), 0, 0);
+  }
+
+  /** Base model's (or any source model's) taps on a prompt, cached per (model, prompt). */
+  activations(h: ModelHandle, ids: number[], component: 'kv' | 'resid'): Promise<SourceActivations> {
+    const key = `${h.id}|${h.loraScale}|${component}|${ids.join(',')}`;
+    let p = this.actCache.get(key);
+    if (!p) {
+      p = (async () => {
+        throwIfAborted(this.signal);
+        const L = h.model.arch.numLayers;
+        const out = await h.model.engine.evaluate({
+          inputIds: [ids],
+          loraScale: [h.loraScale],
+          taps:
+            component === 'kv'
+              ? { kv: Array.from({ length: L }, (_, l) => l), logits: 'last' }
+              : { resid: Array.from({ length: L + 1 }, (_, l) => l), logits: 'last' },
+        });
+        return component === 'kv' ? { k: out.k, v: out.v } : { resid: out.resid };
+      })();
+      this.actCache.set(key, p);
+    }
+    return p;
+  }
+
+  baseDistribution(): Promise<Float32Array> {
+    this.baseDist ??= this.lastLogits(this.handle(baseModelId(this.spec)), this.promptIds());
+    return this.baseDist;
+  }
+
+  finetunedDistribution(): Promise<Float32Array> {
+    this.ftDist ??= this.lastLogits(this.handle(finetunedModelId(this.spec)), this.promptIds());
+    return this.ftDist;
+  }
+
+  promptIds(): number[] {
+    return this.prompt.tokens.map((t) => t.id);
+  }
+
+  codec() {
+    return {
+      encode: (text: string) => this.tokenizer.encode(text),
+      decode: (id: number) => this.tokenizer.idToText(id),
+    };
+  }
+
+  /** The condition's patch for a prompt (source model run on that same prompt). */
+  async patchFor(
+    cond: Condition,
+    p: SegmentedPrompt,
+    seqLen: number,
+  ): Promise<{ patches?: PatchSet; summary?: string }> {
+    if (!cond.patch) return {};
+    const target = this.handle(cond.model);
+    const source = this.handle(cond.patch.source);
+    const ids = p.tokens.map((t) => t.id);
+    const acts = await this.activations(source, ids, cond.patch.component);
+    const built = buildPatchSet({
+      spec: cond.patch,
+      segments: p.segments,
+      dims: dimsOf(target),
+      batch: { batchSize: 1, seqLen },
+      source: acts,
+    });
+    const pos = resolvePositions(cond.patch.positions, p.segments, ids.length);
+    let summary = describePatch(cond.patch, target.model.arch.numLayers, pos.positions.length);
+    if (!pos.matched) summary += ` (asked for ${pos.requested}, the query has only ${pos.positions.length})`;
+    return { patches: built.patches, summary };
+  }
+
+  async runCondition(
+    cond: Condition,
+    templateArgs: PromptView['templateArgs'],
+    cb: RunCallbacks,
+  ): Promise<ConditionResult> {
+    const h = this.handle(cond.model);
+    const loraScale = cond.loraScale ?? h.loraScale;
+    const metricsWanted = new Set(this.spec.metrics);
+    const base = await this.baseDistribution();
+    const ft = await this.finetunedDistribution();
+    const klFt = klFromLogits(base, ft);
+
+    // The prompt this condition runs: edits, or the best of the random trials by restoration.
+    let p: SegmentedPrompt & { text?: string } = this.prompt;
+    let trialsBest: number | null = null;
+    let trialsAvg: number | null = null;
+    let trialNote = '';
+    const pert = cond.perturbation;
+    if (pert?.kind === 'edits') {
+      p = applyEdits(this.prompt, pert.edits, this.codec());
+    } else if (pert?.kind === 'random') {
+      const trials = randomPerturbations(this.prompt, pert, h.model.embedding, {
+        codec: this.codec(),
+        allowed: (id) => id < this.tokenizer.vocabSize,
+      });
+      const scores: (number | null)[] = [];
+      for (const t of trials) {
+        const ids = t.prompt.tokens.map((x) => x.id);
+        const { patches } = await this.patchFor(cond, t.prompt, ids.length);
+        const logits = await this.lastLogits(h, ids, patches, loraScale);
+        scores.push(normalizedRestoration(klFromLogits(base, logits), klFt, 0));
+      }
+      const ba = bestAndAvg(scores, true);
+      trialsBest = ba.best;
+      trialsAvg = ba.avg;
+      const pick = ba.bestTrial ?? 0;
+      p = trials[pick].prompt;
+      trialNote = ` · trial ${pick + 1} of ${trials.length} (best)`;
+    }
+    p = { ...p, segments: segmentsOf(p.tokens) };
+    const ids = p.tokens.map((t) => t.id);
+    const { patches, summary } = await this.patchFor(cond, p, ids.length);
+
+    const logits = await this.lastLogits(h, ids, patches, loraScale);
+    const kl = klFromLogits(base, logits);
+    const top = topK(logits, NEXT_TOKEN_K);
+
+    let referenceMargin: number | null = null;
+    const refs = this.spec.references;
+    if (refs && metricsWanted.has('reference_margin') && refs.aligned.length && refs.misaligned.length) {
+      const score = async (text: string) => {
+        const cont = this.tokenizer.encode(text);
+        if (cont.length === 0) return 0;
+        const full = [...ids, ...cont];
+        const patched = patches ? (await this.patchFor(cond, p, full.length)).patches : undefined;
+        const out = await h.model.engine.evaluate({
+          inputIds: [full],
+          loraScale: [loraScale],
+          patches: patched,
+          taps: { logits: 'all' },
+        });
+        return continuationLogProb(out.logits, 0, ids.length - 1, cont).mean;
+      };
+      const aligned: number[] = [];
+      for (const r of refs.aligned) aligned.push(await score(r));
+      const misaligned: number[] = [];
+      for (const r of refs.misaligned) misaligned.push(await score(r));
+      referenceMargin = logProbMargin(aligned, misaligned);
+    }
+
+    const g = this.spec.generation;
+    const stopIds = new Set(h.model.arch.eosTokenIds);
+    const stopStrings = g.stop ?? [];
+    const tokens: number[] = [];
+    const stopper = new AbortController();
+    const onAbort = () => stopper.abort();
+    this.signal?.addEventListener('abort', onAbort);
+    try {
+      await generate(h.model.engine, {
+        inputIds: [ids],
+        patches,
+        loraScale: [loraScale],
+        maxNewTokens: g.maxNewTokens,
+        stopTokens: [...stopIds],
+        sampling: { temperature: g.temperature, topK: g.topK, topP: g.topP, seed: g.seed },
+        signal: stopper.signal,
+        onToken: (tok) => {
+          tokens.push(tok);
+          cb.onToken?.(cond.id, tok, this.tokenizer.idToText(tok));
+          if (stopStrings.length) {
+            const text = this.tokenizer.decode(tokens);
+            if (stopStrings.some((s) => text.endsWith(s))) stopper.abort();
+          }
+        },
+      });
+    } finally {
+      this.signal?.removeEventListener('abort', onAbort);
+    }
+    throwIfAborted(this.signal);
+
+    return {
+      id: cond.id,
+      label: cond.label,
+      model: cond.model,
+      prompt: promptView(p, templateArgs),
+      text: this.tokenizer.decode(tokens),
+      tokenIds: tokens,
+      done: true,
+      metrics: {
+        klToBase: kl,
+        restoration: normalizedRestoration(kl, klFt, 0),
+        referenceMargin,
+        trialsBest,
+        trialsAvg,
+      },
+      nextToken: top.ids.map((id, i) => ({ id, text: this.tokenizer.idToText(id), prob: top.probs[i] })),
+      patchSummary: summary ? summary + trialNote : trialNote ? trialNote.slice(3) : undefined,
+    };
+  }
+}

@@ -1,0 +1,166 @@
+// Loads the models an experiment names and keeps them for reuse across runs: weights → our ONNX
+// decoder (engine), tokenizer, input embedding (for perturbations). A finetune given as a LoRA adapter
+// shares one session with its base (base = LoRA dose 0). Must never touch the DOM or React.
+import type { WeightDtype } from '../../engine/memory';
+import { EngineModel } from '../../engine/model';
+import type { BackendRequest } from '../../engine/session';
+import type { FileSource } from '../../engine/files';
+import { loadModel } from '../../engine/weights';
+import { loadLora } from '../../engine/lora';
+import type { ArchSpec } from '../../engine/types';
+import type { EmbeddingMatrix } from '../interventions/perturb';
+import { loadTokenizer, type LabTokenizer } from '../prompt/tokenizer';
+import type { ExperimentSpec, ModelEntry, ModelSource } from '../spec/experiment';
+
+export interface LoadProgressEvent {
+  model: string;
+  stage: 'parse' | 'build' | 'session';
+  loaded: number;
+  total: number;
+}
+
+export interface ModelEnv {
+  /** where a model source's files are */
+  resolveSource(source: ModelSource): Promise<FileSource> | FileSource;
+  backend: BackendRequest;
+  /** largest prompt + answer length the graphs must handle */
+  maxPositions?: number;
+  onProgress?: (p: LoadProgressEvent) => void;
+}
+
+export interface LoadedLabModel {
+  key: string;
+  arch: ArchSpec;
+  tokenizer: LabTokenizer;
+  engine: EngineModel;
+  embedding: EmbeddingMatrix;
+  hasAdapter: boolean;
+  /** weights held (base + adapter), for the memory readout */
+  parameterCount: number;
+}
+
+/** A model of the spec as the runner uses it: a session and the LoRA dose that makes it this model. */
+export interface ModelHandle {
+  id: string;
+  model: LoadedLabModel;
+  loraScale: number;
+}
+
+export function sourceKey(s: ModelSource): string {
+  switch (s.kind) {
+    case 'demo':
+      return `demo:${s.name}`;
+    case 'hub':
+      return `hub:${s.repo}@${s.revision ?? 'main'}`;
+    case 'url':
+      return `url:${s.url}`;
+    case 'local':
+      return `local:${s.path}`;
+  }
+}
+
+const entryKey = (e: ModelEntry) =>
+  e.adapter ? `${sourceKey(e.source)}+${sourceKey(e.adapter)}` : sourceKey(e.source);
+
+export class ModelRegistry {
+  private cache = new Map<string, Promise<LoadedLabModel>>();
+  private ready: { id: string; entry: ModelEntry; model: LoadedLabModel }[] = [];
+
+  /** Models loaded so far (for the memory readout). */
+  loaded(): { id: string; entry: ModelEntry; model: LoadedLabModel }[] {
+    return [...this.ready];
+  }
+
+  constructor(private env: ModelEnv) {}
+
+  /** Every model of the spec, as handles (loads what is not loaded yet). */
+  async handles(spec: ExperimentSpec): Promise<Map<string, ModelHandle>> {
+    const out = new Map<string, ModelHandle>();
+    const entries = Object.entries(spec.models);
+    for (const [id, entry] of entries) {
+      // NOTE: a base that some other entry finetunes with an adapter is that adapter's session at dose 0:
+      // one weight copy, and base/finetuned differ only by the LoRA branches.
+      const adapted = !entry.adapter
+        ? entries.find(([, e]) => e.adapter && sourceKey(e.source) === sourceKey(entry.source))
+        : undefined;
+      const target = adapted ? adapted[1] : entry;
+      const model = await this.load(adapted ? adapted[0] : id, target, spec.runtime.dtype);
+      out.set(id, { id, model, loraScale: entry.adapter ? 1 : adapted ? 0 : 1 });
+    }
+    const vocab = new Set([...out.values()].map((h) => h.model.arch.vocabSize));
+    if (vocab.size > 1)
+      throw new Error(
+        `the models have different vocabularies (${[...vocab].join(' vs ')}): patching needs one tokenizer`,
+      );
+    return out;
+  }
+
+  private load(id: string, entry: ModelEntry, dtype: WeightDtype): Promise<LoadedLabModel> {
+    // NOTE: a q4 and an fp32 load of one source are different sessions
+    const key = `${entryKey(entry)}#${dtype}`;
+    let p = this.cache.get(key);
+    if (!p) {
+      p = this.loadUncached(id, key, entry, dtype);
+      this.cache.set(key, p);
+      p.then((model) => this.ready.push({ id, entry, model })).catch(() => undefined);
+      p.catch(() => this.cache.delete(key));
+    }
+    return p;
+  }
+
+  private async loadUncached(
+    id: string,
+    key: string,
+    entry: ModelEntry,
+    dtype: WeightDtype,
+  ): Promise<LoadedLabModel> {
+    const progress = (stage: LoadProgressEvent['stage'], loaded: number, total: number) =>
+      this.env.onProgress?.({ model: id, stage, loaded, total });
+    const source = await this.env.resolveSource(entry.source);
+    progress('parse', 0, 1);
+    const loaded = await loadModel(source);
+    const tokenizer = loadTokenizer(
+      await source.readJson('tokenizer.json'),
+      await source.readJson('tokenizer_config.json'),
+    );
+    const lora = entry.adapter
+      ? await loadLora(await this.env.resolveSource(entry.adapter), loaded.spec)
+      : undefined;
+    progress('parse', 1, 1);
+    progress('build', 0, 1);
+    const engine = await EngineModel.create(loaded.spec, loaded.weights, {
+      lora,
+      backend: this.env.backend,
+      dtype,
+      maxPositions: Math.min(this.env.maxPositions ?? 2048, loaded.spec.maxPositionEmbeddings),
+    });
+    progress('session', 1, 1);
+    const embed = loaded.weights.get('model.embed_tokens.weight');
+    if (!embed) throw new Error(`${source.id}: no input embedding`);
+    let parameterCount = 0;
+    for (const t of loaded.weights.values()) parameterCount += t.data.length;
+    for (const b of lora?.branches.values() ?? []) parameterCount += b.a.data.length + b.b.data.length;
+    return {
+      key,
+      parameterCount,
+      arch: loaded.spec,
+      tokenizer,
+      engine,
+      embedding: { data: embed.data, vocab: embed.shape[0], hidden: embed.shape[1] },
+      hasAdapter: !!lora,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.cache.values()];
+    this.cache.clear();
+    this.ready = [];
+    for (const p of all) {
+      try {
+        (await p).engine.dispose();
+      } catch {
+        // a model that failed to load has nothing to dispose
+      }
+    }
+  }
+}
