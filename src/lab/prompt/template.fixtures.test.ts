@@ -8,7 +8,9 @@ import { loadTokenizer, type LabTokenizer } from './tokenizer';
 
 function fixtureTokenizer(name: string): LabTokenizer {
   const read = (file: string) =>
-    JSON.parse(readFileSync(new URL(`../../../fixtures/${name}/${file}`, import.meta.url), 'utf8')) as unknown;
+    JSON.parse(
+      readFileSync(new URL(`../../../fixtures/${name}/${file}`, import.meta.url), 'utf8'),
+    ) as unknown;
   return loadTokenizer(read('tokenizer.json'), read('tokenizer_config.json'));
 }
 
