@@ -6,7 +6,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { folderSource } from '../hub/folder-files-node';
-import { urlSource, type FileSource } from '../engine/files';
+import type { FileSource } from '../engine/files';
+import { urlSource } from '../hub/url-files';
 import { memoryCache, type ModelCache } from '../hub/download-cache';
 import { defaultCacheDir, folderCache } from '../hub/download-cache-node';
 import {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EngineError, type EngineErrorCode } from './errors';
 import { openSafetensors, writeSafetensors } from './safetensors';
-import { memorySource, urlSource, type FileSource } from './files';
+import { memorySource, type FileSource } from './files';
+import { urlSource } from '../hub/url-files';
 import { folderSource } from '../hub/folder-files-node';
 
 async function expectCode(p: Promise<unknown>, code: EngineErrorCode): Promise<EngineError> {

@@ -5,7 +5,8 @@
 // model; this file must never touch the DOM, and never lets one failed request take the worker down.
 /// <reference lib="webworker" />
 import { configureOrt, type BackendRequest } from '../engine/session';
-import { urlSource, type FileSource } from '../engine/files';
+import type { FileSource } from '../engine/files';
+import { urlSource } from '../hub/url-files';
 import { blobFolderSource } from '../hub/browser-files';
 import { clearWorkerCache, resolveBrowserSource } from './hub-sources';
 import { hubToken } from '../hub/token';

@@ -16,7 +16,8 @@ import {
 } from '../hub/hub-api';
 import { openHubSource, type HubProgress } from '../hub/hub-files';
 import { hubToken } from '../hub/token';
-import { urlSource, type FileSource } from '../engine/files';
+import type { FileSource } from '../engine/files';
+import { urlSource } from '../hub/url-files';
 import { DEMO_MODELS } from '../lab/run/demo';
 import type { ModelSource } from '../lab/spec/experiment';
 import { LoadProblemError } from './load-problem';
