@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EngineError, type EngineErrorCode } from './errors';
-import { openSafetensors, writeSafetensors } from './safetensors';
+import { checkedReader, openSafetensors, writeSafetensors } from './safetensors';
 import { memorySource, type FileSource } from './files';
 import { urlSource } from '../hub/url-files';
 import { folderSource } from '../hub/folder-files-node';
@@ -140,5 +140,33 @@ describe('folderSource', () => {
     expect(await src.has('sub')).toBe(false); // a folder is not a file
     await expectCode(src.readText('../etc/passwd'), 'missing_file');
     await expectCode(src.readText('/etc/passwd'), 'missing_file');
+  });
+});
+
+describe('checkedReader (the one bounds check every reader uses)', () => {
+  it('refuses reads outside the file before fetching, skips empty reads, and refuses short answers', async () => {
+    const asked: [number, number][] = [];
+    const r = checkedReader(10, 'w.safetensors', (offset, length) => {
+      asked.push([offset, length]);
+      return new Uint8Array(offset === 8 ? 1 : length);
+    });
+    expect((await r.read(2, 3)).byteLength).toBe(3);
+    expect((await r.read(10, 0)).byteLength).toBe(0);
+    for (const [o, l] of [
+      [-1, 2],
+      [9, 2],
+      [0, 11],
+      [1.5, 2],
+      [0, -1],
+    ])
+      expect((await expectCode(r.read(o, l), 'truncated_file')).message).toMatch(
+        /^w\.safetensors: read of .* runs past the end \(10 bytes\)$/,
+      );
+    const short = await expectCode(r.read(8, 2), 'truncated_file');
+    expect(short.message).toMatch(/w\.safetensors: asked for 2 bytes at 8, got 1/);
+    expect(asked).toEqual([
+      [2, 3],
+      [8, 2],
+    ]);
   });
 });

@@ -60,6 +60,6 @@ export function memorySource(
     id,
     has: async (path) => map.has(path),
     readBytes: async (path) => get(path),
-    openRandomAccess: async (path) => bufferReader(get(path)),
+    openRandomAccess: async (path) => bufferReader(get(path), path),
   });
 }

@@ -13,6 +13,48 @@ export interface RandomAccessReader {
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
+/**
+ * The one bounds-checked RandomAccessReader every kind of file builds on (memory, Blob, disk, HTTP
+ * ranges, the download cache): a read outside `[0, size)` is `truncated_file` naming `label`, an empty
+ * read never reaches `readAt`, and fewer bytes than asked for (a file that shrank, a short range
+ * answer) is `truncated_file` too — so `readAt` only fetches.
+ */
+export function checkedReader(
+  size: number,
+  label: string | undefined,
+  readAt: (offset: number, length: number) => Promise<Uint8Array> | Uint8Array,
+): RandomAccessReader {
+  const where = label ? `${label}: ` : '';
+  return {
+    size,
+    async read(offset, length) {
+      if (
+        !Number.isSafeInteger(offset) ||
+        !Number.isSafeInteger(length) ||
+        offset < 0 ||
+        length < 0 ||
+        offset + length > size
+      ) {
+        throw new EngineError(
+          'truncated_file',
+          `${where}read of ${length} bytes at ${offset} runs past the end (${size} bytes)`,
+          { file: label, offset, length, size },
+        );
+      }
+      if (length === 0) return new Uint8Array(0);
+      const bytes = await readAt(offset, length);
+      if (bytes.byteLength !== length) {
+        throw new EngineError(
+          'truncated_file',
+          `${where}asked for ${length} bytes at ${offset}, got ${bytes.byteLength}: the file is shorter than ${size} bytes (it changed or was cut while being read)`,
+          { file: label, offset, length, size, got: bytes.byteLength },
+        );
+      }
+      return bytes;
+    },
+  };
+}
+
 export type SafetensorsDtype =
   'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL' | 'F8_E4M3' | 'F8_E5M2';
 
@@ -81,40 +123,18 @@ export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 // ---------------------------------------------------------------------------------------------
 // Readers
 
-export function bufferReader(buf: ArrayBuffer | Uint8Array): RandomAccessReader {
+export function bufferReader(buf: ArrayBuffer | Uint8Array, label?: string): RandomAccessReader {
   const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
-  return {
-    size: bytes.byteLength,
-    read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > bytes.byteLength) {
-        return Promise.reject(
-          new EngineError('truncated_file', `read of ${length} bytes at ${offset} runs past the end`, {
-            offset,
-            length,
-            size: bytes.byteLength,
-          }),
-        );
-      }
-      return Promise.resolve(bytes.subarray(offset, offset + length));
-    },
-  };
+  return checkedReader(bytes.byteLength, label, (offset, length) => bytes.subarray(offset, offset + length));
 }
 
 /** Reads slices of a Blob/File, so a multi-GB file is never held in memory whole. */
-export function blobReader(blob: Blob): RandomAccessReader {
-  return {
-    size: blob.size,
-    async read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > blob.size) {
-        throw new EngineError('truncated_file', `read of ${length} bytes at ${offset} runs past the end`, {
-          offset,
-          length,
-          size: blob.size,
-        });
-      }
-      return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
-    },
-  };
+export function blobReader(blob: Blob, label?: string): RandomAccessReader {
+  return checkedReader(
+    blob.size,
+    label,
+    async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()),
+  );
 }
 
 function toReader(input: SafetensorsInput): RandomAccessReader {

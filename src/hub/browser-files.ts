@@ -44,6 +44,6 @@ export function blobFolderSource(files: readonly PickedFile[], id = 'local folde
     readBytes,
     readText,
     readJson: async (path) => parseJsonText(await readText(path), `${id}/${path}`),
-    openRandomAccess: async (path) => blobReader(get(path)),
+    openRandomAccess: async (path) => blobReader(get(path), path),
   };
 }

@@ -18,8 +18,7 @@ import {
   type ModelCache,
 } from './download-cache';
 import type { RepoInfo } from './hub-api';
-import type { RandomAccessReader } from '../engine/safetensors';
-import { EngineError } from '../engine/errors';
+import { fileReader } from './folder-files-node';
 
 /** `PIGGYBACK_CACHE`, else `$XDG_CACHE_HOME/piggyback`, else `~/.cache/piggyback`. */
 export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
@@ -49,40 +48,6 @@ async function sizeOf(path: string): Promise<number | null> {
   } catch {
     return null;
   }
-}
-
-function fileReader(full: string, size: number, label: string): RandomAccessReader {
-  return {
-    size,
-    async read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > size) {
-        throw new EngineError(
-          'truncated_file',
-          `${label}: read of ${length} bytes at ${offset} runs past ${size}`,
-          {
-            file: label,
-            offset,
-            length,
-            size,
-          },
-        );
-      }
-      const out = new Uint8Array(length);
-      const fh = await open(full, 'r');
-      try {
-        let done = 0;
-        while (done < length) {
-          const { bytesRead } = await fh.read(out, done, length - done, offset + done);
-          if (bytesRead === 0)
-            throw new EngineError('truncated_file', `${label}: cached file shrank`, { file: label });
-          done += bytesRead;
-        }
-      } finally {
-        await fh.close();
-      }
-      return out;
-    },
-  };
 }
 
 export function folderCache(root: string = defaultCacheDir()): ModelCache {

@@ -169,7 +169,7 @@ export function memoryCache(): ModelCache {
         files.delete(k);
         return null;
       }
-      return { size: f.data.byteLength, reader: bufferReader(f.data), bytes: async () => f.data };
+      return { size: f.data.byteLength, reader: bufferReader(f.data, key.file), bytes: async () => f.data };
     },
     async writer(key, expectedSize = null) {
       assertSafePath(key.file);
@@ -285,7 +285,7 @@ export function cacheStorageCache(storage: CacheStorageLike, name = CACHE_STORAG
       }
       return {
         size: blob.size,
-        reader: blobReader(blob),
+        reader: blobReader(blob, key.file),
         bytes: async () => new Uint8Array(await blob.arrayBuffer()),
       };
     },

@@ -7,7 +7,29 @@ import { open, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { EngineError } from '../engine/errors';
 import { missingFile, parseJsonText, type FileSource } from '../engine/files';
-import type { RandomAccessReader } from '../engine/safetensors';
+import { checkedReader, type RandomAccessReader } from '../engine/safetensors';
+
+/**
+ * Random access to a file on disk of `size` bytes (as stat said when it was opened): a handle per
+ * read, closed before returning. A file that shrank since is `truncated_file` (checkedReader).
+ */
+export function fileReader(full: string, size: number, label: string): RandomAccessReader {
+  return checkedReader(size, label, async (offset, length) => {
+    const out = new Uint8Array(length);
+    const fh = await open(full, 'r');
+    try {
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await fh.read(out, done, length - done, offset + done);
+        if (bytesRead === 0) return out.subarray(0, done);
+        done += bytesRead;
+      }
+    } finally {
+      await fh.close();
+    }
+    return out;
+  });
+}
 
 export function folderSource(dir: string): FileSource {
   const resolve = (path: string): string => {
@@ -39,43 +61,7 @@ export function folderSource(dir: string): FileSource {
     async openRandomAccess(path): Promise<RandomAccessReader> {
       if (!(await isFile(path))) throw missingFile(dir, path);
       const full = resolve(path);
-      const { size } = await stat(full);
-      return {
-        size,
-        async read(offset, length) {
-          if (offset < 0 || length < 0 || offset + length > size) {
-            throw new EngineError(
-              'truncated_file',
-              `${path}: read of ${length} bytes at ${offset} runs past ${size}`,
-              {
-                file: path,
-                offset,
-                length,
-                size,
-              },
-            );
-          }
-          const out = new Uint8Array(length);
-          const fh = await open(full, 'r');
-          try {
-            let done = 0;
-            while (done < length) {
-              const { bytesRead } = await fh.read(out, done, length - done, offset + done);
-              if (bytesRead === 0) {
-                throw new EngineError('truncated_file', `${path}: file shrank while reading`, {
-                  file: path,
-                  offset,
-                  length,
-                });
-              }
-              done += bytesRead;
-            }
-          } finally {
-            await fh.close();
-          }
-          return out;
-        },
-      };
+      return fileReader(full, (await stat(full)).size, path);
     },
   };
 }

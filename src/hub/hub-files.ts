@@ -20,7 +20,7 @@ import {
   type RepoInfo,
 } from './hub-api';
 import { parseJsonText, type FileSource } from '../engine/files';
-import { parseShardIndex, type RandomAccessReader } from '../engine/safetensors';
+import { checkedReader, parseShardIndex, type RandomAccessReader } from '../engine/safetensors';
 import { EngineError } from '../engine/errors';
 
 export interface HubProgress {
@@ -255,46 +255,19 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
     if (f.size === null) {
       throw new HubError('bad_response', `${id}: the file list gives no size for ${path}`, { file: path });
     }
-    const size = f.size;
-    return {
-      size,
-      async read(offset, length) {
-        if (offset < 0 || length < 0 || offset + length > size) {
-          throw new EngineError(
-            'truncated_file',
-            `${path}: read of ${length} bytes at ${offset} runs past ${size}`,
-            {
-              file: path,
-              offset,
-              length,
-              size,
-            },
-          );
-        }
-        if (length === 0) return new Uint8Array(0);
-        stats.requests++;
-        const res = await client.request(url, {
-          headers: { Range: `bytes=${offset}-${offset + length - 1}` },
-          signal,
-        });
-        if (!res.ok) {
-          await res.body?.cancel().catch(() => undefined);
-          throw client.errorFor(res, { repo, revision, file: path });
-        }
-        const bytes = new Uint8Array(await res.arrayBuffer());
-        const slice = res.status === 206 ? bytes : bytes.subarray(offset, offset + length);
-        if (slice.byteLength !== length) {
-          throw new EngineError(
-            'truncated_file',
-            `${path}: asked for ${length} bytes, got ${slice.byteLength}`,
-            {
-              file: path,
-            },
-          );
-        }
-        return slice;
-      },
-    };
+    return checkedReader(f.size, path, async (offset, length) => {
+      stats.requests++;
+      const res = await client.request(url, {
+        headers: { Range: `bytes=${offset}-${offset + length - 1}` },
+        signal,
+      });
+      if (!res.ok) {
+        await res.body?.cancel().catch(() => undefined);
+        throw client.errorFor(res, { repo, revision, file: path });
+      }
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      return res.status === 206 ? bytes : bytes.subarray(offset, offset + length);
+    });
   };
 
   const neededFiles = async (): Promise<string[]> => {

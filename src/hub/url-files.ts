@@ -5,7 +5,7 @@
 
 import { EngineError } from '../engine/errors';
 import { missingFile, withTextAndJson, type FileSource } from '../engine/files';
-import { bufferReader } from '../engine/safetensors';
+import { bufferReader, checkedReader } from '../engine/safetensors';
 
 export interface UrlSourceOptions {
   /** injected for tests and for hosts with their own fetch; default globalThis.fetch */
@@ -60,7 +60,7 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): FileSou
     readBytes: async (path) => new Uint8Array(await (await get(path)).arrayBuffer()),
     async openRandomAccess(path) {
       const probe = await get(path, { Range: 'bytes=0-0' });
-      if (probe.status !== 206) return bufferReader(new Uint8Array(await probe.arrayBuffer()));
+      if (probe.status !== 206) return bufferReader(new Uint8Array(await probe.arrayBuffer()), path);
       const total = /\/(\d+)\s*$/.exec(probe.headers.get('Content-Range') ?? '');
       await probe.arrayBuffer().catch(() => undefined);
       if (!total) {
@@ -68,41 +68,12 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): FileSou
           file: path,
         });
       }
-      const size = Number(total[1]);
-      return {
-        size,
-        async read(offset, length) {
-          if (offset < 0 || length < 0 || offset + length > size) {
-            throw new EngineError(
-              'truncated_file',
-              `${path}: read of ${length} bytes at ${offset} runs past ${size}`,
-              {
-                file: path,
-                offset,
-                length,
-                size,
-              },
-            );
-          }
-          if (length === 0) return new Uint8Array(0);
-          const res = await get(path, { Range: `bytes=${offset}-${offset + length - 1}` });
-          const bytes = new Uint8Array(await res.arrayBuffer());
-          // NOTE: a 200 here means the server dropped the Range header; take our slice of the whole body.
-          const slice = res.status === 206 ? bytes : bytes.subarray(offset, offset + length);
-          if (slice.byteLength !== length) {
-            throw new EngineError(
-              'truncated_file',
-              `${path}: asked for ${length} bytes, got ${slice.byteLength}`,
-              {
-                file: path,
-                expected: length,
-                got: slice.byteLength,
-              },
-            );
-          }
-          return slice;
-        },
-      };
+      return checkedReader(Number(total[1]), path, async (offset, length) => {
+        const res = await get(path, { Range: `bytes=${offset}-${offset + length - 1}` });
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        // NOTE: a 200 here means the server dropped the Range header; take our slice of the whole body.
+        return res.status === 206 ? bytes : bytes.subarray(offset, offset + length);
+      });
     },
   });
 }
