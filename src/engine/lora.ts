@@ -4,6 +4,7 @@
 // feature the forward pass would silently ignore (DoRA, modules_to_save, rank_pattern, lora bias),
 // and never import Node APIs.
 
+import { isObject } from '../common/json';
 import { EngineError } from './errors';
 import { openSafetensors, type TensorStore } from './safetensors';
 import type { FileSource } from './files';
@@ -71,12 +72,6 @@ export interface LoraConfig {
   /** decides whether the module `model.layers.{l}.{self_attn|mlp}.{target}` carries a branch */
   isTargeted: (layer: number, target: LoraTarget) => boolean;
   baseModel: string | null;
-}
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function unsupported(file: string, field: string, value: unknown, why: string): EngineError {

@@ -4,6 +4,7 @@
 // Must never send the token to any origin but the configured endpoint, never put it in a URL, an id,
 // an error message or a cache key, and never import Node APIs or the DOM.
 
+import { isObject } from '../common/json';
 import { EngineError, type EngineErrorCode } from '../engine/errors';
 
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
@@ -401,10 +402,6 @@ export class HubClient {
 
 export function abortError(): HubError {
   return new HubError('aborted', 'cancelled', {});
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** The model-info JSON (`siblings[].rfilename`, `size`, `lfs.sha256`, `sha`, `gated`) → RepoInfo. */

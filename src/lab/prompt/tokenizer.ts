@@ -4,6 +4,7 @@
 // and never add special tokens unless the caller asks (chat templates emit their own, as in transformers).
 
 import { Tokenizer } from '@huggingface/tokenizers';
+import { isObject, type JsonObject } from '../../common/json';
 
 /** A special (or added) token as the vocabulary holds it. */
 export interface SpecialToken {
@@ -39,12 +40,6 @@ export interface EncodedWithOffsets {
 export interface LoadOptions {
   /** A chat template from a separate `chat_template.jinja` (newer repos); wins over the config's. */
   chatTemplate?: string;
-}
-
-type JsonObject = Record<string, unknown>;
-
-function isObject(x: unknown): x is JsonObject {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
 /** tokenizer_config values are either a string or an AddedToken-like `{content: string}`. */

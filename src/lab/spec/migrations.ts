@@ -3,6 +3,8 @@
 // JSON, is pure and total on its own version's shape, and must never drop a field it does not
 // understand (the schema refuses unknown fields afterwards, with a message).
 
+import { isObject } from '../../common/json';
+
 /** A spec document of unknown version: plain JSON object. */
 export type SpecDocument = Record<string, unknown>;
 
@@ -19,10 +21,6 @@ export class MigrationError extends Error {
     super(message);
     this.name = 'MigrationError';
   }
-}
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
 /**
