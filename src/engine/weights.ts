@@ -3,6 +3,7 @@
 // folder (config.json, generation_config.json, single or sharded safetensors).
 // Must never accept a checkpoint whose shapes disagree with its config, and never import Node APIs.
 
+import { isObject } from '../common/json';
 import { parseConfigDetailed } from './config';
 import { EngineError } from './errors';
 import { openSafetensors, openShardedSafetensors, type TensorStore } from './safetensors';
@@ -150,8 +151,7 @@ export async function loadModel(source: FileSource, opts: LoadWeightsOptions = {
   let generationConfig: Record<string, unknown> | null = null;
   if (await source.has('generation_config.json')) {
     const g = await source.readJson('generation_config.json');
-    if (typeof g === 'object' && g !== null && !Array.isArray(g))
-      generationConfig = g as Record<string, unknown>;
+    if (isObject(g)) generationConfig = g;
   }
   // NOTE: chat models often list more stop tokens in generation_config.json (Llama-3: <|eot_id|>,
   // <|eom_id|>); decoding must stop on any of them, so they join the spec's list.
