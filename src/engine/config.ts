@@ -3,6 +3,7 @@
 // Must never guess silently: an unknown architecture or an unsupported field value is an EngineError
 // naming it, and anything that changes the math but is ignored is reported in `notes`.
 
+import { isObject, type JsonObject } from '../common/json';
 import { EngineError } from './errors';
 import type { ArchSpec, ModelType, RopeScaling } from './types';
 
@@ -26,12 +27,6 @@ export interface ParsedConfig {
   notes: string[];
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function bad(field: string, value: unknown, why: string, file: string): EngineError {
   return new EngineError('bad_config', `${file}: ${field} ${why} (got ${JSON.stringify(value)})`, {
     file,
@@ -52,21 +47,21 @@ function unsupported(field: string, value: unknown, why: string, file: string): 
   );
 }
 
-function posInt(cfg: Json, field: string, file: string, fallback?: number): number {
+function posInt(cfg: JsonObject, field: string, file: string, fallback?: number): number {
   const v = cfg[field] ?? fallback;
   if (!Number.isSafeInteger(v) || (v as number) <= 0)
     throw bad(field, cfg[field], 'must be a positive integer', file);
   return v as number;
 }
 
-function posNumber(cfg: Json, field: string, file: string, fallback: number): number {
+function posNumber(cfg: JsonObject, field: string, file: string, fallback: number): number {
   const v = cfg[field] ?? fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
     throw bad(field, cfg[field], 'must be a positive number', file);
   return v;
 }
 
-function bool(cfg: Json, field: string, file: string, fallback: boolean): boolean {
+function bool(cfg: JsonObject, field: string, file: string, fallback: boolean): boolean {
   const v = cfg[field] ?? fallback;
   if (typeof v !== 'boolean') throw bad(field, cfg[field], 'must be a boolean', file);
   return v;
@@ -82,7 +77,7 @@ function tokenIds(v: unknown, field: string, file: string): number[] {
 }
 
 function parseRope(
-  cfg: Json,
+  cfg: JsonObject,
   file: string,
   fallbackTheta: number,
 ): { ropeTheta: number; ropeScaling: RopeScaling } {
@@ -256,7 +251,7 @@ export function parseConfigDetailed(config: unknown, file = 'config.json'): Pars
   return { spec, notes };
 }
 
-function slidingWindow(cfg: Json, modelType: ModelType, file: string): number | null {
+function slidingWindow(cfg: JsonObject, modelType: ModelType, file: string): number | null {
   const w = cfg.sliding_window;
   if (w === undefined || w === null) return null;
   if (!Number.isSafeInteger(w) || (w as number) <= 0)

@@ -3,6 +3,7 @@
 // Must never trust the header, never read the whole file when one tensor is asked for, and never
 // import Node or DOM-only APIs (Blob is used only when the caller hands one in).
 
+import { isObject } from '../common/json';
 import { EngineError } from './errors';
 import type { Tensor } from './types';
 
@@ -145,10 +146,6 @@ function toReader(input: SafetensorsInput): RandomAccessReader {
 
 // ---------------------------------------------------------------------------------------------
 // Header parsing
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function isDtype(s: unknown): s is SafetensorsDtype {
   return typeof s === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_SIZE, s);
