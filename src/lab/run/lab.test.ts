@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { folderSource } from '../../hub/folder-files-node';
 import { defaultSpec, type Condition, type ExperimentSpec } from '../spec/experiment';
+import { randomPerturbations } from '../interventions/perturb';
 import { Lab } from './lab';
 import type { ModelSource } from '../spec/experiment';
 
@@ -156,6 +157,52 @@ describe('Lab.run', () => {
     expect(edited.length).toBeGreaterThan(0);
     expect(edited.every((t) => t.segment === 'prefix')).toBe(true);
     expect(c.prompt.tokens.length).toBe(r.prompt.tokens.length);
+  });
+
+  it('random perturbation returns every trial with its own whole answer, the same as that trial run as edits', async () => {
+    const pert = { kind: 'random', segment: 'prefix', k: 5, n: 5, trials: 4, seed: 3 } as const;
+    const s = spec([B, F, { id: 'p', label: 'perturbed', model: 'finetuned', perturbation: pert }], false, 8);
+    const r = await lab.run(s);
+    const c = r.conditions[2];
+    expect(c.trials).toHaveLength(4);
+    expect(c.trials!.map((t) => t.index)).toEqual([0, 1, 2, 3]);
+    expect(c.text).toBe(c.trials![c.shownTrial!].text);
+    expect(c.trials![c.shownTrial!].restoration).toBe(c.metrics.trialsBest);
+    expect(c.metrics.klFinetuned).toBeCloseTo(r.conditions[1].metrics.klToBase!, 9);
+    // each trial replayed as explicit token edits gives exactly the answer the trial reports
+    const ft = (await lab.registry.handles(s)).get('finetuned')!.model;
+    const prompt = r.prompt;
+    const trials = randomPerturbations(
+      { tokens: prompt.tokens, segments: prompt.segments },
+      pert,
+      ft.embedding,
+      { allowed: (id) => id < ft.tokenizer.vocabSize },
+    );
+    const [p0] = prompt.segments.prefix;
+    const replay = await lab.run(
+      spec(
+        trials.map((t) => ({
+          id: `t${t.trial}`,
+          label: `trial ${t.trial}`,
+          model: 'finetuned',
+          perturbation: {
+            kind: 'edits',
+            edits: t.replacements.map((x) => ({
+              op: 'replace' as const,
+              segment: 'prefix' as const,
+              index: x.position - p0,
+              token: { id: x.to },
+            })),
+          },
+        })),
+        false,
+        8,
+      ),
+    );
+    // the trials really differ here, so a runner that copied the shown answer everywhere would fail
+    expect(new Set(c.trials!.map((t) => t.text)).size).toBeGreaterThan(1);
+    expect(replay.conditions.map((x) => x.text)).toEqual(c.trials!.map((t) => t.text));
+    expect(c.trials!.map((t) => t.edited)).toEqual(trials.map((t) => t.replacements.map((x) => x.position)));
   });
 
   it('a failing condition reports its error and the others still run', async () => {

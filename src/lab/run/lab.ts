@@ -28,6 +28,7 @@ import {
   nearestNeighbours,
   randomPerturbations,
   segmentsOf,
+  type PerturbationTrial,
   type SegmentedPrompt,
 } from '../interventions/perturb';
 import type {
@@ -37,6 +38,7 @@ import type {
   PromptView,
   RunResult,
   SweepResult,
+  TrialResult,
 } from '../spec/results';
 import { planSweep, runSweep, sweepBatchPatches } from '../interventions/sweep';
 import { buildPrompt, type SplitPrompt } from '../prompt/template';
@@ -475,25 +477,28 @@ class RunContext {
     let trialsBest: number | null = null;
     let trialsAvg: number | null = null;
     let trialNote = '';
+    let trials: PerturbationTrial[] | null = null;
+    let shownTrial: number | undefined;
+    const trialScores: (number | null)[] = [];
     const pert = cond.perturbation;
     if (pert?.kind === 'edits') {
       p = applyEdits(this.prompt, pert.edits, this.codec());
     } else if (pert?.kind === 'random') {
-      const trials = randomPerturbations(this.prompt, pert, h.model.embedding, {
+      trials = randomPerturbations(this.prompt, pert, h.model.embedding, {
         codec: this.codec(),
         allowed: (id) => id < this.tokenizer.vocabSize,
       });
-      const scores: (number | null)[] = [];
       for (const t of trials) {
         const ids = t.prompt.tokens.map((x) => x.id);
         const { patches } = await this.patchFor(cond, t.prompt, ids.length);
         const logits = await this.lastLogits(h, ids, patches, loraScale);
-        scores.push(normalizedRestoration(klFromLogits(base, logits), klFt, 0));
+        trialScores.push(normalizedRestoration(klFromLogits(base, logits), klFt, 0));
       }
-      const ba = bestAndAvg(scores, true);
+      const ba = bestAndAvg(trialScores, true);
       trialsBest = ba.best;
       trialsAvg = ba.avg;
       const pick = ba.bestTrial ?? 0;
+      shownTrial = pick;
       p = trials[pick].prompt;
       trialNote = ` · trial ${pick + 1} of ${trials.length} (best)`;
     }
@@ -528,6 +533,63 @@ class RunContext {
       referenceMargin = logProbMargin(aligned, misaligned);
     }
 
+    const tokens = await this.answer(h, ids, patches, loraScale, (tok) =>
+      cb.onToken?.(cond.id, tok, this.tokenizer.idToText(tok)),
+    );
+
+    // NOTE: the shown trial is picked by its first answer token only; every trial's whole answer is
+    // returned too, so a reader can count how many trials really changed the answer (not just the best).
+    let trialResults: TrialResult[] | undefined;
+    if (trials) {
+      trialResults = [];
+      for (const [i, t] of trials.entries()) {
+        let text: string;
+        if (i === shownTrial) text = this.tokenizer.decode(tokens);
+        else {
+          const tp = { ...t.prompt, segments: segmentsOf(t.prompt.tokens) };
+          const tIds = tp.tokens.map((x) => x.id);
+          const tPatch = (await this.patchFor(cond, tp, tIds.length)).patches;
+          text = this.tokenizer.decode(await this.answer(h, tIds, tPatch, loraScale));
+        }
+        trialResults.push({
+          index: i,
+          restoration: trialScores[i] ?? null,
+          edited: t.replacements.map((r) => r.position),
+          text,
+        });
+      }
+    }
+
+    return {
+      id: cond.id,
+      label: cond.label,
+      model: cond.model,
+      prompt: promptView(p, templateArgs),
+      text: this.tokenizer.decode(tokens),
+      tokenIds: tokens,
+      done: true,
+      metrics: {
+        klToBase: kl,
+        restoration: normalizedRestoration(kl, klFt, 0),
+        referenceMargin,
+        trialsBest,
+        trialsAvg,
+        klFinetuned: klFt,
+      },
+      nextToken: top.ids.map((id, i) => ({ id, text: this.tokenizer.idToText(id), prob: top.probs[i] })),
+      patchSummary: summary ? summary + trialNote : trialNote ? trialNote.slice(3) : undefined,
+      ...(trialResults ? { trials: trialResults, shownTrial } : {}),
+    };
+  }
+
+  /** One whole answer with the spec's generation settings (stop tokens and strings), cancellable. */
+  private async answer(
+    h: ModelHandle,
+    ids: number[],
+    patches: PatchSet | undefined,
+    loraScale: number,
+    onToken?: (tok: number) => void,
+  ): Promise<number[]> {
     const g = this.spec.generation;
     const stopIds = new Set(h.model.arch.eosTokenIds);
     const stopStrings = g.stop ?? [];
@@ -546,7 +608,7 @@ class RunContext {
         signal: stopper.signal,
         onToken: (tok) => {
           tokens.push(tok);
-          cb.onToken?.(cond.id, tok, this.tokenizer.idToText(tok));
+          onToken?.(tok);
           if (stopStrings.length) {
             const text = this.tokenizer.decode(tokens);
             if (stopStrings.some((s) => text.endsWith(s))) stopper.abort();
@@ -557,24 +619,6 @@ class RunContext {
       this.signal?.removeEventListener('abort', onAbort);
     }
     throwIfAborted(this.signal);
-
-    return {
-      id: cond.id,
-      label: cond.label,
-      model: cond.model,
-      prompt: promptView(p, templateArgs),
-      text: this.tokenizer.decode(tokens),
-      tokenIds: tokens,
-      done: true,
-      metrics: {
-        klToBase: kl,
-        restoration: normalizedRestoration(kl, klFt, 0),
-        referenceMargin,
-        trialsBest,
-        trialsAvg,
-      },
-      nextToken: top.ids.map((id, i) => ({ id, text: this.tokenizer.idToText(id), prob: top.probs[i] })),
-      patchSummary: summary ? summary + trialNote : trialNote ? trialNote.slice(3) : undefined,
-    };
+    return tokens;
   }
 }

@@ -38,6 +38,20 @@ export interface ConditionMetrics {
   /** random perturbation trials: best and average restoration */
   trialsBest?: number | null;
   trialsAvg?: number | null;
+  /** KL(P_base ‖ P_finetuned) at the first answer position: restoration's denominator (near 0: restoration is noise) */
+  klFinetuned?: number | null;
+}
+
+/** One random-perturbation trial: what it changed, its first-token restoration and its own whole answer. */
+export interface TrialResult {
+  /** 0-based, in the perturbation's seeded order */
+  index: number;
+  /** restoration of KL(base ‖ trial) at the first answer token */
+  restoration: number | null;
+  /** the prompt positions this trial replaced */
+  edited: number[];
+  /** the trial's answer with the condition's generation settings (the same answer an edits condition gives) */
+  text: string;
 }
 
 export interface ConditionResult {
@@ -54,6 +68,10 @@ export interface ConditionResult {
   nextToken: TokenProb[];
   /** the patch actually applied, in words (e.g. "K/V · layers 0–3 · 23 prefix positions") */
   patchSummary?: string;
+  /** random perturbation: every trial, in order; `text` is the answer of trial `shownTrial` */
+  trials?: TrialResult[];
+  /** index of the trial whose prompt and answer the condition shows (the best by first-token restoration) */
+  shownTrial?: number;
   error?: string;
 }
 
