@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig, parseConfigDetailed } from './config';
+import { CONFIG_LIMITS, parseConfig, parseConfigDetailed } from './config';
 import { EngineError, type EngineErrorCode } from './errors';
 
 // Real-world config.json files, abridged to the fields transformers reads (written from memory).
@@ -368,5 +368,65 @@ describe('refusals', () => {
       'bad_config',
     );
     expectCode(() => parseConfig([1]), 'bad_json');
+  });
+});
+
+describe('size bounds (untrusted config.json)', () => {
+  const expectBound = (field: string, value: number) => {
+    const t0 = performance.now();
+    let err: unknown;
+    try {
+      parseConfig({ ...LLAMA_32_1B, [field]: value }, 'evil/config.json');
+    } catch (e) {
+      err = e;
+    }
+    expect(performance.now() - t0).toBeLessThan(100);
+    expect(err).toBeInstanceOf(EngineError);
+    expect((err as EngineError).code).toBe('bad_config');
+    expect((err as EngineError).details.field).toBe(field);
+    expect((err as EngineError).message).toContain('evil/config.json');
+    expect((err as EngineError).message).toContain(field);
+    expect((err as EngineError).message).toContain(
+      `at most ${CONFIG_LIMITS[field as keyof typeof CONFIG_LIMITS]}`,
+    );
+  };
+
+  it('refuses an absurd layer count before building anything', () =>
+    expectBound('num_hidden_layers', 10_000_000));
+
+  it.each([
+    ['hidden_size', 10_000_000],
+    ['intermediate_size', 100_000_000],
+    ['num_attention_heads', 1_000_000],
+    ['num_key_value_heads', 1_000_000],
+    ['head_dim', 1_000_000],
+    ['vocab_size', 1_000_000_000],
+    ['max_position_embeddings', 2 ** 40],
+  ])('refuses %s = %d, naming the field', (field, value) => expectBound(field, value));
+
+  it('refuses an absurd original_max_position_embeddings inside rope_scaling', () => {
+    const cfg = {
+      ...LLAMA_32_1B,
+      rope_scaling: { ...LLAMA_32_1B.rope_scaling, original_max_position_embeddings: 2 ** 40 },
+    };
+    expect(() => parseConfig(cfg)).toThrow(/original_max_position_embeddings must be at most/);
+  });
+
+  it('still loads real models at the large end: 1000 layers, a 1M vocabulary, a 10M context', () => {
+    const spec = parseConfig({
+      ...LLAMA_32_1B,
+      num_hidden_layers: 1000,
+      vocab_size: 1_048_576,
+      max_position_embeddings: 10_485_760,
+      hidden_size: 16384,
+      intermediate_size: 53248,
+      num_attention_heads: 128,
+      num_key_value_heads: 8,
+      head_dim: 128,
+      rope_scaling: null,
+    });
+    expect([spec.numLayers, spec.vocabSize, spec.maxPositionEmbeddings]).toEqual([
+      1000, 1_048_576, 10_485_760,
+    ]);
   });
 });

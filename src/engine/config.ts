@@ -1,7 +1,9 @@
 // Hugging Face `config.json` → ArchSpec for the decoders the engine builds (Llama, Mistral, Qwen2,
 // Qwen3), with the defaults transformers applies when a field is absent.
 // Must never guess silently: an unknown architecture or an unsupported field value is an EngineError
-// naming it, and anything that changes the math but is ignored is reported in `notes`.
+// naming it, and anything that changes the math but is ignored is reported in `notes`. Must never let
+// a size field past its bound (CONFIG_LIMITS): a config.json is untrusted input, and every later
+// allocation (tensor names per layer, RoPE tables, the graph) is sized from these fields.
 
 import { isObject, type JsonObject } from '../common/json';
 import { EngineError } from './errors';
@@ -20,6 +22,26 @@ const DEFAULTS: Record<
   // NOTE: Qwen3Config defaults head_dim to 128 rather than hidden/heads; every released config sets it.
   qwen3: { maxPositionEmbeddings: 32768, rmsNormEps: 1e-6, ropeTheta: 10000, headDim: 128 },
 };
+
+/**
+ * Upper bounds on config.json's size fields, checked before anything is sized from them. Each is far
+ * above every released decoder (largest today: 126 layers, hidden 16384 / 18432, intermediate 53248,
+ * 128 heads, head_dim 256, vocab ~262k, context 10M) so real models load, while a config with, say,
+ * 10 million layers is refused in microseconds instead of building tens of millions of tensor names.
+ */
+export const CONFIG_LIMITS = {
+  num_hidden_layers: 1024,
+  hidden_size: 65_536,
+  intermediate_size: 262_144,
+  num_attention_heads: 1024,
+  num_key_value_heads: 1024,
+  head_dim: 1024,
+  vocab_size: 4_194_304,
+  max_position_embeddings: 16_777_216,
+  original_max_position_embeddings: 16_777_216,
+} as const;
+
+type LimitedField = keyof typeof CONFIG_LIMITS;
 
 export interface ParsedConfig {
   spec: ArchSpec;
@@ -51,7 +73,16 @@ function posInt(cfg: JsonObject, field: string, file: string, fallback?: number)
   const v = cfg[field] ?? fallback;
   if (!Number.isSafeInteger(v) || (v as number) <= 0)
     throw bad(field, cfg[field], 'must be a positive integer', file);
+  const max = limitOf(field);
+  if (max !== undefined && (v as number) > max)
+    throw bad(field, v, `must be at most ${max}, the engine's bound (no released model comes near it)`, file);
   return v as number;
+}
+
+function limitOf(field: string): number | undefined {
+  return Object.prototype.hasOwnProperty.call(CONFIG_LIMITS, field)
+    ? CONFIG_LIMITS[field as LimitedField]
+    : undefined;
 }
 
 function posNumber(cfg: JsonObject, field: string, file: string, fallback: number): number {
