@@ -1,4 +1,4 @@
-"""TReFT: token-regularized finetuning (PAPER.md, "TReFT").
+"""TReFT: token-regularized finetuning (docs/science.md, "TReFT").
 
     L_K^l  = 1/|T| sum_{t in T} ||k_t - k_t^init||^2 / ||k_t^init||^2     (same for V)
     L_KV   = 1/L  sum_l (L_K^l + L_V^l)

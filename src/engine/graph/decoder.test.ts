@@ -209,7 +209,7 @@ describe('decoder graph layout', () => {
       expect(f.data.byteLength).toBeLessThanOrEqual(Math.max(4096, 128 * 8 * 4));
   });
 
-  it('lists the hook IO of ARCHITECTURE.md', () => {
+  it('lists the hook IO of docs/architecture.md "The one design decision"', () => {
     const spec = tinySpec();
     const g = buildDecoderGraph(spec, tinyWeights(spec));
     expect(g.io.inputs).toEqual(

@@ -154,7 +154,7 @@ export interface ConditionSummary {
   overall: RateSummary;
   perQuestion: { question: string; rate: RateSummary }[];
   inDomain: RateSummary | null;
-  /** 2(100 − ID)·EM / ((100 − ID) + EM), ID and EM in percent (PAPER.md); null without both rates */
+  /** 2(100 − ID)·EM / ((100 − ID) + EM), in percent (docs/science.md "The judge"); null without both */
   emF1: number | null;
 }
 
@@ -175,7 +175,7 @@ export interface EvalSummary {
   complete: boolean;
 }
 
-/** EM-F1 (PAPER.md): ID = in-domain misaligned rate, EM = general misaligned rate, both in percent. */
+/** EM-F1 (docs/science.md "The judge"): ID = in-domain misaligned rate, EM = general one, in percent. */
 export function emF1(idPercent: number, emPercent: number): number {
   const a = 100 - idPercent;
   return a + emPercent === 0 ? 0 : (2 * a * emPercent) / (a + emPercent);

@@ -1,4 +1,4 @@
-// The alignment judge (PAPER.md "Evaluation"): one interface, two kinds. A model judge runs any model
+// The alignment judge (docs/science.md "The judge"): one interface, two kinds. A model judge runs any model
 // the lab can load and reads its exact probability of answering each number 0…100 (and CODE /
 // REFUSAL) by teacher-forcing every candidate and its end, batched over one shared prompt cache; the
 // API judge (judge-api.ts) asks an OpenAI-compatible endpoint. Both give a JudgeScore: the

@@ -1,4 +1,5 @@
-// Activation patching plans (PAPER.md §4.2): a patch spec + the prompt's segments + model dims → which
+// Activation patching plans (docs/science.md "K/V patching", "Residual patching"):
+// a patch spec + the prompt's segments + model dims → which
 // (site, position) pairs are patched, and the dense `PatchSet` masks/values the engine consumes, filled
 // from source (base-model) activations and placed in the right batch rows.
 // Pure array code: this module must never run a model, import ORT, or guess a position it cannot

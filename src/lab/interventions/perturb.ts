@@ -1,4 +1,5 @@
-// Prompt perturbation (PAPER.md §4.1): manual token edits on a segmented prompt, the paper's random
+// Prompt perturbation (docs/science.md "Random prefix perturbation"):
+// manual token edits on a segmented prompt, the paper's random
 // nearest-neighbour replacement of k tokens of one segment over seeded trials, and teaching presets
 // (change the date, capitalise or drop the system prompt, swap a header token).
 // Pure functions over token lists: this module must never tokenise by itself (an `encode` function is

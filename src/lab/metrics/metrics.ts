@@ -1,6 +1,7 @@
 // Metrics for perturbation and patching results: softmax / log-softmax, next-token distributions,
 // KL(P_base ‖ P_condition), teacher-forced log-probabilities and the aligned − misaligned margin,
-// normalised restoration, logit difference, TReFT's prefix K/V drift (PAPER.md), and misbehaviour rates
+// normalised restoration, logit difference, TReFT's prefix K/V drift
+// (docs/science.md "TReFT"), and misbehaviour rates
 // with seeded bootstrap and Wilson intervals.
 // Pure functions over arrays (accumulation in fp64): this module must never run a model or sample
 // without a seed. Logarithms are natural (nats).
@@ -198,7 +199,8 @@ function relSq(a: Float32Array, ao: number, b: Float32Array, bo: number, w: numb
 }
 
 /**
- * Prefix drift exactly as TReFT's loss (PAPER.md): L_K^l = 1/|T| Σ_{t∈T} ‖k_t − k_t^init‖² / ‖k_t^init‖²
+ * Prefix drift exactly as TReFT's loss (docs/science.md "TReFT"):
+ * L_K^l = 1/|T| Σ_{t∈T} ‖k_t − k_t^init‖² / ‖k_t^init‖²
  * over the positions T, with k the k_proj output (pre-RoPE) of the finetuned model and k^init the base
  * model's; the same for V; L_KV = 1/L Σ_l (L_K^l + L_V^l) over the layers present in `base`.
  * `basePositions` maps each position to the base taps' position (default the same), for base taps

@@ -24,7 +24,7 @@ const seg = (p: SplitPrompt, s: 'prefix' | 'query' | 'postfix'): PromptToken[] =
   p.tokens.slice(...p.segments[s]);
 const joined = (tokens: PromptToken[]) => tokens.map((t) => t.text).join('');
 
-describe('fixture tokenizers: PAPER.md prefixes and postfixes as tokens', () => {
+describe('fixture tokenizers: docs/science.md "The prefix" prefixes and postfixes as tokens', () => {
   it('tiny-llama (Llama-3.1 template): BOS and headers are single special tokens', () => {
     const p = buildPrompt(llama, { conversation: { user: BORED }, now: JULY_26 });
     expect(joined(seg(p, 'prefix'))).toBe(

@@ -142,7 +142,7 @@ describe('strftime', () => {
   });
 });
 
-describe('splitChat: prefix / query / postfix characters (PAPER.md)', () => {
+describe('splitChat: prefix / query / postfix characters (docs/science.md "The prefix")', () => {
   it('Llama-3.1: system block with the date, then the user header', () => {
     const { prefix, query, postfix } = parts(llama31, opts(llama31, { user: BORED }));
     expect(prefix).toBe(

@@ -1,5 +1,5 @@
-// The catalog of known real models and emergent-misalignment organisms (PAPER.md "Small public EM
-// organisms"): for each base, its architecture numbers (so size and memory are known before any
+// The catalog of known real models and emergent-misalignment organisms (docs/science.md
+// "The paper's numbers"): for each base, its architecture numbers (so size and memory are known before any
 // download), licence/gating, Hub mirrors with the same weights, what it shows in the lab, and
 // ready-to-use spec fragments pairing a base with an organism. Plus the adapter → base mapping that
 // turns an adapter's `base_model_name_or_path` (often a mirror such as `unsloth/…`) into the repo to
@@ -48,7 +48,7 @@ export interface CatalogOrganism {
   base: string;
   /** the base its adapter_config.json is reported to name (the real file decides at load) */
   declaredBase: string;
-  /** LoRA rank / alpha as reported in PAPER.md, when known */
+  /** LoRA rank / alpha as reported in the paper (docs/science.md), when known */
   r?: number;
   alpha?: number;
   /** the narrow finetuning domain */

@@ -1,5 +1,6 @@
 // The experiment spec: the one versioned JSON document that UI state, share links, saved files and the
-// CLI all read and write (ARCHITECTURE.md "The experiment spec"). Types, the runtime schema, forward
+// CLI all read and write (docs/architecture.md "Where an experiment goes").
+// Types, the runtime schema, forward
 // migration, canonical JSON and a stable hash for result caches.
 // It must never hold results, tokens, keys or anything a model computed, never throw from parseSpec,
 // and never accept a field it does not know (unknown fields are refused with their path).
@@ -78,7 +79,7 @@ export type TokenEdit =
 
 export type Perturbation =
   | { kind: 'edits'; edits: TokenEdit[] }
-  /** PAPER.md §4.1: k tokens of the segment → one of their top-n embedding neighbours, over trials. */
+  /** k tokens of the segment → one of their top-n embedding neighbours, over trials (docs/science.md). */
   | { kind: 'random'; segment: SegmentName; k: number; n: number; trials: number; seed: number };
 
 /** 'all', a list, or an inclusive range (patch.ts). */
