@@ -15,6 +15,7 @@ import {
 import type { ExperimentSpec } from '../lab/spec/experiment';
 import type { Judge } from '../lab/eval/judge';
 import { ApiJudge } from '../lab/eval/judge-api';
+import { jsonPost } from '../hub/json-post';
 import { MarkerJudge } from '../lab/eval/judge-marker';
 import {
   sourceModelJudge,
@@ -58,7 +59,7 @@ function judgeIdentity(spec: ExperimentSpec, j: EvalJudgeRequest): { id: string;
     case 'model-source':
       return sourceModelJudgeIdentity(j.source);
     case 'api': {
-      const a = new ApiJudge({ url: j.url, model: j.model });
+      const a = new ApiJudge({ url: j.url, model: j.model, post: jsonPost() });
       return { id: a.id, label: a.label };
     }
     case 'marker': {
@@ -75,7 +76,13 @@ async function makeJudge(lab: Lab, spec: ExperimentSpec, j: EvalJudgeRequest): P
     case 'model-source':
       return sourceModelJudge(lab, j.source);
     case 'api':
-      return new ApiJudge({ url: j.url, model: j.model, key: j.key, concurrency: j.concurrency });
+      return new ApiJudge({
+        url: j.url,
+        model: j.model,
+        key: j.key,
+        concurrency: j.concurrency,
+        post: jsonPost(),
+      });
     case 'marker':
       return new MarkerJudge(j.markers);
   }
