@@ -1,6 +1,6 @@
 // Node side of model sources: demo → the repo's demo/fixture folders, local → a folder, url → HTTP
 // (a URL in the Hub's layout, `<endpoint>/<owner>/<name>`, is read as a Hub repo), hub → the Hub
-// client + the download cache folder (hub-source.ts), with progress on stderr. Only the CLI (and
+// client + the download cache folder (hub/hub-files.ts), with progress on stderr. Only the CLI (and
 // Node tests) import this. Must never print or store the token, and never send it to a URL that is
 // not on the configured Hub endpoint.
 import path from 'node:path';

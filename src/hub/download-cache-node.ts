@@ -2,7 +2,7 @@
 // <path>` plus `<root>/info/<owner>/<name>/<revision>.json` (the remembered file list). A download
 // goes to a hidden `.part` file beside its target and is renamed into place only once its size checks
 // out, so a crash never leaves a half file that looks whole, and the next run resumes the `.part`.
-// Node-only (like source-node.ts): the browser bundle must never import it. Must never write outside
+// Node-only (like folder-files-node.ts): the browser bundle must never import it. Must never write outside
 // its root, never name anything after a token, and never keep file handles open between calls.
 
 import { open, readFile, rename, rm, mkdir, readdir, stat, writeFile, truncate } from 'node:fs/promises';

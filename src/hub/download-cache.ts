@@ -2,7 +2,7 @@
 // commit the Hub resolved, so a moved branch never serves stale bytes), each with its size checked on
 // the way in and on the way out, plus a small JSON record per (repo, revision asked) remembering the
 // file list, so a second load needs no request at all. Implementations here: in memory, and the
-// browser's Cache Storage (`caches.open`); the Node folder cache is in cache-node.ts.
+// browser's Cache Storage (`caches.open`); the Node folder cache is in download-cache-node.ts.
 // Must never key or store anything by token (keys are built from repo, revision and path only),
 // never hand out a file whose size disagrees with the one recorded, and never import Node APIs.
 

@@ -1,5 +1,5 @@
-// FileSource over a local folder with Node's fs (CLI, tests, scripts). The only engine module allowed
-// to import node:*; the browser bundle must never import it.
+// FileSource over a local folder with Node's fs (CLI, tests, scripts). Node-only, like every
+// *-node.ts file; the browser bundle must never import it.
 // Must never read outside its folder (paths are relative, `..` refused) nor keep file handles open
 // between reads.
 

@@ -1,5 +1,5 @@
 // Turns lab results into files a person can keep: results JSON, per-condition CSV, sweep-grid CSV.
-// Pure functions returning strings; must never touch the DOM (download.ts saves them) or include
+// Pure functions returning strings; must never touch the DOM (save-file.ts saves them) or include
 // anything but results and the spec they came from (no keys, no tokens of credentials).
 import type { ConditionResult, DriftResult, PromptView, SweepResult } from '../lab/spec/results';
 

@@ -1,7 +1,7 @@
 // Browser side of model sources, for the engine worker: demo → the app's own static folders,
 // url → HTTP (a URL in the Hub's layout, `<endpoint>/<owner>/<name>`, is read as a Hub repo), hub →
-// the Hub client + Cache Storage (hub-source.ts), with download progress turned into the worker's
-// `progress` events, local → the files the user picked or dropped (blob-source.ts). The token is the
+// the Hub client + Cache Storage (hub/hub-files.ts), with download progress turned into the worker's
+// `progress` events, local → the files the user picked or dropped (hub/browser-files.ts). The token is the
 // worker's in-memory one (hub/token.ts).
 // Must never touch the DOM, never send the token to a host other than the Hub endpoint, and never
 // put it in a message.
