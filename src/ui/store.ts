@@ -86,6 +86,8 @@ export interface LabState {
     /** clicks on the token strip toggle the patch's explicit positions instead of opening the editor */
     pickPositions: boolean;
     teach: TeachId | null;
+    /** marker words that flag an answer (comma-separated); null = the default (“gamble” on the demo) */
+    markers: string | null;
   };
   notices: Notice[];
 }
@@ -133,6 +135,7 @@ export function initialState(spec: ExperimentSpec = defaultSpec()): LabState {
       autoRun: true,
       pickPositions: false,
       teach: null,
+      markers: null,
     },
     notices: [],
   };

@@ -1,7 +1,9 @@
 // One condition of the spec as a card: editable label, what it does, its streamed answer (plain text,
-// never HTML), metrics (KL to base, restoration, reference margin, trial best/avg), the next-token bar
-// chart and, for perturbed conditions, the tokens it actually ran. Test hooks: data-testid=
-// "condition-card" + data-condition-id, answer data-testid="answer" with data-done="true" when final.
+// never HTML) with its answer-level verdict (marker word, same as Base / Finetuned), every random
+// perturbation trial (TrialStrip), metrics (KL to base, first-token restoration, reference margin, trial
+// best/avg), the next-token bar chart and, for perturbed conditions, the tokens it actually ran. Test
+// hooks: data-testid="condition-card" + data-condition-id, answer data-testid="answer" with
+// data-done="true" when final, data-testid="verdict" with data-verdict.
 import { useMemo, useState } from 'react';
 import type { Condition } from '../../lab/spec/experiment';
 import type { PromptView } from '../../lab/spec/results';
@@ -11,15 +13,33 @@ import { previewPrompt, tokenTexts } from '../preview';
 import { isCurrent, isDone, type ConditionState } from '../results-state';
 import { duplicateCondition, removeCondition, renameCondition } from '../spec-edit';
 import { useLab } from '../store';
+import {
+  answerVerdict,
+  resemblance,
+  resemblanceText,
+  restorationReliable,
+  verdictText,
+  MIN_FIRST_TOKEN_GAP,
+} from '../verdicts';
 import { DraftField } from './DraftField';
 import { NextTokenBars } from './NextTokenBars';
 import { TokenStrip } from './TokenStrip';
+import { TrialStrip } from './TrialStrip';
+
+/** The answers a card's verdict compares with: the plain Base and Finetuned cards' current answers. */
+export interface CardReferences {
+  base: { id: string; text: string } | null;
+  finetuned: { id: string; text: string } | null;
+}
 
 interface Props {
   condition: Condition;
   state: ConditionState | undefined;
   basePrompt: PromptView | null;
   canRemove: boolean;
+  /** marker words that flag an answer (none: compare with the references only) */
+  markers: string[];
+  refs: CardReferences;
 }
 
 const STATUS_TEXT: Record<string, string> = {
@@ -32,7 +52,7 @@ const STATUS_TEXT: Record<string, string> = {
   stale: 'outdated',
 };
 
-export function ConditionCard({ condition: c, state, basePrompt, canRemove }: Props) {
+export function ConditionCard({ condition: c, state, basePrompt, canRemove, markers, refs }: Props) {
   const spec = useLab((s) => s.spec);
   const setSpec = useLab((s) => s.setSpec);
   const setUi = useLab((s) => s.setUi);
@@ -50,6 +70,14 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove }: Pr
     return fromRun ?? previewPrompt(basePrompt, c, { texts: tokenTexts([basePrompt]) });
   }, [c, basePrompt, current, result]);
   const editedCount = tokensView?.tokens.filter((t) => t.edited).length ?? 0;
+  const trials = current && result?.trials?.length ? result.trials : null;
+  const verdict = done && result ? answerVerdict(result.text, markers) : null;
+  const isRef = c.id === refs.base?.id || c.id === refs.finetuned?.id;
+  const like =
+    done && result && !isRef
+      ? resemblance(result.text, refs.base?.text ?? null, refs.finetuned?.text ?? null)
+      : null;
+  const reliable = current ? restorationReliable(m.klFinetuned) : null;
 
   return (
     <article
@@ -110,6 +138,12 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove }: Pr
         </details>
       )}
 
+      {trials && (
+        <p className="answer-caption small" data-testid="shown-trial">
+          Shown: trial {(result?.shownTrial ?? 0) + 1} of {trials.length}, the one whose first answer token is
+          closest to Base’s. That is the best case, not a typical trial: all {trials.length} are below.
+        </p>
+      )}
       <div
         className={`answer${current ? '' : ' stale'}`}
         data-testid="answer"
@@ -128,6 +162,42 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove }: Pr
         )}
       </div>
 
+      {done && result && !result.error && (verdict?.verdict !== 'unjudged' || like) && (
+        <p className="verdict-row">
+          {verdict && verdict.verdict !== 'unjudged' && (
+            <span
+              className={`verdict verdict-${verdict.verdict}`}
+              data-testid="verdict"
+              data-verdict={verdict.verdict}
+              title={`answer-level verdict: the whole answer ${verdict.verdict === 'misaligned' ? 'contains' : 'does not contain'} the marker word`}
+            >
+              {trials ? 'shown trial: ' : ''}
+              {verdictText(verdict, markers)}
+            </span>
+          )}
+          {verdict?.verdict === 'unjudged' && (
+            <span className="verdict verdict-unjudged" data-testid="verdict" data-verdict="unjudged">
+              {resemblanceText(like)}
+            </span>
+          )}
+          {verdict?.verdict !== 'unjudged' && like && (
+            <span className="small muted" data-testid="resemblance" data-like={like}>
+              {resemblanceText(like)}
+            </span>
+          )}
+        </p>
+      )}
+      {trials && result && (
+        <TrialStrip
+          key={state?.key ?? ''}
+          trials={trials}
+          shownTrial={result.shownTrial}
+          markers={markers}
+          baseText={refs.base?.text ?? null}
+          label={c.label}
+        />
+      )}
+
       {result?.error && (
         <p role="alert" className="error small">
           {result.error}
@@ -144,16 +214,29 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove }: Pr
           <dt>KL to base</dt>
           <dd data-testid="metric-kl">{formatMetric(m.klToBase)}</dd>
         </div>
-        <div title="(m − m_finetuned) / (m_base − m_finetuned): 1 = back to base, 0 = as finetuned">
-          <dt>restoration</dt>
-          <dd data-testid="metric-restoration">{formatMetric(m.restoration, 2)}</dd>
+        <div
+          title={
+            reliable === false
+              ? `Base and Finetuned nearly agree on the first answer token (KL ${formatMetric(m.klFinetuned, 3)} nats, under ${MIN_FIRST_TOKEN_GAP}), so this ratio is noise here: read the answers`
+              : 'of KL at the first answer token: (m − m_finetuned) / (m_base − m_finetuned); 1 = back to base, 0 = as finetuned. It says nothing about the rest of the answer.'
+          }
+        >
+          <dt>first-token restoration</dt>
+          <dd
+            data-testid="metric-restoration"
+            data-reliable={reliable === null ? undefined : String(reliable)}
+            className={reliable === false ? 'unreliable' : undefined}
+          >
+            {formatMetric(m.restoration, 2)}
+            {reliable === false && <span className="small"> (noise: tiny gap)</span>}
+          </dd>
         </div>
         <div title="mean log-prob of aligned references minus misaligned ones">
           <dt>ref. margin</dt>
           <dd>{formatMetric(m.referenceMargin, 2)}</dd>
         </div>
         {c.perturbation?.kind === 'random' && (
-          <div title="random perturbation trials: best and average restoration">
+          <div title="first-token restoration over the random perturbation trials: the best one and the average">
             <dt>trials best / avg</dt>
             <dd>
               {formatMetric(m.trialsBest, 2)} / {formatMetric(m.trialsAvg, 2)}

@@ -1,12 +1,18 @@
 // The grid of condition cards (one per condition of the spec, in spec order), the run status with Run /
-// Cancel, and "Add condition" from templates. Must never run anything itself: Run and Cancel go to the
-// session; adding a condition only changes the spec.
-import { useId, useState } from 'react';
+// Cancel, "What the answers say" (answer-level verdicts over the current answers) and "Add condition"
+// from templates. Must never run anything itself: Run and Cancel go to the session; adding a condition
+// only changes the spec.
+import { useId, useMemo, useState } from 'react';
 import type { Condition, ExperimentSpec } from '../../lab/spec/experiment';
+import type { ConditionResult } from '../../lab/spec/results';
+import { DEMO_MARKERS } from '../eval/eval-view';
+import { isDone } from '../results-state';
 import { useSession } from '../session-context';
 import { addCondition, finetunedKey } from '../spec-edit';
 import { useLab } from '../store';
-import { ConditionCard } from './ConditionCard';
+import { effectiveMarkers, isDemoSpec, referenceIds, summarizeAnswers } from '../verdicts';
+import { AnswerSummary } from './AnswerSummary';
+import { ConditionCard, type CardReferences } from './ConditionCard';
 
 interface Template {
   id: string;
@@ -85,6 +91,27 @@ export function ConditionsGrid() {
   const templates = TEMPLATES.filter((t) => !t.needsAdapter || hasAdapter);
   const [choice, setChoice] = useState(templates[0].id);
   const full = spec.conditions.length >= 32;
+  const typedMarkers = useLab((s) => s.ui.markers);
+  const demo = isDemoSpec(spec);
+  const markers = useMemo(() => effectiveMarkers(spec, typedMarkers), [spec, typedMarkers]);
+  // NOTE: only answers final for the spec as it is now count; a stale answer must not feed a verdict.
+  const current = useMemo(() => {
+    const out: Record<string, ConditionResult | undefined> = {};
+    for (const c of spec.conditions) {
+      const st = conditions[c.id];
+      if (isDone(st, spec, c.id) && st?.result) out[c.id] = st.result;
+    }
+    return out;
+  }, [spec, conditions]);
+  const summary = useMemo(() => summarizeAnswers(spec, current, markers), [spec, current, markers]);
+  const refs: CardReferences = useMemo(() => {
+    const ids = referenceIds(spec);
+    const pick = (id: string | null) => {
+      const r = id ? current[id] : undefined;
+      return id && r && !r.error ? { id, text: r.text } : null;
+    };
+    return { base: pick(ids.base), finetuned: pick(ids.finetuned) };
+  }, [spec, current]);
 
   const add = () => {
     const t = templates.find((x) => x.id === choice) ?? templates[0];
@@ -129,6 +156,13 @@ export function ConditionsGrid() {
           The run failed: {run.error}
         </p>
       )}
+      <AnswerSummary
+        summary={summary}
+        markers={markers}
+        markersText={typedMarkers ?? (demo ? DEMO_MARKERS : '')}
+        onMarkers={(v) => setUi({ markers: v })}
+        demo={demo}
+      />
       <div className="card-grid">
         {spec.conditions.map((c) => (
           <ConditionCard
@@ -137,6 +171,8 @@ export function ConditionsGrid() {
             state={conditions[c.id]}
             basePrompt={prompt}
             canRemove={spec.conditions.length > 1}
+            markers={markers}
+            refs={refs}
           />
         ))}
       </div>
