@@ -15,6 +15,7 @@ import {
 import type { ExperimentSpec } from '../lab/spec/experiment';
 import type { Judge, JudgeScore } from '../lab/eval/judge';
 import { ApiJudge } from '../lab/eval/judge-api';
+import { jsonPost } from '../hub/json-post';
 import { sourceModelJudge, specModelJudge } from '../lab/eval/judge-setup';
 import { AbortedError, type Lab } from '../lab/run/lab';
 import { defaultEvalCacheDir, FileEvalStore } from './eval-store';
@@ -64,6 +65,7 @@ export async function judgeFromArgs(
       url: arg.slice(4),
       model: judgeModel,
       key: env.PIGGYBACK_JUDGE_KEY ?? env.OPENAI_API_KEY,
+      post: jsonPost(),
       concurrency: positiveInt(flags, 'concurrency', 64),
     });
   }

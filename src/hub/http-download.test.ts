@@ -2,10 +2,8 @@
 // backoff, Retry-After, resume with Range/If-Range, servers that ignore Range, and size checks.
 import { describe, expect, it } from 'vitest';
 import {
-  backoffDelay,
   download,
   parseContentRange,
-  parseRetryAfter,
   RateMeter,
   type DownloadProgress,
   type DownloadSink,
@@ -315,24 +313,11 @@ describe('download', () => {
 });
 
 describe('download helpers', () => {
-  it('parses Content-Range and Retry-After', () => {
+  it('parses Content-Range', () => {
     expect(parseContentRange('bytes 10-19/100')).toEqual({ start: 10, end: 19, total: 100 });
     expect(parseContentRange('bytes */100')).toEqual({ start: null, end: null, total: 100 });
     expect(parseContentRange('bytes 0-1/*')).toEqual({ start: 0, end: 1, total: null });
     expect(parseContentRange('items 1-2/3')).toBeNull();
-    expect(parseRetryAfter('5')).toBe(5000);
-    expect(
-      parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')),
-    ).toBe(10_000);
-    expect(parseRetryAfter('soon')).toBeNull();
-  });
-
-  it('backs off exponentially within the cap', () => {
-    const p = { retries: 9, baseDelayMs: 100, maxDelayMs: 1000 };
-    expect(backoffDelay(1, p)).toBeLessThanOrEqual(120);
-    expect(backoffDelay(3, p)).toBeGreaterThanOrEqual(320);
-    expect(backoffDelay(10, p)).toBe(1000);
-    expect(backoffDelay(1, p, 90_000)).toBe(60_000);
   });
 
   it('measures rate over a sliding window', () => {

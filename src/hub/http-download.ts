@@ -6,6 +6,7 @@
 // cure (401/403/404, a wrong size), and never import Node APIs or the DOM.
 
 import { abortError, HubError } from './hub-api';
+import { DEFAULT_RETRY, parseRetryAfter, retryLoop, type RetryPolicy, type Sleep } from './retry';
 
 export interface DownloadProgress {
   file: string;
@@ -29,31 +30,6 @@ export interface DownloadSink {
   write(chunk: Uint8Array): Promise<void>;
   /** drops what is held (the server ignored Range, or the file changed) */
   reset(): Promise<void>;
-}
-
-export interface RetryPolicy {
-  /** failed attempts retried before giving up (an attempt that made progress does not count) */
-  retries: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { retries: 4, baseDelayMs: 500, maxDelayMs: 15_000 };
-
-/** Delay before retry n (1-based): base·2^(n−1) with ±20 % jitter, capped; Retry-After wins. */
-export function backoffDelay(n: number, policy: RetryPolicy, retryAfterMs: number | null = null): number {
-  if (retryAfterMs !== null) return Math.min(Math.max(0, retryAfterMs), 60_000);
-  const raw = policy.baseDelayMs * 2 ** Math.max(0, n - 1);
-  const jitter = 1 + (Math.random() - 0.5) * 0.4;
-  return Math.min(policy.maxDelayMs, raw * jitter);
-}
-
-/** `Retry-After: <seconds>` or an HTTP date → milliseconds, or null. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
-  if (!value) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const t = Date.parse(value);
-  return Number.isNaN(t) ? null : Math.max(0, t - now);
 }
 
 // `bytes a-b/total` or `bytes */total` → parts (null where absent).
@@ -116,7 +92,7 @@ export interface DownloadRequest {
   /** minimum time between progress events (the first and the last are always sent); default 100 ms */
   progressIntervalMs?: number;
   signal?: AbortSignal;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  sleep?: Sleep;
   now?: () => number;
 }
 
@@ -126,21 +102,6 @@ export interface DownloadResult {
   attempts: number;
   /** true when some bytes came from a `Range` continuation */
   resumed: boolean;
-}
-
-export function sleepMs(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function isRetryable(e: unknown): boolean {
@@ -159,14 +120,12 @@ function sizeMismatch(file: string, expected: number, got: number, how: string):
 export async function download(req: DownloadRequest): Promise<DownloadResult> {
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...req.retry };
   const now = req.now ?? (() => Date.now());
-  const sleep = req.sleep ?? sleepMs;
   const interval = req.progressIntervalMs ?? 100;
   const meter = new RateMeter(now);
   const { sink, file, signal } = req;
   let total = req.expectedSize;
   let etag: string | null = null;
   let attempts = 0;
-  let failures = 0;
   let resumed = false;
   let lastEmit = -Infinity;
 
@@ -187,127 +146,129 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
     });
   };
 
-  for (;;) {
-    if (signal?.aborted) throw abortError();
+  let startOffset = 0;
+  let retryAfterMs: number | null = null;
+  const attempt = async (): Promise<DownloadResult> => {
     attempts++;
-    const startOffset = sink.offset;
-    let retryAfterMs: number | null = null;
-    try {
-      if (total !== null && startOffset > total) await sink.reset();
-      if (total !== null && total > 0 && sink.offset === total) {
-        // NOTE: an earlier session left a complete `.part`; nothing to fetch.
-        emit(true, true);
-        return { size: total, attempts: attempts - 1, resumed: true };
-      }
-      const offset = sink.offset;
-      const headers: Record<string, string> = {};
-      if (offset > 0) {
-        headers.Range = `bytes=${offset}-`;
-        if (etag) headers['If-Range'] = etag;
-      }
-      const res = await req.get(headers, signal);
-      if (res.status === 416 && offset > 0) {
-        await res.body?.cancel().catch(() => undefined);
-        const cr = parseContentRange(res.headers.get('Content-Range'));
-        const serverSize = cr?.total ?? null;
-        if (serverSize !== null && serverSize === offset && (total === null || total === offset)) {
-          total = offset;
-          emit(true, true);
-          return { size: offset, attempts, resumed: true };
-        }
-        if (total !== null && serverSize !== null && serverSize !== total) {
-          throw sizeMismatch(file, total, serverSize, 'but the server has');
-        }
-        await sink.reset();
-        throw new HubError('network', `${file}: the server refused to resume at byte ${offset}`, { file });
-      }
-      if (!res.ok) {
-        retryAfterMs = parseRetryAfter(res.headers.get('Retry-After'));
-        await res.body?.cancel().catch(() => undefined);
-        throw req.errorFor(res);
-      }
-      if (res.status === 206) {
-        const cr = parseContentRange(res.headers.get('Content-Range'));
-        if (!cr || cr.start !== offset) {
-          await res.body?.cancel().catch(() => undefined);
-          await sink.reset();
-          throw new HubError('network', `${file}: the server resumed at the wrong byte`, { file });
-        }
-        if (cr.total !== null) {
-          if (total === null) total = cr.total;
-          else if (cr.total !== total) {
-            await res.body?.cancel().catch(() => undefined);
-            throw sizeMismatch(file, total, cr.total, 'but the server has');
-          }
-        }
-        if (offset > 0) resumed = true;
-      } else {
-        // NOTE: a 200 after a Range request means the server ignored it (or If-Range saw a new ETag):
-        // start over, or the bytes would be a mix of two versions.
-        if (offset > 0) await sink.reset();
-        const len = res.headers.get('Content-Length');
-        const encoded = (res.headers.get('Content-Encoding') ?? 'identity') !== 'identity';
-        if (total === null && len !== null && !encoded && /^\d+$/.test(len)) total = Number(len);
-      }
-      etag = res.headers.get('ETag') ?? etag;
-      if (sink.offset === 0) meter.add(0);
-      emit(false, true);
-      const reader = res.body?.getReader();
-      if (reader) {
-        for (;;) {
-          let chunk: ReadableStreamReadResult<Uint8Array>;
-          try {
-            chunk = await reader.read();
-          } catch (e) {
-            if (signal?.aborted) throw abortError();
-            throw new HubError(
-              'network',
-              `${file}: the connection broke at byte ${sink.offset} (${String(e)})`,
-              {
-                file,
-              },
-            );
-          }
-          if (chunk.done) break;
-          if (signal?.aborted) {
-            await reader.cancel().catch(() => undefined);
-            throw abortError();
-          }
-          const bytes = chunk.value;
-          if (total !== null && sink.offset + bytes.byteLength > total) {
-            await reader.cancel().catch(() => undefined);
-            throw sizeMismatch(file, total, sink.offset + bytes.byteLength, 'but the server sent at least');
-          }
-          await sink.write(bytes);
-          meter.add(sink.offset);
-          emit(false);
-        }
-      }
-      if (total !== null && sink.offset < total) {
-        throw new HubError('network', `${file}: the connection closed at byte ${sink.offset} of ${total}`, {
-          file,
-        });
-      }
-      total = sink.offset;
+    startOffset = sink.offset;
+    retryAfterMs = null;
+    if (total !== null && startOffset > total) await sink.reset();
+    if (total !== null && total > 0 && sink.offset === total) {
+      // NOTE: an earlier session left a complete `.part`; nothing to fetch.
       emit(true, true);
-      return { size: sink.offset, attempts, resumed };
-    } catch (e) {
-      if (signal?.aborted) throw abortError();
-      if (!isRetryable(e)) throw e;
-      // NOTE: a cut connection that still delivered bytes is progress, not a failure: a flaky link
-      // finishes a big file as long as each attempt gets a little further.
-      if (sink.offset > startOffset) failures = 0;
-      else failures++;
-      if (failures > policy.retries) {
-        const he = e as HubError;
-        throw new HubError(he.reason, `${he.message} (gave up after ${attempts} tries)`, {
-          ...he.details,
-          status: he.status,
-          attempts,
-        });
-      }
-      emit(false, true);
-      await sleep(backoffDelay(Math.max(1, failures), policy, retryAfterMs), signal);
+      return { size: total, attempts: attempts - 1, resumed: true };
     }
-  }
+    const offset = sink.offset;
+    const headers: Record<string, string> = {};
+    if (offset > 0) {
+      headers.Range = `bytes=${offset}-`;
+      if (etag) headers['If-Range'] = etag;
+    }
+    const res = await req.get(headers, signal);
+    if (res.status === 416 && offset > 0) {
+      await res.body?.cancel().catch(() => undefined);
+      const cr = parseContentRange(res.headers.get('Content-Range'));
+      const serverSize = cr?.total ?? null;
+      if (serverSize !== null && serverSize === offset && (total === null || total === offset)) {
+        total = offset;
+        emit(true, true);
+        return { size: offset, attempts, resumed: true };
+      }
+      if (total !== null && serverSize !== null && serverSize !== total) {
+        throw sizeMismatch(file, total, serverSize, 'but the server has');
+      }
+      await sink.reset();
+      throw new HubError('network', `${file}: the server refused to resume at byte ${offset}`, { file });
+    }
+    if (!res.ok) {
+      retryAfterMs = parseRetryAfter(res.headers.get('Retry-After'));
+      await res.body?.cancel().catch(() => undefined);
+      throw req.errorFor(res);
+    }
+    if (res.status === 206) {
+      const cr = parseContentRange(res.headers.get('Content-Range'));
+      if (!cr || cr.start !== offset) {
+        await res.body?.cancel().catch(() => undefined);
+        await sink.reset();
+        throw new HubError('network', `${file}: the server resumed at the wrong byte`, { file });
+      }
+      if (cr.total !== null) {
+        if (total === null) total = cr.total;
+        else if (cr.total !== total) {
+          await res.body?.cancel().catch(() => undefined);
+          throw sizeMismatch(file, total, cr.total, 'but the server has');
+        }
+      }
+      if (offset > 0) resumed = true;
+    } else {
+      // NOTE: a 200 after a Range request means the server ignored it (or If-Range saw a new ETag):
+      // start over, or the bytes would be a mix of two versions.
+      if (offset > 0) await sink.reset();
+      const len = res.headers.get('Content-Length');
+      const encoded = (res.headers.get('Content-Encoding') ?? 'identity') !== 'identity';
+      if (total === null && len !== null && !encoded && /^\d+$/.test(len)) total = Number(len);
+    }
+    etag = res.headers.get('ETag') ?? etag;
+    if (sink.offset === 0) meter.add(0);
+    emit(false, true);
+    const reader = res.body?.getReader();
+    if (reader) {
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          if (signal?.aborted) throw abortError();
+          throw new HubError(
+            'network',
+            `${file}: the connection broke at byte ${sink.offset} (${String(e)})`,
+            {
+              file,
+            },
+          );
+        }
+        if (chunk.done) break;
+        if (signal?.aborted) {
+          await reader.cancel().catch(() => undefined);
+          throw abortError();
+        }
+        const bytes = chunk.value;
+        if (total !== null && sink.offset + bytes.byteLength > total) {
+          await reader.cancel().catch(() => undefined);
+          throw sizeMismatch(file, total, sink.offset + bytes.byteLength, 'but the server sent at least');
+        }
+        await sink.write(bytes);
+        meter.add(sink.offset);
+        emit(false);
+      }
+    }
+    if (total !== null && sink.offset < total) {
+      throw new HubError('network', `${file}: the connection closed at byte ${sink.offset} of ${total}`, {
+        file,
+      });
+    }
+    total = sink.offset;
+    emit(true, true);
+    return { size: sink.offset, attempts, resumed };
+  };
+
+  return retryLoop(attempt, {
+    policy,
+    retryable: isRetryable,
+    retryAfterMs: () => retryAfterMs,
+    // NOTE: a cut connection that still delivered bytes is progress, not a failure: a flaky link
+    // finishes a big file as long as each attempt gets a little further.
+    progressed: () => sink.offset > startOffset,
+    onRetry: () => emit(false, true),
+    giveUp: (e) => {
+      const he = e as HubError;
+      return new HubError(he.reason, `${he.message} (gave up after ${attempts} tries)`, {
+        ...he.details,
+        status: he.status,
+        attempts,
+      });
+    },
+    signal,
+    sleep: req.sleep,
+  });
 }

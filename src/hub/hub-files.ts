@@ -6,7 +6,8 @@
 // cache a file whose size is wrong, and never import Node APIs or the DOM.
 
 import { type CacheKey, type ModelCache } from './download-cache';
-import { download, RateMeter, etaSeconds, type DownloadProgress, type RetryPolicy } from './http-download';
+import { download, RateMeter, etaSeconds, type DownloadProgress } from './http-download';
+import type { RetryPolicy, Sleep } from './retry';
 import {
   abortError,
   DEFAULT_HUB_ENDPOINT,
@@ -60,7 +61,7 @@ export interface HubSourceOptions {
   signal?: AbortSignal;
   retry?: Partial<RetryPolicy>;
   progressIntervalMs?: number;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  sleep?: Sleep;
   now?: () => number;
 }
 

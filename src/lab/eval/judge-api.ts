@@ -1,11 +1,40 @@
-// The API judge: any OpenAI-compatible chat-completions endpoint (URL, model, key). It reads the
-// first answer token's top logprobs when the endpoint offers them (the paper's measure: weighted mean
-// over the integer tokens 0…100), and the parsed answer text otherwise; retries 429 / 5xx / network
-// failures with backoff, limits requests in flight, and says clearly what went wrong.
+// The API judge: any OpenAI-compatible chat-completions endpoint (URL, model, key). It builds the
+// request body, reads the first answer token's top logprobs when the endpoint offers them (the
+// paper's measure: weighted mean over the integer tokens 0…100) and the parsed answer text otherwise,
+// limits requests in flight, and says clearly what went wrong. The HTTP itself (and its retries of
+// 429 / 5xx / network failures) is an injected transport: src/hub/json-post.ts in the CLI and worker.
 // The key lives only in this object's private field: it must never appear in `id`, `label`, an error
-// message, a log line, a spec, a link or an export — and nothing here touches the DOM or storage.
+// message, a log line, a spec, a link or an export — and nothing here fetches, touches the DOM or
+// storage.
 
 import { JudgeError, scoreFromProbabilities, THRESHOLDS, type Judge, type JudgeScore } from './judge';
+
+/** One JSON POST as the judge asks for it. */
+export interface JudgePostRequest {
+  url: string;
+  /** content type and, when there is a key, `authorization` */
+  headers: Record<string, string>;
+  body: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * The transport's last word after its own retries (of 429, 5xx, network failures and timeouts): the
+ * endpoint's answer, or why it could not be reached; `attempts` counts the requests made.
+ */
+export type JudgePostAnswer =
+  | {
+      kind: 'http';
+      status: number;
+      statusText: string;
+      contentType: string | null;
+      text: string;
+      attempts: number;
+    }
+  | { kind: 'unreachable'; why: string; attempts: number };
+
+/** Sends one POST (retrying as it sees fit); rejects with an AbortError when `signal` aborts. */
+export type JudgePost = (req: JudgePostRequest) => Promise<JudgePostAnswer>;
 
 export interface ApiJudgeOptions {
   /** the API base (`https://api.openai.com/v1`) or the full `…/chat/completions` URL */
@@ -13,20 +42,13 @@ export interface ApiJudgeOptions {
   model: string;
   /** sent as `Authorization: Bearer …`; none for a local server that wants none */
   key?: string;
+  /** the HTTP transport (src/hub/json-post.ts: fetch with a timeout and retries) */
+  post: JudgePost;
   /** requests in flight at most (default 4) */
   concurrency?: number;
-  /** retries after a 429, a 5xx, a network failure or a timeout (default 5) */
-  retries?: number;
-  /** first backoff delay; doubles per retry (default 500 ms), capped at maxDelayMs (default 20 s) */
-  baseDelayMs?: number;
-  maxDelayMs?: number;
-  /** per request (default 60 s) */
-  timeoutMs?: number;
   /** top logprobs asked for (default 20, the paper's) */
   topLogprobs?: number;
   minNumberMass?: number;
-  /** injectable for tests */
-  fetch?: typeof fetch;
 }
 
 /** The chat-completions endpoint for a URL; refuses non-http(s) URLs and credentials in the URL. */
@@ -94,30 +116,6 @@ export function scoreFromText(text: string, minMass: number = THRESHOLDS.minNumb
   return { ...scoreFromProbabilities(numbers, code, refusal, 'text', minMass), text: t.slice(0, 200) };
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(new DOMException('cancelled', 'AbortError'));
-    const t = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(t);
-      reject(new DOMException('cancelled', 'AbortError'));
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
-/** Retry-After in ms (seconds or an HTTP date), or null. */
-function retryAfterMs(header: string | null): number | null {
-  if (!header) return null;
-  const s = Number(header);
-  if (Number.isFinite(s)) return Math.max(0, s * 1000);
-  const d = Date.parse(header);
-  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : null;
-}
-
 class Limiter {
   private active = 0;
   private queue: (() => void)[] = [];
@@ -133,8 +131,6 @@ class Limiter {
     }
   }
 }
-
-type Attempt = { kind: 'ok'; json: unknown } | { kind: 'retry'; why: string; after: number | null };
 
 export class ApiJudge implements Judge {
   readonly id: string;
@@ -217,78 +213,42 @@ export class ApiJudge implements Judge {
   }
 
   private async request(prompt: string, signal?: AbortSignal): Promise<unknown> {
-    const retries = this.opts.retries ?? 5;
-    const base = this.opts.baseDelayMs ?? 500;
-    const cap = this.opts.maxDelayMs ?? 20_000;
-    let last = '';
-    for (let attempt = 0; ; attempt++) {
-      const r = await this.attempt(prompt, signal);
-      if (r.kind === 'ok') return r.json;
-      last = r.why;
-      if (attempt >= retries)
-        throw new JudgeError('http', `the judge API failed ${attempt + 1} times; last: ${last}`);
-      await sleep(Math.min(cap, r.after ?? base * 2 ** attempt), signal);
-    }
-  }
-
-  private async attempt(prompt: string, signal?: AbortSignal): Promise<Attempt> {
-    const doFetch = this.opts.fetch ?? globalThis.fetch;
-    const ctl = new AbortController();
-    const onAbort = () => ctl.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => ctl.abort(), this.opts.timeoutMs ?? 60_000);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.#key) headers.authorization = `Bearer ${this.#key}`;
-    try {
-      let res: Response;
-      try {
-        res = await doFetch(this.endpoint, {
-          method: 'POST',
-          headers,
-          body: this.body(prompt),
-          signal: ctl.signal,
-        });
-      } catch (e) {
-        if (signal?.aborted) throw new DOMException('cancelled', 'AbortError');
-        const why = ctl.signal.aborted
-          ? 'timed out'
-          : `network error (${e instanceof Error ? e.message : String(e)})`;
-        return { kind: 'retry', why: this.redact(why), after: null };
-      }
-      const text = await res.text();
-      if (res.ok) {
+    for (;;) {
+      const a = await this.opts.post({ url: this.endpoint, headers, body: this.body(prompt), signal });
+      if (a.kind === 'unreachable')
+        throw new JudgeError('http', `the judge API failed ${a.attempts} times; last: ${this.redact(a.why)}`);
+      if (a.status >= 200 && a.status < 300) {
         try {
-          return { kind: 'ok', json: JSON.parse(text) };
+          return JSON.parse(a.text);
         } catch {
           throw new JudgeError(
             'bad_response',
             `the judge API at ${this.endpoint} did not answer with JSON ` +
-              `(${res.headers.get('content-type') ?? 'no content type'}): ${this.redact(text) || '(empty)'}`,
+              `(${a.contentType ?? 'no content type'}): ${this.redact(a.text) || '(empty)'}`,
           );
         }
       }
-      const detail = `${res.status} ${res.statusText}: ${this.redact(text) || '(no body)'}`.trim();
-      if (res.status === 429 || res.status >= 500)
-        return { kind: 'retry', why: detail, after: retryAfterMs(res.headers.get('retry-after')) };
-      if (res.status === 401 || res.status === 403)
+      const detail = `${a.status} ${a.statusText}: ${this.redact(a.text) || '(no body)'}`.trim();
+      if (a.status === 429 || a.status >= 500)
+        throw new JudgeError('http', `the judge API failed ${a.attempts} times; last: ${detail}`);
+      if (a.status === 401 || a.status === 403)
         throw new JudgeError(
           'auth',
           `the judge API refused the request (${detail}); check the key (${this.#key ? 'one was sent' : 'none was sent'})`,
         );
-      if (res.status === 400 && this.#logprobs === null) {
+      if (a.status === 400 && this.#logprobs === null) {
         // NOTE: some endpoints refuse logprobs outright; ask once more without them.
         this.#logprobs = false;
-        return { kind: 'retry', why: detail, after: 0 };
+        continue;
       }
-      if (res.status === 404)
+      if (a.status === 404)
         throw new JudgeError(
           'http',
           `the judge API has no such endpoint or model (${detail}) at ${this.endpoint}`,
         );
       throw new JudgeError('http', `the judge API refused the request (${detail})`);
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
     }
   }
 }
