@@ -105,6 +105,82 @@ describe('adapter_config.json', () => {
   });
 });
 
+describe('target_modules regex (untrusted: PEFT re.fullmatch, once per layer × projection)', () => {
+  const targeted = (pattern: string, layers: number) => {
+    const cfg = parseLoraConfig({ ...CONFIG, target_modules: pattern });
+    const out: string[] = [];
+    for (let l = 0; l < layers; l++)
+      for (const t of LORA_TARGETS) if (cfg.isTargeted(l, t)) out.push(`${l}.${t}`);
+    return out;
+  };
+
+  it('real PEFT patterns select what Python selects', () => {
+    expect(targeted('.*\\.(q_proj|v_proj)', 2)).toEqual(['0.q_proj', '0.v_proj', '1.q_proj', '1.v_proj']);
+    expect(targeted('model\\.layers\\.\\d+\\.self_attn\\.(q|k|v|o)_proj', 1)).toEqual([
+      '0.q_proj',
+      '0.k_proj',
+      '0.v_proj',
+      '0.o_proj',
+    ]);
+    expect(targeted('.*layers\\.(1[0-5]|[2-3])\\.mlp\\.down_proj', 16)).toEqual([
+      '2.down_proj',
+      '3.down_proj',
+      ...[10, 11, 12, 13, 14, 15].map((l) => `${l}.down_proj`),
+    ]);
+    const ex = parseLoraConfig({ ...CONFIG, exclude_modules: '.*\\.0\\.self_attn\\..*' });
+    expect(ex.isTargeted(0, 'q_proj')).toBe(false);
+    expect(ex.isTargeted(1, 'q_proj')).toBe(true);
+  });
+
+  it('a catastrophic pattern is decided in bounded time over 1024 layers', () => {
+    // A backtracking engine needs ~1 s for this pattern on a 24-character name, doubling per character;
+    // every module name here is 27-31 characters, and there are 7168 of them.
+    const t0 = performance.now();
+    expect(targeted('([a-z_.0-9]+)+X', 1024)).toEqual([]);
+    expect(targeted('(.*)*X', 1024)).toEqual([]);
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+
+  it('a pattern that needs backtracking features is refused, naming file, field and pattern', () => {
+    for (const [pattern, why] of [
+      ['(q_proj)\\1', /backreferences/],
+      ['(?=.*q).*_proj', /lookahead/],
+      ['(?i).*Q_PROJ', /inline flags/],
+    ] as const) {
+      let err: unknown;
+      try {
+        parseLoraConfig({ ...CONFIG, target_modules: pattern }, 'evil/adapter_config.json');
+      } catch (e) {
+        err = e;
+      }
+      expect(err, pattern).toBeInstanceOf(EngineError);
+      const e = err as EngineError;
+      expect(e.code).toBe('unsupported_config');
+      expect(e.details.field).toBe('target_modules');
+      expect(e.message).toContain('evil/adapter_config.json');
+      expect(e.message).toContain(JSON.stringify(pattern));
+      expect(e.message).toMatch(why);
+    }
+  });
+
+  it('an invalid pattern is bad_config with the reason', () => {
+    expect(() => parseLoraConfig({ ...CONFIG, target_modules: '(q_proj' })).toThrow(
+      /target_modules is not a valid regular expression \(missing \), unterminated subpattern/,
+    );
+    expect(() => parseLoraConfig({ ...CONFIG, exclude_modules: '*q' })).toThrow(
+      /exclude_modules .*nothing to repeat/,
+    );
+  });
+
+  it('loads a real adapter whose target_modules is a regex', async () => {
+    const a = await loadLora(
+      source({ ...CONFIG, target_modules: '.*\\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)' }),
+      spec,
+    );
+    expect(a.branches.size).toBe(spec.numLayers * LORA_TARGETS.length);
+  });
+});
+
 describe('adapter tensors', () => {
   it('loads every branch with its A [r,in] and B [out,r]', async () => {
     const a = await loadLora(source(CONFIG), spec);

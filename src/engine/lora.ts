@@ -2,10 +2,12 @@
 // checked against the base ArchSpec; and `mergeLora` (W + scale·scaling·B·A) for tests.
 // Must never merge on load (base and finetuned share one weight copy), never accept an adapter
 // feature the forward pass would silently ignore (DoRA, modules_to_save, rank_pattern, lora bias),
-// and never import Node APIs.
+// never run target_modules / exclude_modules through a backtracking regex engine (peft-regex.ts), and
+// never import Node APIs.
 
 import { isObject } from '../common/json';
 import { EngineError } from './errors';
+import { compilePattern, PatternError, type CompiledPattern } from './peft-regex';
 import { openSafetensors, type TensorStore } from './safetensors';
 import type { FileSource } from './files';
 import type { ArchSpec, LoraAdapter, LoraBranch, LoraTarget, Tensor, WeightMap } from './types';
@@ -103,13 +105,23 @@ function isEmpty(v: unknown): boolean {
 function moduleMatcher(spec: unknown, field: string, file: string): ((name: string) => boolean) | null {
   if (spec === undefined || spec === null) return null;
   if (typeof spec === 'string') {
-    let re: RegExp;
+    // NOTE: never a JS RegExp: a backtracking engine takes exponential time on patterns such as
+    // `(a+)+$`, once per layer × projection; compilePattern matches in linear time (peft-regex.ts).
+    let re: CompiledPattern;
     try {
-      re = new RegExp(`^(?:${spec})$`);
-    } catch {
-      throw badConfig(file, field, spec, 'is not a valid regular expression');
+      re = compilePattern(spec);
+    } catch (e) {
+      if (!(e instanceof PatternError)) throw e;
+      throw e.kind === 'syntax'
+        ? badConfig(file, field, spec, `is not a valid regular expression (${e.reason})`)
+        : unsupported(
+            file,
+            field,
+            spec,
+            `${e.reason} (patterns are matched in linear time, without backtracking)`,
+          );
     }
-    return (name) => re.test(name);
+    return (name) => re.fullmatch(name);
   }
   if (Array.isArray(spec) && spec.every((s) => typeof s === 'string')) {
     const list = spec as string[];
