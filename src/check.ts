@@ -1,5 +1,6 @@
 // Entry of the engine self-check page (check.html): asks the worker to compare the engine with the
 // reference on every backend and prints the numbers. Runs no model on this thread.
+import { errorMessage } from './common/errors';
 import { EngineClient } from './worker/client';
 
 const out = document.querySelector<HTMLPreElement>('[data-testid="selfcheck"]');
@@ -12,6 +13,6 @@ client
     out.dataset.state = 'done';
   })
   .catch((e: unknown) => {
-    out.textContent = `self-check failed: ${e instanceof Error ? e.message : String(e)}`;
+    out.textContent = `self-check failed: ${errorMessage(e)}`;
     out.dataset.state = 'error';
   });

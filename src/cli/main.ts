@@ -2,6 +2,7 @@
 // progress and errors to stderr; on error nothing partial is printed to stdout and the exit code is 1.
 import fs from 'node:fs';
 import path from 'node:path';
+import { errorMessage } from '../common/errors';
 import { configureOrt } from '../engine/session';
 import { EngineError } from '../engine/errors';
 import { redactToken } from '../hub/hub-api';
@@ -82,7 +83,7 @@ export function loadSpecArg(arg: string | undefined): ExperimentSpec {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${arg} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`${arg} is not valid JSON: ${errorMessage(e)}`);
   }
   const parsed = parseSpec(json);
   if (!parsed.ok) throw new Error(`${arg} is not a valid experiment spec:\n  ${parsed.errors.join('\n  ')}`);
@@ -265,8 +266,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`piggyback: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    const msg =
-      e instanceof EngineError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+    const msg = e instanceof EngineError ? `${e.code}: ${e.message}` : errorMessage(e);
     // NOTE: no token in any message, even one a library echoed.
     process.stderr.write(`piggyback: ${redactToken(msg, cliHubOptions(args.flags).token)}\n`);
     return 1;

@@ -3,6 +3,7 @@
 // reference.ts's referenceForward, so tests compare the two directly. It must never merge LoRA into base
 // weights, never fetch outputs nobody asked for, and never dispose a cache it did not create.
 
+import { errorMessage } from '../common/errors';
 import { EngineError } from './errors';
 import { buildDecoderGraph, type DecoderIo, type DecoderOptions, type GraphDtype } from './graph/decoder';
 import * as N from './graph/names';
@@ -162,7 +163,7 @@ export class EngineModel {
       return model;
     } catch (e) {
       await model.dispose();
-      const reason = `WebGPU run failed: ${e instanceof Error ? e.message : String(e)}`;
+      const reason = `WebGPU run failed: ${errorMessage(e)}`;
       return new EngineModel(
         spec,
         graph.io,

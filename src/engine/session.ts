@@ -5,6 +5,7 @@
 // (onnxruntime-node is only imported by a name the bundler cannot see), and never know model semantics.
 
 import type * as OrtWeb from 'onnxruntime-web';
+import { errorMessage } from '../common/errors';
 import type { ExternalDataFile } from './graph/builder';
 
 /** The ORT module API shared by onnxruntime-web and onnxruntime-node (both re-export onnxruntime-common). */
@@ -129,10 +130,6 @@ function describeAdapter(a: GpuAdapterLike): string {
   return info.isFallbackAdapter ? `${name} (fallback)` : name;
 }
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** One ORT session plus the runtime that made it (tensors must come from the same runtime). */
 export class EngineSession {
   private released = false;
@@ -239,7 +236,7 @@ async function tryWebGpu(
   try {
     adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
-    return { reason: `WebGPU adapter request failed: ${errorText(e)}` };
+    return { reason: `WebGPU adapter request failed: ${errorMessage(e)}` };
   }
   if (!adapter) return { reason: 'WebGPU is present but no adapter is available' };
   const ort = await loadOrtWeb();
@@ -261,7 +258,7 @@ async function tryWebGpu(
     });
     return new EngineSession(ort, s, info);
   } catch (e) {
-    return { reason: `WebGPU session creation failed: ${errorText(e)}` };
+    return { reason: `WebGPU session creation failed: ${errorMessage(e)}` };
   }
 }
 
@@ -286,7 +283,7 @@ export async function createSession(
         try {
           await loadOrtNode();
         } catch (e) {
-          return createWasm(graph, opts, `onnxruntime-node unavailable: ${errorText(e)}`);
+          return createWasm(graph, opts, `onnxruntime-node unavailable: ${errorMessage(e)}`);
         }
         return createNodeCpu(graph, opts);
       }

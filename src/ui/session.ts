@@ -3,6 +3,7 @@
 // updates, and cancels what a newer request supersedes. Model requests go through an EngineQueue, one
 // at a time. Must never run a model on the UI thread or import anything of the engine; everything goes
 // through src/worker/client.ts.
+import { errorMessage } from '../common/errors';
 import { CancelledError, EngineClient, WorkerError } from '../worker/client';
 import type { LoadProgress, LocalFile, TokenNeighbour, WorkerEvent } from '../worker/protocol';
 import { keepEndpoint, keepToken, rememberedEndpoint, rememberedToken } from './hub-access';
@@ -23,10 +24,6 @@ const INFO_TIMEOUT_MS = 8000;
 const QUEUED_TIMEOUT_MS = 120_000;
 
 type Slot = 'prepare' | 'run' | 'sweep' | 'layer' | 'drift';
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** Rejects after `ms` when the worker does not answer. */
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -104,7 +101,7 @@ export class LabSession {
         if (!this.disposed) this.store.setState({ backend: r.backend });
       })
       .catch((e: unknown) => {
-        if (!this.disposed) this.store.setState({ backendError: message(e) });
+        if (!this.disposed) this.store.setState({ backendError: errorMessage(e) });
       });
     this.unsubscribe = this.store.subscribe((s, prev) => {
       if (s.spec !== prev.spec) this.onSpecChange();
@@ -259,7 +256,7 @@ export class LabSession {
       }
       this.store.setState({
         promptStatus: 'error',
-        promptError: message(e),
+        promptError: errorMessage(e),
         promptProblem: e instanceof WorkerError ? e.problem : null,
         loading: null,
       });
@@ -299,7 +296,7 @@ export class LabSession {
       const cancelled = e instanceof CancelledError;
       this.store.setState({
         conditions: endRun(this.store.getState().conditions, cancelled ? 'cancelled' : 'error'),
-        run: { status: cancelled ? 'cancelled' : 'error', error: cancelled ? null : message(e) },
+        run: { status: cancelled ? 'cancelled' : 'error', error: cancelled ? null : errorMessage(e) },
         loading: null,
       });
     } finally {
@@ -367,7 +364,7 @@ export class LabSession {
         sweep: {
           ...s.sweep,
           status: cancelled ? 'cancelled' : 'error',
-          error: cancelled ? null : message(e),
+          error: cancelled ? null : errorMessage(e),
         },
       });
     } finally {
@@ -407,7 +404,7 @@ export class LabSession {
         layerSweep: {
           ...this.store.getState().layerSweep,
           status: cancelled ? 'cancelled' : 'error',
-          error: cancelled ? null : message(e),
+          error: cancelled ? null : errorMessage(e),
         },
       });
     } finally {
@@ -441,7 +438,7 @@ export class LabSession {
         drift: {
           ...this.store.getState().drift,
           status: cancelled ? 'cancelled' : 'error',
-          error: cancelled ? null : message(e),
+          error: cancelled ? null : errorMessage(e),
         },
       });
     } finally {

@@ -5,6 +5,7 @@
 // spec's dtype against the backend's limits (memory.ts) and suggest q4 when it does not fit.
 // Must never read a base model's weights, never touch ORT, the DOM or React, and never hold tokens.
 
+import { errorMessage } from '../common/errors';
 import { parseConfigDetailed } from '../engine/config';
 import { loadLora } from '../engine/lora';
 import { planMemory, type GpuLimits, type PlanResult } from '../engine/memory';
@@ -152,7 +153,7 @@ export async function preflightSpec(spec: ExperimentSpec, opts: PreflightOptions
       }
     } catch (e) {
       r.failure = e;
-      r.errors.push(e instanceof Error ? e.message : String(e));
+      r.errors.push(errorMessage(e));
     }
   }
   return out;

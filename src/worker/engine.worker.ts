@@ -4,6 +4,7 @@
 // the Hub token and endpoint and the folders the user picked, in memory. The UI thread never runs a
 // model; this file must never touch the DOM, and never lets one failed request take the worker down.
 /// <reference lib="webworker" />
+import { errorMessage } from '../common/errors';
 import { configureOrt, type BackendRequest } from '../engine/session';
 import type { FileSource } from '../engine/files';
 import { urlSource } from '../hub/url-files';
@@ -339,7 +340,7 @@ async function handle(req: WorkerRequest): Promise<void> {
       post({
         id: req.id,
         type: 'error',
-        message: e instanceof Error ? e.message : String(e),
+        message: errorMessage(e),
         ...(problem ? { problem } : {}),
       });
     }

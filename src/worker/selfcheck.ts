@@ -2,6 +2,7 @@
 // prefill (with a LoRA dose, a K/V patch and taps) and a decode step, and compare with the plain
 // TypeScript reference — in fp32, then in q4 against the reference on the same weights quantized and
 // dequantized in JS. Used by the check page and the e2e tests; answers numbers, never throws them away.
+import { errorMessage } from '../common/errors';
 import { EngineModel } from '../engine/model';
 import type { BackendRequest } from '../engine/session';
 import type { FileSource } from '../engine/files';
@@ -122,7 +123,7 @@ export async function selfCheck(
           requested,
           dtype,
           used: null,
-          error: e instanceof Error ? e.message : String(e),
+          error: errorMessage(e),
           maxRelError: null,
         });
       } finally {

@@ -4,6 +4,7 @@
 // Pure: it must never read a clock except through the injectable `now`, fetch, or touch ORT or the DOM.
 
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
+import { errorMessage } from '../../common/errors';
 import type { LabTokenizer } from './tokenizer';
 
 /** A value a template can see: JSON. */
@@ -74,10 +75,6 @@ function compile(source: string): Template {
   if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value as string);
   compiled.set(source, t);
   return t;
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 const MONTHS = [

@@ -2,6 +2,7 @@
 // streams every condition's answer, and computes its metrics; also the patching sweep and the prefix
 // drift. The one place where lab semantics meet the engine; it never touches the DOM, React or ORT
 // directly, and never lets a cache or tensor it made outlive the call.
+import { errorMessage } from '../../common/errors';
 import { generate } from '../../engine/generate';
 import type { ForwardInput, PatchSet, Tensor } from '../../engine/types';
 import type { Condition, ExperimentSpec, PatchSettings } from '../spec/experiment';
@@ -169,7 +170,7 @@ export class Lab {
           done: true,
           metrics: {},
           nextToken: [],
-          error: e instanceof Error ? e.message : String(e),
+          error: errorMessage(e),
         };
       }
       results.push(result);

@@ -6,6 +6,7 @@
 // and never accept a field it does not know (unknown fields are refused with their path).
 
 import { z } from 'zod';
+import { errorMessage } from '../../common/errors';
 import { migrateSpec, MigrationError } from './migrations';
 
 export const SPEC_VERSION = 1;
@@ -537,7 +538,7 @@ export function parseSpec(input: unknown): ParseResult {
     if (!result.success) return { ok: false, errors: issueMessages(result.error) };
     return { ok: true, spec: result.data };
   } catch (e) {
-    return { ok: false, errors: [`spec: could not be read (${e instanceof Error ? e.message : String(e)})`] };
+    return { ok: false, errors: [`spec: could not be read (${errorMessage(e)})`] };
   }
 }
 

@@ -4,6 +4,7 @@
 // credentials are refused, never stripped), never throw on any input, and never inflate without a bound.
 
 import { deflateSync, Inflate } from 'fflate';
+import { errorMessage } from '../../common/errors';
 import { canonicalJson, parseSpec, type ExperimentSpec } from './experiment';
 
 export const LINK_PARAM = 'spec';
@@ -245,6 +246,6 @@ export function decodeLink(urlOrFragment: unknown): DecodeResult {
       return fail('secret', 'the link contains what looks like a credential; refused', secrets);
     return { ok: true, spec: parsed.spec };
   } catch (e) {
-    return fail('bad-json', `the link could not be read (${e instanceof Error ? e.message : String(e)})`);
+    return fail('bad-json', `the link could not be read (${errorMessage(e)})`);
   }
 }

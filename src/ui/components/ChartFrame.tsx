@@ -1,6 +1,7 @@
 // A titled chart box with "SVG" and "PNG" export buttons for the <svg> inside it. Must never draw the
 // chart itself (children do) or export anything but that chart.
 import { useRef, useState, type ReactNode } from 'react';
+import { errorMessage } from '../../common/errors';
 import { serializeSvg, svgToPng } from '../charts/export-image';
 import { downloadBlob, downloadText } from '../save-file';
 
@@ -28,7 +29,7 @@ export function ChartFrame({ title, file, subtitle, actions, exportable = true, 
     if (!el) return;
     svgToPng(el)
       .then((b) => downloadBlob(`${file}.png`, b))
-      .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
+      .catch((e: unknown) => setError(errorMessage(e)));
   };
   return (
     <section className="chart-frame" aria-label={title} data-testid={testId}>

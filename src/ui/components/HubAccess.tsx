@@ -2,6 +2,7 @@
 // the worker's memory, in this tab's sessionStorage only when asked), the Hub endpoint, and clearing
 // the download cache. Must never put the token in the spec, the store, a link, a notice or the console.
 import { useId, useState } from 'react';
+import { errorMessage } from '../../common/errors';
 import { formatBytes } from '../format';
 import { looksLikeToken, normaliseEndpoint } from '../hub-access';
 import { useSession } from '../session-context';
@@ -28,7 +29,7 @@ export function HubAccess({ open }: { open: boolean }) {
     try {
       await f();
     } catch (e) {
-      notify('error', `${what}: ${e instanceof Error ? e.message : String(e)}`);
+      notify('error', `${what}: ${errorMessage(e)}`);
     } finally {
       setBusy(false);
     }

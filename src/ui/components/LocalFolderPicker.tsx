@@ -3,6 +3,7 @@
 // (held in its memory for this page); the spec keeps only `{kind: 'local', path: <folder name>}`, so
 // a share link names the folders but the recipient must pick them too. Never uploads anything.
 import { useId, useRef, useState, type DragEvent } from 'react';
+import { errorMessage } from '../../common/errors';
 import type { ExperimentSpec, ModelEntry } from '../../lab/spec/experiment';
 import { formatBytes } from '../format';
 import { folderFromDrop, folderFromInput, folderKind, type PickedFolder } from '../local-files';
@@ -125,7 +126,7 @@ export function LocalFolderPicker({
         [slot]: { name, files: r.files, bytes: r.bytes, kind: folderKind(f.files) },
       }));
     } catch (e) {
-      notify('error', `Could not open the folder: ${e instanceof Error ? e.message : String(e)}`);
+      notify('error', `Could not open the folder: ${errorMessage(e)}`);
     } finally {
       pending.current--;
     }

@@ -3,6 +3,7 @@
 // the edits already on that token. Must never edit the base prompt itself (edits belong to a condition)
 // and never render token text as HTML.
 import { useEffect, useState } from 'react';
+import { errorMessage } from '../../common/errors';
 import type { Condition, TokenEdit } from '../../lab/spec/experiment';
 import type { PromptView } from '../../lab/spec/results';
 import type { TokenNeighbour } from '../../worker/protocol';
@@ -45,7 +46,7 @@ export function TokenEditor({ prompt, index, target }: Props) {
           live &&
           setNeigh({
             tokenId,
-            value: { status: 'error', message: e instanceof Error ? e.message : String(e) },
+            value: { status: 'error', message: errorMessage(e) },
           }),
       );
     return () => {

@@ -5,6 +5,7 @@
 // through the client it is given. The API key stays in this component's memory (sessionStorage only
 // when the user ticks "remember"); it must never enter the spec, a link, a log or an export.
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { errorMessage } from '../../common/errors';
 import { ratesToCsv, rowsToCsv, type EvalRow, type EvalSummary } from '../../lab/eval/eval-table';
 import { specHash, type ExperimentSpec } from '../../lab/spec/experiment';
 import type { RequestBody } from '../../worker/client';
@@ -78,8 +79,6 @@ const tabStorage = (): Storage | null => {
   }
 };
 
-const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
 function baseModel(spec: ExperimentSpec): string {
   const byRole = Object.entries(spec.models).find(([, m]) => m.role === 'base');
   return byRole ? byRole[0] : Object.hasOwn(spec.models, 'base') ? 'base' : Object.keys(spec.models)[0];
@@ -132,7 +131,7 @@ function ChartBox(props: {
             className="btn small"
             onClick={() => {
               const el = svg();
-              if (el) savePng(`${props.stem}.png`, el).catch((e: unknown) => setError(messageOf(e)));
+              if (el) savePng(`${props.stem}.png`, el).catch((e: unknown) => setError(errorMessage(e)));
             }}
           >
             PNG
@@ -297,7 +296,7 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
           setSelected(null);
           setNote('the kept answers for this spec and judge are forgotten');
         },
-        (e: unknown) => setError(messageOf(e)),
+        (e: unknown) => setError(errorMessage(e)),
       );
       return;
     }
@@ -326,7 +325,7 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
         if (e instanceof Error && e.name === 'CancelledError')
           setNote('cancelled: the finished answers are kept; Run resumes from them');
         else {
-          const m = messageOf(e);
+          const m = errorMessage(e);
           setError(/judge prompt is \d+ tokens/.test(m) ? `${m} Tick “compact judge prompts”.` : m);
         }
       })
