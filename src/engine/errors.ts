@@ -13,6 +13,8 @@ export type EngineErrorCode =
   | 'offset_out_of_range'
   /** two tensors' byte ranges overlap */
   | 'overlapping_tensors'
+  /** the tensors do not cover a safetensors data region exactly: a gap between them, or bytes after the last */
+  | 'uncovered_bytes'
   /** a dtype we do not know, or refuse for this use */
   | 'unknown_dtype'
   /** a tensor's shape disagrees with its byte span, with the config or with another input */

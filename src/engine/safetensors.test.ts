@@ -203,6 +203,110 @@ describe('malformed files', () => {
   });
 });
 
+describe('the tensors must cover the data region exactly (as the Rust reference requires)', () => {
+  const two = new Map<string, WriteEntry>([
+    ['a', { dtype: 'F32', shape: [2], data: f32(1, 2) }],
+    ['b', { dtype: 'F32', shape: [2], data: f32(3, 4) }],
+  ]);
+  const good = writeSafetensors(two);
+  const headerLen = Number(new DataView(good.buffer).getBigUint64(0, true));
+
+  it('a header length a few bytes short (cutting only padding) is refused, not read shifted', async () => {
+    // The writer pads the JSON with spaces to 8 bytes; shortening the declared length by the padding
+    // still parses, and would start the data region early, shifting every weight.
+    const json = new TextDecoder().decode(good.subarray(8, 8 + headerLen));
+    const pad = json.length - json.trimEnd().length;
+    expect(pad).toBeGreaterThan(0);
+    const shifted = good.slice();
+    new DataView(shifted.buffer).setBigUint64(0, BigInt(headerLen - pad), true);
+    const e = await expectCode(openSafetensors(shifted, 'shifted.safetensors'), 'uncovered_bytes');
+    expect(e.message).toContain('shifted.safetensors');
+    expect(e.message).toContain(`${pad} trailing bytes`);
+  });
+
+  it('trailing bytes after the last tensor', async () => {
+    const longer = new Uint8Array(good.length + 4);
+    longer.set(good);
+    const e = await expectCode(openSafetensors(longer), 'uncovered_bytes');
+    expect(e.details).toMatchObject({ begin: 16, end: 20 });
+  });
+
+  it('a gap between tensors, or before the first', async () => {
+    const gap = await expectCode(
+      openSafetensors(
+        rawFile(
+          {
+            a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+            b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+          },
+          new Uint8Array(16),
+        ),
+      ),
+      'uncovered_bytes',
+    );
+    expect(gap.message).toMatch(/bytes \[4, 8\).*between a and b/);
+    const lead = await expectCode(
+      openSafetensors(
+        rawFile({ b: { dtype: 'F32', shape: [3], data_offsets: [4, 16] } }, new Uint8Array(16)),
+      ),
+      'uncovered_bytes',
+    );
+    expect(lead.message).toMatch(/bytes \[0, 4\).*before b/);
+  });
+
+  it('an empty tensor must sit where the previous one ends, not inside it', async () => {
+    await expectCode(
+      openSafetensors(
+        rawFile(
+          {
+            a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+            e: { dtype: 'F32', shape: [0], data_offsets: [8, 8] },
+          },
+          new Uint8Array(16),
+        ),
+      ),
+      'overlapping_tensors',
+    );
+    const ok = await openSafetensors(
+      rawFile(
+        {
+          e: { dtype: 'F32', shape: [0], data_offsets: [0, 0] },
+          a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+          z: { dtype: 'F16', shape: [0, 3], data_offsets: [16, 16] },
+        },
+        new Uint8Array(16),
+      ),
+    );
+    expect([...ok.tensors.keys()].sort()).toEqual(['a', 'e', 'z']);
+  });
+
+  it('an empty file ({} and no data) is valid; {} with data is not', async () => {
+    expect((await openSafetensors(rawFile({}, new Uint8Array(0)))).tensors.size).toBe(0);
+    await expectCode(openSafetensors(rawFile({}, new Uint8Array(8))), 'uncovered_bytes');
+  });
+
+  it('files written in any tensor order still open, as do the committed fixtures and shards', async () => {
+    const reordered = rawFile(
+      {
+        b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+        a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      },
+      new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer),
+    );
+    expect([...(await (await openSafetensors(reordered)).read('b')).data]).toEqual([3, 4]);
+    const { readFileSync } = await import('node:fs');
+    for (const f of [
+      'fixtures/tiny-llama/model.safetensors',
+      'fixtures/tiny-qwen3/model.safetensors',
+      'fixtures/tiny-llama-lora/adapter_model.safetensors',
+      'fixtures/tiny-llama-sharded/model-00001-of-00002.safetensors',
+      'fixtures/tiny-llama-sharded/model-00002-of-00002.safetensors',
+    ]) {
+      expect((await openSafetensors(readFileSync(f), f)).tensors.size, f).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe('sharded', () => {
   const shard1 = writeSafetensors(
     new Map([['x', { dtype: 'F32', shape: [2], data: f32(1, 2) } as WriteEntry]]),

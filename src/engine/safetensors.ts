@@ -1,7 +1,8 @@
 // Safetensors reader (single file and sharded index) with a fully bounds-checked header, plus the
 // float conversions it needs (bf16/f16 → f32, f32 → f16) and a tiny writer for tests and fixtures.
-// Must never trust the header, never read the whole file when one tensor is asked for, and never
-// import Node or DOM-only APIs (Blob is used only when the caller hands one in).
+// Must never trust the header (tensors must tile the data region exactly, as the Rust reference
+// requires), never read the whole file when one tensor is asked for, and never import Node or
+// DOM-only APIs (Blob is used only when the caller hands one in).
 
 import { isObject } from '../common/json';
 import { EngineError } from './errors';
@@ -262,7 +263,47 @@ export function parseHeader(
       { file, tensor: beyond[0].name, end: beyond[0].end, dataLength },
     );
   }
+  checkCoverage([...tensors.values()], dataLength, file);
   return { tensors, metadata };
+}
+
+/**
+ * The reference implementation's rule (the Rust safetensors crate, `Metadata::validate` and
+ * `read_metadata`): sorted by offsets, every tensor starts where the previous one ended — empty ones
+ * included — and the last ends at the end of the file. A gap or trailing bytes means the header does
+ * not describe this data region (a header length a few bytes off shifts every weight), so it is refused.
+ */
+function checkCoverage(all: TensorInfo[], dataLength: number, file: string): void {
+  const sorted = all.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  let previous: TensorInfo | null = null;
+  for (const t of sorted) {
+    if (t.begin > cursor) {
+      throw new EngineError(
+        'uncovered_bytes',
+        `${file}: bytes [${cursor}, ${t.begin}) of the data region belong to no tensor ` +
+          `(a gap ${previous ? `between ${previous.name} and ${t.name}` : `before ${t.name}`}): the header does not describe this data`,
+        { file, tensor: t.name, begin: cursor, end: t.begin },
+      );
+    }
+    if (t.begin < cursor) {
+      throw new EngineError(
+        'overlapping_tensors',
+        `${file}: tensor ${t.name} at ${t.begin} lies inside ${previous?.name ?? 'another tensor'}, which ends at ${cursor}`,
+        { file, tensor: t.name, other: previous?.name },
+      );
+    }
+    cursor = t.end;
+    previous = t;
+  }
+  if (cursor !== dataLength) {
+    throw new EngineError(
+      'uncovered_bytes',
+      `${file}: the data region has ${dataLength} bytes but its tensors end at ${cursor}: ` +
+        `${dataLength - cursor} trailing bytes belong to no tensor (a wrong header length, or a corrupt file)`,
+      { file, begin: cursor, end: dataLength, dataLength },
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
