@@ -1,6 +1,6 @@
 // `piggyback cache [list | clear [owner/name]]`: what the download cache folder holds, and clearing
 // it (all of it, or one repo). Must never touch anything outside the cache folder.
-import { defaultCacheDir, folderCache } from '../hub/download-cache-node';
+import { defaultDownloadCacheDir, folderDownloadCache } from '../hub/download-cache-node';
 import { isRepoId } from '../hub/hub-api';
 import { formatBytes } from '../engine/memory';
 
@@ -10,8 +10,8 @@ export async function cacheCommand(
   env: Record<string, string | undefined> = process.env,
   out: (s: string) => void = (s) => process.stdout.write(s),
 ): Promise<number> {
-  const dir = defaultCacheDir(env);
-  const cache = folderCache(dir);
+  const dir = defaultDownloadCacheDir(env);
+  const cache = folderDownloadCache(dir);
   const [sub = 'list', repo] = args;
   if (sub === 'list') {
     const entries = await cache.list();

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { folderSource } from '../hub/folder-files-node';
 import type { FileSource } from '../engine/files';
 import { urlSource } from '../hub/url-files';
-import { memoryCache, type ModelCache } from '../hub/download-cache';
-import { defaultCacheDir, folderCache } from '../hub/download-cache-node';
+import { memoryDownloadCache, type DownloadCache } from '../hub/download-cache';
+import { defaultDownloadCacheDir, folderDownloadCache } from '../hub/download-cache-node';
 import {
   DEFAULT_HUB_ENDPOINT,
   HubClient,
@@ -33,7 +33,7 @@ export interface NodeHubOptions {
   /** default HF_TOKEN; sent only to `endpoint` */
   token?: string | null;
   /** default the folder cache (PIGGYBACK_CACHE or ~/.cache/piggyback); null: memory only */
-  cache?: ModelCache | null;
+  cache?: DownloadCache | null;
   /** ask the Hub for the file list again even when the cache remembers one */
   refresh?: boolean;
   /** 'ranges': read safetensors headers without downloading weights (inspect) */
@@ -44,13 +44,13 @@ export interface NodeHubOptions {
   fetch?: typeof fetch;
 }
 
-let sharedCache: ModelCache | null = null;
+let sharedDownloadCache: DownloadCache | null = null;
 
-function cacheOf(opts: NodeHubOptions): ModelCache {
-  if (opts.cache === null) return memoryCache();
+function downloadCacheOf(opts: NodeHubOptions): DownloadCache {
+  if (opts.cache === null) return memoryDownloadCache();
   if (opts.cache) return opts.cache;
-  sharedCache ??= folderCache(defaultCacheDir());
-  return sharedCache;
+  sharedDownloadCache ??= folderDownloadCache(defaultDownloadCacheDir());
+  return sharedDownloadCache;
 }
 
 async function openHub(
@@ -69,7 +69,7 @@ async function openHub(
   });
   const src = await openHubSource({
     client,
-    cache: cacheOf(opts),
+    cache: downloadCacheOf(opts),
     repo,
     revision,
     refresh: opts.refresh,
@@ -183,7 +183,7 @@ export function cliHubOptions(
     cache: flags.has('no-cache')
       ? null
       : env.PIGGYBACK_CACHE
-        ? folderCache(path.resolve(env.PIGGYBACK_CACHE))
+        ? folderDownloadCache(path.resolve(env.PIGGYBACK_CACHE))
         : undefined,
     refresh: flags.has('refresh'),
     onProgress: stderrProgress(),

@@ -15,13 +15,13 @@ import {
   type CacheEntry,
   type CacheKey,
   type CacheWriter,
-  type ModelCache,
+  type DownloadCache,
 } from './download-cache';
 import type { RepoInfo } from './hub-api';
 import { fileReader } from './folder-files-node';
 
 /** `PIGGYBACK_CACHE`, else `$XDG_CACHE_HOME/piggyback`, else `~/.cache/piggyback`. */
-export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
+export function defaultDownloadCacheDir(env: Record<string, string | undefined> = process.env): string {
   if (env.PIGGYBACK_CACHE) return resolve(env.PIGGYBACK_CACHE);
   const base = env.XDG_CACHE_HOME ? resolve(env.XDG_CACHE_HOME) : join(homedir(), '.cache');
   return join(base, 'piggyback');
@@ -50,7 +50,7 @@ async function sizeOf(path: string): Promise<number | null> {
   }
 }
 
-export function folderCache(root: string = defaultCacheDir()): ModelCache {
+export function folderDownloadCache(root: string = defaultDownloadCacheDir()): DownloadCache {
   const filesRoot = join(root, 'files');
   const infoRoot = join(root, 'info');
   const pathOf = (key: CacheKey): string => {

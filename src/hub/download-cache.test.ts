@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   cacheKeyString,
-  cacheStorageCache,
-  memoryCache,
+  cacheStorageDownloadCache,
+  memoryDownloadCache,
   type CacheLike,
   type CacheStorageLike,
-  type ModelCache,
+  type DownloadCache,
 } from './download-cache';
-import { defaultCacheDir, folderCache } from './download-cache-node';
+import { defaultDownloadCacheDir, folderDownloadCache } from './download-cache-node';
 import type { RepoInfo } from './hub-api';
 
 /** Cache Storage as the browser has it, in memory (Node has no `caches`). */
@@ -55,10 +55,10 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function makeFolder(): Promise<ModelCache> {
+async function makeFolder(): Promise<DownloadCache> {
   const d = await mkdtemp(join(tmpdir(), 'piggyback-cache-'));
   dirs.push(d);
-  return folderCache(d);
+  return folderDownloadCache(d);
 }
 
 const key = { repo: 'o/n', revision: 'a'.repeat(40), file: 'sub/model.safetensors' };
@@ -72,9 +72,9 @@ const info: RepoInfo = {
   files: [{ path: 'config.json', size: 10, sha256: null }],
 };
 
-const impls: [string, () => Promise<ModelCache>][] = [
-  ['memory', async () => memoryCache()],
-  ['cache storage', async () => cacheStorageCache(fakeCacheStorage())],
+const impls: [string, () => Promise<DownloadCache>][] = [
+  ['memory', async () => memoryDownloadCache()],
+  ['cache storage', async () => cacheStorageDownloadCache(fakeCacheStorage())],
   ['folder', makeFolder],
 ];
 
@@ -173,15 +173,15 @@ describe('cache details', () => {
   });
 
   it('the folder cache lives under PIGGYBACK_CACHE, else XDG_CACHE_HOME or ~/.cache', () => {
-    expect(defaultCacheDir({ PIGGYBACK_CACHE: '/tmp/pc' })).toBe('/tmp/pc');
-    expect(defaultCacheDir({ XDG_CACHE_HOME: '/tmp/xdg' })).toBe(join('/tmp/xdg', 'piggyback'));
-    expect(defaultCacheDir({})).toMatch(/\.cache[/\\]piggyback$/);
+    expect(defaultDownloadCacheDir({ PIGGYBACK_CACHE: '/tmp/pc' })).toBe('/tmp/pc');
+    expect(defaultDownloadCacheDir({ XDG_CACHE_HOME: '/tmp/xdg' })).toBe(join('/tmp/xdg', 'piggyback'));
+    expect(defaultDownloadCacheDir({})).toMatch(/\.cache[/\\]piggyback$/);
   });
 
   it('the folder cache ignores .part files in listings and drops a file changed on disk', async () => {
     const d = await mkdtemp(join(tmpdir(), 'piggyback-cache-'));
     dirs.push(d);
-    const c = folderCache(d);
+    const c = folderDownloadCache(d);
     const w = await c.writer(key, 300);
     await w.write(bytes.subarray(0, 10));
     await w.abort(true);
@@ -198,7 +198,7 @@ describe('cache details', () => {
 
   it('Cache Storage: clearing everything deletes the named cache', async () => {
     const s = fakeCacheStorage();
-    const c = cacheStorageCache(s, 'test-cache');
+    const c = cacheStorageDownloadCache(s, 'test-cache');
     const w = await c.writer(key);
     await w.write(bytes);
     await w.commit();

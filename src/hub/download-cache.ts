@@ -40,7 +40,7 @@ export interface CacheEntry extends CacheKey {
   size: number;
 }
 
-export interface ModelCache {
+export interface DownloadCache {
   readonly kind: 'memory' | 'cache-storage' | 'folder';
   /** where it lives, for messages (a folder path, a Cache Storage name) */
   readonly location: string;
@@ -154,7 +154,7 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
 const INFO_FILE = '.piggyback-info.json';
 
 /** Keeps everything in memory (tests; a browser without Cache Storage). */
-export function memoryCache(): ModelCache {
+export function memoryDownloadCache(): DownloadCache {
   const files = new Map<string, { key: CacheKey; data: Uint8Array }>();
   const partials = new Map<string, Uint8Array[]>();
   const infos = new Map<string, string>();
@@ -257,7 +257,10 @@ function parseKeyUrl(url: string): CacheKey | null {
  * files as Blobs (the browser may keep them on disk); random access reads Blob slices. Partial
  * downloads are kept in memory for a resume within the session.
  */
-export function cacheStorageCache(storage: CacheStorageLike, name = CACHE_STORAGE_NAME): ModelCache {
+export function cacheStorageDownloadCache(
+  storage: CacheStorageLike,
+  name = CACHE_STORAGE_NAME,
+): DownloadCache {
   let opened: Promise<CacheLike> | null = null;
   const cache = () => (opened ??= storage.open(name));
   const partials = new Map<string, Uint8Array[]>();
@@ -378,7 +381,7 @@ export function cacheStorageCache(storage: CacheStorageLike, name = CACHE_STORAG
 }
 
 /** Cache Storage where the host has it (a secure browser context), else memory. */
-export function browserCache(): ModelCache {
+export function browserDownloadCache(): DownloadCache {
   const g = globalThis as { caches?: CacheStorageLike };
-  return g.caches ? cacheStorageCache(g.caches) : memoryCache();
+  return g.caches ? cacheStorageDownloadCache(g.caches) : memoryDownloadCache();
 }

@@ -11,8 +11,8 @@ import {
   TEST_TOKENS,
   type HubTestServer,
 } from '../../scripts/hub-test-server';
-import { memoryCache, type ModelCache } from './download-cache';
-import { folderCache } from './download-cache-node';
+import { memoryDownloadCache, type DownloadCache } from './download-cache';
+import { folderDownloadCache } from './download-cache-node';
 import { HubClient, HubError, isHubError, type HubErrorReason } from './hub-api';
 import { openHubSource, type HubProgress, type HubSourceOptions } from './hub-files';
 import { loadLora } from '../engine/lora';
@@ -31,17 +31,17 @@ afterAll(async () => {
 });
 beforeEach(() => server.reset());
 
-async function tempCache(): Promise<{ cache: ModelCache; dir: string }> {
+async function tempCache(): Promise<{ cache: DownloadCache; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'piggyback-hub-'));
   dirs.push(dir);
-  return { cache: folderCache(dir), dir };
+  return { cache: folderDownloadCache(dir), dir };
 }
 
 const fast = { retries: 3, baseDelayMs: 1, maxDelayMs: 5 };
 
 function open(
   repo: string,
-  cache: ModelCache,
+  cache: DownloadCache,
   extra: Partial<HubSourceOptions> & { token?: string | null } = {},
 ) {
   const { token, ...rest } = extra;
@@ -108,7 +108,7 @@ describe('hub source over the test server', () => {
   });
 
   it('loads a PEFT adapter onto its base', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     const base = await open(TEST_REPOS.llama, cache);
     const adapter = await open(TEST_REPOS.lora, cache);
     expect(adapter.kind).toBe('adapter');
@@ -122,7 +122,7 @@ describe('hub source over the test server', () => {
   });
 
   it('redirects LFS files to the CDN leg like the Hub, and resolves by commit', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     const src = await open(TEST_REPOS.llama, cache);
     await src.ensure('model.safetensors');
     const paths = server.requests.map((r) => `${r.status} ${r.path}`);
@@ -131,7 +131,7 @@ describe('hub source over the test server', () => {
   });
 
   it('prefetch reports bytes, rate and ETA for a slow file, ending with done', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     const events: HubProgress[] = [];
     const src = await open(TEST_REPOS.slow, cache, {
       onProgress: (p) => events.push(p),
@@ -160,7 +160,7 @@ describe('hub source over the test server', () => {
   });
 
   it('resumes a file whose connection was cut halfway with a Range request', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     const src = await open(TEST_REPOS.flaky, cache);
     const m = await loadModel(src);
     expect(m.spec.numLayers).toBe(2);
@@ -214,7 +214,7 @@ describe('hub source over the test server', () => {
   });
 
   it('retries 503 and 429 answers', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     const src = await open(TEST_REPOS.busy, cache);
     const m = await loadModel(src);
     expect(m.spec.numLayers).toBe(2);
@@ -233,7 +233,7 @@ describe('hub source over the test server', () => {
   });
 
   it('gated repo: no token → "accept its license … paste a token"; pending token → no access; approved → loads', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     const anon = await open(TEST_REPOS.gated, cache);
     expect(anon.info.gated).toBe('manual');
     const e1 = await expectHubError(loadModel(anon), 'gated');
@@ -255,7 +255,7 @@ describe('hub source over the test server', () => {
 
   it('a token the Hub does not know → "rejected the token … create a read token"', async () => {
     const e = await expectHubError(
-      open(TEST_REPOS.llama, memoryCache(), { token: 'hf_NotARealTokenAtAll12345' }),
+      open(TEST_REPOS.llama, memoryDownloadCache(), { token: 'hf_NotARealTokenAtAll12345' }),
       'bad_token',
     );
     expect(e.status).toBe(401);
@@ -265,26 +265,26 @@ describe('hub source over the test server', () => {
   });
 
   it('404s: unknown repo, unknown revision, unknown file', async () => {
-    const e1 = await expectHubError(open('nobody/nothing-here', memoryCache()), 'repo_not_found');
+    const e1 = await expectHubError(open('nobody/nothing-here', memoryDownloadCache()), 'repo_not_found');
     expect(e1.status).toBe(404);
     expect(e1.message).toMatch(/check the spelling of owner\/name/);
     const e2 = await expectHubError(
-      open(TEST_REPOS.llama, memoryCache(), { revision: 'v9' }),
+      open(TEST_REPOS.llama, memoryDownloadCache(), { revision: 'v9' }),
       'revision_not_found',
     );
     expect(e2.message).toContain('no revision "v9"');
-    const src = await open(TEST_REPOS.llama, memoryCache());
+    const src = await open(TEST_REPOS.llama, memoryDownloadCache());
     const e3 = await expectHubError(src.readText('nope.json'), 'entry_not_found');
     expect(e3.code).toBe('missing_file');
     expect(await src.has('nope.json')).toBe(false);
   });
 
   it('unreachable Hub: a clear network error; with a remembered file list and files, loads offline', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     await (await open(TEST_REPOS.llama, cache)).prefetch();
     const dead = new HubClient({ endpoint: 'http://127.0.0.1:9' });
     const e = await expectHubError(
-      openHubSource({ client: dead, cache: memoryCache(), repo: TEST_REPOS.llama, retry: fast }),
+      openHubSource({ client: dead, cache: memoryDownloadCache(), repo: TEST_REPOS.llama, retry: fast }),
       'network',
     );
     expect(e.message).toMatch(/could not reach http:\/\/127\.0\.0\.1:9/);
@@ -300,7 +300,7 @@ describe('hub source over the test server', () => {
   });
 
   it('refresh sees a push: new commit, new files; the old commit stays cached apart', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     const repo = 'piggyback-test/pushed';
     server.push(repo, Object.fromEntries(server.repos.get(TEST_REPOS.llama)!.files));
     const v1 = await open(repo, cache);
@@ -336,7 +336,7 @@ describe('hub source over the test server', () => {
   });
 
   it('ranges mode reads safetensors headers without downloading the weights', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     const src = await open(TEST_REPOS.llama, cache, { mode: 'ranges' });
     const r = await src.openRandomAccess('model.safetensors');
     expect(r.size).toBe(src.file('model.safetensors')?.size);
@@ -349,7 +349,7 @@ describe('hub source over the test server', () => {
   });
 
   it('cancelling stops the download and keeps the partial bytes', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     const ctl = new AbortController();
     const src = await open(TEST_REPOS.slow, cache, {
       signal: ctl.signal,

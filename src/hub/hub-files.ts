@@ -5,7 +5,7 @@
 // Must never read a file the file list does not name, never download a file twice at once, never
 // cache a file whose size is wrong, and never import Node APIs or the DOM.
 
-import { type CacheKey, type ModelCache } from './download-cache';
+import { type CacheKey, type DownloadCache } from './download-cache';
 import { download, RateMeter, etaSeconds, type DownloadProgress } from './http-download';
 import type { RetryPolicy, Sleep } from './retry';
 import {
@@ -46,7 +46,7 @@ export interface HubProgress {
 
 export interface HubSourceOptions {
   client: HubClient;
-  cache: ModelCache;
+  cache: DownloadCache;
   repo: string;
   revision?: string;
   /** ask the Hub for the file list even when the cache remembers one (falls back to it offline) */

@@ -3,7 +3,7 @@
 // planned per model.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHubTestServer, TEST_REPOS, type HubTestServer } from '../../scripts/hub-test-server';
-import { memoryCache } from '../hub/download-cache';
+import { memoryDownloadCache } from '../hub/download-cache';
 import { HubClient } from '../hub/hub-api';
 import { openHubSource } from '../hub/hub-files';
 import { WEBGPU_DEFAULT_LIMITS } from '../engine/memory';
@@ -20,7 +20,7 @@ beforeEach(() => server.reset());
 const MIRRORS = [[TEST_REPOS.llama, TEST_REPOS.mirror]];
 
 function resolver() {
-  const cache = memoryCache();
+  const cache = memoryDownloadCache();
   const client = new HubClient({ endpoint: server.url });
   return (s: ModelSource) => {
     if (s.kind !== 'hub') throw new Error('hub only');

@@ -9,7 +9,7 @@ import { configureOrt, type BackendRequest } from '../engine/session';
 import type { FileSource } from '../engine/files';
 import { urlSource } from '../hub/url-files';
 import { blobFolderSource } from '../hub/browser-files';
-import { clearWorkerCache, resolveBrowserSource } from './hub-sources';
+import { clearDownloadCache, resolveBrowserSource } from './hub-sources';
 import { hubToken } from '../hub/token';
 import { DEFAULT_HUB_ENDPOINT } from '../hub/hub-api';
 import { problemOf } from './load-problem';
@@ -294,7 +294,7 @@ async function handle(req: WorkerRequest): Promise<void> {
         post({ id: req.id, type: 'hub-token', ok: true });
         return;
       case 'clear-cache':
-        post({ id: req.id, type: 'clear-cache', removed: await clearWorkerCache(req.repo) });
+        post({ id: req.id, type: 'clear-cache', removed: await clearDownloadCache(req.repo) });
         return;
       case 'hub-endpoint': {
         const ep = req.endpoint?.trim() || null;

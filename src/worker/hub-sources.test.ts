@@ -9,7 +9,7 @@ import {
 } from '../../scripts/hub-test-server';
 import { readdirSync, readFileSync } from 'node:fs';
 import { blobFolderSource } from '../hub/browser-files';
-import { memoryCache } from '../hub/download-cache';
+import { memoryDownloadCache } from '../hub/download-cache';
 import { hubToken } from '../hub/token';
 import { loadModel } from '../engine/weights';
 import { resolveBrowserSource, type DownloadProgressEvent } from './hub-sources';
@@ -30,7 +30,7 @@ describe('resolveBrowserSource', () => {
       {
         origin: 'http://app.invalid',
         endpoint: server.url,
-        cache: memoryCache(),
+        cache: memoryDownloadCache(),
         onProgress: (p) => events.push(p),
       },
     );
@@ -45,7 +45,7 @@ describe('resolveBrowserSource', () => {
   });
 
   it('the pasted token is read at load time and sent to the Hub endpoint only', async () => {
-    const cache = memoryCache();
+    const cache = memoryDownloadCache();
     const opts = { origin: 'http://app.invalid', endpoint: server.url, cache };
     await expect(resolveBrowserSource({ kind: 'hub', repo: TEST_REPOS.gated }, opts)).rejects.toThrow(
       /is gated/,
@@ -60,7 +60,11 @@ describe('resolveBrowserSource', () => {
     await expect(
       resolveBrowserSource(
         { kind: 'url', url: `${server.url}/${TEST_REPOS.gated}` },
-        { origin: 'http://app.invalid', endpoint: 'https://huggingface.invalid', cache: memoryCache() },
+        {
+          origin: 'http://app.invalid',
+          endpoint: 'https://huggingface.invalid',
+          cache: memoryDownloadCache(),
+        },
       ),
     ).rejects.toThrow(/is gated/);
     expect(server.requests.every((r) => r.auth === 'none')).toBe(true);
@@ -69,7 +73,7 @@ describe('resolveBrowserSource', () => {
   it('a Hub-layout URL is a Hub repo; a plain folder URL falls back to plain files', async () => {
     const viaUrl = await resolveBrowserSource(
       { kind: 'url', url: `${server.url}/${TEST_REPOS.lora}` },
-      { origin: 'http://app.invalid', cache: memoryCache() },
+      { origin: 'http://app.invalid', cache: memoryDownloadCache() },
     );
     expect(await viaUrl.has('adapter_config.json')).toBe(true);
     expect(server.requests.some((r) => r.path.startsWith('/api/models/'))).toBe(true);
@@ -85,7 +89,7 @@ describe('resolveBrowserSource', () => {
     };
     const plain = await resolveBrowserSource(
       { kind: 'url', url: 'http://static.invalid/static/tiny' },
-      { origin: 'http://app.invalid', cache: memoryCache(), fetch: plainFetch },
+      { origin: 'http://app.invalid', cache: memoryDownloadCache(), fetch: plainFetch },
     );
     expect(plain.id).toBe('http://static.invalid/static/tiny');
     expect((await loadModel(plain)).spec.numLayers).toBe(2);
@@ -94,7 +98,7 @@ describe('resolveBrowserSource', () => {
   it('without prefetch (a preflight) nothing but the file list is fetched', async () => {
     const src = await resolveBrowserSource(
       { kind: 'hub', repo: TEST_REPOS.llama },
-      { origin: 'http://app.invalid', endpoint: server.url, cache: memoryCache(), prefetch: false },
+      { origin: 'http://app.invalid', endpoint: server.url, cache: memoryDownloadCache(), prefetch: false },
     );
     expect(await src.has('model.safetensors')).toBe(true);
     expect(server.requests.map((r) => r.path)).toEqual([`/api/models/${TEST_REPOS.llama}/revision/main`]);

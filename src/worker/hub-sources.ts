@@ -6,7 +6,7 @@
 // Must never touch the DOM, never send the token to a host other than the Hub endpoint, and never
 // put it in a message.
 
-import { browserCache, memoryCache, type ModelCache } from '../hub/download-cache';
+import { browserDownloadCache, memoryDownloadCache, type DownloadCache } from '../hub/download-cache';
 import {
   DEFAULT_HUB_ENDPOINT,
   HubClient,
@@ -51,7 +51,7 @@ export interface BrowserSourceOptions {
   origin: string;
   /** default the public Hub */
   endpoint?: string;
-  cache?: ModelCache;
+  cache?: DownloadCache;
   onProgress?: (p: DownloadProgressEvent) => void;
   signal?: AbortSignal;
   refresh?: boolean;
@@ -62,11 +62,11 @@ export interface BrowserSourceOptions {
   local?: (path: string) => FileSource | undefined;
 }
 
-let defaultCache: ModelCache | null = null;
+let defaultCache: DownloadCache | null = null;
 
 /** The worker's download cache (Cache Storage when the origin is secure, else memory). */
-export function workerCache(): ModelCache {
-  defaultCache ??= browserCache();
+export function workerDownloadCache(): DownloadCache {
+  defaultCache ??= browserDownloadCache();
   return defaultCache;
 }
 
@@ -87,7 +87,7 @@ export async function resolveBrowserSource(s: ModelSource, opts: BrowserSourceOp
         token: ep === endpoint ? () => hubToken.get() : null,
         fetch: opts.fetch,
       }),
-      cache: opts.cache ?? workerCache(),
+      cache: opts.cache ?? workerDownloadCache(),
       repo,
       revision,
       refresh: opts.refresh,
@@ -131,11 +131,11 @@ export async function resolveBrowserSource(s: ModelSource, opts: BrowserSourceOp
 }
 
 /** Empties the worker's download cache (all, or one repo); returns the bytes freed. */
-export async function clearWorkerCache(repo?: string): Promise<number> {
-  return workerCache().clear(repo ? { repo } : undefined);
+export async function clearDownloadCache(repo?: string): Promise<number> {
+  return workerDownloadCache().clear(repo ? { repo } : undefined);
 }
 
 /** For tests and hosts without Cache Storage. */
-export function useMemoryCache(): void {
-  defaultCache = memoryCache();
+export function useMemoryDownloadCache(): void {
+  defaultCache = memoryDownloadCache();
 }

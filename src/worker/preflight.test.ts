@@ -3,21 +3,21 @@
 // a token), and that none of it fetches a base model's weights.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHubTestServer, TEST_REPOS, type HubTestServer } from '../../scripts/hub-test-server';
-import { memoryCache, type ModelCache } from '../hub/download-cache';
+import { memoryDownloadCache, type DownloadCache } from '../hub/download-cache';
 import { defaultSpec, type ExperimentSpec, type ModelEntry } from '../lab/spec/experiment';
 import { resolveBrowserSource } from './hub-sources';
 import { problemOf } from './load-problem';
 import { confirmKey, modelsToCheck, preflightOrThrow, preflightTarget } from './preflight';
 
 let server: HubTestServer;
-let cache: ModelCache;
+let cache: DownloadCache;
 beforeAll(async () => {
   server = await startHubTestServer();
 });
 afterAll(async () => server.close());
 beforeEach(() => {
   server.reset();
-  cache = memoryCache();
+  cache = memoryDownloadCache();
 });
 
 const hub = (repo: string) => ({ kind: 'hub' as const, repo });
