@@ -7,7 +7,7 @@ const out = document.querySelector<HTMLPreElement>('[data-testid="selfcheck"]');
 if (!out) throw new Error('missing output element');
 const client = new EngineClient();
 client
-  .request<'selfcheck'>({ type: 'selfcheck', backends: ['webgpu', 'wasm'] })
+  .request({ type: 'selfcheck', backends: ['webgpu', 'wasm'] })
   .then((r) => {
     out.textContent = JSON.stringify(r.result, null, 2);
     out.dataset.state = 'done';

@@ -17,7 +17,8 @@ import type { Judge, JudgeScore } from '../lab/eval/judge';
 import { ApiJudge } from '../lab/eval/judge-api';
 import { jsonPost } from '../hub/json-post';
 import { sourceModelJudge, specModelJudge } from '../lab/eval/judge-setup';
-import { AbortedError, type Lab } from '../lab/run/lab';
+import { isAbort } from '../common/abort';
+import type { Lab } from '../lab/run/lab';
 import { defaultEvalCacheDir, FileEvalStore } from './eval-store';
 import { MarkerJudge, parseMarkers } from '../lab/eval/judge-marker';
 import { parseSourceArg } from './node-sources';
@@ -168,7 +169,7 @@ export async function evalCommand(
     io.stdout(summaryJson(summary) + '\n');
     return 0;
   } catch (e) {
-    if (e instanceof AbortedError || (e instanceof Error && e.name === 'AbortError')) {
+    if (isAbort(e)) {
       io.stderr(`\n  cancelled: finished rows are kept in ${store.dir}; run again to resume\n`);
       return 130;
     }

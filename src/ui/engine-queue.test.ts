@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CancelledError } from '../worker/client';
+import { CancelledError } from '../common/abort';
 import type { WorkerResponse } from '../worker/protocol';
 import { EngineQueue, type EngineLike } from './engine-queue';
 

@@ -2,7 +2,8 @@
 // one is in flight ("Session already started"), and a cancelled request only stops at its next check,
 // so the UI never has two model requests in the worker at once: each waits for the one before it.
 // A job cancelled before it starts is never sent. Must never reorder jobs or drop a cancel.
-import { CancelledError, type RequestBody } from '../worker/client';
+import { CancelledError } from '../common/abort';
+import type { RequestBody } from '../worker/client';
 import type { WorkerEvent, WorkerResponse } from '../worker/protocol';
 
 /** The part of EngineClient the queue needs (a fake in tests). */

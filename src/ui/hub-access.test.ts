@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeLink } from '../lab/spec/link';
 import type { EngineClient } from '../worker/client';
-import type { WorkerRequest } from '../worker/protocol';
+import type { WorkerRequest, WorkerResponse } from '../worker/protocol';
 import { keepToken, looksLikeToken, normaliseEndpoint, rememberedToken } from './hub-access';
 import { LabSession } from './session';
 import { createLabStore } from './store';
@@ -28,20 +28,20 @@ function storageDouble(): Storage & { data: Map<string, string> } {
 /** A worker stand-in: answers bookkeeping requests, never finishes model work. */
 function fakeClient(sent: WorkerRequest[]): EngineClient {
   let id = 1;
-  const answer = (req: Omit<WorkerRequest, 'id'>) => {
+  const answer = (req: Omit<WorkerRequest, 'id'>): Promise<WorkerResponse> => {
     const r = { ...req, id: id++ } as WorkerRequest;
     sent.push(r);
     switch (r.type) {
       case 'hub-token':
-        return Promise.resolve({ id: r.id, type: 'hub-token', ok: true });
+        return Promise.resolve({ id: r.id, type: 'hub-token-done', ok: true });
       case 'hub-endpoint':
         return Promise.resolve({
           id: r.id,
-          type: 'hub-endpoint',
+          type: 'hub-endpoint-done',
           endpoint: r.endpoint ?? 'https://huggingface.co',
         });
       case 'probe':
-        return Promise.resolve({ id: r.id, type: 'probe', backend: { kind: 'wasm', shaderF16: false } });
+        return Promise.resolve({ id: r.id, type: 'probe-done', backend: { kind: 'wasm', shaderF16: false } });
       default:
         return new Promise(() => undefined);
     }

@@ -3,8 +3,9 @@
 // updates, and cancels what a newer request supersedes. Model requests go through an EngineQueue, one
 // at a time. Must never run a model on the UI thread or import anything of the engine; everything goes
 // through src/worker/client.ts.
+import { isAbort } from '../common/abort';
 import { errorMessage } from '../common/errors';
-import { CancelledError, EngineClient, WorkerError } from '../worker/client';
+import { EngineClient, WorkerError } from '../worker/client';
 import type { LoadProgress, LocalFile, TokenNeighbour, WorkerEvent } from '../worker/protocol';
 import { keepEndpoint, keepToken, rememberedEndpoint, rememberedToken } from './hub-access';
 import { EngineQueue, type Job } from './engine-queue';
@@ -250,7 +251,7 @@ export class LabSession {
       return true;
     } catch (e) {
       if (gen !== this.generation) return false;
-      if (e instanceof CancelledError) {
+      if (isAbort(e)) {
         this.store.setState({ promptStatus: 'cancelled', loading: null });
         return false;
       }
@@ -293,7 +294,7 @@ export class LabSession {
       });
     } catch (e) {
       if (gen !== this.generation) return;
-      const cancelled = e instanceof CancelledError;
+      const cancelled = isAbort(e);
       this.store.setState({
         conditions: endRun(this.store.getState().conditions, cancelled ? 'cancelled' : 'error'),
         run: { status: cancelled ? 'cancelled' : 'error', error: cancelled ? null : errorMessage(e) },
@@ -359,7 +360,7 @@ export class LabSession {
     } catch (e) {
       if (this.active.sweep !== job) return;
       const s = this.store.getState();
-      const cancelled = e instanceof CancelledError;
+      const cancelled = isAbort(e);
       this.store.setState({
         sweep: {
           ...s.sweep,
@@ -399,7 +400,7 @@ export class LabSession {
       this.store.setState({ layerSweep: { status: 'done', result: r.result, error: null, key } });
     } catch (e) {
       if (this.active.layer !== job) return;
-      const cancelled = e instanceof CancelledError;
+      const cancelled = isAbort(e);
       this.store.setState({
         layerSweep: {
           ...this.store.getState().layerSweep,
@@ -433,7 +434,7 @@ export class LabSession {
       this.store.setState({ drift: { status: 'done', result: r.result, error: null, key } });
     } catch (e) {
       if (this.active.drift !== job) return;
-      const cancelled = e instanceof CancelledError;
+      const cancelled = isAbort(e);
       this.store.setState({
         drift: {
           ...this.store.getState().drift,

@@ -1,5 +1,6 @@
 // UI-side handle on the engine worker: request/response with ids, streamed events per request,
 // cancellation. Must never import the engine itself (that would pull ORT into the UI thread).
+import { CancelledError } from '../common/abort';
 import type { LoadProblem, WorkerEvent, WorkerMessage, WorkerRequest, WorkerResponse } from './protocol';
 
 type Pending = {
@@ -19,13 +20,6 @@ const eventTypes = new Set<WorkerMessage['type']>([
   'sweep',
   'eval-progress',
 ]);
-
-export class CancelledError extends Error {
-  constructor() {
-    super('cancelled');
-    this.name = 'CancelledError';
-  }
-}
 
 /** The worker's error answer; `problem` says what the user can do about a failed load. */
 export class WorkerError extends Error {

@@ -4,6 +4,7 @@
 // the Hub token and endpoint and the folders the user picked, in memory. The UI thread never runs a
 // model; this file must never touch the DOM, and never lets one failed request take the worker down.
 /// <reference lib="webworker" />
+import { isAbort } from '../common/abort';
 import { errorMessage } from '../common/errors';
 import { configureOrt, type BackendRequest } from '../engine/session';
 import type { FileSource } from '../engine/files';
@@ -15,7 +16,7 @@ import { DEFAULT_HUB_ENDPOINT } from '../hub/hub-api';
 import { problemOf } from './load-problem';
 import { confirmKey, modelsToCheck, preflightOrThrow, preflightTarget } from './preflight';
 import { parseSpec, type ExperimentSpec, type ModelEntry, type ModelSource } from '../lab/spec/experiment';
-import { Lab, AbortedError } from '../lab/run/lab';
+import { Lab } from '../lab/run/lab';
 import { probeBackend, type BackendProbe } from './backend-probe';
 import { selfCheck } from './selfcheck';
 import { handleEvalRequest } from './eval-handler';
@@ -333,7 +334,7 @@ async function handle(req: WorkerRequest): Promise<void> {
       }
     }
   } catch (e) {
-    if (signal.aborted || e instanceof AbortedError || (e instanceof Error && e.name === 'AbortError')) {
+    if (signal.aborted || isAbort(e)) {
       post({ id: req.id, type: 'cancelled' });
     } else {
       const problem = problemOf(e);

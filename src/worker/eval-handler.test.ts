@@ -60,11 +60,12 @@ function smallSpec(): ExperimentSpec {
 
 async function send(req: EvalWorkerRequest, store: MemoryEvalStore, signal = new AbortController().signal) {
   const messages: WorkerMessage[] = [];
-  await handleEvalRequest(req, { lab, spec: smallSpec(), post: (m) => messages.push(m), signal, store });
+  const ctx = { lab, spec: smallSpec(), post: (m: WorkerMessage) => messages.push(m), signal, store };
+  messages.push({ ...(await handleEvalRequest(req, ctx)), id: req.id });
   return messages;
 }
 
-describe('handleEvalRequest', () => {
+describe('the evaluation handlers', () => {
   it('recognises its requests only', () => {
     expect(isEvalRequest({ id: 1, type: 'eval-load', spec: {}, judge: { kind: 'model' } })).toBe(true);
     expect(isEvalRequest({ id: 1, type: 'run', spec: {} } satisfies WorkerRequest)).toBe(false);
@@ -85,15 +86,15 @@ describe('handleEvalRequest', () => {
 
     const loaded = await send({ id: 8, type: 'eval-load', spec: {}, judge }, store);
     expect(loaded).toHaveLength(1);
-    if (loaded[0].type !== 'eval-done') throw new Error('expected eval-done');
+    if (loaded[0].type !== 'eval-load-done') throw new Error('expected eval-load-done');
     expect(loaded[0].summary.rows).toEqual(done.summary.rows);
     expect(loaded[0].summary.conditions).toEqual(done.summary.conditions);
 
     expect(await send({ id: 9, type: 'eval-clear', spec: {}, judge }, store)).toEqual([
-      { id: 9, type: 'eval-cleared' },
+      { id: 9, type: 'eval-clear-done' },
     ]);
     const empty = await send({ id: 10, type: 'eval-load', spec: {}, judge }, store);
-    expect(empty[0].type === 'eval-done' && empty[0].summary.rows).toEqual([]);
+    expect(empty[0].type === 'eval-load-done' && empty[0].summary.rows).toEqual([]);
   });
 
   it('cancel: rejects with an AbortError, the rows so far are kept', async () => {
@@ -115,7 +116,7 @@ describe('handleEvalRequest', () => {
     );
     await expect(p).rejects.toMatchObject({ name: 'AbortError' });
     const loaded = await send({ id: 2, type: 'eval-load', spec: {}, judge: { kind: 'model' } }, store);
-    expect(loaded[0].type === 'eval-done' && loaded[0].summary.rows.length).toBeGreaterThanOrEqual(3);
+    expect(loaded[0].type === 'eval-load-done' && loaded[0].summary.rows.length).toBeGreaterThanOrEqual(3);
   });
 
   it('an API judge: judged through the endpoint, and the key is in no message', async () => {
@@ -131,6 +132,6 @@ describe('handleEvalRequest', () => {
     // kept rows are found again without the key (identity is URL + model)
     const { key: _key, ...noKey } = judge;
     const loaded = await send({ id: 4, type: 'eval-load', spec: {}, judge: noKey }, store);
-    expect(loaded[0].type === 'eval-done' && loaded[0].summary.rows.length).toBe(8);
+    expect(loaded[0].type === 'eval-load-done' && loaded[0].summary.rows.length).toBe(8);
   });
 });

@@ -25,9 +25,17 @@ import {
 } from '../lab/eval/judge-setup';
 import type { Lab } from '../lab/run/lab';
 import { IdbEvalStore } from './eval-store-idb';
-import type { EvalJudgeRequest, WorkerMessage, WorkerRequest } from './protocol';
+import type {
+  EvalJudgeRequest,
+  RequestHandlers,
+  RequestOf,
+  ResponseBody,
+  WorkerEvent,
+  WorkerRequest,
+} from './protocol';
 
-export type EvalWorkerRequest = Extract<WorkerRequest, { type: 'eval' | 'eval-load' | 'eval-clear' }>;
+export type EvalType = 'eval' | 'eval-load' | 'eval-clear';
+export type EvalWorkerRequest = RequestOf<EvalType>;
 
 export function isEvalRequest(req: WorkerRequest): req is EvalWorkerRequest {
   return req.type === 'eval' || req.type === 'eval-load' || req.type === 'eval-clear';
@@ -38,7 +46,8 @@ export interface EvalHandlerContext {
   lab: Lab;
   /** the request's spec, already validated */
   spec: ExperimentSpec;
-  post: (msg: WorkerMessage) => void;
+  /** posts an event ('eval-progress'); the response is the handler's result */
+  post: (msg: WorkerEvent) => void;
   signal: AbortSignal;
   /** default: IndexedDB when the environment has it, else memory for the worker's lifetime */
   store?: EvalStore;
@@ -90,57 +99,85 @@ async function makeJudge(lab: Lab, spec: ExperimentSpec, j: EvalJudgeRequest): P
 
 const PARTIAL_EVERY_MS = 400;
 
+/** The evaluation request's spec key and judge identity: where its rows are kept. */
+function keptRows(req: EvalWorkerRequest, ctx: EvalHandlerContext) {
+  const who = judgeIdentity(ctx.spec, req.judge);
+  return { store: storeFor(ctx), who, key: evalKey(ctx.spec, who.id) };
+}
+
 /**
- * Answers one evaluation request: 'eval' → 'eval-progress' events, then 'eval-done'; 'eval-load' →
- * 'eval-done' with the kept rows; 'eval-clear' → 'eval-cleared'. Throws on failure and on cancel (an
- * AbortError); the worker's own handler turns that into 'error' / 'cancelled'.
+ * The evaluation requests' handlers: 'eval' streams 'eval-progress' events and answers with the
+ * summary; 'eval-load' answers with the kept rows summarised; 'eval-clear' forgets them. Each throws on
+ * failure and on cancel (an AbortError); the worker's own handler turns that into 'error' / 'cancelled'.
  */
-export async function handleEvalRequest(req: EvalWorkerRequest, ctx: EvalHandlerContext): Promise<void> {
-  const { spec, post } = ctx;
-  const store = storeFor(ctx);
-  const who = judgeIdentity(spec, req.judge);
-  const key = evalKey(spec, who.id);
-  if (req.type === 'eval-clear') {
+export const evalHandlers: Pick<RequestHandlers<EvalHandlerContext>, EvalType> = {
+  async 'eval-clear'(req, ctx) {
+    const { store, key } = keptRows(req, ctx);
     await store.clear(key);
-    post({ id: req.id, type: 'eval-cleared' });
-    return;
-  }
-  const plan = planEvaluation(spec, req.samples);
-  if (req.type === 'eval-load') {
-    const summary = summarize(spec, plan, await store.load(key), { key, judge: who });
-    post({ id: req.id, type: 'eval-done', summary });
-    return;
-  }
-  if (req.fresh) await store.clear(key);
-  const judge = await makeJudge(ctx.lab, spec, req.judge);
-  const rows = new Map<string, EvalRow>();
-  const rowId = (r: EvalRow) => `${r.condition}\u0000${r.set}\u0000${r.question}\u0000${r.sample}`;
-  for (const r of await store.load(key)) rows.set(rowId(r), r);
-  let last = 0;
-  const summary = await evaluate(ctx.lab, spec, {
-    judge,
-    store,
-    samples: req.samples,
-    signal: ctx.signal,
-    onProgress: (p) => {
-      if (p.row) rows.set(rowId(p.row), p.row);
-      const now = Date.now();
-      const partial =
-        p.row && now - last >= PARTIAL_EVERY_MS
-          ? summarize(spec, plan, [...rows.values()], { key, judge: { id: judge.id, label: judge.label } })
-          : undefined;
-      if (partial) last = now;
-      post({
-        id: req.id,
-        type: 'eval-progress',
-        done: p.done,
-        total: p.total,
-        restored: p.restored,
-        ...(p.stage ? { stage: p.stage } : {}),
-        ...(p.row ? { row: p.row } : {}),
-        ...(partial ? { partial } : {}),
-      });
-    },
-  });
-  post({ id: req.id, type: 'eval-done', summary });
+    return { type: 'eval-clear-done' };
+  },
+
+  async 'eval-load'(req, ctx) {
+    const { store, who, key } = keptRows(req, ctx);
+    const plan = planEvaluation(ctx.spec, req.samples);
+    return {
+      type: 'eval-load-done',
+      summary: summarize(ctx.spec, plan, await store.load(key), { key, judge: who }),
+    };
+  },
+
+  async eval(req, ctx) {
+    const { spec, post } = ctx;
+    const { store, key } = keptRows(req, ctx);
+    const plan = planEvaluation(spec, req.samples);
+    if (req.fresh) await store.clear(key);
+    const judge = await makeJudge(ctx.lab, spec, req.judge);
+    const rows = new Map<string, EvalRow>();
+    const rowId = (r: EvalRow) => `${r.condition}\u0000${r.set}\u0000${r.question}\u0000${r.sample}`;
+    for (const r of await store.load(key)) rows.set(rowId(r), r);
+    let last = 0;
+    const summary = await evaluate(ctx.lab, spec, {
+      judge,
+      store,
+      samples: req.samples,
+      signal: ctx.signal,
+      onProgress: (p) => {
+        if (p.row) rows.set(rowId(p.row), p.row);
+        const now = Date.now();
+        const partial =
+          p.row && now - last >= PARTIAL_EVERY_MS
+            ? summarize(spec, plan, [...rows.values()], { key, judge: { id: judge.id, label: judge.label } })
+            : undefined;
+        if (partial) last = now;
+        post({
+          id: req.id,
+          type: 'eval-progress',
+          done: p.done,
+          total: p.total,
+          restored: p.restored,
+          ...(p.stage ? { stage: p.stage } : {}),
+          ...(p.row ? { row: p.row } : {}),
+          ...(partial ? { partial } : {}),
+        });
+      },
+    });
+    return { type: 'eval-done', summary };
+  },
+};
+
+/** The handler of `type` (K ties the request to its handler and its response). */
+function answer<K extends EvalType>(
+  type: K,
+  req: RequestOf<K>,
+  ctx: EvalHandlerContext,
+): Promise<ResponseBody<K>> {
+  return evalHandlers[type](req, ctx);
+}
+
+/** Answers any evaluation request (events through `ctx.post`); resolves to its response body. */
+export function handleEvalRequest(
+  req: EvalWorkerRequest,
+  ctx: EvalHandlerContext,
+): Promise<ResponseBody<EvalType>> {
+  return answer(req.type, req, ctx);
 }

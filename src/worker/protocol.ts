@@ -1,5 +1,11 @@
 // Typed messages between the UI thread and the engine worker. Types only: both sides import this,
 // so it must never import the engine, React or the DOM.
+//
+// The rule: a request of type `X` is answered by exactly one response of type `X-done` (its fields in
+// `ResponseFields`, the whole message `ResponseOf<'X'>`), or by 'error' or 'cancelled'; 'cancel' is
+// never answered. Everything else the worker posts for a request is an event (`WorkerEvent`), and no
+// event name ends in `-done`. The client infers a request's response from its `type`, and the worker's
+// handlers are typed by `RequestHandlers`, so both ends are checked against this one map.
 import type { BackendProbe } from './backend-probe';
 import type { SelfCheckResult } from './selfcheck';
 import type { ConditionResult, DriftResult, PromptView, RunResult, SweepResult } from '../lab/spec/results';
@@ -11,11 +17,11 @@ export type SpecJson = unknown;
 
 export type WorkerRequest =
   | { id: number; type: 'probe' }
-  /** load the spec's models (cached by source) and render its prompt; answers 'prompt' */
+  /** load the spec's models (cached by source) and render its prompt */
   | { id: number; type: 'prepare'; spec: SpecJson }
-  /** run every condition, streaming 'token' and 'condition' events, then 'run-done' */
+  /** run every condition, streaming 'prompt', 'token' and 'condition' events */
   | { id: number; type: 'run'; spec: SpecJson }
-  /** layer × position patching grid of base into finetuned; 'sweep' events, then 'sweep-done' */
+  /** layer × position patching grid of base into finetuned; 'sweep' events with the grid so far */
   | {
       id: number;
       type: 'sweep';
@@ -26,9 +32,9 @@ export type WorkerRequest =
     }
   /** prefix drift per layer (TReFT's L_K, L_V) of finetuned vs base */
   | { id: number; type: 'drift'; spec: SpecJson }
-  /** cancel the request with this id */
+  /** cancel the request with this id (never answered; the target answers 'cancelled') */
   | { id: number; type: 'cancel'; target: number }
-  // --- UI additions (issue 5); each answers with the response of the same name ---
+  // --- UI additions (issue 5) ---
   /** the n nearest neighbours of a token in a model's input embedding (dot product, itself excluded) */
   | { id: number; type: 'neighbours'; spec: SpecJson; model?: string; tokenId: number; n: number }
   /** encode typed text with the spec's tokenizer, no special tokens added */
@@ -56,11 +62,11 @@ export type WorkerRequest =
   /** engine vs the TypeScript reference on the fixture model, on each backend (the check page) */
   | { id: number; type: 'selfcheck'; backends: ('webgpu' | 'wasm')[] }
   // --- evaluation (issue 7), handled by eval-handler.ts ---
-  /** judge every question × condition × sample (resuming kept rows): 'eval-progress' events, 'eval-done' */
+  /** judge every question × condition × sample (resuming kept rows), with 'eval-progress' events */
   | { id: number; type: 'eval'; spec: SpecJson; judge: EvalJudgeRequest; samples?: number; fresh?: boolean }
-  /** the kept rows for this spec and judge, summarised, without running anything: 'eval-done' */
+  /** the kept rows for this spec and judge, summarised, without running anything */
   | { id: number; type: 'eval-load'; spec: SpecJson; judge: EvalJudgeRequest; samples?: number }
-  /** forget the kept rows for this spec and judge: 'eval-cleared' */
+  /** forget the kept rows for this spec and judge */
   | { id: number; type: 'eval-clear'; spec: SpecJson; judge: EvalJudgeRequest };
 
 /**
@@ -177,25 +183,51 @@ export type WorkerEvent =
       partial?: EvalSummary;
     };
 
+/** The fields of each request's one answer, by request type (the message is `ResponseOf<type>`). */
+interface ResponseTable {
+  probe: { backend: BackendProbe };
+  prepare: { prompt: PromptView };
+  run: { result: RunResult };
+  sweep: { result: SweepResult };
+  drift: { result: DriftResult };
+  neighbours: { tokenId: number; neighbours: TokenNeighbour[] };
+  tokenize: { tokens: { id: number; text: string }[] };
+  info: { info: EngineInfo };
+  'layer-sweep': { result: LayerSweepResult };
+  'hub-token': { ok: true };
+  'clear-cache': { removed: number };
+  /** the endpoint now in use (the public Hub's when the request gave null) */
+  'hub-endpoint': { endpoint: string };
+  'local-folder': { name: string; files: number; bytes: number };
+  'confirm-base': { ok: true };
+  selfcheck: { result: SelfCheckResult };
+  eval: { summary: EvalSummary };
+  'eval-load': { summary: EvalSummary };
+  'eval-clear': Record<never, never>;
+}
+
+export type RequestType = WorkerRequest['type'];
+/** The request types that are answered: every one but 'cancel'. */
+export type AnsweredType = Exclude<RequestType, 'cancel'>;
+/** The request of one type, e.g. `RequestOf<'sweep'>`. */
+export type RequestOf<K extends RequestType> = Extract<WorkerRequest, { type: K }>;
+/** Every request type's fields; a request type missing from `ResponseTable` fails to compile here. */
+export type ResponseFields = { [K in AnsweredType]: ResponseTable[K] };
+/** The response to a request of type `K`: `{ id, type: 'K-done', ...ResponseFields[K] }`. */
+export type ResponseOf<K extends AnsweredType> = K extends AnsweredType
+  ? { id: number; type: `${K}-done` } & ResponseFields[K]
+  : never;
+/** A response as a handler returns it, before the worker adds the request's id. */
+export type ResponseBody<K extends AnsweredType> = K extends AnsweredType ? Omit<ResponseOf<K>, 'id'> : never;
+
+/** The worker's handler of every answered request type, each returning that type's response. */
+export type RequestHandlers<Ctx> = {
+  [K in AnsweredType]: (req: RequestOf<K>, ctx: Ctx) => Promise<ResponseBody<K>>;
+};
+
 export type WorkerResponse =
-  | { id: number; type: 'probe'; backend: BackendProbe }
-  | { id: number; type: 'prompt-done'; prompt: PromptView }
-  | { id: number; type: 'run-done'; result: RunResult }
-  | { id: number; type: 'sweep-done'; result: SweepResult }
-  | { id: number; type: 'drift-done'; result: DriftResult }
+  | { [K in AnsweredType]: ResponseOf<K> }[AnsweredType]
   | { id: number; type: 'cancelled' }
-  | { id: number; type: 'neighbours'; tokenId: number; neighbours: TokenNeighbour[] }
-  | { id: number; type: 'tokenize'; tokens: { id: number; text: string }[] }
-  | { id: number; type: 'info'; info: EngineInfo }
-  | { id: number; type: 'layer-sweep-done'; result: LayerSweepResult }
-  | { id: number; type: 'selfcheck'; result: SelfCheckResult }
-  | { id: number; type: 'hub-token'; ok: true }
-  | { id: number; type: 'clear-cache'; removed: number }
-  | { id: number; type: 'hub-endpoint'; endpoint: string }
-  | { id: number; type: 'local-folder'; name: string; files: number; bytes: number }
-  | { id: number; type: 'confirm-base'; ok: true }
-  | { id: number; type: 'eval-done'; summary: EvalSummary }
-  | { id: number; type: 'eval-cleared' }
   | { id: number; type: 'error'; message: string; problem?: LoadProblem };
 
 export type WorkerMessage = WorkerEvent | WorkerResponse;

@@ -29,7 +29,8 @@ import {
   type JudgeScore,
   type Thresholds,
 } from './judge';
-import { AbortedError, type Lab } from '../run/lab';
+import { CancelledError, isAbort } from '../../common/abort';
+import type { Lab } from '../run/lab';
 import type { ConditionResult } from '../spec/results';
 
 export * from './eval-table';
@@ -59,8 +60,6 @@ export interface EvaluateOptions {
   bootstrap?: Partial<BootstrapSettings>;
   thresholds?: Thresholds;
 }
-
-const isAbort = (e: unknown) => e instanceof AbortedError || (e instanceof Error && e.name === 'AbortError');
 
 /**
  * Runs (or resumes) the evaluation and returns its summary. Cancelling (the signal) rejects with an
@@ -196,13 +195,13 @@ export async function evaluate(lab: Lab, spec: ExperimentSpec, opts: EvaluateOpt
   } catch (e) {
     await Promise.all([...pending]);
     if (failure) throw failure;
-    if (isAbort(e) || signal.aborted) throw new AbortedError();
+    if (isAbort(e) || signal.aborted) throw new CancelledError();
     throw e;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
   if (failure) throw failure;
-  if (signal.aborted) throw new AbortedError();
+  if (signal.aborted) throw new CancelledError();
   return summarize(spec, plan, [...rows.values()], {
     key,
     judge: { id: judge.id, label: judge.label },

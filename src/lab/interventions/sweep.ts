@@ -4,6 +4,7 @@
 // progress and cancellation.
 // This module must never know about the engine: it calls `runBatch` and never touches ORT or a model.
 
+import { CancelledError } from '../../common/abort';
 import type { PatchSet } from '../../engine/types';
 import { setPatchCell, type ModelDims, type PatchComponent, type SourceActivations } from './patch';
 
@@ -97,8 +98,7 @@ export interface RunSweepOptions {
 }
 
 /** Rejection of a cancelled sweep; `partial` keeps every completed cell (resume with it). */
-export class SweepAbortError extends Error {
-  override name = 'AbortError';
+export class SweepAbortError extends CancelledError {
   readonly partial: SweepResult;
   constructor(partial: SweepResult) {
     super('sweep cancelled');
@@ -180,7 +180,7 @@ async function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): 
   if (!signal) return work;
   let onAbort: () => void = () => {};
   const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => reject(new Error('aborted'));
+    onAbort = () => reject(new CancelledError());
     signal.addEventListener('abort', onAbort, { once: true });
   });
   try {

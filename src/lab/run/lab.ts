@@ -2,6 +2,7 @@
 // streams every condition's answer, and computes its metrics; also the patching sweep and the prefix
 // drift. The one place where lab semantics meet the engine; it never touches the DOM, React or ORT
 // directly, and never lets a cache or tensor it made outlive the call.
+import { CancelledError } from '../../common/abort';
 import { errorMessage } from '../../common/errors';
 import { generate } from '../../engine/generate';
 import type { ForwardInput, PatchSet, Tensor } from '../../engine/types';
@@ -64,15 +65,8 @@ export interface SweepOptions {
 
 const NEXT_TOKEN_K = 8;
 
-export class AbortedError extends Error {
-  constructor() {
-    super('cancelled');
-    this.name = 'AbortError';
-  }
-}
-
 function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new AbortedError();
+  if (signal?.aborted) throw new CancelledError();
 }
 
 function dimsOf(h: ModelHandle): ModelDims {
@@ -159,7 +153,7 @@ export class Lab {
       try {
         result = await ctx.runCondition(cond, view.templateArgs, cb);
       } catch (e) {
-        if (cb.signal?.aborted) throw new AbortedError();
+        if (cb.signal?.aborted) throw new CancelledError();
         result = {
           id: cond.id,
           label: cond.label,

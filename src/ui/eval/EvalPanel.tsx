@@ -5,6 +5,7 @@
 // through the client it is given. The API key stays in this component's memory (sessionStorage only
 // when the user ticks "remember"); it must never enter the spec, a link, a log or an export.
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { isAbort } from '../../common/abort';
 import { errorMessage } from '../../common/errors';
 import { ratesToCsv, rowsToCsv, type EvalRow, type EvalSummary } from '../../lab/eval/eval-table';
 import { specHash, type ExperimentSpec } from '../../lab/spec/experiment';
@@ -322,8 +323,7 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
           setNote('no kept answers for this spec and judge');
       })
       .catch((e: unknown) => {
-        if (e instanceof Error && e.name === 'CancelledError')
-          setNote('cancelled: the finished answers are kept; Run resumes from them');
+        if (isAbort(e)) setNote('cancelled: the finished answers are kept; Run resumes from them');
         else {
           const m = errorMessage(e);
           setError(/judge prompt is \d+ tokens/.test(m) ? `${m} Tick “compact judge prompts”.` : m);
