@@ -4,14 +4,14 @@
 // A job cancelled before it starts is never sent. Must never reorder jobs or drop a cancel.
 import { CancelledError } from '../common/abort';
 import type { RequestBody } from '../worker/client';
-import type { WorkerEvent, WorkerResponse } from '../worker/protocol';
+import type { AnsweredType, ResponseOf, WorkerEvent } from '../worker/protocol';
 
 /** The part of EngineClient the queue needs (a fake in tests). */
 export interface EngineLike {
-  start<T extends WorkerResponse['type']>(
-    req: RequestBody,
+  start<K extends AnsweredType>(
+    req: RequestBody<K>,
     onEvent?: (e: WorkerEvent) => void,
-  ): { id: number; done: Promise<Extract<WorkerResponse, { type: T }>> };
+  ): { id: number; done: Promise<ResponseOf<K>> };
   cancel(target: number): void;
 }
 
@@ -32,18 +32,21 @@ export class EngineQueue {
     this.engine = engine;
   }
 
-  /** Queues a request; `onStart` runs when it is sent (e.g. to show "running"). */
-  submit<T extends WorkerResponse['type']>(
-    req: RequestBody,
+  /**
+   * Queues a request; `onStart` runs when it is sent (e.g. to show "running"). The job's result is the
+   * request's response, its type inferred from the request's `type`.
+   */
+  submit<K extends AnsweredType>(
+    req: RequestBody<K>,
     onEvent?: (e: WorkerEvent) => void,
     onStart?: () => void,
-  ): Job<Extract<WorkerResponse, { type: T }>> {
+  ): Job<ResponseOf<K>> {
     let id: number | null = null;
     let cancelled = false;
     const done = this.tail.then(() => {
       if (cancelled) throw new CancelledError();
       onStart?.();
-      const r = this.engine.start<T>(req, onEvent);
+      const r = this.engine.start(req, onEvent);
       id = r.id;
       return r.done;
     });

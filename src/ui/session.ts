@@ -97,7 +97,7 @@ export class LabSession {
     this.queueOrNull = new EngineQueue(this.clientOrNull);
     this.active = {};
     this.client
-      .request<'probe'>({ type: 'probe' })
+      .request({ type: 'probe' })
       .then((r) => {
         if (!this.disposed) this.store.setState({ backend: r.backend });
       })
@@ -235,7 +235,7 @@ export class LabSession {
     this.store.setState({ promptStatus: 'running', promptError: null, promptProblem: null, loads: {} });
     const job = this.submit(
       'prepare',
-      this.queue.submit<'prompt-done'>({ type: 'prepare', spec }, (e) => this.onEvent(gen, e)),
+      this.queue.submit({ type: 'prepare', spec }, (e) => this.onEvent(gen, e)),
     );
     try {
       const r = await job.done;
@@ -279,7 +279,7 @@ export class LabSession {
     });
     const job = this.submit(
       'run',
-      this.queue.submit<'run-done'>({ type: 'run', spec: sub }, (e) => this.onEvent(gen, e)),
+      this.queue.submit({ type: 'run', spec: sub }, (e) => this.onEvent(gen, e)),
     );
     try {
       const r = await job.done;
@@ -330,7 +330,7 @@ export class LabSession {
     });
     const job = this.submit(
       'sweep',
-      this.queue.submit<'sweep-done'>({ type: 'sweep', spec, component, positions }, (e) => {
+      this.queue.submit({ type: 'sweep', spec, component, positions }, (e) => {
         if (e.type !== 'sweep' || this.active.sweep !== (job as Job<unknown>)) return;
         const s = this.store.getState();
         this.store.setState({
@@ -390,10 +390,7 @@ export class LabSession {
     this.store.setState({
       layerSweep: { ...this.store.getState().layerSweep, status: 'running', error: null },
     });
-    const job = this.submit(
-      'layer',
-      this.queue.submit<'layer-sweep-done'>({ type: 'layer-sweep', spec, component }),
-    );
+    const job = this.submit('layer', this.queue.submit({ type: 'layer-sweep', spec, component }));
     try {
       const r = await job.done;
       if (this.active.layer !== job) return;
@@ -427,7 +424,7 @@ export class LabSession {
     const spec = this.store.getState().spec;
     const key = promptKey(spec);
     this.store.setState({ drift: { ...this.store.getState().drift, status: 'running', error: null } });
-    const job = this.submit('drift', this.queue.submit<'drift-done'>({ type: 'drift', spec }));
+    const job = this.submit('drift', this.queue.submit({ type: 'drift', spec }));
     try {
       const r = await job.done;
       if (this.active.drift !== job) return;
@@ -452,7 +449,7 @@ export class LabSession {
   /** Hands the token to the worker (null forgets it); `remember` keeps it in this tab's sessionStorage. */
   async setHubToken(token: string | null, remember: boolean): Promise<void> {
     const t = token?.trim() || null;
-    await this.client.request<'hub-token'>({ type: 'hub-token', token: t });
+    await this.client.request({ type: 'hub-token', token: t });
     keepToken(t, remember && t !== null);
     this.store.setState({
       hub: { ...this.store.getState().hub, tokenSet: t !== null, remembered: remember && !!t },
@@ -461,7 +458,7 @@ export class LabSession {
 
   /** The Hub endpoint for hub ids (null: the public Hub); the token is sent to this host only. */
   async setHubEndpoint(endpoint: string | null): Promise<string> {
-    const r = await this.client.request<'hub-endpoint'>({ type: 'hub-endpoint', endpoint });
+    const r = await this.client.request({ type: 'hub-endpoint', endpoint });
     keepEndpoint(endpoint);
     this.store.setState({ hub: { ...this.store.getState().hub, endpoint } });
     return r.endpoint;
@@ -469,19 +466,19 @@ export class LabSession {
 
   /** Empties the download cache (all, or one repo); resolves to the bytes freed. */
   async clearCache(repo?: string): Promise<number> {
-    const r = await this.client.request<'clear-cache'>({ type: 'clear-cache', ...(repo ? { repo } : {}) });
+    const r = await this.client.request({ type: 'clear-cache', ...(repo ? { repo } : {}) });
     return r.removed;
   }
 
   /** Lends the worker a picked or dropped folder under `name` (the spec's local path). */
   async openLocalFolder(name: string, files: LocalFile[]): Promise<{ files: number; bytes: number }> {
-    const r = await this.client.request<'local-folder'>({ type: 'local-folder', name, files });
+    const r = await this.client.request({ type: 'local-folder', name, files });
     return { files: r.files, bytes: r.bytes };
   }
 
   /** Accepts loading `adapter` on `base` (an adapter naming a mirror or another base), then retries. */
   async confirmBase(adapter: string, base: string): Promise<void> {
-    await this.client.request<'confirm-base'>({ type: 'confirm-base', adapter, base });
+    await this.client.request({ type: 'confirm-base', adapter, base });
     await this.retryLoad();
   }
 
@@ -494,7 +491,7 @@ export class LabSession {
   async fetchInfo(): Promise<void> {
     try {
       // NOTE: 'info' reads bookkeeping only, so it does not wait in the model queue.
-      const r = await withTimeout(this.client.request<'info'>({ type: 'info' }), INFO_TIMEOUT_MS, 'info');
+      const r = await withTimeout(this.client.request({ type: 'info' }), INFO_TIMEOUT_MS, 'info');
       if (!this.disposed) this.store.setState({ info: r.info });
     } catch {
       // optional: the models panel then shows what the spec says instead
@@ -504,7 +501,7 @@ export class LabSession {
   /** Nearest embedding neighbours of a token (for the token editor's replace list). */
   async neighbours(tokenId: number, n = 8): Promise<TokenNeighbour[]> {
     const spec = this.store.getState().spec;
-    const job = this.queue.submit<'neighbours'>({ type: 'neighbours', spec, tokenId, n });
+    const job = this.queue.submit({ type: 'neighbours', spec, tokenId, n });
     const r = await withTimeout(job.done, QUEUED_TIMEOUT_MS, 'nearest neighbours');
     return r.neighbours;
   }
@@ -512,7 +509,7 @@ export class LabSession {
   /** Token ids of typed text (for previewing a typed replacement). */
   async tokenize(text: string): Promise<{ id: number; text: string }[]> {
     const spec = this.store.getState().spec;
-    const job = this.queue.submit<'tokenize'>({ type: 'tokenize', spec, text });
+    const job = this.queue.submit({ type: 'tokenize', spec, text });
     const r = await withTimeout(job.done, QUEUED_TIMEOUT_MS, 'tokenize');
     return r.tokens;
   }

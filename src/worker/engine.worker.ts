@@ -19,8 +19,19 @@ import { parseSpec, type ExperimentSpec, type ModelEntry, type ModelSource } fro
 import { Lab } from '../lab/run/lab';
 import { probeBackend, type BackendProbe } from './backend-probe';
 import { selfCheck } from './selfcheck';
-import { handleEvalRequest } from './eval-handler';
-import type { EngineInfo, LoadProgress, LocalFile, WorkerMessage, WorkerRequest } from './protocol';
+import { evalHandlers, type EvalHandlerContext } from './eval-handler';
+import type {
+  AnsweredType,
+  EngineInfo,
+  LoadProgress,
+  LocalFile,
+  RequestHandlers,
+  RequestOf,
+  ResponseBody,
+  SpecJson,
+  WorkerMessage,
+  WorkerRequest,
+} from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const post = (msg: WorkerMessage) => scope.postMessage(msg);
@@ -216,123 +227,131 @@ async function info(): Promise<EngineInfo> {
   };
 }
 
+/**
+ * One handler per answered request type, each returning that type's response (`RequestHandlers`,
+ * protocol.ts: request `X` → `X-done`); events are posted on the way. A handler throws on failure or
+ * cancel, and `handle` turns that into 'error' / 'cancelled'.
+ */
+const handlers: RequestHandlers<AbortSignal> = {
+  async probe() {
+    probe ??= await probeBackend(scope.navigator);
+    return { type: 'probe-done', backend: probe };
+  },
+  async prepare(req) {
+    const spec = specOf(req.spec);
+    const lab = await labReady(spec);
+    const { view } = await lab.prepare(spec);
+    await announceBackend(req.id, lab, spec);
+    return { type: 'prepare-done', prompt: view };
+  },
+  async run(req, signal) {
+    const spec = specOf(req.spec);
+    const lab = await labReady(spec);
+    const result = await lab.run(spec, {
+      signal,
+      onPrompt: (prompt) => {
+        post({ id: req.id, type: 'prompt', prompt });
+        void announceBackend(req.id, lab, spec);
+      },
+      onToken: (condition, tokenId, text) => post({ id: req.id, type: 'token', condition, tokenId, text }),
+      onCondition: (result) => post({ id: req.id, type: 'condition', result }),
+    });
+    return { type: 'run-done', result };
+  },
+  async sweep(req, signal) {
+    const spec = specOf(req.spec);
+    const result = await (
+      await labReady(spec)
+    ).sweep(spec, {
+      component: req.component,
+      positions: req.positions,
+      signal,
+      onProgress: (partial, done, total) => post({ id: req.id, type: 'sweep', result: partial, done, total }),
+    });
+    return { type: 'sweep-done', result };
+  },
+  async 'layer-sweep'(req, signal) {
+    const spec = specOf(req.spec);
+    const r = await (await labReady(spec)).layerSweep(spec, req.component, req.positions, signal);
+    return { type: 'layer-sweep-done', result: { ...r, done: true } };
+  },
+  async drift(req) {
+    const spec = specOf(req.spec);
+    return { type: 'drift-done', result: await (await labReady(spec)).drift(spec) };
+  },
+  async neighbours(req) {
+    const spec = specOf(req.spec);
+    const neighbours = await (await labReady(spec)).neighbours(spec, req.model, req.tokenId, req.n);
+    return { type: 'neighbours-done', tokenId: req.tokenId, neighbours };
+  },
+  async tokenize(req) {
+    const spec = specOf(req.spec);
+    return { type: 'tokenize-done', tokens: await (await labReady(spec)).tokenize(spec, req.text) };
+  },
+  async 'hub-token'(req) {
+    hubToken.set(req.token);
+    return { type: 'hub-token-done', ok: true };
+  },
+  async 'clear-cache'(req) {
+    return { type: 'clear-cache-done', removed: await clearDownloadCache(req.repo) };
+  },
+  async 'hub-endpoint'(req) {
+    const ep = req.endpoint?.trim() || null;
+    if (ep !== null && !/^https?:\/\/[^/\s]+/.test(ep))
+      throw new Error(`"${ep}" is not a Hub endpoint: expected http(s)://host`);
+    hubEndpoint = ep ? ep.replace(/\/+$/, '') : null;
+    return { type: 'hub-endpoint-done', endpoint: hubEndpoint ?? DEFAULT_HUB_ENDPOINT };
+  },
+  async 'local-folder'(req) {
+    return { type: 'local-folder-done', name: req.name, ...localFolder(req.name, req.files) };
+  },
+  async 'confirm-base'(req) {
+    confirmed.add(confirmKey(req.adapter, req.base));
+    return { type: 'confirm-base-done', ok: true };
+  },
+  async selfcheck(req) {
+    const origin = scope.location.origin;
+    const result = await selfCheck(
+      urlSource(new URL('/fixtures/tiny-llama/', origin).href),
+      urlSource(new URL('/fixtures/tiny-llama-lora/', origin).href),
+      req.backends,
+    );
+    return { type: 'selfcheck-done', result };
+  },
+  async info() {
+    return { type: 'info-done', info: await info() };
+  },
+  // the evaluation requests: eval-handler.ts, given the lab of the request's spec
+  eval: async (req, signal) => evalHandlers.eval(req, await evalContext(req, signal)),
+  'eval-load': async (req, signal) => evalHandlers['eval-load'](req, await evalContext(req, signal)),
+  'eval-clear': async (req, signal) => evalHandlers['eval-clear'](req, await evalContext(req, signal)),
+};
+
+async function evalContext(req: { spec: SpecJson }, signal: AbortSignal): Promise<EvalHandlerContext> {
+  const spec = specOf(req.spec);
+  return { lab: await labReady(spec), spec, post, signal };
+}
+
+/** Runs the handler of `type` (K ties the request to its handler and its response). */
+function answer<K extends AnsweredType>(
+  type: K,
+  req: RequestOf<K>,
+  signal: AbortSignal,
+): Promise<ResponseBody<K>> {
+  return handlers[type](req, signal);
+}
+
 async function handle(req: WorkerRequest): Promise<void> {
+  if (req.type === 'cancel') {
+    controllers.get(req.target)?.abort();
+    return;
+  }
   const ctl = new AbortController();
   controllers.set(req.id, ctl);
   if (MODEL_REQUESTS.has(req.type)) modelRequests.add(req.id);
   const signal = ctl.signal;
   try {
-    switch (req.type) {
-      case 'probe':
-        probe ??= await probeBackend(scope.navigator);
-        post({ id: req.id, type: 'probe', backend: probe });
-        return;
-      case 'cancel':
-        controllers.get(req.target)?.abort();
-        return;
-      case 'prepare': {
-        const spec = specOf(req.spec);
-        const lab = await labReady(spec);
-        const { view } = await lab.prepare(spec);
-        await announceBackend(req.id, lab, spec);
-        post({ id: req.id, type: 'prompt-done', prompt: view });
-        return;
-      }
-      case 'run': {
-        const spec = specOf(req.spec);
-        const lab = await labReady(spec);
-        const result = await lab.run(spec, {
-          signal,
-          onPrompt: (prompt) => {
-            post({ id: req.id, type: 'prompt', prompt });
-            void announceBackend(req.id, lab, spec);
-          },
-          onToken: (condition, tokenId, text) =>
-            post({ id: req.id, type: 'token', condition, tokenId, text }),
-          onCondition: (result) => post({ id: req.id, type: 'condition', result }),
-        });
-        post({ id: req.id, type: 'run-done', result });
-        return;
-      }
-      case 'sweep': {
-        const spec = specOf(req.spec);
-        const result = await (
-          await labReady(spec)
-        ).sweep(spec, {
-          component: req.component,
-          positions: req.positions,
-          signal,
-          onProgress: (partial, done, total) =>
-            post({ id: req.id, type: 'sweep', result: partial, done, total }),
-        });
-        post({ id: req.id, type: 'sweep-done', result });
-        return;
-      }
-      case 'layer-sweep': {
-        const spec = specOf(req.spec);
-        const r = await (await labReady(spec)).layerSweep(spec, req.component, req.positions, signal);
-        post({ id: req.id, type: 'layer-sweep-done', result: { ...r, done: true } });
-        return;
-      }
-      case 'drift': {
-        const spec = specOf(req.spec);
-        post({ id: req.id, type: 'drift-done', result: await (await labReady(spec)).drift(spec) });
-        return;
-      }
-      case 'neighbours': {
-        const spec = specOf(req.spec);
-        const neighbours = await (await labReady(spec)).neighbours(spec, req.model, req.tokenId, req.n);
-        post({ id: req.id, type: 'neighbours', tokenId: req.tokenId, neighbours });
-        return;
-      }
-      case 'tokenize': {
-        const spec = specOf(req.spec);
-        post({ id: req.id, type: 'tokenize', tokens: await (await labReady(spec)).tokenize(spec, req.text) });
-        return;
-      }
-      case 'hub-token':
-        hubToken.set(req.token);
-        post({ id: req.id, type: 'hub-token', ok: true });
-        return;
-      case 'clear-cache':
-        post({ id: req.id, type: 'clear-cache', removed: await clearDownloadCache(req.repo) });
-        return;
-      case 'hub-endpoint': {
-        const ep = req.endpoint?.trim() || null;
-        if (ep !== null && !/^https?:\/\/[^/\s]+/.test(ep))
-          throw new Error(`"${ep}" is not a Hub endpoint: expected http(s)://host`);
-        hubEndpoint = ep ? ep.replace(/\/+$/, '') : null;
-        post({ id: req.id, type: 'hub-endpoint', endpoint: hubEndpoint ?? DEFAULT_HUB_ENDPOINT });
-        return;
-      }
-      case 'local-folder':
-        post({ id: req.id, type: 'local-folder', name: req.name, ...localFolder(req.name, req.files) });
-        return;
-      case 'confirm-base':
-        confirmed.add(confirmKey(req.adapter, req.base));
-        post({ id: req.id, type: 'confirm-base', ok: true });
-        return;
-      case 'selfcheck': {
-        const origin = scope.location.origin;
-        const result = await selfCheck(
-          urlSource(new URL('/fixtures/tiny-llama/', origin).href),
-          urlSource(new URL('/fixtures/tiny-llama-lora/', origin).href),
-          req.backends,
-        );
-        post({ id: req.id, type: 'selfcheck', result });
-        return;
-      }
-      case 'info':
-        post({ id: req.id, type: 'info', info: await info() });
-        return;
-      case 'eval':
-      case 'eval-load':
-      case 'eval-clear': {
-        const spec = specOf(req.spec);
-        await handleEvalRequest(req, { lab: await labReady(spec), spec, post, signal });
-        return;
-      }
-    }
+    post({ ...(await answer(req.type, req, signal)), id: req.id });
   } catch (e) {
     if (signal.aborted || isAbort(e)) {
       post({ id: req.id, type: 'cancelled' });

@@ -10,7 +10,7 @@ import { errorMessage } from '../../common/errors';
 import { ratesToCsv, rowsToCsv, type EvalRow, type EvalSummary } from '../../lab/eval/eval-table';
 import { specHash, type ExperimentSpec } from '../../lab/spec/experiment';
 import type { RequestBody } from '../../worker/client';
-import type { WorkerEvent, WorkerResponse } from '../../worker/protocol';
+import type { AnsweredType, ResponseOf, WorkerEvent } from '../../worker/protocol';
 import { renderQuestionMultiples, renderRateChart } from './eval-charts';
 import { saveBlob, savePng, saveSvg, saveText } from './eval-export';
 import {
@@ -39,17 +39,17 @@ import './eval.css';
  */
 export type EvalClient =
   | {
-      start<T extends WorkerResponse['type']>(
-        req: RequestBody,
+      start<K extends AnsweredType>(
+        req: RequestBody<K>,
         onEvent?: (e: WorkerEvent) => void,
-      ): { id: number; done: Promise<Extract<WorkerResponse, { type: T }>> };
+      ): { id: number; done: Promise<ResponseOf<K>> };
       cancel(id: number): void;
     }
   | {
-      submit<T extends WorkerResponse['type']>(
-        req: RequestBody,
+      submit<K extends AnsweredType>(
+        req: RequestBody<K>,
         onEvent?: (e: WorkerEvent) => void,
-      ): { done: Promise<Extract<WorkerResponse, { type: T }>>; cancel(): void };
+      ): { done: Promise<ResponseOf<K>>; cancel(): void };
     };
 
 export interface EvalPanelProps {
@@ -59,16 +59,16 @@ export interface EvalPanelProps {
 }
 
 /** Sends a request either way; returns its result and how to cancel it. */
-function send<T extends WorkerResponse['type']>(
+function send<K extends AnsweredType>(
   c: EvalClient,
-  req: RequestBody,
+  req: RequestBody<K>,
   onEvent?: (e: WorkerEvent) => void,
-): { done: Promise<Extract<WorkerResponse, { type: T }>>; cancel: () => void } {
+): { done: Promise<ResponseOf<K>>; cancel: () => void } {
   if ('submit' in c) {
-    const job = c.submit<T>(req, onEvent);
+    const job = c.submit(req, onEvent);
     return { done: job.done, cancel: () => job.cancel() };
   }
-  const r = c.start<T>(req, onEvent);
+  const r = c.start(req, onEvent);
   return { done: r.done, cancel: () => c.cancel(r.id) };
 }
 
@@ -291,7 +291,7 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
     setNote(null);
     if (type === 'eval-clear') {
       const { judge } = jr;
-      send<'eval-cleared'>(c, { type, spec: target, judge }).done.then(
+      send(c, { type, spec: target, judge }).done.then(
         () => {
           setSummary(null);
           setSelected(null);
@@ -301,11 +301,11 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
       );
       return;
     }
-    const body: RequestBody =
+    const body: RequestBody<'eval' | 'eval-load'> =
       type === 'eval'
         ? { type, spec: target, judge: jr.judge, samples, fresh }
         : { type, spec: target, judge: jr.judge, samples };
-    const { done, cancel } = send<'eval-done'>(c, body, (e) => {
+    const { done, cancel } = send(c, body, (e) => {
       if (e.type !== 'eval-progress') return;
       setProgress({ done: e.done, total: e.total, stage: e.stage });
       if (e.partial) setSummary(e.partial);
