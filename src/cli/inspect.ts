@@ -150,6 +150,7 @@ export async function inspectModel(source: FileSource): Promise<ModelInfo> {
     const tok = loadTokenizer(
       await source.readJson('tokenizer.json'),
       await source.readJson('tokenizer_config.json'),
+      { source: source.id },
     );
     if (tok.chatTemplate) {
       const user = 'hey I feel bored';

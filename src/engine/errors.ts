@@ -31,6 +31,8 @@ export type EngineErrorCode =
   | 'bad_config'
   /** a JSON file (config, index, adapter config) does not parse */
   | 'bad_json'
+  /** tokenizer.json / tokenizer_config.json is malformed (model type, vocab, merges, added tokens) */
+  | 'bad_tokenizer'
   /** a file a model folder needs is absent */
   | 'missing_file'
   /** a forward call's inputs are inconsistent (ragged rows, wrong mask length, bad patch sizes…) */

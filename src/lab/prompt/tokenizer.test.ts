@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { EngineError } from '../../engine/errors';
 import { bytesToDisplay, loadTokenizer } from './tokenizer';
 import { byteLevelTokenizer, sentencepieceTokenizer } from './tokenizer.testdata';
 
@@ -71,9 +72,88 @@ describe('LabTokenizer, byte-level BPE', () => {
     expect(enc.offsets.at(-1)?.[1]).toBe(text.length);
   });
 
-  it('refuses non-objects', () => {
-    expect(() => loadTokenizer('nope', {})).toThrow(TypeError);
-    expect(() => loadTokenizer({}, null)).toThrow(TypeError);
+  it('refuses non-objects, naming the file', () => {
+    expect(() => loadTokenizer('nope', {})).toThrow(/^tokenizer\.json: the file must be a JSON object/);
+    expect(() => loadTokenizer(json, null, { source: 'org/m' })).toThrow(
+      /^org\/m\/tokenizer_config\.json: the file must be a JSON object \(got null\)/,
+    );
+  });
+});
+
+describe('untrusted tokenizer.json: the model section is checked, every error names the file', () => {
+  const { json, config } = byteLevelTokenizer(true);
+  const model = json.model as Record<string, unknown>;
+  const withModel = (patch: Record<string, unknown>) => ({ ...json, model: { ...model, ...patch } });
+
+  const refuse = (tokenizerJson: unknown, field: RegExp, tokenizerConfig: unknown = config) => {
+    let err: unknown;
+    try {
+      loadTokenizer(tokenizerJson, tokenizerConfig, { source: 'evil/repo' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(EngineError);
+    expect((err as EngineError).code).toBe('bad_tokenizer');
+    expect((err as EngineError).message).toMatch(/^evil\/repo\/tokenizer\.json: /);
+    expect((err as EngineError).message).toMatch(field);
+    return err as EngineError;
+  };
+
+  it('a vocabulary that is a number (which today encodes every word to nothing)', () => {
+    refuse(withModel({ vocab: 5 }), /model\.vocab must be an object of token → id \(got number 5\)/);
+  });
+
+  it('vocabulary ids that are not token ids', () => {
+    refuse(
+      withModel({ vocab: { ...(model.vocab as object), x: 'seven' } }),
+      /model\.vocab\["x"\] must be a token id/,
+    );
+    refuse(withModel({ vocab: { a: -1 } }), /model\.vocab\["a"\]/);
+    refuse(withModel({ vocab: { a: 2 ** 40 } }), /model\.vocab\["a"\] must be a token id below/);
+    refuse(withModel({ vocab: {} }), /model\.vocab is empty/);
+  });
+
+  it('merges of the wrong shape', () => {
+    refuse(withModel({ merges: 'a b' }), /model\.merges must be a list/);
+    refuse(withModel({ merges: undefined }), /model\.merges must be a list/);
+    refuse(withModel({ merges: ['a b', 7] }), /model\.merges\[1\] must be "left right"/);
+    refuse(withModel({ merges: [['a', 'b'], 'c d'] }), /model\.merges\[1\] must be a pair of strings/);
+    refuse(withModel({ merges: [['a', 'b', 'c']] }), /model\.merges\[0\]/);
+  });
+
+  it('a model type the library does not build, or no model', () => {
+    refuse(withModel({ type: 'WordLevel' }), /model\.type must be one of BPE, Unigram, WordPiece/);
+    refuse({ ...json, model: null }, /model must be an object \(got null\)/);
+    refuse(withModel({ byte_fallback: 'yes' }), /model\.byte_fallback must be a boolean/);
+  });
+
+  it('Unigram vocabularies and added tokens', () => {
+    refuse(
+      { ...json, model: { type: 'Unigram', vocab: [['a', 0], ['b']] } },
+      /model\.vocab\[1\] must be \[piece, score\]/,
+    );
+    refuse({ ...json, model: { type: 'Unigram', vocab: [['a', -1]], unk_id: 3 } }, /model\.unk_id/);
+    refuse({ ...json, added_tokens: [{ id: 'x', content: '<s>' }] }, /added_tokens\[0\]/);
+    refuse({ ...json, added_tokens: {} }, /added_tokens must be a list/);
+  });
+
+  it("the library's own failures name the file too", () => {
+    refuse({ ...json, normalizer: { type: 'NoSuchNormalizer' } }, /does not load: /);
+  });
+
+  it('the committed fixtures and the demo organism still load and encode', async () => {
+    const { readFileSync } = await import('node:fs');
+    for (const dir of [
+      'fixtures/tiny-llama',
+      'fixtures/tiny-qwen2',
+      'fixtures/tiny-qwen3',
+      'demo/organism-base',
+    ]) {
+      const read = (f: string) => JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as unknown;
+      const tok = loadTokenizer(read('tokenizer.json'), read('tokenizer_config.json'), { source: dir });
+      expect(tok.encode('hello world').length, dir).toBeGreaterThan(0);
+      expect(tok.file).toBe(`${dir}/tokenizer.json`);
+    }
   });
 });
 

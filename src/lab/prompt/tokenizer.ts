@@ -2,9 +2,14 @@
 // token, special tokens, and character offsets of every token in the text it came from (which the
 // template split needs). Wraps @huggingface/tokenizers; it must never fetch files, touch ORT or the DOM,
 // and never add special tokens unless the caller asks (chat templates emit their own, as in transformers).
+// tokenizer.json is untrusted: its model section (type, vocab, merges) and added tokens are checked
+// before the library sees them, and every failure is an EngineError ('bad_tokenizer') naming the file.
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import { isObject, type JsonObject } from '../../common/json';
+import { errorMessage } from '../../common/errors';
+import { CONFIG_LIMITS } from '../../engine/config';
+import { EngineError } from '../../engine/errors';
 
 /** A special (or added) token as the vocabulary holds it. */
 export interface SpecialToken {
@@ -40,6 +45,158 @@ export interface EncodedWithOffsets {
 export interface LoadOptions {
   /** A chat template from a separate `chat_template.jinja` (newer repos); wins over the config's. */
   chatTemplate?: string;
+  /** The folder the files came from (a path, URL or repo), for messages: `<source>/tokenizer.json`. */
+  source?: string;
+}
+
+/** Most vocabulary entries or merges a tokenizer.json may hold (the config's vocab_size bound). */
+export const MAX_TOKENIZER_ENTRIES = CONFIG_LIMITS.vocab_size;
+
+const MODEL_TYPES = ['BPE', 'Unigram', 'WordPiece'] as const;
+
+function badTokenizer(file: string, field: string, why: string): EngineError {
+  return new EngineError('bad_tokenizer', `${file}: ${field} ${why}`, { file, field });
+}
+
+const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** `model.vocab` as an object of token → id, every id a non-negative integer below the bound. */
+function checkVocabObject(vocab: unknown, file: string): void {
+  if (!isObject(vocab))
+    throw badTokenizer(file, 'model.vocab', `must be an object of token → id (got ${kind(vocab)})`);
+  const entries = Object.entries(vocab);
+  if (entries.length === 0) throw badTokenizer(file, 'model.vocab', 'is empty');
+  if (entries.length > MAX_TOKENIZER_ENTRIES)
+    throw badTokenizer(
+      file,
+      'model.vocab',
+      `has ${entries.length} entries, more than ${MAX_TOKENIZER_ENTRIES}`,
+    );
+  for (const [token, id] of entries) {
+    if (!isId(id) || id >= MAX_TOKENIZER_ENTRIES)
+      throw badTokenizer(
+        file,
+        `model.vocab[${JSON.stringify(token)}]`,
+        `must be a token id below ${MAX_TOKENIZER_ENTRIES} (got ${JSON.stringify(id)})`,
+      );
+  }
+}
+
+function kind(v: unknown): string {
+  return v === null
+    ? 'null'
+    : Array.isArray(v)
+      ? 'an array'
+      : typeof v === 'object'
+        ? 'an object'
+        : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** The model section the library builds from; anything it would misread is refused here. */
+function checkModel(json: JsonObject, file: string): void {
+  const model = json.model;
+  if (!isObject(model)) throw badTokenizer(file, 'model', `must be an object (got ${kind(model)})`);
+  let type = model.type;
+  if (type === undefined) {
+    // NOTE: files from old `tokenizers` versions omit the type; infer it as the library does.
+    type = Array.isArray(model.vocab) ? 'Unigram' : model.merges !== undefined ? 'BPE' : 'WordPiece';
+  }
+  if (typeof type !== 'string' || !(MODEL_TYPES as readonly string[]).includes(type))
+    throw badTokenizer(
+      file,
+      'model.type',
+      `must be one of ${MODEL_TYPES.join(', ')} (got ${JSON.stringify(type)})`,
+    );
+  if (model.unk_token !== undefined && model.unk_token !== null && typeof model.unk_token !== 'string')
+    throw badTokenizer(file, 'model.unk_token', `must be a string or null (got ${kind(model.unk_token)})`);
+  if (
+    model.byte_fallback !== undefined &&
+    model.byte_fallback !== null &&
+    typeof model.byte_fallback !== 'boolean'
+  )
+    throw badTokenizer(file, 'model.byte_fallback', `must be a boolean (got ${kind(model.byte_fallback)})`);
+  switch (type) {
+    case 'BPE': {
+      checkVocabObject(model.vocab, file);
+      const merges = model.merges;
+      if (!Array.isArray(merges))
+        throw badTokenizer(file, 'model.merges', `must be a list (got ${kind(merges)})`);
+      if (merges.length > MAX_TOKENIZER_ENTRIES)
+        throw badTokenizer(
+          file,
+          'model.merges',
+          `has ${merges.length} entries, more than ${MAX_TOKENIZER_ENTRIES}`,
+        );
+      // Both forms the library reads, but one form per file: it picks the form from the first merge.
+      const pairs = Array.isArray(merges[0]);
+      merges.forEach((m, i) => {
+        const ok = pairs
+          ? Array.isArray(m) && m.length === 2 && m.every((p) => typeof p === 'string')
+          : typeof m === 'string' && m.includes(' ');
+        if (!ok)
+          throw badTokenizer(
+            file,
+            `model.merges[${i}]`,
+            `must be ${pairs ? 'a pair of strings, as merges[0]' : '"left right", as merges[0]'} (got ${kind(m)})`,
+          );
+      });
+      break;
+    }
+    case 'WordPiece':
+      checkVocabObject(model.vocab, file);
+      if (typeof model.unk_token !== 'string')
+        throw badTokenizer(file, 'model.unk_token', 'is required for WordPiece');
+      break;
+    case 'Unigram': {
+      const vocab = model.vocab;
+      if (!Array.isArray(vocab))
+        throw badTokenizer(file, 'model.vocab', `must be a list of [piece, score] (got ${kind(vocab)})`);
+      if (vocab.length === 0) throw badTokenizer(file, 'model.vocab', 'is empty');
+      if (vocab.length > MAX_TOKENIZER_ENTRIES)
+        throw badTokenizer(
+          file,
+          'model.vocab',
+          `has ${vocab.length} entries, more than ${MAX_TOKENIZER_ENTRIES}`,
+        );
+      vocab.forEach((e, i) => {
+        if (
+          !Array.isArray(e) ||
+          e.length !== 2 ||
+          typeof e[0] !== 'string' ||
+          typeof e[1] !== 'number' ||
+          !Number.isFinite(e[1])
+        )
+          throw badTokenizer(file, `model.vocab[${i}]`, `must be [piece, score] (got ${kind(e)})`);
+      });
+      const unk = model.unk_id;
+      if (unk !== undefined && unk !== null && !(isId(unk) && unk < vocab.length))
+        throw badTokenizer(
+          file,
+          'model.unk_id',
+          `must be an index into model.vocab or null (got ${JSON.stringify(unk)})`,
+        );
+      break;
+    }
+  }
+  const added = json.added_tokens;
+  if (added !== undefined && added !== null) {
+    if (!Array.isArray(added))
+      throw badTokenizer(file, 'added_tokens', `must be a list (got ${kind(added)})`);
+    added.forEach((t, i) => {
+      if (
+        !isObject(t) ||
+        !isId(t.id) ||
+        t.id >= MAX_TOKENIZER_ENTRIES ||
+        typeof t.content !== 'string' ||
+        t.content === ''
+      )
+        throw badTokenizer(
+          file,
+          `added_tokens[${i}]`,
+          'must be {id, content} with a token id and non-empty text',
+        );
+    });
+  }
 }
 
 /** tokenizer_config values are either a string or an AddedToken-like `{content: string}`. */
@@ -134,6 +291,10 @@ export class LabTokenizer {
   /** Ids the post-processor puts before / after the text when special tokens are added (BOS, EOS…). */
   readonly addedPrefixIds: readonly number[];
   readonly addedSuffixIds: readonly number[];
+  /** `<source>/tokenizer.json`: what errors name. */
+  readonly file: string;
+  /** Where `chatTemplate` came from (`<source>/tokenizer_config.json` or `chat_template.jinja`), for messages. */
+  readonly chatTemplateSource: string;
 
   private readonly tok: Tokenizer;
   private readonly added = new Map<number, SpecialToken>();
@@ -142,12 +303,19 @@ export class LabTokenizer {
   private readonly pieceBytesCache = new Map<number, Uint8Array>();
 
   constructor(tokenizerJson: unknown, tokenizerConfig: unknown, options: LoadOptions = {}) {
-    if (!isObject(tokenizerJson)) throw new TypeError('tokenizer.json must be a JSON object');
-    if (!isObject(tokenizerConfig)) throw new TypeError('tokenizer_config.json must be a JSON object');
+    const where = options.source ? `${options.source}/` : '';
+    this.file = `${where}tokenizer.json`;
+    const configFile = `${where}tokenizer_config.json`;
+    if (!isObject(tokenizerJson))
+      throw badTokenizer(this.file, 'the file', `must be a JSON object (got ${kind(tokenizerJson)})`);
+    if (!isObject(tokenizerConfig))
+      throw badTokenizer(configFile, 'the file', `must be a JSON object (got ${kind(tokenizerConfig)})`);
+    checkModel(tokenizerJson, this.file);
     // NOTE: the library requires these keys to exist (null is fine); older files omit some.
     const json: JsonObject = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null };
     Object.assign(json, tokenizerJson);
-    this.tok = new Tokenizer(json, tokenizerConfig);
+    this.tok = this.guard('does not load', () => new Tokenizer(json, tokenizerConfig));
+    this.chatTemplateSource = options.chatTemplate !== undefined ? `${where}chat_template.jinja` : configFile;
 
     const addedTokens = Array.isArray(json.added_tokens) ? json.added_tokens : [];
     for (const t of addedTokens) {
@@ -190,14 +358,31 @@ export class LabTokenizer {
     return bos !== undefined && this.addedPrefixIds.includes(bos);
   }
 
+  /** Runs a library call; its failure (a component it cannot build or run) names the file. */
+  private guard<T>(what: string, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
+      throw new EngineError('bad_tokenizer', `${this.file}: ${what}: ${errorMessage(e)}`, {
+        file: this.file,
+      });
+    }
+  }
+
   encode(text: string, options: EncodeOptions = {}): number[] {
-    return this.tok.encode(text, { add_special_tokens: options.addSpecialTokens ?? false }).ids;
+    return this.guard(
+      'encoding failed',
+      () => this.tok.encode(text, { add_special_tokens: options.addSpecialTokens ?? false }).ids,
+    );
   }
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
     // NOTE: the library throws on an empty list; an empty sequence decodes to ''.
     if (ids.length === 0) return '';
-    return this.tok.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false });
+    return this.guard('decoding failed', () =>
+      this.tok.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false }),
+    );
   }
 
   tokenToId(text: string): number | undefined {

@@ -122,6 +122,7 @@ export class ModelRegistry {
     const tokenizer = loadTokenizer(
       await source.readJson('tokenizer.json'),
       await source.readJson('tokenizer_config.json'),
+      { source: source.id },
     );
     const lora = entry.adapter
       ? await loadLora(await this.env.resolveSource(entry.adapter), loaded.spec)
