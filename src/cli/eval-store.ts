@@ -2,15 +2,13 @@
 // `piggyback eval` resumes where a cancelled run stopped. A torn last line (a kill mid-write) is
 // skipped. It must never write outside its folder, and rows never hold a key (evaluate.ts).
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { defaultDownloadCacheDir } from '../hub/download-cache-node';
 import type { EvalRow, EvalStore } from '../lab/eval/evaluate';
 
-/** `PIGGYBACK_CACHE_DIR/eval`, else `~/.cache/piggyback/eval`. */
+/** `eval/` in the CLI's one cache folder (the download cache's: `PIGGYBACK_CACHE`, else XDG, else ~/.cache). */
 export function defaultEvalCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.PIGGYBACK_CACHE_DIR
-    ? path.join(env.PIGGYBACK_CACHE_DIR, 'eval')
-    : path.join(os.homedir(), '.cache', 'piggyback', 'eval');
+  return path.join(defaultDownloadCacheDir(env), 'eval');
 }
 
 export class FileEvalStore implements EvalStore {

@@ -19,7 +19,7 @@ function cli(args: string[], env: Record<string, string> = {}) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: ROOT,
-      env: { ...process.env, PIGGYBACK_CACHE_DIR: tmp, OPENAI_API_KEY: '', PIGGYBACK_JUDGE_KEY: '', ...env },
+      env: { ...process.env, PIGGYBACK_CACHE: tmp, OPENAI_API_KEY: '', PIGGYBACK_JUDGE_KEY: '', ...env },
     });
     let stdout = '';
     let stderr = '';
