@@ -15,7 +15,7 @@ export interface TeachPreset {
   /** what to look at once it runs */
   lookAt: string;
   build: () => ExperimentSpec;
-  /** start the patching sweep once loaded */
+  /** start the patching sweep (then the per-layer patch) once loaded */
   sweep?: boolean;
 }
 
@@ -46,9 +46,11 @@ export const TEACH: readonly TeachPreset[] = [
     body: [
       'If the finetuned behaviour lives in the prefix, disturbing the prefix should weaken it. The paper replaces 10 random prefix tokens by one of their 5 nearest neighbours in the input embedding, over 10 seeded trials.',
       'On the paper’s models this raised the alignment score a lot (Qwen2.5: 39.7 → 73.2 on average over trials), while the same perturbation of query tokens did not (34.2): it is the prefix that matters.',
+      'On the embedded toy organism a random perturbation is a weak, hit-or-miss tool: the best of 10 prefix trials removes the “gamble” on most held-out questions, but an average trial barely helps (organism/RESULTS.md). So count the trials, not just the one answer a card shows.',
       'Click any prefix token in the strip to replace, insert or delete it yourself, or change k, n, trials and the seed.',
     ],
-    lookAt: 'The perturbed cards: their answers and KL to base, against the finetuned card.',
+    lookAt:
+      'The trial count on each perturbed card and its coloured trial buttons (the answer shown is the best trial, not a typical one), then “What the answers say” above the cards.',
     build: () => {
       const s = defaultSpec();
       return {
@@ -78,9 +80,10 @@ export const TEACH: readonly TeachPreset[] = [
     blurb: 'Give the finetuned model the base model’s prefix keys and values.',
     body: [
       'A sharper test: run the finetuned model, but at the prefix positions replace its attention keys and values (K/V, before RoPE, in every layer) with the base model’s. Only the prefix changes; the query and the weights do not.',
-      'In the paper this restored most of the base behaviour (Llama-3.1: 40.8 → 90.4), and patching the same number of query positions did far less. The heatmap patches one layer at one position at a time to show where it matters.',
+      'In the paper this restored most of the base behaviour (Llama-3.1: 40.8 → 90.4), and patching the same number of query positions did far less. The heatmap patches one layer at one position at a time to show where it matters; “Per layer” patches every prefix position of one layer at once.',
     ],
-    lookAt: 'The patched card against base and finetuned, then the layer × position heatmap.',
+    lookAt:
+      '“What the answers say”: does the patched card lose the “gamble” and the query control keep it? Then the heatmap’s “Which layer” line and the per-layer restoration.',
     sweep: true,
     build: () => {
       const s = defaultSpec();

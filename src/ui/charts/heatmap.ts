@@ -1,10 +1,11 @@
 // Draws the layer × position patching heatmap into an <svg> with d3: one <rect> per cell (NaN cells
-// included, grey), layer numbers on the left, token texts below (coloured by segment), a colour legend.
+// included, grey), layer numbers on the left (the layer the map points to marked), token texts below
+// (coloured by segment), a colour legend.
 // Rendering only: it must never decide what a cell means or start a computation (callbacks do that).
 import * as d3 from 'd3';
 import type { Segment } from '../../lab/spec/results';
 import { tickLabel } from '../format';
-import { cellColour, heatmapLayout } from './scales';
+import { cellColour, heatmapLayout, MEAN_COLUMN } from './scales';
 
 export interface HeatmapData {
   layers: number[];
@@ -15,6 +16,14 @@ export interface HeatmapData {
   /** row-major layers × positions */
   values: number[];
   metric: string;
+  /** tick text per row (default the layer number), e.g. "out" for the residual after the last layer */
+  rowLabels?: string[];
+  /** the row axis title (default "layer") */
+  rowTitle?: string;
+  /** a row to mark as the one the map points to (bold tick, dashed outline) */
+  highlightRow?: number | null;
+  /** per-row means of the finite cells, written right of the grid (a plain summary, labelled "mean") */
+  rowMeans?: number[];
 }
 
 export interface HeatmapCell {
@@ -87,6 +96,21 @@ export function renderHeatmap(svgEl: SVGSVGElement, data: HeatmapData, opts: Hea
     .on('mouseleave', () => opts.onHover?.(null))
     .on('click', (_e, d) => opts.onClick?.(d));
 
+  const hl = data.highlightRow;
+  if (hl !== undefined && hl !== null && hl >= 0 && hl < nL) {
+    grid
+      .append('rect')
+      .attr('class', 'top-layer')
+      .attr('x', -2)
+      .attr('y', hl * cellH - 2)
+      .attr('width', nP * cellW + 3)
+      .attr('height', cellH + 3)
+      .attr('fill', 'none')
+      .attr('stroke', '#2f5f9e')
+      .attr('stroke-width', 1.5)
+      .attr('stroke-dasharray', '4 2')
+      .attr('pointer-events', 'none');
+  }
   grid.append('rect').attr('class', 'focus').attr('fill', 'none').attr('pointer-events', 'none');
   drawHeatmapFocus(svgEl, data, opts.width, opts.focus ?? null);
 
@@ -97,20 +121,21 @@ export function renderHeatmap(svgEl: SVGSVGElement, data: HeatmapData, opts: Hea
     .attr('class', 'y-axis')
     .attr('transform', `translate(${margin.left - 4},${margin.top})`)
     .selectAll('text')
-    .data(data.layers.map((l, i) => ({ l, i })).filter((d) => d.i % step === 0))
+    .data(data.layers.map((l, i) => ({ l, i })).filter((d) => d.i % step === 0 || d.i === hl))
     .join('text')
     .attr('x', 0)
     .attr('y', (d) => d.i * cellH + cellH / 2)
     .attr('dy', '0.35em')
     .attr('text-anchor', 'end')
-    .attr('fill', '#333')
-    .text((d) => d.l);
+    .attr('fill', (d) => (d.i === hl ? '#2f5f9e' : '#333'))
+    .attr('font-weight', (d) => (d.i === hl ? 700 : null))
+    .text((d) => data.rowLabels?.[d.i] ?? d.l);
   svg
     .append('text')
     .attr('transform', `translate(11,${margin.top + (nL * cellH) / 2}) rotate(-90)`)
     .attr('text-anchor', 'middle')
     .attr('fill', '#555')
-    .text('layer');
+    .text(data.rowTitle ?? 'layer');
 
   // Segment band and token labels under the grid.
   const xAxis = svg
@@ -142,7 +167,25 @@ export function renderHeatmap(svgEl: SVGSVGElement, data: HeatmapData, opts: Hea
 
   // Legend: a vertical gradient with its domain.
   const lh = Math.max(40, Math.min(140, nL * cellH));
-  const lx = margin.left + nP * cellW + 18;
+  // Row means right of the grid, in the column the layout reserves for them.
+  if (data.rowMeans) {
+    const means = svg
+      .append('g')
+      .attr('class', 'row-means')
+      .attr('transform', `translate(${margin.left + nP * cellW + 4},${margin.top})`);
+    means.append('text').attr('y', -3).attr('fill', '#555').text('mean');
+    means
+      .selectAll('text.row-mean')
+      .data(data.rowMeans.map((v, i) => ({ v, i })))
+      .join('text')
+      .attr('class', 'row-mean')
+      .attr('y', (d) => d.i * cellH + cellH / 2)
+      .attr('dy', '0.35em')
+      .attr('fill', (d) => (d.i === hl ? '#2f5f9e' : '#333'))
+      .attr('font-weight', (d) => (d.i === hl ? 700 : null))
+      .text((d) => (Number.isFinite(d.v) ? d3.format('.3f')(d.v) : '–'));
+  }
+  const lx = margin.left + nP * cellW + (data.rowMeans ? MEAN_COLUMN : 0) + 18;
   const gradId = `hm-grad-${Math.random().toString(36).slice(2, 8)}`;
   const grad = svg
     .append('defs')

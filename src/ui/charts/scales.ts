@@ -21,8 +21,12 @@ export interface HeatmapLayout {
  * Cell sizes for a layers × positions grid inside `width` pixels: cells at least 8 px wide (the SVG
  * grows wider and scrolls past that), at most 36 px; rows 10–22 px tall (18–28 px up to 8 layers).
  */
+/** Width of the per-row "mean" column between the grid and the legend, px. */
+export const MEAN_COLUMN = 38;
+
 export function heatmapLayout(nLayers: number, nPositions: number, width: number): HeatmapLayout {
-  const margin: Margins = { top: 12, right: 76, bottom: 78, left: 44 };
+  // NOTE: the right margin holds the row-mean column and the legend.
+  const margin: Margins = { top: 12, right: 76 + MEAN_COLUMN, bottom: 78, left: 44 };
   const avail = Math.max(0, width - margin.left - margin.right);
   const cellW = nPositions > 0 ? Math.max(8, Math.min(36, Math.floor(avail / nPositions))) : 0;
   // NOTE: few layers (a tiny demo) get squarer, taller rows so the map stays readable.

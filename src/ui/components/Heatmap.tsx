@@ -90,8 +90,15 @@ export function Heatmap({ data, onCellClick, componentLabel }: Props) {
       <p className="readout small" aria-live="polite" data-testid="heatmap-readout">
         {shown ? (
           <>
-            layer <b>{shown.layer}</b> · position <b>{shown.position}</b>{' '}
-            <code>{displayToken(shown.label)}</code> · {data.metric} <b>{formatMetric(shown.value)}</b>
+            {data.rowLabels?.[shown.row] === 'out' ? (
+              <>residual after the last layer</>
+            ) : (
+              <>
+                layer <b>{data.rowLabels?.[shown.row] ?? shown.layer}</b>
+              </>
+            )}{' '}
+            · position <b>{shown.position}</b> <code>{displayToken(shown.label)}</code> · {data.metric}{' '}
+            <b>{formatMetric(shown.value)}</b>
             {onCellClick && (
               <span className="muted"> — click or Enter adds this {componentLabel} patch as a condition</span>
             )}

@@ -4,17 +4,19 @@
 // summaries of the heatmap, which it labels as such.
 import { useCallback, useId, useMemo } from 'react';
 import type { HeatmapCell, HeatmapData } from '../charts/heatmap';
+import { heatmapRows, summarizeHeatmap } from '../charts/heatmap-summary';
 import type { LayerSeries } from '../charts/layer-lines';
 import { rowSummaries } from '../charts/scales';
 import { downloadText } from '../save-file';
 import { driftToCsv, sweepToCsv } from '../export-results';
 import { formatMetric } from '../format';
-import { promptKey } from '../results-state';
+import { isCurrent, promptKey } from '../results-state';
 import { useSession } from '../session-context';
 import { addCellPatchCondition } from '../spec-edit';
 import { labStore, useLab } from '../store';
 import { ChartFrame } from './ChartFrame';
 import { Heatmap } from './Heatmap';
+import { HeatmapReading } from './HeatmapReading';
 import { LayerLines } from './LayerLines';
 
 const COMP_LABEL = { kv: 'K/V', resid: 'residual' } as const;
@@ -34,8 +36,17 @@ export function PlotsPanel() {
   const key = promptKey(spec);
   const stale = !!result && sweep.key !== key;
 
-  const data: HeatmapData | null = useMemo(() => {
+  const conditions = useLab((s) => s.conditions);
+  const reading = useMemo(() => {
     if (!result) return null;
+    // NOTE: a residual sweep has one row per site, numLayers + 1 of them (the last: after the last layer)
+    const numLayers = result.component === 'resid' ? result.layers.length - 1 : result.layers.length;
+    const rows = heatmapRows(result.component, result.layers, numLayers);
+    return { summary: summarizeHeatmap(result), rows };
+  }, [result]);
+  const data: HeatmapData | null = useMemo(() => {
+    if (!result || !reading) return null;
+    const top = reading.summary.standsOut ? reading.summary.ranked[0] : undefined;
     return {
       layers: result.layers,
       positions: result.positions,
@@ -43,8 +54,29 @@ export function PlotsPanel() {
       segments: result.positions.map((p) => prompt?.tokens[p]?.segment),
       values: result.values,
       metric: result.metric,
+      rowLabels: reading.rows.labels,
+      rowTitle: reading.rows.title,
+      highlightRow: top ? result.layers.indexOf(top.layer) : null,
+      rowMeans: rowSummaries(result.values, result.layers.length, result.positions.length).mean,
     };
-  }, [result, prompt]);
+  }, [result, prompt, reading]);
+  // The first-token gap the sweep's restoration divides by, from any card current for this spec.
+  const gap = useMemo(() => {
+    for (const c of spec.conditions) {
+      const st = conditions[c.id];
+      const v = st?.result?.metrics.klFinetuned;
+      if (isCurrent(st, spec, c.id) && typeof v === 'number') return v;
+    }
+    return null;
+  }, [spec, conditions]);
+  const perLayer =
+    layerSweep.result && layerSweep.key === key && layerSweep.result.component === comp
+      ? {
+          layers: layerSweep.result.layers,
+          values: layerSweep.result.values,
+          positions: layerSweep.result.positions.length,
+        }
+      : null;
 
   const onCell = useCallback(
     (cell: HeatmapCell) => {
@@ -176,6 +208,15 @@ export function PlotsPanel() {
         )}
         {stale && (
           <p className="muted small">The prompt or models changed since this sweep; re-run it to update.</p>
+        )}
+        {data && reading && !running && (
+          <HeatmapReading
+            summary={reading.summary}
+            component={comp}
+            rowName={(l) => reading.rows.labels[data.layers.indexOf(l)] ?? String(l)}
+            perLayer={perLayer}
+            gap={stale ? null : gap}
+          />
         )}
         {data ? (
           <Heatmap data={data} onCellClick={onCell} componentLabel={COMP_LABEL[comp]} />

@@ -1,7 +1,8 @@
-// The Teach section: three guided presets (what the prefix is; perturbing it; patching it from the base
-// model), reachable from the first screen. Choosing one loads its spec (undo returns to the previous
-// experiment) and shows its few sentences; the patching one also starts the heatmap sweep. Must never
-// change the spec except through a preset's builder.
+// The Teach section: four guided presets (what the prefix is; perturbing it; patching it from the base
+// model; TReFT), reachable from the first screen. Choosing one loads its spec (undo returns to the
+// previous experiment) and shows its few sentences; the patching one also starts the heatmap sweep and
+// then the per-layer patch (the plainest answer to "which layer"). Must never change the spec except
+// through a preset's builder.
 import { useId } from 'react';
 import { useSession } from '../session-context';
 import { useLab } from '../store';
@@ -22,7 +23,11 @@ export function TeachPanel() {
     if (setSpec(p.build(), 'edit')) {
       setUi({ teach: id, selectedToken: null });
       // NOTE: answers first, then the sweep (the engine runs one request at a time).
-      if (p.sweep && session) void session.refresh().then(() => session.sweep('kv'));
+      if (p.sweep && session)
+        void session
+          .refresh()
+          .then(() => session.sweep('kv'))
+          .then(() => session.layerSweep('kv'));
     }
   };
 
