@@ -249,6 +249,8 @@ const handlers: RequestHandlers<AbortSignal> = {
     const lab = await labReady(spec);
     const result = await lab.run(spec, {
       signal,
+      // the cards count every random-perturbation trial by its own answer
+      trialAnswers: true,
       onPrompt: (prompt) => {
         post({ id: req.id, type: 'prompt', prompt });
         void announceBackend(req.id, lab, spec);

@@ -162,7 +162,9 @@ describe('Lab.run', () => {
   it('random perturbation returns every trial with its own whole answer, the same as that trial run as edits', async () => {
     const pert = { kind: 'random', segment: 'prefix', k: 5, n: 5, trials: 4, seed: 3 } as const;
     const s = spec([B, F, { id: 'p', label: 'perturbed', model: 'finetuned', perturbation: pert }], false, 8);
-    const r = await lab.run(s);
+    // without asking, no trial answers are generated (evaluations run many questions)
+    expect((await lab.run(s)).conditions[2].trials).toBeUndefined();
+    const r = await lab.run(s, { trialAnswers: true });
     const c = r.conditions[2];
     expect(c.trials).toHaveLength(4);
     expect(c.trials!.map((t) => t.index)).toEqual([0, 1, 2, 3]);

@@ -51,6 +51,11 @@ export interface RunCallbacks {
   onToken?: (condition: string, tokenId: number, text: string) => void;
   onCondition?: (result: ConditionResult) => void;
   signal?: AbortSignal;
+  /**
+   * also generate every random-perturbation trial's whole answer (ConditionResult.trials): trials − 1
+   * more answers per such condition, so off unless asked (the UI asks; evaluations and the CLI do not)
+   */
+  trialAnswers?: boolean;
 }
 
 export interface SweepOptions {
@@ -117,6 +122,25 @@ export function describePatch(patch: PatchSettings, numLayers: number, positions
 }
 
 /**
+ * The prompt every condition of a spec starts from, rendered with the finetuned model's tokenizer (as
+ * `Lab.prepare` does; `lab/export/plan.ts` uses it without loading any weights). A date the template
+ * read from the clock is pinned into the view's template arguments.
+ */
+export function renderSpecPrompt(
+  tokenizer: LabTokenizer,
+  spec: ExperimentSpec,
+): { prompt: SplitPrompt; view: PromptView } {
+  const prompt = buildPrompt(tokenizer, {
+    conversation: { system: spec.conversation.system, user: spec.conversation.user },
+    templateArgs: spec.conversation.templateArgs,
+  });
+  const templateArgs = { ...spec.conversation.templateArgs };
+  if (prompt.dateString && templateArgs.date_string === undefined)
+    templateArgs.date_string = prompt.dateString;
+  return { prompt, view: promptView(prompt, templateArgs) };
+}
+
+/**
  * One lab session: a model registry reused across runs (the worker and the CLI each hold one).
  */
 export class Lab {
@@ -131,15 +155,7 @@ export class Lab {
     spec: ExperimentSpec,
   ): Promise<{ prompt: SplitPrompt; view: PromptView; handles: Map<string, ModelHandle> }> {
     const handles = await this.registry.handles(spec);
-    const tokenizer = handles.get(finetunedModelId(spec))!.model.tokenizer;
-    const prompt = buildPrompt(tokenizer, {
-      conversation: { system: spec.conversation.system, user: spec.conversation.user },
-      templateArgs: spec.conversation.templateArgs,
-    });
-    const templateArgs = { ...spec.conversation.templateArgs };
-    if (prompt.dateString && templateArgs.date_string === undefined)
-      templateArgs.date_string = prompt.dateString;
-    return { prompt, view: promptView(prompt, templateArgs), handles };
+    return { ...renderSpecPrompt(handles.get(finetunedModelId(spec))!.model.tokenizer, spec), handles };
   }
 
   async run(spec: ExperimentSpec, cb: RunCallbacks = {}): Promise<RunResult> {
@@ -535,22 +551,23 @@ class RunContext {
     // NOTE: the shown trial is picked by its first answer token only; every trial's whole answer is
     // returned too, so a reader can count how many trials really changed the answer (not just the best).
     let trialResults: TrialResult[] | undefined;
-    if (trials) {
+    if (trials && cb.trialAnswers) {
       trialResults = [];
       for (const [i, t] of trials.entries()) {
-        let text: string;
-        if (i === shownTrial) text = this.tokenizer.decode(tokens);
+        let answer: number[];
+        if (i === shownTrial) answer = tokens;
         else {
           const tp = { ...t.prompt, segments: segmentsOf(t.prompt.tokens) };
           const tIds = tp.tokens.map((x) => x.id);
           const tPatch = (await this.patchFor(cond, tp, tIds.length)).patches;
-          text = this.tokenizer.decode(await this.answer(h, tIds, tPatch, loraScale));
+          answer = await this.answer(h, tIds, tPatch, loraScale);
         }
         trialResults.push({
           index: i,
           restoration: trialScores[i] ?? null,
           edited: t.replacements.map((r) => r.position),
-          text,
+          text: this.tokenizer.decode(answer),
+          tokenIds: answer,
         });
       }
     }
