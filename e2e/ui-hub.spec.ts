@@ -87,7 +87,7 @@ test('hub ids through the panel: confirm the base, progress, run, cache, clear',
   await error.getByRole('button', { name: `Load the adapter on ${TEST_REPOS.slow}` }).click();
   const progress = page.getByTestId('load-progress').locator(`[data-model="${TEST_REPOS.slow}"]`);
   await expect(progress).toContainText('model.safetensors');
-  await expect(progress).toContainText(/KB \/ .*KB/);
+  await expect(progress).toContainText(/KiB \/ .*KiB/);
   await shot(page, info, 'ui-hub-progress');
   // Cancel mid-download, then load again.
   await page.getByRole('button', { name: 'Cancel loading' }).click();

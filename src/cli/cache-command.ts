@@ -2,7 +2,7 @@
 // it (all of it, or one repo). Must never touch anything outside the cache folder.
 import { defaultDownloadCacheDir, folderDownloadCache } from '../hub/download-cache-node';
 import { isRepoId } from '../hub/hub-api';
-import { formatBytes } from '../engine/memory';
+import { formatBytes } from '../common/format';
 
 export async function cacheCommand(
   args: string[],

@@ -18,7 +18,7 @@ import {
   type HubErrorReason,
 } from '../hub/hub-api';
 import { openHubSource, type HubProgress, type HubSource } from '../hub/hub-files';
-import { formatBytes } from '../engine/memory';
+import { formatBytes } from '../common/format';
 import { DEMO_MODELS } from '../lab/run/demo';
 import type { ModelSource } from '../lab/spec/experiment';
 

@@ -1,6 +1,6 @@
 // Memory estimates against hand-computed numbers, and the refusal messages that suggest q4.
 import { describe, expect, it } from 'vitest';
-import { estimateMemory, formatBytes, planMemory, q4Bytes, WEBGPU_DEFAULT_LIMITS } from './memory';
+import { estimateMemory, planMemory, q4Bytes, WEBGPU_DEFAULT_LIMITS } from './memory';
 import { tinySpec } from './tiny-model';
 import type { ArchSpec } from './types';
 
@@ -168,11 +168,5 @@ describe('planMemory', () => {
     const p8 = planMemory(llama8b, { dtype: 'fp16', contextLength: 1024 }, { backend: 'wasm' });
     expect(p8.suggestion).toBeNull();
     expect(p8.message).toMatch(/even q4 does not fit; shorten the context; use a smaller model/);
-  });
-
-  it('formats bytes', () => {
-    expect(formatBytes(512)).toBe('512 B');
-    expect(formatBytes(1536)).toBe('1.5 KiB');
-    expect(formatBytes(544_620_544)).toBe('519 MiB');
   });
 });

@@ -5,6 +5,7 @@
 // fit is refused with a message that names the buffer, the limit, and the dtype that would fit.
 // Estimates only: must never allocate, never touch ORT or the GPU, never import Node APIs or the DOM.
 
+import { formatBytes } from '../common/format';
 import type { ArchSpec } from './types';
 import { requiredTensors } from './weights';
 
@@ -154,18 +155,6 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
     topBuffers: buffers.slice(0, 5),
     loaderBytes: (parameters - lora) * 4 * copies + lora * 4,
   };
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
 }
 
 export interface FitCheck {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeLayers, displayToken, formatBytes, formatMetric, tickLabel } from './format';
+import { describeLayers, displayToken, formatMetric, tickLabel } from './format';
 
 describe('format', () => {
   it('makes whitespace visible in token text', () => {
@@ -19,12 +19,7 @@ describe('format', () => {
     expect(formatMetric(Number.NaN)).toBe('—');
     expect(formatMetric(undefined)).toBe('—');
   });
-  it('formats bytes', () => {
-    expect(formatBytes(512)).toBe('512 B');
-    expect(formatBytes(1536)).toBe('1.5 KB');
-    expect(formatBytes(3 * 1024 * 1024 * 1024)).toBe('3.0 GB');
-    expect(formatBytes(-1)).toBe('—');
-  });
+
   it('describes layer selections', () => {
     expect(describeLayers('all')).toBe('all layers');
     expect(describeLayers([2])).toBe('layer 2');

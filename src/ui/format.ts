@@ -1,4 +1,5 @@
-// Display formatting for the lab UI: token texts with visible whitespace, metric numbers, byte sizes.
+// Display formatting for the lab UI: token texts with visible whitespace, metric numbers, layer
+// selections and model sources (byte sizes: common/format.ts).
 // Pure string functions; must never touch the DOM or produce HTML (callers render the result as text).
 
 /** A token's text with whitespace made visible: space → ·, newline → ↵, tab → ⇥; empty → ∅. */
@@ -23,20 +24,6 @@ export function formatMetric(v: number | null | undefined, digits = 3): string {
 export function formatPercent(v: number | null | undefined): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '—';
   return `${(v * 100).toFixed(v < 0.1 && v > 0 ? 1 : 0)}%`;
-}
-
-const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
-
-/** Bytes in binary units with one decimal above KB: 1536 → "1.5 KB". */
-export function formatBytes(n: number | null | undefined): string {
-  if (n === null || n === undefined || !Number.isFinite(n) || n < 0) return '—';
-  let u = 0;
-  let v = n;
-  while (v >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${UNITS[u]}`;
 }
 
 /** Layer selection in words: 'all' | [3, 5] | {from, to}. */

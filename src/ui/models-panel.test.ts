@@ -51,9 +51,9 @@ describe('load progress', () => {
   it('in words: bytes, rate, time left; or from cache', () => {
     expect(
       describeProgress({ ...dl, loaded: 1024, total: 4096, rate: 2048, etaSeconds: 1.5, cached: false }),
-    ).toBe('model.safetensors · 1.0 KB / 4.0 KB · 2.0 KB/s · about 2 s left');
+    ).toBe('model.safetensors · 1.0 KiB / 4.0 KiB · 2.0 KiB/s · about 2 s left');
     expect(describeProgress({ ...dl, loaded: 4096, total: 4096, rate: 0, etaSeconds: 0, cached: true })).toBe(
-      'model.safetensors · 4.0 KB / 4.0 KB · from cache',
+      'model.safetensors · 4.0 KiB / 4.0 KiB · from cache',
     );
     expect(describeProgress({ stage: 'preflight', model: 'base', loaded: 0, total: 1 })).toBe(
       'checking configs',

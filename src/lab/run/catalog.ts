@@ -7,7 +7,8 @@
 // Data and pure functions only: must never fetch anything, and never hold tokens.
 
 import type { ArchSpec, ModelType } from '../../engine/types';
-import { estimateMemory, formatBytes, type MemoryEstimate, type WeightDtype } from '../../engine/memory';
+import { formatBytes } from '../../common/format';
+import { estimateMemory, type MemoryEstimate, type WeightDtype } from '../../engine/memory';
 import type { ExperimentSpec, ModelSource, TemplateArgValue } from '../spec/experiment';
 
 /** config.json numbers that size a model. */

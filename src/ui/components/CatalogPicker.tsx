@@ -4,7 +4,7 @@
 import { useMemo } from 'react';
 import { catalogPairs, estimateCatalog, type CatalogPair } from '../../lab/run/catalog';
 import type { ExperimentSpec } from '../../lab/spec/experiment';
-import { formatBytes } from '../format';
+import { formatBytes } from '../../common/format';
 
 export function isCatalogPair(models: ExperimentSpec['models']): boolean {
   const json = JSON.stringify(models);

@@ -3,7 +3,7 @@
 // the download cache. Must never put the token in the spec, the store, a link, a notice or the console.
 import { useId, useState } from 'react';
 import { errorMessage } from '../../common/errors';
-import { formatBytes } from '../format';
+import { formatBytes } from '../../common/format';
 import { looksLikeToken, normaliseEndpoint } from '../hub-access';
 import { useSession } from '../session-context';
 import { useLab } from '../store';

@@ -4,7 +4,7 @@
 // pick a local folder again, retry. Must never show a token.
 import type { ExperimentSpec, ModelSource } from '../../lab/spec/experiment';
 import type { LoadProgress } from '../../worker/protocol';
-import { formatBytes } from '../format';
+import { formatBytes } from '../../common/format';
 import { useSession } from '../session-context';
 import { useLab } from '../store';
 import { TOKEN_INPUT_ID } from './HubAccess';

@@ -5,7 +5,7 @@
 import { useId, useRef, useState, type DragEvent } from 'react';
 import { errorMessage } from '../../common/errors';
 import type { ExperimentSpec, ModelEntry } from '../../lab/spec/experiment';
-import { formatBytes } from '../format';
+import { formatBytes } from '../../common/format';
 import { folderFromDrop, folderFromInput, folderKind, type PickedFolder } from '../local-files';
 import { useSession } from '../session-context';
 import { useLab } from '../store';

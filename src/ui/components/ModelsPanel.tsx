@@ -6,7 +6,8 @@
 import { useId, useState } from 'react';
 import type { CatalogPair } from '../../lab/run/catalog';
 import type { ExperimentSpec } from '../../lab/spec/experiment';
-import { describeSource, formatBytes } from '../format';
+import { formatBytes } from '../../common/format';
+import { describeSource } from '../format';
 import { useSession } from '../session-context';
 import { replaceModels } from '../spec-edit';
 import { useLab } from '../store';
