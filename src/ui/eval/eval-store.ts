@@ -1,0 +1,90 @@
+// The evaluation panel's zustand store (the lab store's patterns, store.ts): the judge form, samples,
+// the evaluation in flight and its results, the selected bar. It lives outside the panel so a run, its
+// progress and its results survive the panel closing. Must never talk to the worker (eval-requests.ts
+// does) and never hold the API key: the key stays in the panel's memory (sessionStorage only when the
+// user ticks "remember"), so it cannot reach the store, a link, a log or an export.
+import { createStore, useStore } from 'zustand';
+import type { EvalSummary } from '../../lab/eval/eval-table';
+import { DEMO_MARKERS, type JudgeForm } from './eval-view';
+
+/** The judge form without its key. */
+export type JudgeChoice = Omit<JudgeForm, 'key'>;
+
+export interface EvalSelection {
+  condition: string;
+  /** a per-question bar; absent: the condition's bar over all questions */
+  question?: string;
+}
+
+export interface EvalProgress {
+  done: number;
+  total: number;
+  stage?: string;
+}
+
+export interface EvalState {
+  /** judge '' = not chosen yet: the default follows the spec (a link may replace the demo after mount) */
+  form: JudgeChoice;
+  /** null until the user sets it: the panel shows the spec's samples when it opens */
+  samples: number | null;
+  compact: boolean;
+  running: boolean;
+  /** cancels the evaluation in flight (set while running) */
+  cancel: (() => void) | null;
+  progress: EvalProgress | null;
+  summary: EvalSummary | null;
+  error: string | null;
+  note: string | null;
+  selected: EvalSelection | null;
+}
+
+export interface EvalActions {
+  setForm: (patch: Partial<JudgeChoice>) => void;
+  setSamples: (samples: number) => void;
+  setCompact: (compact: boolean) => void;
+  select: (selected: EvalSelection | null) => void;
+}
+
+export type EvalStore = EvalState & EvalActions;
+
+export function initialEvalState(): EvalState {
+  return {
+    form: { judge: '', markers: DEMO_MARKERS, url: 'https://api.openai.com/v1', model: 'gpt-4o-2024-08-06' },
+    samples: null,
+    compact: false,
+    running: false,
+    cancel: null,
+    progress: null,
+    summary: null,
+    error: null,
+    note: null,
+    selected: null,
+  };
+}
+
+export function createEvalStore() {
+  return createStore<EvalStore>()((set, get) => ({
+    ...initialEvalState(),
+    setForm(patch) {
+      set({ form: { ...get().form, ...patch } });
+    },
+    setSamples(samples) {
+      set({ samples });
+    },
+    setCompact(compact) {
+      set({ compact });
+    },
+    select(selected) {
+      set({ selected });
+    },
+  }));
+}
+
+export type EvalStoreApi = ReturnType<typeof createEvalStore>;
+
+/** The app's one evaluation store. */
+export const evalStore: EvalStoreApi = createEvalStore();
+
+export function useEval<T>(selector: (s: EvalStore) => T): T {
+  return useStore(evalStore, selector);
+}
