@@ -52,6 +52,8 @@ export interface TrialResult {
   edited: number[];
   /** the trial's answer with the condition's generation settings (the same answer an edits condition gives) */
   text: string;
+  /** the answer's token ids (absent in results files written before they were recorded) */
+  tokenIds?: number[];
 }
 
 export interface ConditionResult {
