@@ -10,10 +10,12 @@ import {
   renderChatTemplate,
   splitChat,
   strftime,
+  TEMPLATE_LIMITS,
   TemplateError,
   type Conversation,
   type SplitOptions,
 } from './template';
+import type { SegmentName } from '../spec/experiment';
 import { loadTokenizer } from './tokenizer';
 import { byteLevelTokenizer } from './tokenizer.testdata';
 
@@ -277,7 +279,7 @@ describe('buildPrompt: token-level split with a byte-level tokenizer', () => {
   it('maps the character split onto tokens; special tokens stay single tokens', () => {
     const p = buildPrompt(tok, { conversation: { user: BORED } });
     expect(p.text).toBe(qwen25.rendered_example);
-    const seg = (s: 'prefix' | 'query' | 'postfix') => p.tokens.slice(...p.segments[s]);
+    const seg = (s: SegmentName) => p.tokens.slice(...p.segments[s]);
     expect(
       seg('prefix')
         .map((t) => t.text)
@@ -350,5 +352,108 @@ describe('buildPrompt: token-level split with a byte-level tokenizer', () => {
   it('without a chat template it refuses', () => {
     const bare = loadTokenizer(json, { ...config, chat_template: undefined });
     expect(() => buildPrompt(bare, { conversation: { user: BORED } })).toThrow(/no chat template/);
+  });
+});
+
+describe('untrusted templates: rendering has a budget (TEMPLATE_LIMITS)', () => {
+  const user = [{ role: 'user', content: BORED }];
+
+  /** Renders `source`, expecting a budget TemplateError within `ms`; returns its message. */
+  const overBudget = (template: string, ms: number): string => {
+    const t0 = performance.now();
+    let err: unknown;
+    try {
+      renderChatTemplate(template, { messages: user, source: 'evil/repo/tokenizer_config.json' });
+    } catch (e) {
+      err = e;
+    }
+    expect(performance.now() - t0).toBeLessThan(ms);
+    expect(err).toBeInstanceOf(TemplateError);
+    expect((err as TemplateError).kind).toBe('budget');
+    expect((err as TemplateError).message).toMatch(/^chat template of evil\/repo\/tokenizer_config\.json: /);
+    return (err as TemplateError).message;
+  };
+
+  it('a single huge loop is refused before it allocates', () => {
+    expect(overBudget('{% for i in range(10**9) %}x{% endfor %}', 2000)).toMatch(
+      new RegExp(
+        `range\\(0, 1000000000, 1\\) has 1000000000 items, more than ${TEMPLATE_LIMITS.items} — the template loops too long`,
+      ),
+    );
+  });
+
+  it('nested loops run out of steps', () => {
+    const nested =
+      '{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}x{% endfor %}{% endfor %}{% endfor %}';
+    expect(overBudget(nested, 10_000)).toMatch(
+      new RegExp(`rendering exceeded ${TEMPLATE_LIMITS.steps} steps — the template loops too long`),
+    );
+  });
+
+  it('the emitted text is bounded', () => {
+    // a 10 240-character string (built by doubling), printed 1000 times: ~10M characters in ~3k steps
+    const t =
+      "{% set ns = namespace(s='xxxxxxxxxx') %}{% for i in range(10) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}" +
+      '{% for i in range(1000) %}{{ ns.s }}{% endfor %}';
+    expect(overBudget(t, 5000)).toMatch(new RegExp(`rendering exceeded ${TEMPLATE_LIMITS.chars} characters`));
+  });
+
+  it('values that double each step are refused while still small', () => {
+    const strings =
+      '{% set ns = namespace(s="x") %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}';
+    expect(overBudget(strings, 2000)).toMatch(/a value grew past 2000000 characters/);
+    const lists =
+      '{% set ns = namespace(a=[1]) %}{% for i in range(64) %}{% set ns.a = ns.a + ns.a %}{% endfor %}';
+    expect(overBudget(lists, 2000)).toMatch(/past 100000 items/);
+    // shared sub-lists: tiny in memory, 2^60 items when printed
+    const dag =
+      '{% set ns = namespace(a=[1]) %}{% for i in range(60) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a | tojson }}';
+    expect(overBudget(dag, 2000)).toMatch(/a value grew past/);
+    const cycle = '{% set a = namespace() %}{% set b = namespace(x=a) %}{% set a.x = b %}{{ a | tojson }}';
+    expect(overBudget(cycle, 2000)).toMatch(/contains itself/);
+  });
+
+  it('an absurd indent width, deep recursion and a huge template source', () => {
+    expect(overBudget("{{ 'a\\nb' | indent(400000000) }}", 2000)).toMatch(
+      /indent width 400000000 is more than 1024/,
+    );
+    expect(overBudget('{{ messages | tojson(indent=100000000) }}', 2000)).toMatch(/tojson width/);
+    expect(overBudget('{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}', 2000)).toMatch(
+      /recurses too deep/,
+    );
+    expect(overBudget('x'.repeat(TEMPLATE_LIMITS.sourceChars + 1), 2000)).toMatch(/more than 1000000/);
+  });
+
+  it('string multiplication (which this Jinja does not implement) is a render error, not a crash', () => {
+    expect(() => renderChatTemplate("{{ 'a' * 1000000000 }}", { messages: user })).toThrow(
+      /^chat template failed: Unknown operator "\*" between StringValue and IntegerValue/,
+    );
+  });
+
+  it('real templates render long conversations well within the budget', () => {
+    const messages = [];
+    for (let i = 0; i < 500; i++)
+      messages.push({ role: 'user', content: `${BORED} `.repeat(20) }, { role: 'assistant', content: 'ok' });
+    messages.push({ role: 'user', content: BORED });
+    for (const [key, t] of Object.entries(TEMPLATES)) {
+      const r = renderChatTemplate(t.chat_template, {
+        messages,
+        specialTokens: { bos_token: t.bos_token, eos_token: t.eos_token },
+        now: JULY_26,
+      });
+      expect(r.text.length, key).toBeGreaterThan(500 * 20 * BORED.length);
+    }
+  });
+
+  it("buildPrompt names the tokenizer's template file", () => {
+    const { json, config } = byteLevelTokenizer(true);
+    const tok = loadTokenizer(
+      json,
+      { ...config, chat_template: '{% for i in range(10**9) %}{% endfor %}' },
+      { source: 'org/evil' },
+    );
+    expect(() => buildPrompt(tok, { conversation: { user: BORED } })).toThrow(
+      /^chat template of org\/evil\/tokenizer_config\.json: range\(/,
+    );
   });
 });
