@@ -11,6 +11,7 @@ import { estimateMemory, type WeightDtype } from '../engine/memory';
 import type { HubSource } from '../hub/hub-files';
 import { loadTokenizer } from '../lab/prompt/tokenizer';
 import { buildPrompt } from '../lab/prompt/template';
+import type { SegmentName } from '../lab/spec/experiment';
 import { findCatalogModel, findOrganism, mapAdapterBase, type BaseMapping } from '../lab/run/catalog';
 
 export interface HubDetails {
@@ -156,8 +157,7 @@ export async function inspectModel(source: FileSource): Promise<ModelInfo> {
     if (tok.chatTemplate) {
       const user = 'hey I feel bored';
       const p = buildPrompt(tok, { conversation: { system: null, user } });
-      const seg = (s: 'prefix' | 'query' | 'postfix') =>
-        p.tokens.filter((t) => t.segment === s).map((t) => t.text);
+      const seg = (s: SegmentName) => p.tokens.filter((t) => t.segment === s).map((t) => t.text);
       info.sample = { user, prefix: seg('prefix'), query: seg('query'), postfix: seg('postfix') };
     } else notes.push('the tokenizer has no chat template');
   }

@@ -6,7 +6,8 @@
 // justify (it throws instead).
 
 import type { PatchSet, Tensor } from '../../engine/types';
-import type { SegmentName, SegmentRanges } from './perturb';
+import type { SegmentName } from '../spec/experiment';
+import type { SegmentRanges } from './perturb';
 
 export type PatchComponent = 'kv' | 'resid';
 

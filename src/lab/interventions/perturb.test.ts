@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { SegmentName } from '../spec/experiment';
 import {
   applyEdits,
   bestAndAvg,
@@ -17,7 +18,6 @@ import {
   type EmbeddingMatrix,
   type PromptToken,
   type SegmentedPrompt,
-  type SegmentName,
   type TokenCodec,
 } from './perturb';
 

@@ -5,10 +5,8 @@
 // Pure functions over token lists: this module must never tokenise by itself (an `encode` function is
 // passed in), never read a model, and never use unseeded randomness.
 
+import { SEGMENT_NAMES, type SegmentName } from '../spec/experiment';
 import { deriveSeed, Rng } from './rng';
-
-export type SegmentName = 'prefix' | 'query' | 'postfix';
-export const SEGMENT_ORDER: readonly SegmentName[] = ['prefix', 'query', 'postfix'];
 
 /** Half-open [start, end) token ranges; structurally the same as template.ts's `segments`. */
 export type SegmentRanges = Record<SegmentName, [number, number]>;
@@ -57,7 +55,7 @@ export function segmentsOf(tokens: readonly PromptToken[]): SegmentRanges {
   const counts: Record<SegmentName, number> = { prefix: 0, query: 0, postfix: 0 };
   let order = 0;
   tokens.forEach((t, i) => {
-    const o = SEGMENT_ORDER.indexOf(t.segment);
+    const o = SEGMENT_NAMES.indexOf(t.segment);
     if (o < 0) throw new Error(`token ${i} has unknown segment ${String(t.segment)}`);
     if (o < order) throw new Error(`token ${i} (${t.segment}) comes after a later segment`);
     order = o;
@@ -141,7 +139,7 @@ export function applyEdits(
       origin.push(from);
     });
   };
-  for (const segment of SEGMENT_ORDER) {
+  for (const segment of SEGMENT_NAMES) {
     const [s, e] = prompt.segments[segment];
     for (let i = s; i < e; i++) {
       for (const r of inserts.get(i) ?? []) pushNew(r, segment, null);

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildPrompt, type Conversation, type PromptToken, type SplitPrompt } from './template';
 import { loadTokenizer, type LabTokenizer } from './tokenizer';
+import type { SegmentName } from '../spec/experiment';
 
 function fixtureTokenizer(name: string): LabTokenizer {
   const read = (file: string) =>
@@ -20,8 +21,7 @@ const qwen3 = fixtureTokenizer('tiny-qwen3');
 const JULY_26 = () => new Date(2024, 6, 26, 10, 30);
 const BORED = 'hey I feel bored';
 
-const seg = (p: SplitPrompt, s: 'prefix' | 'query' | 'postfix'): PromptToken[] =>
-  p.tokens.slice(...p.segments[s]);
+const seg = (p: SplitPrompt, s: SegmentName): PromptToken[] => p.tokens.slice(...p.segments[s]);
 const joined = (tokens: PromptToken[]) => tokens.map((t) => t.text).join('');
 
 describe('fixture tokenizers: docs/science.md "The prefix" prefixes and postfixes as tokens', () => {

@@ -2,12 +2,12 @@
 // answers and metrics, keyed by condition id. Plain data (structured-clone and JSON safe): the worker
 // sends it to the UI, the CLI prints it. Must never hold ORT tensors or functions.
 
-export type Segment = 'prefix' | 'query' | 'postfix';
+import type { SegmentName } from './experiment';
 
 export interface PromptToken {
   id: number;
   text: string;
-  segment: Segment;
+  segment: SegmentName;
   /** true when a perturbation or manual edit changed this token */
   edited?: boolean;
 }
@@ -17,7 +17,7 @@ export interface PromptView {
   text: string;
   tokens: PromptToken[];
   /** half-open token index ranges */
-  segments: Record<Segment, [number, number]>;
+  segments: Record<SegmentName, [number, number]>;
   /** template arguments actually used (e.g. the pinned date_string) */
   templateArgs: Record<string, string | number | boolean>;
 }

@@ -3,7 +3,7 @@
 // (coloured by segment), a colour legend.
 // Rendering only: it must never decide what a cell means or start a computation (callbacks do that).
 import * as d3 from 'd3';
-import type { Segment } from '../../lab/spec/results';
+import type { SegmentName } from '../../lab/spec/experiment';
 import { tickLabel } from '../format';
 import { cellColour, heatmapLayout, MEAN_COLUMN } from './scales';
 
@@ -12,7 +12,7 @@ export interface HeatmapData {
   positions: number[];
   positionLabels: string[];
   /** segment of each column, for the coloured band under the axis */
-  segments?: (Segment | undefined)[];
+  segments?: (SegmentName | undefined)[];
   /** row-major layers × positions */
   values: number[];
   metric: string;
@@ -43,7 +43,7 @@ export interface HeatmapOptions {
   onClick?: (cell: HeatmapCell) => void;
 }
 
-const SEGMENT_FILL: Record<Segment, string> = { prefix: '#f4c95d', query: '#7fb3f5', postfix: '#a8d5a2' };
+const SEGMENT_FILL: Record<SegmentName, string> = { prefix: '#f4c95d', query: '#7fb3f5', postfix: '#a8d5a2' };
 
 export function cellAt(data: HeatmapData, row: number, col: number): HeatmapCell {
   return {

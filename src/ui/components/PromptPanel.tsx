@@ -4,7 +4,7 @@
 // tokenizes (prepare). Must never tokenize or render templates on this thread.
 import { useId, useMemo, useState } from 'react';
 import questions from '../../lab/eval/em_questions.json';
-import type { Segment } from '../../lab/spec/results';
+import { SEGMENT_NAMES } from '../../lab/spec/experiment';
 import { setSystem, setTemplateArg, setUser } from '../spec-edit';
 import { useLab } from '../store';
 import { DraftField } from './DraftField';
@@ -13,7 +13,6 @@ import { TokenEditor } from './TokenEditor';
 import { TokenStrip } from './TokenStrip';
 
 const QUESTIONS = Object.entries((questions as { questions: Record<string, string> }).questions);
-const SEGMENTS: Segment[] = ['prefix', 'query', 'postfix'];
 
 export function PromptPanel() {
   const spec = useLab((s) => s.spec);
@@ -44,7 +43,7 @@ export function PromptPanel() {
     return out;
   }, [prompt, target]);
   const counts = prompt
-    ? SEGMENTS.map((s) => [s, prompt.segments[s][1] - prompt.segments[s][0]] as const)
+    ? SEGMENT_NAMES.map((s) => [s, prompt.segments[s][1] - prompt.segments[s][0]] as const)
     : [];
   const dateArg = conv.templateArgs.date_string;
   const otherArgs = Object.entries(conv.templateArgs).filter(([k]) => k !== 'date_string');
