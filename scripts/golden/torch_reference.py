@@ -2,14 +2,16 @@
 """Independent plain-PyTorch forward for the fixture models, writing golden vectors for reference.ts.
 
 For each case below it reads a fixture folder (config.json + safetensors, optional PEFT adapter), runs a
-float64 Llama / Qwen2 / Qwen3 decoder written with tensor ops (not a port of reference.ts's loops), and
+float64 Llama / Qwen2 / Qwen3 / Gemma-2 / Gemma-3 decoder written with tensor ops (not a port of
+reference.ts's loops) after transformers' modeling_gemma2.py / modeling_gemma3.py for Gemma, and
 writes fixtures/golden/<case>.json: the inputs (ids, masks, positions, LoRA scales, patches), the logits,
 and the requested taps. src/engine/reference.golden.test.ts checks reference.ts against these files.
 
 It must never depend on transformers or safetensors (plain torch + the standard library), never use
 randomness, and must keep the engine's hook semantics (see the header of src/engine/reference.ts):
-residual site l = stream entering layer l (tap, then h + m(p - h)); K/V sites = k_proj/v_proj outputs
-before Qwen3's k_norm and before RoPE; a query that sees no key gets zero attention.
+residual site l = stream entering layer l (tap, then h + m(p - h); site 0 after Gemma's sqrt(hidden)
+scaling); K/V sites = k_proj/v_proj outputs before Qwen3's / Gemma-3's k_norm and before RoPE; a query that
+sees no key gets zero attention. Gemma goldens are written with every digit (repr), the others with 10.
 
 Usage: python3 scripts/golden/torch_reference.py [fixtures_dir] [out_dir]
 """
@@ -73,10 +75,32 @@ def load_adapter(folder):
     return scaling, branches
 
 
-def inv_freq(cfg, head_dim):
+TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def is_gemma(cfg):
+    return cfg["model_type"] in ("gemma2", "gemma3_text")
+
+
+def gemma_sliding(cfg, layer):
+    """Gemma: does this layer use the sliding window (layer_types, else the family's default pattern)."""
+    if cfg.get("layer_types"):
+        return cfg["layer_types"][layer] == "sliding_attention"
+    pattern = 2 if cfg["model_type"] == "gemma2" else cfg.get("sliding_window_pattern", 6)
+    return (layer + 1) % pattern != 0
+
+
+def softcap(x, cap):
+    return x if cap is None else torch.tanh(x / cap) * cap
+
+
+def inv_freq(cfg, head_dim, local=False):
     theta = cfg.get("rope_theta", 10000.0)
+    if local:
+        # Gemma-3's sliding layers: rope_local_base_freq, no scaling (modeling_gemma3 rotary_emb_local)
+        theta = cfg.get("rope_local_base_freq", 10000.0)
     inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=DT) / head_dim))
-    rs = cfg.get("rope_scaling") or {}
+    rs = {} if local else (cfg.get("rope_scaling") or {})
     kind = rs.get("rope_type", rs.get("type", "default"))
     if kind == "linear":
         return inv / rs["factor"]
@@ -104,6 +128,7 @@ def rotate_half(x):
 
 def forward(cfg, W, ids, mask=None, pos=None, adapter=None, lora_scale=None, resid_patch=None, kv_patch=None, taps=None):
     mt = cfg["model_type"]
+    gemma = is_gemma(cfg)
     L, H = cfg["num_hidden_layers"], cfg["hidden_size"]
     nh = cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads", nh)
@@ -111,6 +136,11 @@ def forward(cfg, W, ids, mask=None, pos=None, adapter=None, lora_scale=None, res
     eps = cfg.get("rms_norm_eps", 1e-6)
     bias_qkv = mt == "qwen2" or cfg.get("attention_bias", False)
     bias_o = mt != "qwen2" and cfg.get("attention_bias", False)
+    offset = 1.0 if gemma else 0.0  # Gemma RMSNorm multiplies by (1 + w)
+    norm = lambda x, w: rms_norm(x, offset + w, eps)
+    attn_scale = cfg["query_pre_attn_scalar"] ** -0.5 if gemma else 1 / math.sqrt(hd)
+    attn_cap = cfg.get("attn_logit_softcapping") if mt == "gemma2" else None
+    final_cap = cfg.get("final_logit_softcapping") if gemma else None
     ids = torch.tensor(ids)
     B, T = ids.shape
     mask = torch.ones(B, T, dtype=torch.bool) if mask is None else torch.tensor(mask).bool()
@@ -133,14 +163,26 @@ def forward(cfg, W, ids, mask=None, pos=None, adapter=None, lora_scale=None, res
         p = torch.tensor(patch["value"], dtype=DT).view(x.shape)
         return x + m * (p - x)
 
-    angles = pos.to(DT)[..., None] * inv_freq(cfg, hd)  # [B, T, hd/2]
-    cos = torch.cat((angles.cos(), angles.cos()), -1)[:, None]  # [B, 1, T, hd]
-    sin = torch.cat((angles.sin(), angles.sin()), -1)[:, None]
+    def rope_tables(local):
+        angles = pos.to(DT)[..., None] * inv_freq(cfg, hd, local)  # [B, T, hd/2]
+        cos = torch.cat((angles.cos(), angles.cos()), -1)[:, None]  # [B, 1, T, hd]
+        sin = torch.cat((angles.sin(), angles.sin()), -1)[:, None]
+        return cos, sin
+
+    global_rope = rope_tables(False)
+    local_rope = rope_tables(True) if mt == "gemma3_text" else global_rope
     causal = torch.ones(T, T, dtype=torch.bool).tril()
-    allowed = causal[None, None] & mask[:, None, None, :]  # [B, 1, T, T]
-    seen = allowed.any(-1, keepdim=True)
+    # sliding window (Gemma): query slot i sees key slot j iff j > i - window (transformers' sliding_window_overlay)
+    q_idx = torch.arange(T)[:, None]
+    k_idx = torch.arange(T)[None, :]
+    window = cfg.get("sliding_window") if gemma else None
+    local_causal = causal & (k_idx > q_idx - window) if window else causal
 
     h = W["model.embed_tokens.weight"][ids]
+    if gemma:
+        # the normaliser is sqrt(hidden) held in the model dtype (Gemma2Model / Gemma3TextScaledWordEmbedding)
+        normalizer = torch.tensor(H**0.5, dtype=TORCH_DTYPES[cfg.get("torch_dtype", "float32")])
+        h = h * normalizer.to(DT)
     for l in range(L + 1):
         if l in taps.get("resid", []):
             out["resid"][l] = h.clone()
@@ -149,7 +191,11 @@ def forward(cfg, W, ids, mask=None, pos=None, adapter=None, lora_scale=None, res
         if l == L:
             break
         p = f"model.layers.{l}"
-        x = rms_norm(h, W[f"{p}.input_layernorm.weight"], eps)
+        sliding = gemma and gemma_sliding(cfg, l)
+        cos, sin = local_rope if sliding else global_rope
+        allowed = (local_causal if sliding else causal)[None, None] & mask[:, None, None, :]  # [B, 1, T, T]
+        seen = allowed.any(-1, keepdim=True)
+        x = norm(h, W[f"{p}.input_layernorm.weight"])
         q = linear(x, f"{p}.self_attn.q_proj", bias_qkv)
         k = linear(x, f"{p}.self_attn.k_proj", bias_qkv)
         v = linear(x, f"{p}.self_attn.v_proj", bias_qkv)
@@ -161,26 +207,34 @@ def forward(cfg, W, ids, mask=None, pos=None, adapter=None, lora_scale=None, res
         q = q.view(B, T, nh, hd).transpose(1, 2)
         k = k.view(B, T, nkv, hd).transpose(1, 2)
         v = v.view(B, T, nkv, hd).transpose(1, 2)
-        if mt == "qwen3":
-            q = rms_norm(q, W[f"{p}.self_attn.q_norm.weight"], eps)
-            k = rms_norm(k, W[f"{p}.self_attn.k_norm.weight"], eps)
+        if mt in ("qwen3", "gemma3_text"):
+            q = norm(q, W[f"{p}.self_attn.q_norm.weight"])
+            k = norm(k, W[f"{p}.self_attn.k_norm.weight"])
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(nh // nkv, dim=1)
         v = v.repeat_interleave(nh // nkv, dim=1)
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
+        scores = softcap((q @ k.transpose(-1, -2)) * attn_scale, attn_cap)
         probs = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
         probs = torch.where(seen, probs, torch.zeros((), dtype=DT))
         ctx = (probs @ v).transpose(1, 2).reshape(B, T, nh * hd)
-        h = h + linear(ctx, f"{p}.self_attn.o_proj", bias_o)
-        x = rms_norm(h, W[f"{p}.post_attention_layernorm.weight"], eps)
+        attn_out = linear(ctx, f"{p}.self_attn.o_proj", bias_o)
+        if gemma:
+            attn_out = norm(attn_out, W[f"{p}.post_attention_layernorm.weight"])
+        h = h + attn_out
+        x = norm(h, W[f"{p}.pre_feedforward_layernorm.weight" if gemma else f"{p}.post_attention_layernorm.weight"])
         mlp_bias = cfg.get("mlp_bias", False)
         gate = linear(x, f"{p}.mlp.gate_proj", mlp_bias)
         up = linear(x, f"{p}.mlp.up_proj", mlp_bias)
-        h = h + linear(torch.nn.functional.silu(gate) * up, f"{p}.mlp.down_proj", mlp_bias)
-    x = rms_norm(h, W["model.norm.weight"], eps)
-    head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings", False) else W["lm_head.weight"]
-    out["logits"] = x @ head.T
+        act = torch.nn.functional.gelu(gate, approximate="tanh") if gemma else torch.nn.functional.silu(gate)
+        mlp_out = linear(act * up, f"{p}.mlp.down_proj", mlp_bias)
+        if gemma:
+            mlp_out = norm(mlp_out, W[f"{p}.post_feedforward_layernorm.weight"])
+        h = h + mlp_out
+    x = norm(h, W["model.norm.weight"])
+    tied = cfg.get("tie_word_embeddings", gemma)
+    head = W["model.embed_tokens.weight"] if tied else W["lm_head.weight"]
+    out["logits"] = softcap(x @ head.T, final_cap)
     return out
 
 
@@ -195,13 +249,20 @@ def folder_digest(folder):
     return h.hexdigest()
 
 
-def tensor_json(t):
-    return {"shape": list(t.shape), "data": [float(f"{x:.10g}") for x in t.reshape(-1).tolist()]}
+def tensor_json(t, full=False):
+    data = t.reshape(-1).tolist()
+    return {"shape": list(t.shape), "data": data if full else [float(f"{x:.10g}") for x in data]}
 
 
 def wave(n, freq, amp):
     """Deterministic patch values."""
     return [round(amp * math.sin(freq * (i + 1)), 6) for i in range(n)]
+
+
+def wave32(n, freq, amp):
+    """Deterministic patch values on a 2^-12 grid: exact in float32, so the engine's fp32 patch inputs
+    hold exactly these numbers and a full-precision golden can be matched to 1e-9."""
+    return [round(amp * math.sin(freq * (i + 1)) * 4096) / 4096 for i in range(n)]
 
 
 def cases(fx):
@@ -235,6 +296,44 @@ def cases(fx):
         ),
     )
     yield "tiny-qwen3", dict(model=f"{fx}/tiny-qwen3", input=dict(inputIds=[[504, 88, 300, 505, 10, 11, 12, 13]]))
+    # Gemma: prompts longer than the window (4), so the sliding layers see less than the full ones
+    bos, sot, eot = 509, 510, 511
+    gemma_ids = [[bos, sot, 117, 10, 300, 42, 77, 260, eot, 10, sot, 109, 10]]
+    yield "tiny-gemma2", dict(
+        model=f"{fx}/tiny-gemma2", full=True, input=dict(inputIds=gemma_ids, taps=dict(resid=[0, 1, 2, 3], kv=[0, 1, 2]))
+    )
+    yield "tiny-gemma3", dict(
+        model=f"{fx}/tiny-gemma3", full=True, input=dict(inputIds=gemma_ids, taps=dict(resid=[0, 1, 2, 3], kv=[0, 1, 2]))
+    )
+    yield "tiny-gemma3-lora", dict(
+        model=f"{fx}/tiny-gemma3",
+        adapter=f"{fx}/tiny-gemma3-lora",
+        full=True,
+        input=dict(inputIds=[[bos, sot, 99, 12, 300, 77, eot], [bos, 33, 410, 7, 200, 3, 10]], loraScale=[1.0, 0.5]),
+    )
+    yield "tiny-gemma3-padded", dict(
+        model=f"{fx}/tiny-gemma3",
+        full=True,
+        input=dict(
+            inputIds=[[bos, sot, 99, 12, 300, 77, eot, 10], [0, 0, 0, bos, sot, 33, 410, 7]],
+            attentionMask=[[1] * 8, [0, 0, 0, 1, 1, 1, 1, 1]],
+            positionIds=[list(range(8)), [0, 0, 0, 0, 1, 2, 3, 4]],
+            taps=dict(resid=[3]),
+        ),
+    )
+    B, T, H, KV = 2, 6, 96, 1 * 32
+    yield "tiny-gemma3-patched", dict(
+        model=f"{fx}/tiny-gemma3",
+        full=True,
+        input=dict(
+            inputIds=[[bos, sot, 88, 300, eot, 10], [bos, sot, 17, 260, 61, eot]],
+            taps=dict(resid=[1, 2], kv=[0, 1]),
+            patches=dict(
+                resid={"0": dict(mask=[1, 0, 0, 0, 0, 0, 0, 1, 0.5, 0, 0, 0], value=wave32(B * T * H, 0.37, 2.0))},
+                kv={"1": dict(mask=[0, 1, 1, 1, 0, 1, 0, 0, 0, 0.25, 1, 0], k=wave32(B * T * KV, 0.11, 1.5), v=wave32(B * T * KV, 0.23, 0.7))},
+            ),
+        ),
+    )
 
 
 def main():
@@ -245,6 +344,7 @@ def main():
         cfg, W = load_model(c["model"])
         adapter = load_adapter(c["adapter"]) if "adapter" in c else None
         inp = c["input"]
+        full = c.get("full", False)
         patches = inp.get("patches", {})
         res = forward(
             cfg,
@@ -265,11 +365,13 @@ def main():
             "adapter": os.path.relpath(c["adapter"], fx) if "adapter" in c else None,
             "digest": {os.path.relpath(d, fx): folder_digest(d) for d in [c["model"], c.get("adapter")] if d},
             "input": inp,
-            "logits": tensor_json(res["logits"]),
-            "resid": {str(k): tensor_json(t) for k, t in res["resid"].items()},
-            "k": {str(k): tensor_json(t) for k, t in res["k"].items()},
-            "v": {str(k): tensor_json(t) for k, t in res["v"].items()},
+            "logits": tensor_json(res["logits"], full),
+            "resid": {str(k): tensor_json(t, full) for k, t in res["resid"].items()},
+            "k": {str(k): tensor_json(t, full) for k, t in res["k"].items()},
+            "v": {str(k): tensor_json(t, full) for k, t in res["v"].items()},
         }
+        if full:
+            doc["digits"] = "all"
         path = os.path.join(out_dir, f"{name}.json")
         with open(path, "w") as f:
             json.dump(doc, f, separators=(",", ":"))

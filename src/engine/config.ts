@@ -1,5 +1,6 @@
 // Hugging Face `config.json` → ArchSpec for the decoders the engine builds (Llama, Mistral, Qwen2,
-// Qwen3), with the defaults transformers applies when a field is absent.
+// Qwen3, Gemma-2, Gemma-3 and the text part of multimodal Gemma-3), with the defaults transformers
+// applies when a field is absent.
 // Must never guess silently: an unknown architecture or an unsupported field value is an EngineError
 // naming it, and anything that changes the math but is ignored is reported in `notes`. Must never let
 // a size field past its bound (CONFIG_LIMITS): a config.json is untrusted input, and every later
@@ -9,7 +10,7 @@ import { isObject, type JsonObject } from '../common/json';
 import { EngineError } from './errors';
 import type { ArchSpec, ModelType, RopeScaling } from './types';
 
-const MODEL_TYPES: readonly ModelType[] = ['llama', 'mistral', 'qwen2', 'qwen3'];
+const MODEL_TYPES: readonly ModelType[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3_text'];
 
 /** transformers' per-architecture defaults for fields a config.json may omit. */
 const DEFAULTS: Record<
@@ -21,6 +22,9 @@ const DEFAULTS: Record<
   qwen2: { maxPositionEmbeddings: 32768, rmsNormEps: 1e-6, ropeTheta: 10000, headDim: null },
   // NOTE: Qwen3Config defaults head_dim to 128 rather than hidden/heads; every released config sets it.
   qwen3: { maxPositionEmbeddings: 32768, rmsNormEps: 1e-6, ropeTheta: 10000, headDim: 128 },
+  // Gemma2Config / Gemma3TextConfig; the rest of their defaults are in GEMMA_DEFAULTS
+  gemma2: { maxPositionEmbeddings: 8192, rmsNormEps: 1e-6, ropeTheta: 10000, headDim: 256 },
+  gemma3_text: { maxPositionEmbeddings: 131072, rmsNormEps: 1e-6, ropeTheta: 1_000_000, headDim: 256 },
 };
 
 /**
@@ -179,10 +183,11 @@ export function parseConfigDetailed(config: unknown, file = 'config.json'): Pars
   const cfg = config;
   const notes: string[] = [];
   const mt = cfg.model_type;
+  if (mt === 'gemma2' || mt === 'gemma3_text' || mt === 'gemma3') return parseGemmaConfig(cfg, file);
   if (typeof mt !== 'string' || !(MODEL_TYPES as readonly string[]).includes(mt)) {
     throw new EngineError(
       'unsupported_architecture',
-      `${file}: model_type ${JSON.stringify(mt)} is not supported (supported: ${MODEL_TYPES.join(', ')})`,
+      `${file}: model_type ${JSON.stringify(mt)} is not supported (supported: ${MODEL_TYPES.join(', ')}, gemma3)`,
       { file, field: 'model_type', value: mt },
     );
   }
@@ -249,6 +254,8 @@ export function parseConfigDetailed(config: unknown, file = 'config.json'): Pars
       oBias = false;
       break;
     case 'mistral':
+    case 'gemma2': // parsed by parseGemmaConfig; never reached
+    case 'gemma3_text':
       qkvBias = oBias = false;
       break;
   }
@@ -294,4 +301,268 @@ function slidingWindow(cfg: JsonObject, modelType: ModelType, file: string): num
 
 export function parseConfig(config: unknown, file = 'config.json'): ArchSpec {
   return parseConfigDetailed(config, file).spec;
+}
+
+// --- Gemma-2 / Gemma-3 -------------------------------------------------------------------------
+
+/** Gemma2Config / Gemma3TextConfig defaults (transformers) for fields a config.json may omit. */
+const GEMMA_DEFAULTS = {
+  gemma2: {
+    vocab_size: 256_000,
+    final_logit_softcapping: 30.0 as number | null,
+    attn_logit_softcapping: 50.0 as number | null,
+  },
+  gemma3_text: {
+    vocab_size: 262_208,
+    final_logit_softcapping: null as number | null,
+    attn_logit_softcapping: null as number | null,
+  },
+  shared: {
+    hidden_size: 2304,
+    intermediate_size: 9216,
+    num_hidden_layers: 26,
+    num_attention_heads: 8,
+    num_key_value_heads: 4,
+    query_pre_attn_scalar: 256,
+    sliding_window: 4096,
+    bos_token_id: 2,
+    eos_token_id: 1,
+  },
+} as const;
+
+/** fp64 → the dtype's nearest value, as `torch.tensor(x, dtype=…)` stores a Python float (via fp32). */
+function roundToDtype(x: number, dtype: 'float32' | 'bfloat16' | 'float16'): number {
+  const f = Math.fround(x);
+  if (dtype === 'float32') return f;
+  const bits = new Uint32Array(Float32Array.of(f).buffer)[0];
+  if (dtype === 'bfloat16') {
+    // round to nearest even on the low 16 bits
+    const rounded = (bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000;
+    return new Float32Array(Uint32Array.of(rounded >>> 0).buffer)[0];
+  }
+  // float16: 10 mantissa bits; normal range only (√hidden is far inside it)
+  const exp = Math.floor(Math.log2(Math.abs(f)));
+  const step = 2 ** (exp - 10);
+  const q = f / step;
+  const fl = Math.floor(q);
+  const r = q - fl > 0.5 || (q - fl === 0.5 && fl % 2 === 1) ? fl + 1 : fl;
+  return r * step;
+}
+
+function optionalCap(cfg: JsonObject, field: string, file: string, fallback: number | null): number | null {
+  const v = field in cfg ? cfg[field] : fallback;
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw bad(field, v, 'must be a positive number or null', file);
+  return v;
+}
+
+/** Per layer: true = sliding (local) attention. `layer_types` when given, else the family's pattern. */
+function gemmaSlidingLayers(
+  cfg: JsonObject,
+  type: 'gemma2' | 'gemma3_text',
+  numLayers: number,
+  file: string,
+): boolean[] {
+  const lt = cfg.layer_types;
+  if (lt !== undefined && lt !== null) {
+    if (!Array.isArray(lt) || lt.length !== numLayers) {
+      throw bad('layer_types', lt, `must list one type per layer (${numLayers})`, file);
+    }
+    return lt.map((t, i) => {
+      if (t === 'sliding_attention') return true;
+      if (t === 'full_attention') return false;
+      throw unsupported(`layer_types[${i}]`, t, 'only sliding_attention and full_attention layers', file);
+    });
+  }
+  // Gemma-2: every other layer, starting with layer 0, is local; Gemma-3: all but every
+  // `sliding_window_pattern`-th (default 6: five local, then one global)
+  const pattern =
+    type === 'gemma2'
+      ? 2
+      : posInt(
+          cfg,
+          cfg.sliding_window_pattern !== undefined ? 'sliding_window_pattern' : '_sliding_window_pattern',
+          file,
+          6,
+        );
+  return Array.from({ length: numLayers }, (_, i) => (i + 1) % pattern !== 0);
+}
+
+/**
+ * Gemma-2 (`gemma2`), Gemma-3 text (`gemma3_text`) and the text decoder of multimodal Gemma-3 (`gemma3`,
+ * fields under `text_config`). What transformers' Gemma2/Gemma3 models compute, as ArchSpec fields:
+ * embeddings × √hidden rounded to the checkpoint dtype (`torch_dtype`: the model runs in fp32 here, but
+ * the normaliser is the one the checkpoint was trained with), RMSNorm by (1 + w), sandwich norms, GeGLU
+ * (tanh GELU), scores × query_pre_attn_scalar^-½, sliding-window layers (exact, not a context cap),
+ * separate local RoPE (Gemma-3) and soft-capping. Anything else that would change the math is refused.
+ */
+function parseGemmaConfig(config: JsonObject, file: string): ParsedConfig {
+  const notes: string[] = [];
+  let cfg = config;
+  let where = file;
+  const multimodal = config.model_type === 'gemma3';
+  if (multimodal) {
+    if (!isObject(config.text_config)) {
+      throw bad('text_config', config.text_config, 'must be an object (the text decoder of Gemma-3)', file);
+    }
+    const tmt = config.text_config.model_type;
+    if (tmt !== undefined && tmt !== 'gemma3_text') {
+      throw unsupported(
+        'text_config.model_type',
+        tmt,
+        'the text decoder of gemma3 must be gemma3_text',
+        file,
+      );
+    }
+    cfg = config.text_config;
+    where = `${file} text_config`;
+    notes.push(
+      'multimodal Gemma-3: only the text decoder is loaded (the vision tower in vision_config is not), so prompts are text only',
+    );
+  }
+  const type: 'gemma2' | 'gemma3_text' = config.model_type === 'gemma2' ? 'gemma2' : 'gemma3_text';
+  const fam = GEMMA_DEFAULTS[type];
+  const sh = GEMMA_DEFAULTS.shared;
+  const d = DEFAULTS[type];
+
+  const act = cfg.hidden_activation ?? 'gelu_pytorch_tanh';
+  if (act !== 'gelu_pytorch_tanh') {
+    throw unsupported(
+      'hidden_activation',
+      act,
+      'only the tanh GELU (gelu_pytorch_tanh) GeGLU MLP is built',
+      where,
+    );
+  }
+  // NOTE: transformers' Gemma reads hidden_activation only; Gemma-2 configs also carry hidden_act with the
+  // same value. One that disagrees leaves it unclear which activation the checkpoint was trained with.
+  if (cfg.hidden_act !== undefined && cfg.hidden_act !== null && cfg.hidden_act !== act) {
+    throw unsupported('hidden_act', cfg.hidden_act, `disagrees with hidden_activation (${act})`, where);
+  }
+  for (const c of multimodal ? [config, cfg] : [cfg]) {
+    if (c.quantization_config !== undefined && c.quantization_config !== null) {
+      throw unsupported('quantization_config', c.quantization_config, 'load an unquantized checkpoint', file);
+    }
+  }
+  if (cfg.use_bidirectional_attention !== undefined && cfg.use_bidirectional_attention !== false) {
+    throw unsupported(
+      'use_bidirectional_attention',
+      cfg.use_bidirectional_attention,
+      'only causal decoders are built (this is an embedding model)',
+      where,
+    );
+  }
+
+  const hiddenSize = posInt(cfg, 'hidden_size', where, sh.hidden_size);
+  const numLayers = posInt(cfg, 'num_hidden_layers', where, sh.num_hidden_layers);
+  const numHeads = posInt(cfg, 'num_attention_heads', where, sh.num_attention_heads);
+  const numKvHeads = posInt(cfg, 'num_key_value_heads', where, sh.num_key_value_heads);
+  if (numHeads % numKvHeads !== 0) {
+    throw bad('num_key_value_heads', numKvHeads, `must divide num_attention_heads (${numHeads})`, where);
+  }
+  const headDim = posInt(cfg, 'head_dim', where, d.headDim ?? undefined);
+  if (headDim % 2 !== 0) throw bad('head_dim', headDim, 'must be even for rotate-half RoPE', where);
+
+  // RoPE: Gemma-3's global layers use rope_theta (+ rope_scaling), its local ones rope_local_base_freq
+  // unscaled; transformers v5 writes both as rope_parameters keyed by layer type.
+  const rp = isObject(cfg.rope_parameters) ? cfg.rope_parameters : null;
+  const perType = rp !== null && ('full_attention' in rp || 'sliding_attention' in rp);
+  let global: { ropeTheta: number; ropeScaling: RopeScaling };
+  let local: { ropeTheta: number; ropeScaling: RopeScaling } | null = null;
+  if (perType) {
+    const sub = (key: string, theta: number) => {
+      const p = rp[key] ?? {};
+      if (!isObject(p)) throw bad(`rope_parameters.${key}`, p, 'must be an object', where);
+      return parseRope({ rope_parameters: p }, `${where} rope_parameters.${key}`, theta);
+    };
+    global = sub('full_attention', d.ropeTheta);
+    if (type === 'gemma3_text') local = sub('sliding_attention', 10_000);
+  } else {
+    global = parseRope(cfg, where, d.ropeTheta);
+    if (type === 'gemma3_text') {
+      local = {
+        ropeTheta: posNumber(cfg, 'rope_local_base_freq', where, 10_000),
+        ropeScaling: { type: 'default' },
+      };
+    }
+  }
+  if (type === 'gemma2' && cfg.rope_local_base_freq !== undefined) {
+    throw unsupported(
+      'rope_local_base_freq',
+      cfg.rope_local_base_freq,
+      'Gemma-2 has one RoPE for all layers',
+      where,
+    );
+  }
+
+  const window = posInt(cfg, 'sliding_window', where, sh.sliding_window);
+  const sliding = gemmaSlidingLayers(cfg, type, numLayers, where);
+
+  const finalSoftcap = optionalCap(cfg, 'final_logit_softcapping', where, fam.final_logit_softcapping);
+  const attnSoftcap = optionalCap(cfg, 'attn_logit_softcapping', where, fam.attn_logit_softcapping);
+  if (type === 'gemma3_text' && attnSoftcap !== null) {
+    // transformers' Gemma-3 attention never applies it, so a checkpoint that sets it is ambiguous
+    throw unsupported(
+      'attn_logit_softcapping',
+      attnSoftcap,
+      'Gemma-3 attention does not soft-cap scores',
+      where,
+    );
+  }
+  const qpas = posNumber(cfg, 'query_pre_attn_scalar', where, sh.query_pre_attn_scalar);
+
+  const dtypeField = cfg.torch_dtype !== undefined ? 'torch_dtype' : 'dtype';
+  const dtypeValue = cfg[dtypeField] ?? config.torch_dtype ?? config.dtype ?? 'float32';
+  if (dtypeValue !== 'float32' && dtypeValue !== 'bfloat16' && dtypeValue !== 'float16') {
+    throw unsupported(dtypeField, dtypeValue, 'Gemma weights are float32, bfloat16 or float16', where);
+  }
+  // NOTE: transformers multiplies the embeddings by √hidden held in the model dtype (Gemma-3 comment:
+  // sqrt(3072) = 55.4256 becomes 55.5 in bf16); trained that way, so the checkpoint's dtype decides.
+  const embedScale = roundToDtype(Math.sqrt(hiddenSize), dtypeValue);
+
+  const bosRaw = cfg.bos_token_id !== undefined ? cfg.bos_token_id : (config.bos_token_id ?? sh.bos_token_id);
+  if (bosRaw !== null && !(Number.isSafeInteger(bosRaw) && (bosRaw as number) >= 0)) {
+    throw bad('bos_token_id', bosRaw, 'must be a token id or null', where);
+  }
+  const eosRaw = cfg.eos_token_id ?? config.eos_token_id ?? sh.eos_token_id;
+  const attentionBias = bool(cfg, 'attention_bias', where, false);
+
+  const spec: ArchSpec = {
+    modelType: type,
+    vocabSize: posInt(cfg, 'vocab_size', where, fam.vocab_size),
+    hiddenSize,
+    intermediateSize: posInt(cfg, 'intermediate_size', where, sh.intermediate_size),
+    numLayers,
+    numHeads,
+    numKvHeads,
+    headDim,
+    rmsNormEps: posNumber(cfg, 'rms_norm_eps', where, d.rmsNormEps),
+    ropeTheta: global.ropeTheta,
+    ropeScaling: global.ropeScaling,
+    maxPositionEmbeddings: posInt(cfg, 'max_position_embeddings', where, d.maxPositionEmbeddings),
+    tieWordEmbeddings: bool(
+      cfg,
+      'tie_word_embeddings',
+      where,
+      bool(config, 'tie_word_embeddings', file, true),
+    ),
+    qkvBias: attentionBias,
+    oBias: attentionBias,
+    mlpBias: false,
+    qkNorm: type === 'gemma3_text',
+    bosTokenId: bosRaw as number | null,
+    eosTokenIds: tokenIds(eosRaw, 'eos_token_id', where),
+    embedScale,
+    normWeightOffset: 1,
+    sandwichNorms: true,
+    mlpActivation: 'gelu_tanh',
+    attnScale: qpas ** -0.5,
+    layerWindows: sliding.map((s) => (s ? window : null)),
+  };
+  if (attnSoftcap !== null) spec.attnSoftcap = attnSoftcap;
+  if (finalSoftcap !== null) spec.finalSoftcap = finalSoftcap;
+  if (local) spec.localRope = local;
+  if (multimodal) spec.textOfMultimodal = true;
+  return { spec, notes };
 }

@@ -34,6 +34,8 @@ interface Golden {
   resid: Record<string, GoldenTensor>;
   k: Record<string, GoldenTensor>;
   v: Record<string, GoldenTensor>;
+  /** 'all': written with every digit (repr), checked to 1e-9 relative; else 10 digits, 1e-5 absolute */
+  digits?: 'all';
 }
 
 const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
@@ -52,11 +54,18 @@ function folderDigest(folder: string): string {
   return h.digest('hex');
 }
 
-function expectClose(got: Tensor64 | undefined, want: GoldenTensor, tol: number): void {
+/** Worst |got − want| (absolute), or relative to the tensor's largest |want| when `relative`. */
+function expectClose(got: Tensor64 | undefined, want: GoldenTensor, tol: number, relative = false): number {
   expect(got?.shape).toEqual(want.shape);
   let max = 0;
-  want.data.forEach((w, i) => (max = Math.max(max, Math.abs((got as Tensor64).data[i] - w))));
-  expect(max).toBeLessThanOrEqual(tol);
+  let scale = 0;
+  want.data.forEach((w, i) => {
+    max = Math.max(max, Math.abs((got as Tensor64).data[i] - w));
+    scale = Math.max(scale, Math.abs(w));
+  });
+  const err = relative ? max / scale : max;
+  expect(err).toBeLessThanOrEqual(tol);
+  return err;
 }
 
 function toInput(g: Golden['input']): ForwardInput {
@@ -98,9 +107,16 @@ describe('reference.ts vs PyTorch goldens', () => {
     const { spec, weights } = await loadModel(folderSource(FIXTURES + g.model));
     const lora = g.adapter ? await loadLora(folderSource(FIXTURES + g.adapter), spec) : undefined;
     const r = referenceForward64(spec, weights, toInput(g.input), { lora });
-    expectClose(r.logits, g.logits, 1e-5);
-    for (const [site, t] of Object.entries(g.resid)) expectClose(r.resid.get(Number(site)), t, 1e-5);
-    for (const [layer, t] of Object.entries(g.k)) expectClose(r.k.get(Number(layer)), t, 1e-5);
-    for (const [layer, t] of Object.entries(g.v)) expectClose(r.v.get(Number(layer)), t, 1e-5);
+    // full-precision goldens (Gemma; patch values exact in fp32): 1e-9 relative; the others 1e-5
+    const full = g.digits === 'all';
+    const tol = full ? 1e-9 : 1e-5;
+    let worst = expectClose(r.logits, g.logits, tol, full);
+    for (const [site, t] of Object.entries(g.resid))
+      worst = Math.max(worst, expectClose(r.resid.get(Number(site)), t, tol, full));
+    for (const [layer, t] of Object.entries(g.k))
+      worst = Math.max(worst, expectClose(r.k.get(Number(layer)), t, tol, full));
+    for (const [layer, t] of Object.entries(g.v))
+      worst = Math.max(worst, expectClose(r.v.get(Number(layer)), t, tol, full));
+    console.log(`${file}: worst ${full ? 'relative' : 'absolute'} error ${worst.toExponential(2)}`);
   });
 });

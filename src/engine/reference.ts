@@ -3,19 +3,26 @@
 // Engine tests compare against this, so it must stay simple and obviously correct: never optimise it
 // at the cost of clarity, never share code with the graph builder, never import ORT, DOM or Node.
 //
-// Semantics, per call (B rows, T new tokens, P cached):
-//   h = embed(input_ids)
+// Semantics, per call (B rows, T new tokens, P cached). "norm(x; w)" is RMSNorm x/√(mean(x²)+eps)·(c + w),
+// c = spec.normWeightOffset (Gemma 1, else 0):
+//   h = embed(input_ids)·embedScale   (Gemma: √hidden in the checkpoint dtype; else 1)
 //   for l in 0..L-1:
 //     [resid site l] tap h, then h = h + m·(p − h)
-//     x = RMSNorm(h)·w_in; q,k,v = proj(x) + bias + loraScale[b]·scaling·B(Ax)
+//     x = norm(h; w_in); q,k,v = proj(x) + bias + loraScale[b]·scaling·B(Ax)
 //     [kv site l] tap k,v, then k = k + m·(pk − k), v = v + m·(pv − v)   (before k_norm and RoPE)
-//     Qwen3: q,k = per-head RMSNorm(q)·q_norm, RMSNorm(k)·k_norm
-//     q,k = RoPE(q,k; position_ids)   (default P..P+T−1; rotate-half)
-//     key j is visible from query t iff j ≤ P+t and attention_mask[b][j] = 1;
+//     Qwen3 / Gemma-3: q,k = per-head norm(q; q_norm), norm(k; k_norm)
+//     q,k = RoPE(q,k; position_ids)   (default P..P+T−1; rotate-half; a local layer's own RoPE on Gemma-3)
+//     score(t, j) = q·k · attnScale (default headDim^-½), then tanh(score/c)·c with attnSoftcap c
+//     key j is visible from query t iff j ≤ P+t, attention_mask[b][j] = 1 and, on a local layer with
+//     window w, j > P+t − w (slot indices, as transformers' cache positions);
 //     a query that sees no key gets probabilities 0 and attention output 0 (never NaN)
-//     h = h + o_proj(attention)
-//     h = h + down(silu(gate(x))·up(x)), x = RMSNorm(h)·w_post
-//   [resid site L] tap, then patch; logits = lm_head(RMSNorm(h)·w_final)   (lm_head = embed if tied)
+//     a = o_proj(attention); sandwich norms (Gemma): a = norm(a; w_post_attn)
+//     h = h + a
+//     x = norm(h; w_post_attn), or norm(h; w_pre_ffn) with sandwich norms
+//     f = down(act(gate(x))·up(x)), act = silu or tanh-GELU; sandwich norms: f = norm(f; w_post_ffn)
+//     h = h + f
+//   [resid site L] tap, then patch; logits = lm_head(norm(h; w_final))   (lm_head = embed if tied),
+//   then tanh(z/c)·c with finalSoftcap c
 // Taps: resid [B,T,hidden]; k, v [B,T,kvHeads·headDim] (pre-patch, pre-norm, pre-RoPE);
 // attn [B,heads,T,P+T]; logits [B,T,V] ('all') or [B,1,V] ('last' = position T−1 of every row).
 // present: per layer [B,kvHeads,P+T,headDim], post-RoPE, past first.
@@ -120,16 +127,26 @@ function addLora(
   }
 }
 
-/** RMSNorm over consecutive groups of `dim` values: x / sqrt(mean(x²) + eps) · w. */
-function rmsNorm(x: Float64Array, dim: number, w: Tensor, eps: number): Float64Array {
+/** RMSNorm over consecutive groups of `dim` values: x / sqrt(mean(x²) + eps) · (offset + w). */
+function rmsNorm(x: Float64Array, dim: number, w: Tensor, eps: number, offset: number): Float64Array {
   const y = new Float64Array(x.length);
   for (let off = 0; off < x.length; off += dim) {
     let ss = 0;
     for (let i = 0; i < dim; i++) ss += x[off + i] * x[off + i];
     const inv = 1 / Math.sqrt(ss / dim + eps);
-    for (let i = 0; i < dim; i++) y[off + i] = x[off + i] * inv * w.data[i];
+    for (let i = 0; i < dim; i++) y[off + i] = x[off + i] * inv * (offset + w.data[i]);
   }
   return y;
+}
+
+/** tanh(x / cap) · cap: Gemma's soft-capping. */
+function softcap(x: number, cap: number): number {
+  return Math.tanh(x / cap) * cap;
+}
+
+/** GELU with the tanh approximation (PyTorch `gelu(approximate='tanh')`, HF `gelu_pytorch_tanh`). */
+function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 }
 
 /** h = h + m·(p − h), m per (row, token). */
@@ -264,6 +281,10 @@ export function referenceForward64(
   let maxPos = 0;
   for (const row of positions) for (const p of row) maxPos = Math.max(maxPos, p);
   const rope = ropeTables64(spec, maxPos + 1);
+  const localRope = spec.localRope ? ropeTables64({ headDim: hd, ...spec.localRope }, maxPos + 1) : rope;
+  const normOffset = spec.normWeightOffset ?? 0;
+  const norm = (x: Float64Array, dim: number, name: string): Float64Array =>
+    rmsNorm(x, dim, weight(weights, name), eps, normOffset);
 
   const project = (
     x: Float64Array,
@@ -293,11 +314,12 @@ export function referenceForward64(
   };
 
   const embed = weight(weights, 'model.embed_tokens.weight');
+  const embedScale = spec.embedScale ?? 1;
   const h = new Float64Array(rows * H);
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const id = input.inputIds[b][t];
-      for (let i = 0; i < H; i++) h[(b * T + t) * H + i] = embed.data[id * H + i];
+      for (let i = 0; i < H; i++) h[(b * T + t) * H + i] = embed.data[id * H + i] * embedScale;
     }
   }
 
@@ -310,7 +332,8 @@ export function referenceForward64(
   for (let l = 0; l < L; l++) {
     residSite(l);
     const pre = `model.layers.${l}`;
-    const x = rmsNorm(h, H, weight(weights, `${pre}.input_layernorm.weight`), eps);
+    const window = spec.layerWindows?.[l] ?? null;
+    const x = norm(h, H, `${pre}.input_layernorm.weight`);
     const q = project(x, l, 'q_proj', `${pre}.self_attn`, spec.qkvBias);
     let k = project(x, l, 'k_proj', `${pre}.self_attn`, spec.qkvBias);
     const v = project(x, l, 'v_proj', `${pre}.self_attn`, spec.qkvBias);
@@ -327,15 +350,16 @@ export function referenceForward64(
 
     let qr = q;
     if (spec.qkNorm) {
-      qr = rmsNorm(q, hd, weight(weights, `${pre}.self_attn.q_norm.weight`), eps);
-      k = rmsNorm(k, hd, weight(weights, `${pre}.self_attn.k_norm.weight`), eps);
+      qr = norm(q, hd, `${pre}.self_attn.q_norm.weight`);
+      k = norm(k, hd, `${pre}.self_attn.k_norm.weight`);
     }
+    const layerRope = window !== null ? localRope : rope;
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
         const r = b * T + t;
         const pos = positions[b][t];
-        for (let hh = 0; hh < numHeads; hh++) rotateHalf(qr, r * qDim + hh * hd, pos, rope);
-        for (let hh = 0; hh < numKvHeads; hh++) rotateHalf(k, r * kvDim + hh * hd, pos, rope);
+        for (let hh = 0; hh < numHeads; hh++) rotateHalf(qr, r * qDim + hh * hd, pos, layerRope);
+        for (let hh = 0; hh < numKvHeads; hh++) rotateHalf(k, r * kvDim + hh * hd, pos, layerRope);
       }
     }
 
@@ -363,7 +387,8 @@ export function referenceForward64(
     const wantAttn = taps.attn?.includes(l) ?? false;
     const probsOut = wantAttn ? new Float64Array(B * numHeads * T * S) : null;
     const ctx = new Float64Array(rows * qDim);
-    const scale = 1 / Math.sqrt(hd);
+    const scale = spec.attnScale ?? 1 / Math.sqrt(hd);
+    const cap = spec.attnSoftcap;
     const scores = new Float64Array(S);
     const visible = new Uint8Array(S);
     for (let b = 0; b < B; b++) {
@@ -373,11 +398,12 @@ export function referenceForward64(
           const qo = (b * T + t) * qDim + hh * hd;
           let max = -Infinity;
           for (let j = 0; j < S; j++) {
-            visible[j] = j <= P + t && mask[b][j] !== 0 ? 1 : 0;
+            const inWindow = window === null || j > P + t - window;
+            visible[j] = j <= P + t && inWindow && mask[b][j] !== 0 ? 1 : 0;
             if (!visible[j]) continue;
             let s = 0;
             for (let i = 0; i < hd; i++) s += qr[qo + i] * keys[kvBase + j * hd + i];
-            scores[j] = s * scale;
+            scores[j] = cap === undefined ? s * scale : softcap(s * scale, cap);
             if (scores[j] > max) max = scores[j];
           }
           let sum = 0;
@@ -397,14 +423,26 @@ export function referenceForward64(
     }
     if (probsOut) out.attn.set(l, { shape: [B, numHeads, T, S], data: probsOut });
 
-    const attnOut = project(ctx, l, 'o_proj', `${pre}.self_attn`, spec.oBias);
+    let attnOut = project(ctx, l, 'o_proj', `${pre}.self_attn`, spec.oBias);
+    if (spec.sandwichNorms) attnOut = norm(attnOut, H, `${pre}.post_attention_layernorm.weight`);
     for (let i = 0; i < h.length; i++) h[i] += attnOut[i];
 
-    const x2 = rmsNorm(h, H, weight(weights, `${pre}.post_attention_layernorm.weight`), eps);
+    const x2 = norm(
+      h,
+      H,
+      spec.sandwichNorms
+        ? `${pre}.pre_feedforward_layernorm.weight`
+        : `${pre}.post_attention_layernorm.weight`,
+    );
     const gate = project(x2, l, 'gate_proj', `${pre}.mlp`, spec.mlpBias);
     const up = project(x2, l, 'up_proj', `${pre}.mlp`, spec.mlpBias);
-    for (let i = 0; i < gate.length; i++) gate[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
-    const down = project(gate, l, 'down_proj', `${pre}.mlp`, spec.mlpBias);
+    const gelu = spec.mlpActivation === 'gelu_tanh';
+    for (let i = 0; i < gate.length; i++) {
+      const g = gate[i];
+      gate[i] = (gelu ? geluTanh(g) : g / (1 + Math.exp(-g))) * up[i];
+    }
+    let down = project(gate, l, 'down_proj', `${pre}.mlp`, spec.mlpBias);
+    if (spec.sandwichNorms) down = norm(down, H, `${pre}.post_feedforward_layernorm.weight`);
     for (let i = 0; i < h.length; i++) h[i] += down[i];
   }
   residSite(L);
@@ -418,9 +456,13 @@ export function referenceForward64(
       sel.set(h.subarray(src, src + H), (b * tOut + t) * H);
     }
   }
-  const xf = rmsNorm(sel, H, weight(weights, 'model.norm.weight'), eps);
+  const xf = norm(sel, H, 'model.norm.weight');
   const head = spec.tieWordEmbeddings ? embed : weight(weights, 'lm_head.weight');
-  out.logits = { shape: [B, tOut, spec.vocabSize], data: linear(xf, B * tOut, head) };
+  const logits = linear(xf, B * tOut, head);
+  const finalCap = spec.finalSoftcap;
+  if (finalCap !== undefined)
+    for (let i = 0; i < logits.length; i++) logits[i] = softcap(logits[i], finalCap);
+  out.logits = { shape: [B, tOut, spec.vocabSize], data: logits };
   return out;
 }
 

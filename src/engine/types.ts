@@ -3,7 +3,7 @@
 // Types only: this module must never import ORT, the DOM or Node APIs.
 
 /** Architectures the graph builder knows. Each is a small spec, not a fork of the graph code. */
-export type ModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+export type ModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3_text';
 
 export type RopeScaling =
   | { type: 'default' }
@@ -41,6 +41,39 @@ export interface ArchSpec {
   qkNorm: boolean;
   bosTokenId: number | null;
   eosTokenIds: number[];
+  // --- Gemma-2 / Gemma-3 features: each absent (the Llama-family default) unless the config sets it ---
+  /** token embeddings are multiplied by this (Gemma: √hidden rounded to the checkpoint dtype); default 1 */
+  embedScale?: number;
+  /** RMSNorm multiplies by (normWeightOffset + w) (Gemma stores w − 1: offset 1); default 0 */
+  normWeightOffset?: number;
+  /**
+   * Gemma's sandwich norms: `post_attention_layernorm` normalises the attention output before the
+   * residual add, `pre_feedforward_layernorm` feeds the MLP and `post_feedforward_layernorm` normalises
+   * its output; default false (Llama: `post_attention_layernorm` feeds the MLP)
+   */
+  sandwichNorms?: boolean;
+  /** the gated MLP's activation: SiLU (SwiGLU) or tanh-approximated GELU (GeGLU); default 'silu' */
+  mlpActivation?: 'silu' | 'gelu_tanh';
+  /** attention scores are q·k times this (Gemma: query_pre_attn_scalar^-½); default headDim^-½ */
+  attnScale?: number;
+  /** attention scores become tanh(s / c)·c before the mask (Gemma-2); default none */
+  attnSoftcap?: number;
+  /** logits become tanh(z / c)·c (Gemma-2); default none */
+  finalSoftcap?: number;
+  /**
+   * per layer: the sliding window of a local layer (a query at slot i sees key slots i−w+1 … i) or null
+   * for a global layer; absent = every layer global
+   */
+  layerWindows?: (number | null)[];
+  /** RoPE of the local (windowed) layers when it differs from the global one (Gemma-3); default the same */
+  localRope?: { ropeTheta: number; ropeScaling: RopeScaling };
+  /**
+   * the decoder is the text part of a multimodal checkpoint (Gemma-3 `Gemma3ForConditionalGeneration`):
+   * its tensors are stored as `language_model.model.X` and `language_model.lm_head.weight` (transformers
+   * < 4.52) or `model.language_model.X` and `lm_head.weight`; weights.ts reads them from there under
+   * the usual `model.X` names and ignores the vision tower; default false
+   */
+  textOfMultimodal?: boolean;
 }
 
 /** A dense row-major fp32 tensor. */

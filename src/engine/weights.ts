@@ -39,6 +39,10 @@ export function requiredTensors(spec: ArchSpec): RequiredTensor[] {
     out.push({ name: `${p}.self_attn.o_proj.weight`, shape: [h, q] });
     if (spec.oBias) out.push({ name: `${p}.self_attn.o_proj.bias`, shape: [h] });
     out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [h] });
+    if (spec.sandwichNorms) {
+      out.push({ name: `${p}.pre_feedforward_layernorm.weight`, shape: [h] });
+      out.push({ name: `${p}.post_feedforward_layernorm.weight`, shape: [h] });
+    }
     out.push({ name: `${p}.mlp.gate_proj.weight`, shape: [ffn, h] });
     out.push({ name: `${p}.mlp.up_proj.weight`, shape: [ffn, h] });
     out.push({ name: `${p}.mlp.down_proj.weight`, shape: [h, ffn] });
@@ -57,21 +61,35 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/**
+ * The checkpoint's name for a required tensor: itself, or for the text part of a multimodal Gemma-3 the
+ * name under its language model (`language_model.model.X` before transformers 4.52, then
+ * `model.language_model.X`; the head `language_model.lm_head.weight` or `lm_head.weight`).
+ */
+export function storedTensorName(spec: ArchSpec, store: Pick<TensorStore, 'tensors'>, name: string): string {
+  if (!spec.textOfMultimodal) return name;
+  const candidates = name.startsWith('model.')
+    ? [`language_model.${name}`, `model.language_model.${name.slice('model.'.length)}`]
+    : [`language_model.${name}`, name];
+  return candidates.find((c) => store.tensors.has(c)) ?? candidates[0];
+}
+
 /** Throws `missing_tensor` / `shape_mismatch` for the first required tensor the store lacks or misshapes. */
 export function checkTensors(spec: ArchSpec, store: Pick<TensorStore, 'tensors'>): RequiredTensor[] {
   const req = requiredTensors(spec);
   for (const r of req) {
-    const t = store.tensors.get(r.name);
+    const stored = storedTensorName(spec, store, r.name);
+    const t = store.tensors.get(stored);
     if (!t)
-      throw new EngineError('missing_tensor', `checkpoint lacks ${r.name}`, {
-        tensor: r.name,
+      throw new EngineError('missing_tensor', `checkpoint lacks ${stored}`, {
+        tensor: stored,
         expected: r.shape,
       });
     if (!sameShape(t.shape, r.shape)) {
       throw new EngineError(
         'shape_mismatch',
-        `${r.name} has shape [${t.shape.join(',')}], config implies [${r.shape.join(',')}]`,
-        { tensor: r.name, file: t.file, expected: r.shape, got: [...t.shape] },
+        `${stored} has shape [${t.shape.join(',')}], config implies [${r.shape.join(',')}]`,
+        { tensor: stored, file: t.file, expected: r.shape, got: [...t.shape] },
       );
     }
   }
@@ -91,7 +109,8 @@ export async function loadWeights(
   const req = checkTensors(spec, store);
   const weights: WeightMap = new Map();
   for (let i = 0; i < req.length; i++) {
-    weights.set(req[i].name, await store.read(req[i].name, { expectShape: req[i].shape }));
+    const stored = storedTensorName(spec, store, req[i].name);
+    weights.set(req[i].name, await store.read(stored, { expectShape: req[i].shape }));
     opts.onProgress?.(i + 1, req.length, req[i].name);
   }
   return weights;

@@ -1,4 +1,5 @@
-// Builds the decoder ONNX graph for an ArchSpec: Llama-family blocks from standard opset-17 ops, the
+// Builds the decoder ONNX graph for an ArchSpec: Llama-family and Gemma-2/3 blocks (sandwich norms, GeGLU,
+// sliding-window layers with their own RoPE, soft-capping) from standard opset-17 ops, the
 // hooks (residual and pre-RoPE K/V patches, LoRA dose, taps) as ordinary graph inputs and outputs, and
 // the weights as ORT external data. Must never compute sin/cos in-graph (tables come from rope.ts), never
 // merge LoRA into base weights, and never import ORT: it only produces bytes.
@@ -174,8 +175,14 @@ export function buildDecoderGraph(
     return b.add(b.mul(x, keep), b.mul(p, m), out);
   };
 
+  const normOffset = spec.normWeightOffset ?? 0;
   const rmsNorm = (x: string, weightName: string, dim: number, out?: string): string => {
-    const w = b.weight(weightName, float32Source([dim], need(weights, weightName, [dim]).data));
+    const raw = need(weights, weightName, [dim]).data;
+    // Gemma stores w − 1: the initializer holds (1 + w), rounded to fp32 once (as transformers computes it)
+    const w = b.weight(
+      weightName,
+      float32Source([dim], normOffset === 0 ? raw : raw.map((v) => normOffset + v)),
+    );
     // NOTE: Pow(x, 2) rather than x·x: it is the pattern ORT fuses into one SimplifiedLayerNormalization
     // kernel (CPU, WASM and WebGPU), which saves five dispatches per norm.
     const ms = b.reduceMean(b.op('Pow', [x, b.constF32([2], [])]), [-1]);
@@ -295,31 +302,42 @@ export function buildDecoderGraph(
     return y;
   };
 
-  // RoPE: tables [maxPos, hd] built once, gathered once per call by position_ids.
-  const tables = ropeTables(spec, maxPositions);
-  const half = hd / 2;
-  const cosFull = new Float32Array(maxPositions * hd);
-  const sinSigned = new Float32Array(maxPositions * hd);
-  for (let p = 0; p < maxPositions; p++) {
-    for (let i = 0; i < half; i++) {
-      const c = tables.cos[p * half + i];
-      const s = tables.sin[p * half + i];
-      cosFull[p * hd + i] = c;
-      cosFull[p * hd + half + i] = c;
-      sinSigned[p * hd + i] = -s;
-      sinSigned[p * hd + half + i] = s;
+  // RoPE tables [maxPos, hd] as initializers, gathered once per call by position_ids; Gemma-3's local
+  // layers have their own (rope_local_base_freq, unscaled).
+  const ropeInputs = (prefix: string, rs: Pick<ArchSpec, 'headDim' | 'ropeTheta' | 'ropeScaling'>) => {
+    const tables = ropeTables(rs, maxPositions);
+    const half = hd / 2;
+    const cosFull = new Float32Array(maxPositions * hd);
+    const sinSigned = new Float32Array(maxPositions * hd);
+    for (let p = 0; p < maxPositions; p++) {
+      for (let i = 0; i < half; i++) {
+        const c = tables.cos[p * half + i];
+        const s = tables.sin[p * half + i];
+        cosFull[p * hd + i] = c;
+        cosFull[p * hd + half + i] = c;
+        sinSigned[p * hd + i] = -s;
+        sinSigned[p * hd + half + i] = s;
+      }
     }
-  }
-  const cosT = b.weight('rope.cos', float32Source([maxPositions, hd], cosFull));
-  const sinT = b.weight('rope.sin', float32Source([maxPositions, hd], sinSigned));
-  const cos4 = b.unsqueeze(b.gather(cosT, positionIds), [1]); // [B,1,T,hd]
-  const sin4 = b.unsqueeze(b.gather(sinT, positionIds), [1]);
+    const cosT = b.weight(`${prefix}.cos`, float32Source([maxPositions, hd], cosFull));
+    const sinT = b.weight(`${prefix}.sin`, float32Source([maxPositions, hd], sinSigned));
+    return {
+      cos4: b.unsqueeze(b.gather(cosT, positionIds), [1]), // [B,1,T,hd]
+      sin4: b.unsqueeze(b.gather(sinT, positionIds), [1]),
+    };
+  };
+  const windows = spec.layerWindows ?? [];
+  const globalRope = ropeInputs('rope', spec);
+  const localRope =
+    spec.localRope && windows.some((w) => w !== null)
+      ? ropeInputs('rope_local', { headDim: hd, ...spec.localRope })
+      : globalRope;
   /** x [B,h,T,hd] → x·cos + rotate_half(x)·sin, with rotate_half(x)·sin = [x2,x1]·[−sin,sin] */
-  const rope = (x: string): string => {
+  const rope = (x: string, t: { cos4: string; sin4: string }): string => {
     // NOTE: positive axes: JSEP WebGPU's Split/Concat mis-shape with axis −1.
     const [x1, x2] = b.split(x, 3, 2);
     const rot = b.concat([x2, x1], 3);
-    return b.add(b.mul(x, cos4), b.mul(rot, sin4));
+    return b.add(b.mul(x, t.cos4), b.mul(rot, t.sin4));
   };
 
   // Attention bias [B,1,T,S]: causal by slot index (query slot P+i sees key slots ≤ P+i) × padding mask.
@@ -330,15 +348,42 @@ export function buildDecoderGraph(
   const oneI = b.constI64([1], []);
   const keyIdx = b.cast(b.range(b.constI64([0], []), totalLen, oneI), DataType.FLOAT); // [S]
   const queryIdx = b.unsqueeze(b.cast(b.range(pastLen, totalLen, oneI), DataType.FLOAT), [1]); // [T,1]
-  const causal = b.clip(b.add(b.sub(queryIdx, keyIdx), one), zero, one); // [T,S] 1 where key ≤ query
-  const allowed = b.mul(causal, b.unsqueeze(attnMask, [1, 2])); // [B,1,T,S]
-  const attnBias = b.mul(b.sub(allowed, one), b.constF32([-MASK_NEG], [])); // 0 or −1e9
+  const queryMinusKey = b.sub(queryIdx, keyIdx); // [T,S]
+  const causal = b.clip(b.add(queryMinusKey, one), zero, one); // [T,S] 1 where key ≤ query
+  const padding = b.unsqueeze(attnMask, [1, 2]); // [B,1,1,S]
+  const maskFor = (allowed: string) => ({
+    allowed,
+    bias: b.mul(b.sub(allowed, one), b.constF32([-MASK_NEG], [])), // 0 or −1e9
+  });
+  const globalMask = maskFor(b.mul(causal, padding)); // [B,1,T,S]
+  // Sliding-window layers: key slot j is visible from query slot i iff i − w < j ≤ i, i.e. the window
+  // factor clip(w − (i − j), 0, 1) is 1 (slot indices are exact integers in fp32 below 2^24).
+  const windowMasks = new Map<number, { allowed: string; bias: string }>();
+  for (const w of windows) {
+    if (w === null || windowMasks.has(w)) continue;
+    const inWindow = b.clip(b.sub(b.constF32([w], []), queryMinusKey), zero, one);
+    windowMasks.set(w, maskFor(b.mul(b.mul(causal, inWindow), padding)));
+  }
 
-  const qScale = b.constF32([1 / Math.sqrt(hd)], []);
+  /** 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): PyTorch's tanh GELU (opset 17 has no Gelu op) */
+  const geluTanh = (x: string): string => {
+    const x3 = b.mul(b.mul(x, x), x);
+    const inner = b.mul(
+      b.add(x, b.mul(x3, b.constF32([0.044715], []))),
+      b.constF32([Math.sqrt(2 / Math.PI)], []),
+    );
+    return b.mul(b.mul(x, b.constF32([0.5], [])), b.add(b.op('Tanh', [inner]), one));
+  };
+  const qScale = b.constF32([spec.attnScale ?? 1 / Math.sqrt(hd)], []);
+  const attnCap = spec.attnSoftcap;
+  /** tanh(x / c)·c */
+  const softcap = (x: string, c: number, out?: string): string =>
+    b.mul(b.op('Tanh', [b.div(x, b.constF32([c], []))]), b.constF32([c], []), out);
   const group = nH / kvH;
 
   // --- layers ----------------------------------------------------------------------------------
   const embedName = 'model.embed_tokens.weight';
+  const embedScale = spec.embedScale ?? 1;
   const embedT = need(weights, embedName, [V, H]);
   // NOTE: a 4-bit embedding: codes [V, blocks, blockSize/2] (MatMulNBits' B layout) read by
   // GatherBlockQuantized (quantized along the last axis, one block per row of it) and, when the head is
@@ -384,14 +429,19 @@ export function buildDecoderGraph(
         { name: 'quantize_axis', type: 'int', value: 2 },
       ],
     })[0]; // [B,T,blocks,blockSize]
-    h = b.reshape(rows, [0, 0, H], rawResidName(0));
+    h = b.reshape(rows, [0, 0, H], embedScale === 1 ? rawResidName(0) : undefined);
   } else {
-    h = b.gather(embed!, inputIds, 0, rawResidName(0));
+    h = b.gather(embed!, inputIds, 0, embedScale === 1 ? rawResidName(0) : undefined);
   }
+  // Gemma: × √hidden (in the checkpoint dtype, as spec.embedScale holds it); resid.0 is after it
+  if (embedScale !== 1) h = b.mul(h, b.constF32([embedScale], []), rawResidName(0));
 
   for (let l = 0; l < L; l++) {
     h = residSite(l, h);
     const p = `model.layers.${l}`;
+    const window = windows[l] ?? null;
+    const mask = window === null ? globalMask : windowMasks.get(window)!;
+    const layerRope = window === null ? globalRope : localRope;
     const x = rmsNorm(h, `${p}.input_layernorm.weight`, H);
     const q = linear(x, l, 'self_attn', 'q_proj', H, nH * hd, spec.qkvBias);
     let k = linear(x, l, 'self_attn', 'k_proj', H, kvDim, spec.qkvBias, tapOutputs ? N.kTap(l) : undefined);
@@ -406,31 +456,39 @@ export function buildDecoderGraph(
       q4 = rmsNorm(q4, `${p}.self_attn.q_norm.weight`, hd);
       k4 = rmsNorm(k4, `${p}.self_attn.k_norm.weight`, hd);
     }
-    const qR = rope(b.transpose(q4, [0, 2, 1, 3])); // [B,nH,T,hd]
-    const kR = rope(b.transpose(k4, [0, 2, 1, 3])); // [B,kvH,T,hd]
+    const qR = rope(b.transpose(q4, [0, 2, 1, 3]), layerRope); // [B,nH,T,hd]
+    const kR = rope(b.transpose(k4, [0, 2, 1, 3]), layerRope); // [B,kvH,T,hd]
     const vT = b.transpose(b.reshape(v, [0, 0, kvH, hd]), [0, 2, 1, 3]);
     const presentK = b.concat([past[l].key, kR], 2, N.presentKey(l)); // [B,kvH,S,hd]
     const presentV = b.concat([past[l].value, vT], 2, N.presentValue(l));
     // GQA without repeating K/V: fold the head group into the query rows.
     const qS = b.mul(qR, qScale);
     const qg = group === 1 ? qS : b.reshape(qS, [0, kvH, -1, hd]); // [B,kvH,g·T,hd]
-    const scores = b.matmul(qg, b.transpose(presentK, [0, 1, 3, 2])); // [B,kvH,g·T,S]
+    const rawScores = b.matmul(qg, b.transpose(presentK, [0, 1, 3, 2])); // [B,kvH,g·T,S]
+    const scores = attnCap === undefined ? rawScores : softcap(rawScores, attnCap); // Gemma-2
     const scores4 = group === 1 ? scores : b.reshape(scores, [0, nH, -1, 0]); // [B,nH,T,S]
     const probs = b.mul(
-      b.softmax(b.add(scores4, attnBias), -1),
-      allowed,
+      b.softmax(b.add(scores4, mask.bias), -1),
+      mask.allowed,
       tapOutputs ? N.attnTap(l) : undefined,
     ); // NOTE: × allowed zeroes rows that see no key (left padding), as the reference does
     const ctx = b.matmul(group === 1 ? probs : b.reshape(probs, [0, kvH, -1, 0]), presentV); // [B,kvH,g·T,hd]
     const ctx4 = group === 1 ? ctx : b.reshape(ctx, [0, nH, -1, hd]);
     const merged = b.reshape(b.transpose(ctx4, [0, 2, 1, 3]), [0, 0, nH * hd]);
-    const o = linear(merged, l, 'self_attn', 'o_proj', nH * hd, H, spec.oBias);
+    let o = linear(merged, l, 'self_attn', 'o_proj', nH * hd, H, spec.oBias);
+    if (spec.sandwichNorms) o = rmsNorm(o, `${p}.post_attention_layernorm.weight`, H);
     h = b.add(h, o);
-    const x2 = rmsNorm(h, `${p}.post_attention_layernorm.weight`, H);
+    const x2 = rmsNorm(
+      h,
+      spec.sandwichNorms ? `${p}.pre_feedforward_layernorm.weight` : `${p}.post_attention_layernorm.weight`,
+      H,
+    );
     const gate = linear(x2, l, 'mlp', 'gate_proj', H, I, spec.mlpBias);
     const up = linear(x2, l, 'mlp', 'up_proj', H, I, spec.mlpBias);
-    const act = b.mul(b.mul(gate, b.sigmoid(gate)), up);
-    h = b.add(h, linear(act, l, 'mlp', 'down_proj', I, H, spec.mlpBias), rawResidName(l + 1));
+    const act = b.mul(spec.mlpActivation === 'gelu_tanh' ? geluTanh(gate) : b.mul(gate, b.sigmoid(gate)), up);
+    let down = linear(act, l, 'mlp', 'down_proj', I, H, spec.mlpBias);
+    if (spec.sandwichNorms) down = rmsNorm(down, `${p}.post_feedforward_layernorm.weight`, H);
+    h = b.add(h, down, rawResidName(l + 1));
   }
   h = residSite(L, h);
 
@@ -451,6 +509,7 @@ export function buildDecoderGraph(
         ? project(keptFlat, 'lm_head.weight', headT)
         : b.gemmTransB(keptFlat, b.weight('lm_head.weight', float32Source([V, H], headT.data)));
   }
+  if (spec.finalSoftcap !== undefined) flat = softcap(flat, spec.finalSoftcap); // Gemma-2
   const outShape = b.concat([b.shape(kept, 0, 2), b.constI64([V])], 0);
   b.reshapeTo(flat, outShape, N.LOGITS);
 
