@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SegmentName } from '../spec/experiment';
+import type { PromptToken } from '../spec/results';
 import {
   applyEdits,
   bestAndAvg,
@@ -16,7 +17,6 @@ import {
   systemPromptSpan,
   textEdits,
   type EmbeddingMatrix,
-  type PromptToken,
   type SegmentedPrompt,
   type TokenCodec,
 } from './perturb';

@@ -6,20 +6,11 @@
 // passed in), never read a model, and never use unseeded randomness.
 
 import { SEGMENT_NAMES, type SegmentName } from '../spec/experiment';
+import type { PromptToken } from '../spec/results';
 import { deriveSeed, Rng } from './rng';
 
 /** Half-open [start, end) token ranges; structurally the same as template.ts's `segments`. */
 export type SegmentRanges = Record<SegmentName, [number, number]>;
-
-export interface PromptToken {
-  id: number;
-  text: string;
-  segment: SegmentName;
-  /** true when a perturbation put this token here */
-  edited?: boolean;
-  /** set by the template when it knows; otherwise `looksSpecial` guesses from the text */
-  special?: boolean;
-}
 
 export interface SegmentedPrompt {
   tokens: PromptToken[];

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildPrompt, type Conversation, type PromptToken, type SplitPrompt } from './template';
+import { buildPrompt, type Conversation, type SplitToken, type SplitPrompt } from './template';
 import { loadTokenizer, type LabTokenizer } from './tokenizer';
 import type { SegmentName } from '../spec/experiment';
 
@@ -21,8 +21,8 @@ const qwen3 = fixtureTokenizer('tiny-qwen3');
 const JULY_26 = () => new Date(2024, 6, 26, 10, 30);
 const BORED = 'hey I feel bored';
 
-const seg = (p: SplitPrompt, s: SegmentName): PromptToken[] => p.tokens.slice(...p.segments[s]);
-const joined = (tokens: PromptToken[]) => tokens.map((t) => t.text).join('');
+const seg = (p: SplitPrompt, s: SegmentName): SplitToken[] => p.tokens.slice(...p.segments[s]);
+const joined = (tokens: SplitToken[]) => tokens.map((t) => t.text).join('');
 
 describe('fixture tokenizers: docs/science.md "The prefix" prefixes and postfixes as tokens', () => {
   it('tiny-llama (Llama-3.1 template): BOS and headers are single special tokens', () => {

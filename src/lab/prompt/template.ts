@@ -9,6 +9,7 @@
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { errorMessage } from '../../common/errors';
 import type { SegmentName } from '../spec/experiment';
+import type { PromptToken } from '../spec/results';
 import type { LabTokenizer } from './tokenizer';
 
 /** A value a template can see: JSON. */
@@ -527,11 +528,8 @@ export function splitChat(template: string, options: SplitOptions): CharSplit {
   };
 }
 
-export interface PromptToken {
-  id: number;
-  /** Display text (special tokens verbatim). */
-  text: string;
-  segment: SegmentName;
+/** A token of a split prompt: a `PromptToken` that knows whether it is special and where its text is. */
+export interface SplitToken extends PromptToken {
   /** An added/control token (`<|im_start|>`, `<bos>`, Qwen3's `<think>`): one token, shown verbatim. */
   special: boolean;
   /** Character span in `SplitPrompt.text`; empty for tokens the tokenizer added (a BOS). */
@@ -541,7 +539,7 @@ export interface PromptToken {
 
 export interface SplitPrompt {
   text: string;
-  tokens: PromptToken[];
+  tokens: SplitToken[];
   /** Half-open token index ranges; they tile `tokens`. */
   segments: Record<SegmentName, Span>;
   /** Half-open character ranges in `text`. */
@@ -591,7 +589,7 @@ export function buildPrompt(tokenizer: LabTokenizer, options: BuildPromptOptions
   const [, prefixEnd] = split.chars.prefix;
   const [postfixStart] = split.chars.postfix;
   const warnings: string[] = [];
-  const tokens: PromptToken[] = enc.ids.map((id, i) => {
+  const tokens: SplitToken[] = enc.ids.map((id, i) => {
     const [start, end] = enc.offsets[i];
     // NOTE: a token straddling a boundary holds query text, so it is query: the prefix and postfix are
     // exactly the tokens that are the same for every query (what a base-model prefix cache is keyed on).

@@ -36,7 +36,7 @@ import {
 import type {
   ConditionResult,
   DriftResult,
-  PromptToken as ResultToken,
+  PromptToken,
   PromptView,
   RunResult,
   SweepResult,
@@ -99,7 +99,7 @@ export function promptView(
   p: SegmentedPrompt & { text?: string },
   templateArgs: PromptView['templateArgs'],
 ): PromptView {
-  const tokens: ResultToken[] = p.tokens.map((t) => ({
+  const tokens: PromptToken[] = p.tokens.map((t) => ({
     id: t.id,
     text: t.text,
     segment: t.segment,

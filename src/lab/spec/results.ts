@@ -10,6 +10,11 @@ export interface PromptToken {
   segment: SegmentName;
   /** true when a perturbation or manual edit changed this token */
   edited?: boolean;
+  /**
+   * An added/control token (`<|im_start|>`, `<bos>`): set while the lab works on a prompt when the
+   * template knows (perturb.ts's `looksSpecial` guesses from the text otherwise); results leave it out.
+   */
+  special?: boolean;
 }
 
 export interface PromptView {
