@@ -296,6 +296,19 @@ describe('parseSpec refuses, naming the path', () => {
       (d) => set(d, ['models', 'base', 'source'], { kind: 'url', url: 'https://host/x?token=abc' }),
       /looks like a credential/,
     ],
+    ...[
+      'hf_token',
+      'client_secret',
+      'jwt',
+      'private_token',
+      'X-Api-Key',
+      'refresh-token',
+      'X-Amz-Credential',
+    ].map((name): [string, (d: Json) => unknown, RegExp] => [
+      `URL with a ${name} parameter`,
+      (d) => set(d, ['models', 'base', 'source'], { kind: 'url', url: `https://host/x?${name}=abc` }),
+      new RegExp(`URL parameter "${name}" looks like a credential`),
+    ]),
     [
       'condition on a missing model',
       (d) => set(d, ['conditions', 0, 'model'], 'nope'),

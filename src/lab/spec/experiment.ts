@@ -70,9 +70,14 @@ export interface ConversationSpec {
   templateArgs: Record<string, TemplateArgValue>;
 }
 
+/** A token by id, or by a text that encodes to one or more ids (see perturb.ts's `applyEdits`). */
 export type TokenRef = { id: number } | { text: string };
 
-/** `index` counts from the start of `segment` in the unedited prompt (see perturb.ts). */
+/**
+ * One manual edit. `index` counts from the start of `segment` and always refers to the UNEDITED prompt,
+ * so a list of edits is order-independent: `insert` goes before token `index` (index = segment length
+ * appends to the segment), `replace` / `delete` act on token `index`.
+ */
 export type TokenEdit =
   | { op: 'replace'; segment: SegmentName; index: number; token: TokenRef }
   | { op: 'insert'; segment: SegmentName; index: number; token: TokenRef }
@@ -182,9 +187,13 @@ const modelId = z
 
 const hubName = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$/;
 
-/** Query-parameter names that carry credentials (signed URLs, API keys): never in a spec. */
-const SECRET_PARAM =
-  /^(?:token|access_token|api[-_]?key|key|sig|signature|secret|password|auth|authorization|credential|x-amz-.*|x-goog-.*)$/i;
+/**
+ * Query-parameter names that carry credentials (signed URLs, API keys): never in a spec. A name is one
+ * of these words, or ends in one after `_`/`-`/`.` (`hf_token`, `client_secret`, `private_token`,
+ * `x-api-key`), or is a signed-URL family (`X-Amz-…`, `X-Goog-…`); `tokenizer` or `keyword` are not.
+ */
+export const SECRET_PARAM =
+  /^(?:.*[-_.])?(?:token|access[-_]?token|api[-_]?key|apikey|key|sig|signature|secret|password|passwd|pwd|auth|authorization|credentials?|jwt|bearer|session(?:[-_]?id)?|sid)$|^(?:x-amz-|x-goog-).*/i;
 
 function checkUrl(value: string, ctx: z.core.$RefinementCtx<string>): void {
   let url: URL;

@@ -164,6 +164,38 @@ describe('encodeLink / decodeLink', () => {
       'spec.a[1]: looks like an AWS access key',
     ]);
   });
+
+  it('finds tokens glued to word characters, which \\b-bounded patterns miss', () => {
+    const hf = `hf_${'Ab3'.repeat(12)}`;
+    const found = (s: string) => findSecrets({ s }).map((m) => m.replace(/^spec\.s: looks like /, ''));
+    expect(found(`token_${hf}`)).toEqual(['a Hugging Face token']);
+    expect(found(`${hf}_x`)).toEqual(['a Hugging Face token']);
+    expect(found(`HF_TOKEN=${hf}`)).toEqual(['a Hugging Face token']);
+    expect(found(`key_sk-${'a1'.repeat(12)}`)).toEqual(['an OpenAI-style API key']);
+    expect(found(`/v1/key=sk-proj-${'Zz9'.repeat(8)}/chat`)).toEqual(['an OpenAI-style API key']);
+    expect(found(`x_ghp_${'q'.repeat(36)}_y`)).toEqual(['a GitHub token']);
+    expect(found(`github_pat_${'A1_'.repeat(14)}`)).toEqual(['a GitHub token']);
+    expect(found('id_AKIAABCDEFGHIJKLMNOP')).toEqual(['an AWS access key']);
+    expect(found(`jwt=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.${'s'.repeat(20)}`)).toEqual([
+      'a JSON Web Token',
+    ]);
+    expect(found(`authorization: bearer ${'t'.repeat(20)}`)).toEqual(['a bearer token']);
+  });
+
+  it('leaves ordinary words alone', () => {
+    for (const s of [
+      'ask-the-model-what-it-thinks-about-gambling',
+      'risk-management-strategies-for-beginners',
+      'half_precision_weights_and_shelf_life',
+      'The assistant_hf_ prefix and a thf_short token',
+      'tokenizer keyword signature passage AKIA',
+      'eyJustKidding.eyJust.kidding',
+      'Bearer of bad news',
+      'meta-llama/Llama-3.2-1B-Instruct',
+      'https://huggingface.co/org/model/resolve/main/config.json',
+    ])
+      expect(findSecrets({ s }), s).toEqual([]);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------

@@ -43,12 +43,16 @@ function fail(code: LinkErrorCode, message: string, issues?: string[]): { ok: fa
 // ---------------------------------------------------------------------------------------------------
 // Credentials: refuse strings that look like access tokens or keys anywhere in a spec.
 
+// NOTE: no \b around the tokens: `_` is a word character, so `token_hf_…` or `hf_…_x` has no word
+// boundary where the token starts or ends. A token is refused wherever it sits, glued to `_`, `-`,
+// `=` or `/`; only a letter or digit right before `sk-`/`gh?_`/`AKIA` rules it out (`task-…`, `risk-…`).
 const SECRET_PATTERNS: readonly [string, RegExp][] = [
-  ['a Hugging Face token', /\bhf_[A-Za-z0-9]{30,}\b/],
-  ['an OpenAI-style API key', /\bsk-[A-Za-z0-9_-]{20,}/],
-  ['a GitHub token', /\bgh[pousr]_[A-Za-z0-9]{30,}\b/],
-  ['an AWS access key', /\bAKIA[0-9A-Z]{16}\b/],
-  ['a bearer token', /\bBearer\s+[A-Za-z0-9._~+/-]{16,}/],
+  ['a Hugging Face token', /hf_[A-Za-z0-9]{30,}/],
+  ['an OpenAI-style API key', /(?<![A-Za-z0-9])sk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{20,}/],
+  ['a GitHub token', /(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})/],
+  ['an AWS access key', /(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])/],
+  ['a JSON Web Token', /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/],
+  ['a bearer token', /\bBearer\s+[A-Za-z0-9._~+/-]{16,}/i],
   ['a private key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/],
 ];
 
