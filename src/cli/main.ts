@@ -14,14 +14,24 @@ import { evalCommand, EvalUsageError, EVAL_USAGE } from './eval';
 import { inspectModel } from './inspect';
 import { cacheCommand } from './cache-command';
 import { cliHubOptions, HUB_USAGE, parseSourceArg, resolveNodeSource } from './node-sources';
+import {
+  compareCommand,
+  exportCommand,
+  ExportUsageError,
+  EXPORT_USAGE,
+  importCommand,
+} from './export-command';
+import { resultsFileJson, resultsFileOf } from '../lab/export/results-file';
+import os from 'node:os';
 
 const USAGE = `piggyback — the Piggyback Lab from the command line
 
 usage:
-  piggyback run <spec.json | share-url> [--json] [--backend node-cpu|wasm]
+  piggyback run <spec.json | share-url> [--json] [--backend node-cpu|wasm] [--out results.json]
   piggyback sweep <spec.json | share-url> --component resid|kv [--out grid.json]
   piggyback drift <spec.json | share-url>
 ${EVAL_USAGE}
+${EXPORT_USAGE}
   piggyback inspect <model folder | URL | owner/name[@rev] | demo:demo-base>
   piggyback link <spec.json> [--base https://…/]
   piggyback spec <share-url>
@@ -39,7 +49,7 @@ interface Args {
 }
 
 /** Flags that never take a value (the next word stays positional). */
-const BOOLEAN_FLAGS = new Set(['json', 'no-cache', 'refresh']);
+const BOOLEAN_FLAGS = new Set(['json', 'no-cache', 'refresh', 'no-eval']);
 
 function parseArgs(argv: string[]): Args {
   const positional: string[] = [];
@@ -168,8 +178,17 @@ export async function main(argv: string[]): Promise<number> {
           const json = args.flags.has('json');
           const result = await lab.run(spec, {
             onCondition: (c) => process.stderr.write(`  ✓ ${c.id}\n`),
+            // a results file holds every trial's answer, so `piggyback compare` can check each
+            trialAnswers: args.flags.has('out'),
           });
           printRun(result, json);
+          const out = flag(args, 'out');
+          if (out) {
+            // NOTE: the lab's results file (as the Share panel's), for `piggyback compare`.
+            const origin = { place: 'cli' as const, backend: result.backend, host: os.hostname() };
+            fs.writeFileSync(out, resultsFileJson(resultsFileOf(spec, result, origin)));
+            process.stderr.write(`  wrote ${path.resolve(out)}\n`);
+          }
         } finally {
           await lab.dispose();
         }
@@ -243,6 +262,25 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(r.url + '\n');
         return 0;
       }
+      case 'export': {
+        const spec = loadSpecArg(arg);
+        const hubOpts = cliHubOptions(args.flags);
+        try {
+          const dir = specDir(arg);
+          return await exportCommand(spec, args.flags, (s) => resolveNodeSource(s, dir, hubOpts), dir);
+        } catch (e) {
+          throw e instanceof ExportUsageError ? new UsageError(e.message) : e;
+        }
+      }
+      case 'import':
+      case 'compare':
+        try {
+          return cmd === 'import'
+            ? importCommand(arg, args.flags)
+            : compareCommand(arg, args.positional[2], args.flags);
+        } catch (e) {
+          throw e instanceof ExportUsageError ? new UsageError(e.message) : e;
+        }
       case 'spec': {
         if (!arg) throw new UsageError('missing <share-url>');
         const d = decodeLink(arg);
