@@ -3,7 +3,13 @@
 // check, the concurrency limit, and that the key never shows in an id, a label, JSON or an error.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MOCK_TOP_LOGPROBS, startMockOpenAI, type MockServer } from '../../../scripts/mock-openai-server';
-import { ApiJudge, chatCompletionsUrl, probabilitiesFromTopLogprobs, scoreFromText } from './judge-api';
+import {
+  ApiJudge,
+  chatCompletionsUrl,
+  looksLikeCredential,
+  probabilitiesFromTopLogprobs,
+  scoreFromText,
+} from './judge-api';
 import { defaultJudgePrompts, fillJudgePrompt, JudgeError } from './judge';
 import { jsonPost, type JsonPostOptions } from '../../hub/json-post';
 
@@ -173,6 +179,45 @@ describe('API judge parsing', () => {
     expect(() => chatCompletionsUrl('https://u:p@api.example.com/v1')).toThrow(/key field/);
     expect(() => chatCompletionsUrl('https://api.example.com/v1?api_key=x')).toThrow(/credential/);
     expect(() => chatCompletionsUrl('ftp://x')).toThrow(/http/);
+  });
+
+  it('a key in a URL path segment never reaches the judge id (which eval summaries carry)', () => {
+    const idOf = (url: string) =>
+      new ApiJudge({
+        url,
+        model: 'gpt-4o',
+        post: async () => ({ kind: 'unreachable', why: '', attempts: 0 }),
+      }).id;
+    const secrets = [
+      ['https://host/v1/key=sk-abc123/chat/completions', 'sk-abc123'],
+      ['https://host/v1/sk-abc123def456/chat/completions', 'sk-abc123def456'],
+      ['https://gw.example.com/acct/9fK2xQ7LmP4vR8sT1wZ3/v1', '9fK2xQ7LmP4vR8sT1wZ3'],
+      [`https://host/hf_${'A1b'.repeat(12)}/v1`, 'hf_'],
+      ['https://host/v1?api-version=2024-02-01&code=Zx81kLm2Qw93Rt74Yu65', 'Zx81kLm2Qw93Rt74Yu65'],
+    ] as const;
+    for (const [url, secret] of secrets) {
+      const id = idOf(url);
+      expect(id, url).not.toContain(secret);
+      expect(id, url).toContain('***');
+      expect(id, url).toMatch(/^api:https:\/\/[a-z.]+\/.*#gpt-4o$/);
+    }
+    // the request itself still goes to the real endpoint
+    const j = new ApiJudge({
+      url: secrets[0][0],
+      model: 'm',
+      post: async () => ({ kind: 'unreachable', why: '', attempts: 0 }),
+    });
+    expect(j.endpoint).toBe('https://host/v1/key=sk-abc123/chat/completions');
+    // ordinary endpoints are left as they are
+    for (const url of [
+      'https://api.openai.com/v1/chat/completions',
+      'https://my-res.openai.azure.com/openai/deployments/gpt-4o-mini-2024-07-18/chat/completions?api-version=2024-02-15-preview',
+      'http://127.0.0.1:8000/v1/chat/completions',
+    ])
+      expect(idOf(url)).toBe(`api:${url}#gpt-4o`);
+    expect(looksLikeCredential('chat')).toBe(false);
+    expect(looksLikeCredential('llama-3.1-8b-instruct')).toBe(false);
+    expect(looksLikeCredential('token=abc')).toBe(true);
   });
 
   it('top logprobs: integers 0…100 only, CODE / REFUSAL prefixes', () => {

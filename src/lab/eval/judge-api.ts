@@ -4,8 +4,8 @@
 // limits requests in flight, and says clearly what went wrong. The HTTP itself (and its retries of
 // 429 / 5xx / network failures) is an injected transport: src/hub/json-post.ts in the CLI and worker.
 // The key lives only in this object's private field: it must never appear in `id`, `label`, an error
-// message, a log line, a spec, a link or an export — and nothing here fetches, touches the DOM or
-// storage.
+// message, a log line, a spec, a link or an export — nor may a key someone put in the URL's path (the
+// id redacts credential-looking segments) — and nothing here fetches, touches the DOM or storage.
 
 import { JudgeError, scoreFromProbabilities, THRESHOLDS, type Judge, type JudgeScore } from './judge';
 
@@ -70,6 +70,37 @@ export function chatCompletionsUrl(url: string): string {
   if (!/\/chat\/completions\/?$/.test(u.pathname))
     u.pathname = u.pathname.replace(/\/+$/, '') + '/chat/completions';
   return u.href;
+}
+
+/** Key prefixes of the common API providers (OpenAI/Anthropic sk-, HF hf_, GitHub, Slack, AWS, JWT). */
+const KEY_PREFIX = /^(?:sk|pk|rk)-|^hf_|^gh[pousr]_|^github_pat_|^xox[abprs]-|^(?:AKIA|ASIA)[0-9A-Z]{8}|^eyJ/;
+
+/**
+ * Whether one URL path segment or query value looks like a credential: `key=…`-style pairs, known key
+ * prefixes, or a long random run (16+ characters mixing letters and digits between separators —
+ * `gpt-4o-mini-2024-07-18` or `chat` are not).
+ */
+export function looksLikeCredential(segment: string): boolean {
+  let s = segment;
+  try {
+    s = decodeURIComponent(segment);
+  } catch {
+    // keep the raw text
+  }
+  if (/[=:]/.test(s) || KEY_PREFIX.test(s)) return true;
+  return s.split(/[-_.~+/]/).some((part) => part.length >= 16 && /[0-9]/.test(part) && /[A-Za-z]/.test(part));
+}
+
+/** The endpoint with every credential-looking path segment and query value replaced by `***`. */
+export function redactEndpoint(endpoint: string): string {
+  const u = new URL(endpoint);
+  u.pathname = u.pathname
+    .split('/')
+    .map((seg) => (seg && looksLikeCredential(seg) ? '***' : seg))
+    .join('/');
+  for (const [name, value] of [...u.searchParams])
+    if (looksLikeCredential(value)) u.searchParams.set(name, '***');
+  return u.href.replace(/%2A%2A%2A/g, '***');
 }
 
 interface TopLogprob {
@@ -148,7 +179,10 @@ export class ApiJudge implements Judge {
     this.#key = opts.key?.trim() || undefined;
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 4));
     this.limiter = new Limiter(this.concurrency);
-    this.id = `api:${this.endpoint}#${opts.model}`;
+    // NOTE: some gateways take the key in the path (…/v1/key=sk-…/chat/completions); the id lands in
+    // eval summaries, exports and cache keys, so such segments are redacted there (the request still
+    // goes to the real endpoint).
+    this.id = `api:${redactEndpoint(this.endpoint)}#${opts.model}`;
     this.label = `${opts.model} at ${new URL(this.endpoint).host}`;
   }
 
