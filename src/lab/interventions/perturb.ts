@@ -5,7 +5,7 @@
 // Pure functions over token lists: this module must never tokenise by itself (an `encode` function is
 // passed in), never read a model, and never use unseeded randomness.
 
-import { SEGMENT_NAMES, type SegmentName } from '../spec/experiment';
+import { SEGMENT_NAMES, type SegmentName, type TokenEdit, type TokenRef } from '../spec/experiment';
 import type { PromptToken } from '../spec/results';
 import { deriveSeed, Rng } from './rng';
 
@@ -21,18 +21,6 @@ export interface SegmentedPrompt {
 export interface EditedPrompt extends SegmentedPrompt {
   origin: (number | null)[];
 }
-
-export type TokenRef = { id: number } | { text: string };
-
-/**
- * One manual edit. `index` counts from the start of `segment` and always refers to the UNEDITED prompt,
- * so a list of edits is order-independent: `insert` goes before token `index` (index = segment length
- * appends to the segment), `replace` / `delete` act on token `index`.
- */
-export type TokenEdit =
-  | { op: 'replace'; segment: SegmentName; index: number; token: TokenRef }
-  | { op: 'insert'; segment: SegmentName; index: number; token: TokenRef }
-  | { op: 'delete'; segment: SegmentName; index: number };
 
 /** The tokenizer functions a perturbation may need; `encode` must not add BOS / special tokens. */
 export interface TokenCodec {
