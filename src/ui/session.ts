@@ -3,6 +3,7 @@
 // updates, and cancels what a newer request supersedes. Model requests go through an EngineQueue, one
 // at a time. Must never run a model on the UI thread or import anything of the engine; everything goes
 // through src/worker/client.ts.
+import type { PatchComponent } from '../lab/spec/experiment';
 import { isAbort } from '../common/abort';
 import { errorMessage } from '../common/errors';
 import { EngineClient, WorkerError } from '../worker/client';
@@ -320,7 +321,7 @@ export class LabSession {
   }
 
   /** The layer × position patching grid for a component. */
-  async sweep(component: 'kv' | 'resid', positions?: number[]): Promise<void> {
+  async sweep(component: PatchComponent, positions?: number[]): Promise<void> {
     this.cancel('sweep');
     const s0 = this.store.getState();
     const spec = s0.spec;
@@ -383,7 +384,7 @@ export class LabSession {
   }
 
   /** Restoration by layer: one layer at a time, all prefix positions together. */
-  async layerSweep(component: 'kv' | 'resid'): Promise<void> {
+  async layerSweep(component: PatchComponent): Promise<void> {
     this.cancel('layer');
     const spec = this.store.getState().spec;
     const key = promptKey(spec);

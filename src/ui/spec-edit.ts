@@ -5,6 +5,7 @@
 import type {
   Condition,
   ExperimentSpec,
+  PatchComponent,
   PatchSettings,
   Perturbation,
   SegmentName,
@@ -184,7 +185,7 @@ export function finetunedKey(spec: ExperimentSpec): string {
 /** A heatmap cell click: a new condition patching one layer at one position from base. */
 export function addCellPatchCondition(
   spec: ExperimentSpec,
-  cell: { component: 'kv' | 'resid'; layer: number; position: number; tokenText: string },
+  cell: { component: PatchComponent; layer: number; position: number; tokenText: string },
 ): { spec: ExperimentSpec; id: string } {
   const comp = cell.component === 'kv' ? 'K/V' : 'resid';
   const tok = cell.tokenText.length > 14 ? `${cell.tokenText.slice(0, 13)}…` : cell.tokenText;

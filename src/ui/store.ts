@@ -3,7 +3,7 @@
 // and UI state (selection, targets, notices). Must never talk to the worker (session.ts does) and never
 // hold anything a share link must not carry inside the spec.
 import { createStore, useStore } from 'zustand';
-import { defaultSpec, parseSpec, type ExperimentSpec } from '../lab/spec/experiment';
+import { defaultSpec, parseSpec, type ExperimentSpec, type PatchComponent } from '../lab/spec/experiment';
 import type { DriftResult, PromptView, SweepResult } from '../lab/spec/results';
 import type { BackendProbe } from '../worker/backend-probe';
 import type { EngineInfo, LayerSweepResult, LoadProblem, LoadProgress } from '../worker/protocol';
@@ -22,12 +22,12 @@ export interface Notice {
 }
 
 export interface SweepState {
-  component: 'kv' | 'resid';
+  component: PatchComponent;
   status: TaskStatus;
   done: number;
   total: number;
   error: string | null;
-  results: Partial<Record<'kv' | 'resid', SweepResult>>;
+  results: Partial<Record<PatchComponent, SweepResult>>;
   /** promptKey of the spec the results were computed for */
   key: string | null;
 }

@@ -10,7 +10,7 @@ import type { BackendProbe } from './backend-probe';
 import type { SelfCheckResult } from './selfcheck';
 import type { ConditionResult, DriftResult, PromptView, RunResult, SweepResult } from '../lab/spec/results';
 import type { EvalRow, EvalSummary } from '../lab/eval/eval-table';
-import type { ModelSource } from '../lab/spec/experiment';
+import type { ModelSource, PatchComponent } from '../lab/spec/experiment';
 
 /** The experiment spec travels as plain JSON; the worker validates it (src/lab/spec/experiment.ts). */
 export type SpecJson = unknown;
@@ -26,7 +26,7 @@ export type WorkerRequest =
       id: number;
       type: 'sweep';
       spec: SpecJson;
-      component: 'kv' | 'resid';
+      component: PatchComponent;
       /** default: every prefix position */
       positions?: number[];
     }
@@ -42,7 +42,7 @@ export type WorkerRequest =
   /** what is loaded (layers, adapter, dtype, bytes per model) and the memory in use */
   | { id: number; type: 'info' }
   /** restoration by layer: patch one layer at a time at all `positions` (default: every prefix position) */
-  | { id: number; type: 'layer-sweep'; spec: SpecJson; component: 'kv' | 'resid'; positions?: number[] }
+  | { id: number; type: 'layer-sweep'; spec: SpecJson; component: PatchComponent; positions?: number[] }
   /** the Hugging Face token for gated repos: held in the worker's memory only (null forgets it) */
   | { id: number; type: 'hub-token'; token: string | null }
   /** drop downloaded model files from the browser cache (one repo, or all) */
@@ -153,7 +153,7 @@ export interface EngineInfo {
 }
 
 export interface LayerSweepResult {
-  component: 'kv' | 'resid';
+  component: PatchComponent;
   metric: string;
   /** patched sites (K/V: layers 0..L−1; residual: 0..L) */
   layers: number[];

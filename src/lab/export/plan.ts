@@ -28,6 +28,7 @@ import {
   type JudgePrompts,
   type MetricName,
   type ModelSource,
+  type PatchComponent,
 } from '../spec/experiment';
 import type { PromptView } from '../spec/results';
 import { baseModelId, describePatch, finetunedModelId, promptView, renderSpecPrompt } from '../run/lab';
@@ -105,7 +106,7 @@ export interface PlanTrials {
 }
 
 export interface PlanPatch {
-  component: 'kv' | 'resid';
+  component: PatchComponent;
   /** the model the values come from, and its dose */
   source: string;
   sourceDose: number;

@@ -6,10 +6,8 @@
 // justify (it throws instead).
 
 import type { PatchSet, Tensor } from '../../engine/types';
-import type { SegmentName } from '../spec/experiment';
+import type { PatchComponent, SegmentName } from '../spec/experiment';
 import type { SegmentRanges } from './perturb';
-
-export type PatchComponent = 'kv' | 'resid';
 
 /** 'all', a list, or an inclusive range {from, to}. */
 export type LayerSpec = 'all' | number[] | { from: number; to: number };

@@ -6,7 +6,8 @@
 
 import { CancelledError } from '../../common/abort';
 import type { PatchSet } from '../../engine/types';
-import { setPatchCell, type ModelDims, type PatchComponent, type SourceActivations } from './patch';
+import type { PatchComponent } from '../spec/experiment';
+import { setPatchCell, type ModelDims, type SourceActivations } from './patch';
 
 export interface SweepCell {
   /** flat index into the result grid: layerIndex · positions.length + positionIndex */

@@ -6,7 +6,7 @@ import { CancelledError } from '../../common/abort';
 import { errorMessage } from '../../common/errors';
 import { generate } from '../../engine/generate';
 import type { ForwardInput, PatchSet, Tensor } from '../../engine/types';
-import type { Condition, ExperimentSpec, PatchSettings } from '../spec/experiment';
+import type { Condition, ExperimentSpec, PatchComponent, PatchSettings } from '../spec/experiment';
 import {
   klFromLogits,
   continuationLogProb,
@@ -59,7 +59,7 @@ export interface RunCallbacks {
 }
 
 export interface SweepOptions {
-  component: 'kv' | 'resid';
+  component: PatchComponent;
   /** default: every prefix position */
   positions?: number[];
   /** rows per forward call */
@@ -273,7 +273,7 @@ export class Lab {
   /** Restoration by layer: patch one layer (all `positions`, default the prefix) per batch row. */
   async layerSweep(
     spec: ExperimentSpec,
-    component: 'kv' | 'resid',
+    component: PatchComponent,
     positionsArg?: number[],
     signal?: AbortSignal,
   ): Promise<LayerSweepValues> {
@@ -344,7 +344,7 @@ export class Lab {
 }
 
 export interface LayerSweepValues {
-  component: 'kv' | 'resid';
+  component: PatchComponent;
   metric: string;
   layers: number[];
   positions: number[];
@@ -404,7 +404,7 @@ class RunContext {
   }
 
   /** Base model's (or any source model's) taps on a prompt, cached per (model, prompt). */
-  activations(h: ModelHandle, ids: number[], component: 'kv' | 'resid'): Promise<SourceActivations> {
+  activations(h: ModelHandle, ids: number[], component: PatchComponent): Promise<SourceActivations> {
     const key = `${h.id}|${h.loraScale}|${component}|${ids.join(',')}`;
     let p = this.actCache.get(key);
     if (!p) {

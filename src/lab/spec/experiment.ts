@@ -21,6 +21,8 @@ export const DEMO_LORA = 'demo-lora';
 export const DEMO_MODEL_NAMES = [DEMO_BASE, DEMO_FINETUNED, DEMO_TREFT, DEMO_INTERLEAVE, DEMO_LORA] as const;
 
 export const SEGMENT_NAMES = ['prefix', 'query', 'postfix'] as const;
+/** What a patch replaces: the attention keys/values ('kv') or the residual stream ('resid'). */
+export const PATCH_COMPONENTS = ['kv', 'resid'] as const;
 export const METRIC_NAMES = [
   'next_token',
   'kl_to_base',
@@ -30,6 +32,7 @@ export const METRIC_NAMES = [
 ] as const;
 
 export type SegmentName = (typeof SEGMENT_NAMES)[number];
+export type PatchComponent = (typeof PATCH_COMPONENTS)[number];
 export type MetricName = (typeof METRIC_NAMES)[number];
 export type DemoModelName = (typeof DEMO_MODEL_NAMES)[number];
 
@@ -93,7 +96,7 @@ export type LayerSelection = 'all' | number[] | { from: number; to: number };
 export type PositionSelection = SegmentName | 'query-control' | { explicit: number[] };
 
 export interface PatchSettings {
-  component: 'kv' | 'resid';
+  component: PatchComponent;
   layers: LayerSelection;
   positions: PositionSelection;
   /** The model whose activations are patched in. */
@@ -329,7 +332,7 @@ const uniqueInts = (max: number, maxLength: number) =>
     .refine((xs) => new Set(xs).size === xs.length, 'duplicate entries');
 
 const patchSchema = z.strictObject({
-  component: z.enum(['kv', 'resid']),
+  component: z.enum(PATCH_COMPONENTS),
   layers: z.union(
     [
       z.literal('all'),

@@ -4,6 +4,7 @@ import {
   DEMO_BASE,
   DEMO_FINETUNED,
   defaultSpec,
+  PATCH_COMPONENTS,
   parseSpec,
   specHash,
   type ExperimentSpec,
@@ -272,7 +273,7 @@ function randomSpec(rng: Rng): ExperimentSpec {
           };
     if (rng.int(3) === 0)
       c.patch = {
-        component: pick(rng, ['kv', 'resid'] as const),
+        component: pick(rng, PATCH_COMPONENTS),
         layers: pick(rng, [
           () => 'all' as const,
           () => [0, 3, 7],

@@ -2,7 +2,7 @@
 // answers and metrics, keyed by condition id. Plain data (structured-clone and JSON safe): the worker
 // sends it to the UI, the CLI prints it. Must never hold ORT tensors or functions.
 
-import type { SegmentName } from './experiment';
+import type { PatchComponent, SegmentName } from './experiment';
 
 export interface PromptToken {
   id: number;
@@ -83,7 +83,7 @@ export interface ConditionResult {
 }
 
 export interface SweepResult {
-  component: 'kv' | 'resid';
+  component: PatchComponent;
   metric: string;
   /** row labels: layer (or residual site) numbers */
   layers: number[];

@@ -2,6 +2,7 @@
 // the runner-up, the strongest single cell, and whether any layer stands out at all. Also the row labels
 // (a residual map's rows are the stream entering each layer, and its last row is after the last layer).
 // Pure: no DOM, no model; it only summarises the values it is given and never invents a cell.
+import type { PatchComponent } from '../../lab/spec/experiment';
 import { cellColour, rowSummaries } from './scales';
 
 export interface LayerPick {
@@ -74,7 +75,7 @@ export function summarizeHeatmap(d: SummaryInput): HeatmapSummary {
  * entering layer l (row 0: the token embeddings), the last row the output of the last layer ("out").
  */
 export function heatmapRows(
-  component: 'kv' | 'resid',
+  component: PatchComponent,
   layers: readonly number[],
   numLayers: number,
 ): { labels: string[]; title: string } {

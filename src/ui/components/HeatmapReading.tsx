@@ -2,13 +2,14 @@
 // single cell, what the colour scale means (scaled to this map, not to 1), the per-layer patch when it
 // has been run, and a warning when base and finetuned nearly agree on the first answer token (then every
 // cell is noise). Must never compute a cell; it reads the sweep's values and the summary of them.
+import type { PatchComponent } from '../../lab/spec/experiment';
 import type { HeatmapSummary } from '../charts/heatmap-summary';
 import { displayToken, formatMetric } from '../format';
 import { MIN_FIRST_TOKEN_GAP } from '../verdicts';
 
 interface Props {
   summary: HeatmapSummary;
-  component: 'kv' | 'resid';
+  component: PatchComponent;
   /** the map's row label for a layer number ("out" for the residual after the last layer) */
   rowName: (layer: number) => string;
   /** restoration per layer with every prefix position of that layer patched, when run for this map */

@@ -3,6 +3,7 @@
 // as SVG / PNG and its data as CSV. Must never compute a plotted value itself except plain per-row
 // summaries of the heatmap, which it labels as such.
 import { useCallback, useId, useMemo } from 'react';
+import type { PatchComponent } from '../../lab/spec/experiment';
 import type { HeatmapCell, HeatmapData } from '../charts/heatmap';
 import { heatmapRows, summarizeHeatmap } from '../charts/heatmap-summary';
 import type { LayerSeries } from '../charts/layer-lines';
@@ -152,7 +153,7 @@ export function PlotsPanel() {
               <select
                 value={comp}
                 disabled={running}
-                onChange={(e) => setSweepComponent(e.target.value as 'kv' | 'resid')}
+                onChange={(e) => setSweepComponent(e.target.value as PatchComponent)}
                 aria-label="heatmap component"
               >
                 <option value="kv">K/V</option>
@@ -329,7 +330,7 @@ export function PlotsPanel() {
   );
 }
 
-function setSweepComponent(component: 'kv' | 'resid'): void {
+function setSweepComponent(component: PatchComponent): void {
   const s = labStore.getState();
   labStore.setState({
     sweep: { ...s.sweep, component, status: s.sweep.results[component] ? 'done' : 'idle', error: null },
