@@ -23,6 +23,9 @@ export const FIXTURE_CASES: readonly FixtureCase[] = [
   { name: 'tiny-llama + LoRA', folder: 'tiny-llama', lora: 'tiny-llama-lora' },
   { name: 'tiny-qwen2', folder: 'tiny-qwen2' },
   { name: 'tiny-qwen3', folder: 'tiny-qwen3' },
+  { name: 'tiny-gemma2', folder: 'tiny-gemma2' },
+  { name: 'tiny-gemma3', folder: 'tiny-gemma3' },
+  { name: 'tiny-gemma3 + LoRA', folder: 'tiny-gemma3', lora: 'tiny-gemma3-lora' },
 ];
 
 /** deterministic ids spread over the vocabulary */
