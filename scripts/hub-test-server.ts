@@ -2,9 +2,13 @@
 // the internet: the `resolve/<revision>/<file>` layout (LFS files redirected to a CDN path like the
 // real Hub), the model-info API (`/api/models/<repo>/revision/<rev>?blobs=true`), X-Error-Code
 // headers, CORS, Range — and the failures the loader must survive: a gated repo needing a bearer
-// token, 404s, a connection cut halfway through a file, 5xx/429 answers, a slow stream and a file
-// list that states a wrong size. Run it alone with `npx tsx scripts/hub-test-server.ts [--port N]`.
-// Must never listen on anything but 127.0.0.1, never log a token, and never write to the fixtures.
+// token, 404s, a connection cut halfway through a file, 5xx/429 answers, a slow stream, a file list
+// that states a wrong size — and a hostile or broken host: bytes that are not the file the list
+// hashes, another host claiming a repo's commit id, bodies with no length cut short, stalls before
+// the first byte or mid-body, a redirect loop. Run it alone with
+// `npx tsx scripts/hub-test-server.ts [--port N]`.
+// Must never listen on anything but 127.0.0.1, never log a token, never write to the fixtures, and
+// never hold a stalled request longer than `stallMaxMs`.
 
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -27,6 +31,20 @@ export interface RepoBehaviour {
   slowFiles?: string[];
   /** add this many bytes to these files' sizes in the file list (the wrong-size case) */
   wrongSize?: Record<string, number>;
+  /** report this commit id instead of the real one (a host impersonating another repo's commit) */
+  commit?: string;
+  /** serve these files with one byte changed; the file list keeps the true size and sha256 */
+  corruptFiles?: string[];
+  /** a file list without sizes or sha256 (as without `?blobs=true`) */
+  noSizes?: boolean;
+  /** send these files with no Content-Length and end the body cleanly halfway (looks whole) */
+  unframedHalfFiles?: string[];
+  /** accept GETs of these files and never answer (a stall before the first byte) */
+  stallFiles?: string[];
+  /** answer these files' headers and the bytes up to the file's middle, then stall */
+  stallBodyFiles?: string[];
+  /** redirect GETs of these files to themselves, forever */
+  redirectLoopFiles?: string[];
 }
 
 export interface RepoDef {
@@ -52,6 +70,8 @@ export interface HubTestServerOptions {
   slowDelayMs?: number;
   /** extra repos (or replacements) */
   repos?: Record<string, RepoDef>;
+  /** a stalled request is dropped after this long at the latest (default 10 s) */
+  stallMaxMs?: number;
 }
 
 export interface HubTestServer {
@@ -195,10 +215,12 @@ export async function startHubTestServer(opts: HubTestServerOptions = {}): Promi
   const approved = new Set<string>([TEST_TOKENS.approved]);
   const known = new Set<string>([TEST_TOKENS.approved, TEST_TOKENS.unapproved]);
   const commits = new Map<string, string>();
+  const stallMax = opts.stallMaxMs ?? 10_000;
   const commit = (repo: string) => {
     let c = commits.get(repo);
     if (!c) {
-      c = commitOf(repo, repos.get(repo) as RepoDef);
+      const def = repos.get(repo) as RepoDef;
+      c = def.behaviour.commit ?? commitOf(repo, def);
       commits.set(repo, c);
     }
     return c;
@@ -265,7 +287,7 @@ export async function startHubTestServer(opts: HubTestServerOptions = {}): Promi
       const rev = segs[4] === 'revision' && segs[5] ? segs.slice(5).join('/') : 'main';
       if (rev !== 'main' && rev !== commit(repo))
         return fail(404, 'RevisionNotFound', `Invalid rev id: ${rev}`);
-      const blobs = url.searchParams.get('blobs') === 'true';
+      const blobs = url.searchParams.get('blobs') === 'true' && !def.behaviour.noSizes;
       const siblings = [...def.files].map(([path, b]) => {
         const size = b.byteLength + (def.behaviour.wrongSize?.[path] ?? 0);
         return {
@@ -326,8 +348,13 @@ export async function startHubTestServer(opts: HubTestServerOptions = {}): Promi
     if (isCdn && url.searchParams.get('sig') !== sha('sha1', `${repo}/${rev}/${path}`).slice(0, 16)) {
       return fail(403, null, 'bad signature');
     }
-    const body = def.files.get(path);
-    if (!body) return fail(404, 'EntryNotFound', `${path} does not exist on "${rev}"`);
+    const stored = def.files.get(path);
+    if (!stored) return fail(404, 'EntryNotFound', `${path} does not exist on "${rev}"`);
+    let body = stored;
+    if (def.behaviour.corruptFiles?.includes(path) && body.byteLength > 0) {
+      body = body.slice();
+      body[body.byteLength >> 1] ^= 0xff;
+    }
     const etag = `"${isLfs(path) ? sha('sha256', body) : sha('sha1', body)}"`;
     const common = { 'X-Repo-Commit': commit(repo), ETag: etag, 'Accept-Ranges': 'bytes' };
 
@@ -349,6 +376,31 @@ export async function startHubTestServer(opts: HubTestServerOptions = {}): Promi
     }
 
     const fileKey = `${repo}/${path}`;
+    const stall = () => {
+      // NOTE: bounded: dropped after stallMax even when the client never gives up.
+      const t = setTimeout(() => res.socket?.destroy(), stallMax);
+      res.on('close', () => clearTimeout(t));
+    };
+    if (method === 'GET' && def.behaviour.stallFiles?.includes(path)) {
+      entry.status = -1;
+      stall();
+      return;
+    }
+    if (method === 'GET' && def.behaviour.redirectLoopFiles?.includes(path)) {
+      entry.status = 302;
+      res.writeHead(302, { ...CORS_HEADERS, Location: url.pathname, 'Content-Length': '0' });
+      res.end();
+      return;
+    }
+    if (method === 'GET' && def.behaviour.unframedHalfFiles?.includes(path)) {
+      // NOTE: no Content-Length and no chunked framing: the body ends when the connection closes.
+      entry.status = 200;
+      res.useChunkedEncodingByDefault = false;
+      res.shouldKeepAlive = false;
+      res.writeHead(200, { ...CORS_HEADERS, ...common, Connection: 'close' });
+      res.end(Buffer.from(body.subarray(0, body.byteLength >> 1)));
+      return;
+    }
     if (method === 'GET' && def.behaviour.busyFiles?.includes(path)) {
       const n = bump(`busy:${fileKey}`);
       if (n <= (def.behaviour.busyTimes ?? 2)) {
@@ -385,6 +437,14 @@ export async function startHubTestServer(opts: HubTestServerOptions = {}): Promi
     res.writeHead(status, headers);
     if (method === 'HEAD') {
       res.end();
+      return;
+    }
+    if (def.behaviour.stallBodyFiles?.includes(path)) {
+      // NOTE: like a cut, at the file's middle: a request starting past it gets headers and no bytes.
+      const half = body.byteLength >> 1;
+      if (start < half) res.write(Buffer.from(body.subarray(start, half)));
+      else res.flushHeaders();
+      stall();
       return;
     }
     const cut =

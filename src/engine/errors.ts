@@ -37,6 +37,8 @@ export type EngineErrorCode =
   | 'missing_file'
   /** a forward call's inputs are inconsistent (ragged rows, wrong mask length, bad patch sizes…) */
   | 'bad_input'
+  /** a file is larger than its reader accepts (a JSON file past its limit) */
+  | 'file_too_large'
   /** a network read failed (HTTP status, no range support) */
   | 'fetch_failed';
 

@@ -1,25 +1,63 @@
-// The persistent download cache: files keyed by repo + revision + file path (the revision is the
-// commit the Hub resolved, so a moved branch never serves stale bytes), each with its size checked on
-// the way in and on the way out, plus a small JSON record per (repo, revision asked) remembering the
-// file list, so a second load needs no request at all. Implementations here: in memory, and the
-// browser's Cache Storage (`caches.open`); the Node folder cache is in download-cache-node.ts.
-// Must never key or store anything by token (keys are built from repo, revision and path only),
-// never hand out a file whose size disagrees with the one recorded, and never import Node APIs.
+// The persistent download cache: files keyed by the endpoint's origin + repo + revision + file path
+// (the revision is the commit the Hub resolved, so a moved branch never serves stale bytes; the
+// origin keeps another host that serves the same owner/name — or claims the same commit — from
+// planting files the real Hub's repo would then use), each with its size checked on the way in and
+// out and its sha256 (the file list's, for LFS files) checked before it is kept, plus a small JSON
+// record per (origin, repo, revision asked) remembering the file list, so a second load needs no
+// request at all. Implementations here: in memory, and the browser's Cache Storage (`caches.open`);
+// the Node folder cache is in download-cache-node.ts.
+// Must never key or store anything by token (keys are built from origin, repo, revision and path
+// only), never hand out a file whose size disagrees with the one recorded, never keep a file whose
+// sha256 disagrees with the one expected, and never import Node APIs.
 
 import type { DownloadSink } from './http-download';
-import type { RepoInfo } from './hub-api';
+import { HubError, type RepoInfo } from './hub-api';
+import { Sha256 } from './sha256';
 import { blobReader, bufferReader, type RandomAccessReader } from '../engine/safetensors';
 
-export interface CacheKey {
+/** Where a file list came from: the endpoint's origin, the repo, the revision asked for. */
+export interface InfoKey {
+  /** `new URL(endpoint).origin`, e.g. `https://huggingface.co` */
+  origin: string;
   repo: string;
+  revision: string;
+}
+
+export interface CacheKey extends InfoKey {
   /** a commit id where the Hub gave one, else the revision asked for */
   revision: string;
   file: string;
 }
 
-/** Human-readable, token-free: `owner/name@revision/path`. */
+/** Human-readable, token-free: `origin/owner/name@revision/path`. */
 export function cacheKeyString(k: CacheKey): string {
-  return `${k.repo}@${k.revision}/${k.file}`;
+  return `${k.origin}/${k.repo}@${k.revision}/${k.file}`;
+}
+
+/** What a file must be before the cache keeps it (from the repo's file list). */
+export interface FileCheck {
+  size?: number | null;
+  /** lowercase hex sha256 of the content (LFS files) */
+  sha256?: string | null;
+}
+
+/** An incremental hash (Sha256 here; the folder cache passes node:crypto's, which is faster). */
+export interface Hasher {
+  update(data: Uint8Array): unknown;
+  hex(): string;
+}
+
+export const tsSha256 = (): Hasher => new Sha256();
+
+/** Refuses anything but a bare `scheme://host[:port]` origin (it names folders and cache URLs). */
+export function assertOrigin(origin: string): void {
+  let ok = false;
+  try {
+    ok = new URL(origin).origin === origin && /^https?:/.test(origin);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new Error(`"${origin}" is not an http(s) origin`);
 }
 
 export interface CachedFile {
@@ -28,9 +66,12 @@ export interface CachedFile {
   bytes(): Promise<Uint8Array>;
 }
 
-/** A file being written: resume point, append, then commit (size checked) or abort. */
+/** A file being written: resume point, append, then commit (size and sha256 checked) or abort. */
 export interface CacheWriter extends DownloadSink {
-  /** makes the file visible to `open`; throws (and keeps nothing) when the size is not `expectedSize` */
+  /**
+   * makes the file visible to `open`; throws (and keeps nothing) when the size or the sha256 is not
+   * the one the writer was opened with
+   */
   commit(): Promise<void>;
   /** stops writing; `keepPartial` keeps the bytes so a later writer resumes from them */
   abort(keepPartial: boolean): Promise<void>;
@@ -46,18 +87,31 @@ export interface DownloadCache {
   readonly location: string;
   /** the file, or null when absent or when its size is not `expectedSize` (then it is deleted) */
   open(key: CacheKey, expectedSize?: number | null): Promise<CachedFile | null>;
-  writer(key: CacheKey, expectedSize?: number | null): Promise<CacheWriter>;
+  writer(key: CacheKey, check?: FileCheck): Promise<CacheWriter>;
   delete(key: CacheKey): Promise<void>;
-  /** the file list remembered for `repo` at the revision asked for (a branch name, usually) */
-  getInfo(repo: string, revision: string): Promise<RepoInfo | null>;
-  putInfo(info: RepoInfo): Promise<void>;
+  /** the file list remembered for a repo on an origin at the revision asked for (a branch, usually) */
+  getInfo(key: InfoKey): Promise<RepoInfo | null>;
+  /** remembers `info` (its repo and the revision asked for) under `origin` */
+  putInfo(origin: string, info: RepoInfo): Promise<void>;
   list(): Promise<CacheEntry[]>;
   /** removes everything (or one repo's files and records); returns the bytes freed */
   clear(filter?: { repo?: string }): Promise<number>;
 }
 
-export function sizeError(key: CacheKey, expected: number, got: number): Error {
-  return new Error(`${cacheKeyString(key)}: ${got} bytes written, ${expected} expected; not cached`);
+export function sizeError(key: CacheKey, expected: number, got: number): HubError {
+  return new HubError(
+    'size_mismatch',
+    `${cacheKeyString(key)}: ${got} bytes written, ${expected} expected; not cached`,
+    { file: key.file, expected, got },
+  );
+}
+
+export function hashError(key: CacheKey, expected: string, got: string): HubError {
+  return new HubError(
+    'hash_mismatch',
+    `sha256 mismatch for ${key.file}: expected ${expected}, got ${got}; the server sent a different file — the download was discarded (${key.origin} may not be serving ${key.repo} as published)`,
+    { file: key.file, expected, got, origin: key.origin },
+  );
 }
 
 /** Checks a repo-relative path: no empty, `.` or `..` parts, no backslashes, no leading `/`. */
@@ -91,24 +145,39 @@ export function infoFromJson(json: unknown): RepoInfo | null {
     commit: typeof o.commit === 'string' ? o.commit : null,
     gated: o.gated === 'auto' || o.gated === 'manual' ? o.gated : false,
     private: o.private === true,
-    files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 ?? null })),
+    files: files.map((f) => ({
+      path: f.path,
+      size: f.size,
+      sha256: typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256) ? f.sha256 : null,
+    })),
   };
+}
+
+/** Bytes of an interrupted download kept in memory, with the validator they came with. */
+interface HeldPart {
+  chunks: Uint8Array[];
+  validator: string | null;
 }
 
 /** Chunks held in memory until commit; partial chunks survive an abort(true) for a later resume. */
 class ChunkWriter implements CacheWriter {
   private chunks: Uint8Array[];
   private bytes: number;
+  private hasher: Hasher | null;
+  validator: string | null;
 
   constructor(
     private readonly key: CacheKey,
-    private readonly expectedSize: number | null,
-    partial: Uint8Array[] | undefined,
+    private readonly check: FileCheck,
+    partial: HeldPart | undefined,
     private readonly onCommit: (data: Uint8Array[], size: number) => Promise<void>,
-    private readonly onAbort: (keep: Uint8Array[] | null) => void,
+    private readonly onAbort: (keep: HeldPart | null) => void,
   ) {
-    this.chunks = partial ? [...partial] : [];
+    this.chunks = partial ? [...partial.chunks] : [];
+    this.validator = partial?.validator ?? null;
     this.bytes = this.chunks.reduce((a, c) => a + c.byteLength, 0);
+    this.hasher = check.sha256 ? tsSha256() : null;
+    for (const c of this.chunks) this.hasher?.update(c);
   }
 
   get offset(): number {
@@ -117,26 +186,42 @@ class ChunkWriter implements CacheWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     // NOTE: stream readers may reuse their buffers; keep a copy.
-    this.chunks.push(chunk.slice());
+    const copy = chunk.slice();
+    this.chunks.push(copy);
+    this.hasher?.update(copy);
     this.bytes += chunk.byteLength;
   }
 
   async reset(): Promise<void> {
     this.chunks = [];
     this.bytes = 0;
+    this.validator = null;
+    this.hasher = this.check.sha256 ? tsSha256() : null;
+  }
+
+  async setValidator(validator: string | null): Promise<void> {
+    this.validator = validator;
   }
 
   async commit(): Promise<void> {
-    if (this.expectedSize !== null && this.bytes !== this.expectedSize) {
+    const size = this.check.size ?? null;
+    if (size !== null && this.bytes !== size) {
       this.onAbort(null);
-      throw sizeError(this.key, this.expectedSize, this.bytes);
+      throw sizeError(this.key, size, this.bytes);
+    }
+    if (this.check.sha256 && this.hasher) {
+      const got = this.hasher.hex();
+      if (got !== this.check.sha256) {
+        this.onAbort(null);
+        throw hashError(this.key, this.check.sha256, got);
+      }
     }
     await this.onCommit(this.chunks, this.bytes);
     this.onAbort(null);
   }
 
   async abort(keepPartial: boolean): Promise<void> {
-    this.onAbort(keepPartial && this.bytes > 0 ? this.chunks : null);
+    this.onAbort(keepPartial && this.bytes > 0 ? { chunks: this.chunks, validator: this.validator } : null);
   }
 }
 
@@ -153,11 +238,14 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
 
 const INFO_FILE = '.piggyback-info.json';
 
+/** `origin owner/name@revision`: the key of a remembered file list. */
+const infoKeyString = (k: InfoKey) => `${k.origin} ${k.repo}@${k.revision}`;
+
 /** Keeps everything in memory (tests; a browser without Cache Storage). */
 export function memoryDownloadCache(): DownloadCache {
   const files = new Map<string, { key: CacheKey; data: Uint8Array }>();
-  const partials = new Map<string, Uint8Array[]>();
-  const infos = new Map<string, string>();
+  const partials = new Map<string, { key: CacheKey; part: HeldPart }>();
+  const infos = new Map<string, { key: InfoKey; json: string }>();
   return {
     kind: 'memory',
     location: 'memory',
@@ -171,18 +259,19 @@ export function memoryDownloadCache(): DownloadCache {
       }
       return { size: f.data.byteLength, reader: bufferReader(f.data, key.file), bytes: async () => f.data };
     },
-    async writer(key, expectedSize = null) {
+    async writer(key, check = {}) {
+      assertOrigin(key.origin);
       assertSafePath(key.file);
       const k = cacheKeyString(key);
       return new ChunkWriter(
         key,
-        expectedSize,
-        partials.get(k),
+        check,
+        partials.get(k)?.part,
         async (chunks, size) => {
           files.set(k, { key: { ...key }, data: concat(chunks, size) });
         },
         (keep) => {
-          if (keep) partials.set(k, keep);
+          if (keep) partials.set(k, { key: { ...key }, part: keep });
           else partials.delete(k);
         },
       );
@@ -190,28 +279,28 @@ export function memoryDownloadCache(): DownloadCache {
     async delete(key) {
       files.delete(cacheKeyString(key));
     },
-    async getInfo(repo, revision) {
-      const s = infos.get(`${repo}@${revision}`);
-      return s ? infoFromJson(JSON.parse(s)) : null;
+    async getInfo(key) {
+      const s = infos.get(infoKeyString(key));
+      return s ? infoFromJson(JSON.parse(s.json)) : null;
     },
-    async putInfo(info) {
-      infos.set(`${info.repo}@${info.revision}`, JSON.stringify(info));
+    async putInfo(origin, info) {
+      assertOrigin(origin);
+      const key = { origin, repo: info.repo, revision: info.revision };
+      infos.set(infoKeyString(key), { key, json: JSON.stringify(info) });
     },
     async list() {
       return [...files.values()].map((f) => ({ ...f.key, size: f.data.byteLength }));
     },
     async clear(filter) {
       let freed = 0;
+      const hit = (repo: string) => !filter?.repo || repo === filter.repo;
       for (const [k, f] of files) {
-        if (filter?.repo && f.key.repo !== filter.repo) continue;
+        if (!hit(f.key.repo)) continue;
         freed += f.data.byteLength;
         files.delete(k);
       }
-      for (const k of [...infos.keys(), ...partials.keys()]) {
-        if (filter?.repo && !k.startsWith(`${filter.repo}@`)) continue;
-        infos.delete(k);
-        partials.delete(k);
-      }
+      for (const [k, v] of infos) if (hit(v.key.repo)) infos.delete(k);
+      for (const [k, v] of partials) if (hit(v.key.repo)) partials.delete(k);
       return freed;
     },
   };
@@ -229,27 +318,43 @@ export interface CacheLike {
   keys(): Promise<readonly { url: string }[]>;
 }
 
-export const CACHE_STORAGE_NAME = 'piggyback-models-v1';
-// NOTE: a made-up origin: cache entries are addressed by repo/revision/path, never by the real URL
-// (which could carry an endpoint-specific query) and never by anything token-derived.
+// NOTE: v2 keys carry the endpoint's origin; v1 entries (keyed without it, never hash-checked) are
+// dropped, not migrated.
+export const CACHE_STORAGE_NAME = 'piggyback-downloads-v2';
+const LEGACY_CACHE_STORAGE_NAMES = ['piggyback-models-v1'];
+// NOTE: a made-up origin: cache entries are addressed by origin/repo/revision/path, never by the real
+// URL (which could carry an endpoint-specific query) and never by anything token-derived.
 const KEY_ORIGIN = 'https://piggyback-cache.invalid';
 const SIZE_HEADER = 'X-Piggyback-Size';
 
+const encPath = (p: string) => p.split('/').map(encodeURIComponent).join('/');
+
 function keyUrl(key: CacheKey): string {
-  const enc = (p: string) => p.split('/').map(encodeURIComponent).join('/');
-  return `${KEY_ORIGIN}/files/${enc(key.repo)}/${encodeURIComponent(key.revision)}/${enc(key.file)}`;
+  return `${KEY_ORIGIN}/files/${encodeURIComponent(key.origin)}/${encPath(key.repo)}/${encodeURIComponent(key.revision)}/${encPath(key.file)}`;
 }
 
-function infoUrl(repo: string, revision: string): string {
-  return `${KEY_ORIGIN}/info/${repo.split('/').map(encodeURIComponent).join('/')}/${encodeURIComponent(revision)}/${INFO_FILE}`;
+function infoUrl(key: InfoKey): string {
+  return `${KEY_ORIGIN}/info/${encodeURIComponent(key.origin)}/${encPath(key.repo)}/${encodeURIComponent(key.revision)}/${INFO_FILE}`;
 }
 
-function parseKeyUrl(url: string): CacheKey | null {
-  const prefix = `${KEY_ORIGIN}/files/`;
-  if (!url.startsWith(prefix)) return null;
-  const parts = url.slice(prefix.length).split('/').map(decodeURIComponent);
-  if (parts.length < 4) return null;
-  return { repo: `${parts[0]}/${parts[1]}`, revision: parts[2], file: parts.slice(3).join('/') };
+/** The key a Cache Storage URL stands for (`kind` says whether a file or a file list), or null. */
+function parseKeyUrl(url: string): (CacheKey & { kind: 'files' | 'info' }) | null {
+  const m = /^https:\/\/piggyback-cache\.invalid\/(files|info)\/(.*)$/.exec(url);
+  if (!m) return null;
+  let parts: string[];
+  try {
+    parts = m[2].split('/').map(decodeURIComponent);
+  } catch {
+    return null;
+  }
+  if (parts.length < 5) return null;
+  return {
+    kind: m[1] as 'files' | 'info',
+    origin: parts[0],
+    repo: `${parts[1]}/${parts[2]}`,
+    revision: parts[3],
+    file: parts.slice(4).join('/'),
+  };
 }
 
 /**
@@ -262,8 +367,12 @@ export function cacheStorageDownloadCache(
   name = CACHE_STORAGE_NAME,
 ): DownloadCache {
   let opened: Promise<CacheLike> | null = null;
-  const cache = () => (opened ??= storage.open(name));
-  const partials = new Map<string, Uint8Array[]>();
+  const cache = () =>
+    (opened ??= (async () => {
+      for (const legacy of LEGACY_CACHE_STORAGE_NAMES) await storage.delete(legacy).catch(() => false);
+      return storage.open(name);
+    })());
+  const partials = new Map<string, HeldPart>();
   const sizeOf = (res: Response): number | null => {
     const s = res.headers.get(SIZE_HEADER);
     return s !== null && /^\d+$/.test(s) ? Number(s) : null;
@@ -292,12 +401,13 @@ export function cacheStorageDownloadCache(
         bytes: async () => new Uint8Array(await blob.arrayBuffer()),
       };
     },
-    async writer(key, expectedSize = null) {
+    async writer(key, check = {}) {
+      assertOrigin(key.origin);
       assertSafePath(key.file);
       const url = keyUrl(key);
       return new ChunkWriter(
         key,
-        expectedSize,
+        check,
         partials.get(url),
         async (chunks, size) => {
           const blob = new Blob(chunks as BlobPart[]);
@@ -323,8 +433,8 @@ export function cacheStorageDownloadCache(
     async delete(key) {
       await (await cache()).delete(keyUrl(key));
     },
-    async getInfo(repo, revision) {
-      const res = await (await cache()).match(infoUrl(repo, revision));
+    async getInfo(key) {
+      const res = await (await cache()).match(infoUrl(key));
       if (!res) return null;
       try {
         return infoFromJson(await res.json());
@@ -332,11 +442,12 @@ export function cacheStorageDownloadCache(
         return null;
       }
     },
-    async putInfo(info) {
+    async putInfo(origin, info) {
+      assertOrigin(origin);
       await (
         await cache()
       ).put(
-        infoUrl(info.repo, info.revision),
+        infoUrl({ origin, repo: info.repo, revision: info.revision }),
         new Response(JSON.stringify(info), { headers: { 'Content-Type': 'application/json' } }),
       );
     },
@@ -344,8 +455,9 @@ export function cacheStorageDownloadCache(
       const c = await cache();
       const out: CacheEntry[] = [];
       for (const req of await c.keys()) {
-        const key = parseKeyUrl(req.url);
-        if (!key) continue;
+        const parsed = parseKeyUrl(req.url);
+        if (parsed?.kind !== 'files') continue;
+        const { kind: _kind, ...key } = parsed;
         const res = await c.match(req.url);
         const size = res ? sizeOf(res) : null;
         if (size !== null) out.push({ ...key, size });
@@ -362,15 +474,14 @@ export function cacheStorageDownloadCache(
         await storage.delete(name);
         return freed;
       }
-      const repoPath = filter.repo.split('/').map(encodeURIComponent).join('/');
       for (const req of await c.keys()) {
         const key = parseKeyUrl(req.url);
-        const isInfo = req.url.startsWith(`${KEY_ORIGIN}/info/${repoPath}/`);
-        if (key?.repo === filter.repo) {
+        if (key?.repo !== filter.repo) continue;
+        if (key.kind === 'files') {
           const res = await c.match(req.url);
           freed += (res && sizeOf(res)) ?? 0;
-          await c.delete(req.url);
-        } else if (isInfo) await c.delete(req.url);
+        }
+        await c.delete(req.url);
       }
       for (const k of [...partials.keys()]) {
         if (parseKeyUrl(k)?.repo === filter.repo) partials.delete(k);

@@ -13,8 +13,10 @@ import { HubClient, HubError } from './hub-api';
 class ArraySink implements DownloadSink {
   data: number[] = [];
   resets = 0;
-  constructor(initial: number[] = []) {
+  validator: string | null;
+  constructor(initial: number[] = [], validator: string | null = null) {
     this.data = [...initial];
+    this.validator = validator;
   }
   get offset() {
     return this.data.length;
@@ -25,16 +27,25 @@ class ArraySink implements DownloadSink {
   async reset() {
     this.resets++;
     this.data = [];
+    this.validator = null;
+  }
+  async setValidator(v: string | null) {
+    this.validator = v;
   }
 }
 
 const FILE = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) % 251);
 
-type Step =
+type Step = (
   | { kind: 'ok'; chunk?: number; ignoreRange?: boolean; contentLength?: number | null }
   | { kind: 'cut'; after: number }
+  /** the body ends cleanly after `after` bytes, with no Content-Length to tell */
+  | { kind: 'short'; after: number }
+  /** a complete 200 of another body (another file, or another version of it) */
+  | { kind: 'other'; body: Uint8Array }
   | { kind: 'status'; status: number; headers?: Record<string, string> }
-  | { kind: 'throw' };
+  | { kind: 'throw' }
+) & { etag?: string | null };
 
 /** A scripted server: each request takes the next step; serves FILE with Range support. */
 function scripted(steps: Step[], body = FILE) {
@@ -44,6 +55,12 @@ function scripted(steps: Step[], body = FILE) {
     const step = steps.shift() ?? { kind: 'ok' };
     if (step.kind === 'throw') throw new HubError('network', 'could not reach the hub');
     if (step.kind === 'status') return new Response('x', { status: step.status, headers: step.headers });
+    const etag = step.etag === undefined ? '"v1"' : step.etag;
+    if (step.kind === 'other') {
+      const h: Record<string, string> = { 'Content-Length': String(step.body.length) };
+      if (etag) h.ETag = etag;
+      return new Response(step.body.slice(), { status: 200, headers: h });
+    }
     const m = /^bytes=(\d+)-$/.exec(headers.Range ?? '');
     const start = m && !(step.kind === 'ok' && step.ignoreRange) ? Number(m[1]) : 0;
     if (start >= body.length && m) {
@@ -51,7 +68,7 @@ function scripted(steps: Step[], body = FILE) {
     }
     const slice = body.subarray(start);
     const chunk = step.kind === 'ok' ? (step.chunk ?? 100) : 100;
-    const limit = step.kind === 'cut' ? step.after : slice.length;
+    const limit = step.kind === 'cut' || step.kind === 'short' ? step.after : slice.length;
     let o = 0;
     const stream = new ReadableStream<Uint8Array>({
       pull(ctl) {
@@ -65,8 +82,13 @@ function scripted(steps: Step[], body = FILE) {
         o += n;
       },
     });
-    const headers2: Record<string, string> = { ETag: '"v1"' };
-    const len = step.kind === 'ok' && step.contentLength !== undefined ? step.contentLength : slice.length;
+    const headers2: Record<string, string> = etag ? { ETag: etag } : {};
+    const len =
+      step.kind === 'short'
+        ? null
+        : step.kind === 'ok' && step.contentLength !== undefined
+          ? step.contentLength
+          : slice.length;
     if (len !== null) headers2['Content-Length'] = String(len);
     if (m && start > 0) headers2['Content-Range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
     return new Response(stream, { status: m && start > 0 ? 206 : 200, headers: headers2 });
@@ -146,11 +168,89 @@ describe('download', () => {
 
   it('starts from the bytes a sink already holds (a .part from an earlier session)', async () => {
     const s = scripted([{ kind: 'ok' }]);
-    const sink = new ArraySink([...FILE.subarray(0, 640)]);
+    const sink = new ArraySink([...FILE.subarray(0, 640)], '"v1"');
     const r = await download({ file: 'w.bin', get: s.get, errorFor, expectedSize: 1000, sink });
-    expect(s.calls[0].range).toBe('bytes=640-');
+    expect(s.calls[0]).toEqual({ range: 'bytes=640-', ifRange: '"v1"' });
     expect(r.resumed).toBe(true);
     expect(sink.data).toEqual([...FILE]);
+  });
+
+  it('never splices two bodies: a complete 200 of the wrong length is discarded, not resumed', async () => {
+    // the first answer is another file (600 bytes, complete); the second would be the real tail
+    const other = Uint8Array.from({ length: 600 }, (_, i) => 255 - (i % 200));
+    const s = scripted([{ kind: 'other', body: other }, { kind: 'ok' }]);
+    const sink = new ArraySink();
+    const e = await download({
+      file: 'w.bin',
+      get: s.get,
+      errorFor,
+      expectedSize: 1000,
+      sink,
+      sleep: noSleep,
+    }).catch((x: unknown) => x as HubError);
+    expect(e).toBeInstanceOf(HubError);
+    expect((e as HubError).reason).toBe('size_mismatch');
+    expect((e as HubError).message).toMatch(/expected 1000 bytes .* the server sent 600/);
+    expect(s.calls.length).toBe(1);
+    expect(sink.data).toEqual([]);
+  });
+
+  it('resumes only with a validator: without an ETag a cut transfer starts again from byte 0', async () => {
+    const s = scripted([
+      { kind: 'cut', after: 500, etag: null },
+      { kind: 'ok', etag: null },
+    ]);
+    const sink = new ArraySink();
+    await download({ file: 'w.bin', get: s.get, errorFor, expectedSize: 1000, sink, sleep: noSleep });
+    expect(s.calls).toEqual([
+      { range: null, ifRange: null },
+      { range: null, ifRange: null },
+    ]);
+    expect(sink.data).toEqual([...FILE]);
+    // a .part from an earlier session without a validator is not resumed either
+    const held = new ArraySink([...FILE.subarray(0, 640)]);
+    const s2 = scripted([{ kind: 'ok' }]);
+    await download({ file: 'w.bin', get: s2.get, errorFor, expectedSize: 1000, sink: held });
+    expect(s2.calls[0].range).toBeNull();
+    expect(held.data).toEqual([...FILE]);
+  });
+
+  it('a 206 that carries another ETag than the one resumed from starts over', async () => {
+    // the server ignores If-Range: the tail it sends belongs to a new version of the file
+    const s = scripted([
+      { kind: 'cut', after: 300 },
+      { kind: 'ok', etag: '"v2"' },
+      { kind: 'ok', etag: '"v2"' },
+    ]);
+    const sink = new ArraySink();
+    await download({ file: 'w.bin', get: s.get, errorFor, expectedSize: 1000, sink, sleep: noSleep });
+    expect(s.calls.map((c) => c.range)).toEqual([null, 'bytes=300-', null]);
+    expect(sink.data).toEqual([...FILE]);
+  });
+
+  it('with no size known and no Content-Length, a body that just ends is not taken as whole', async () => {
+    const s = scripted([{ kind: 'short', after: 500 }]);
+    const e = await download({
+      file: 'w.bin',
+      get: s.get,
+      errorFor,
+      expectedSize: null,
+      sink: new ArraySink(),
+      sleep: noSleep,
+    }).catch((x: unknown) => x as HubError);
+    expect(e).toBeInstanceOf(HubError);
+    expect((e as HubError).reason).toBe('length_unknown');
+    expect((e as HubError).message).toMatch(/w\.bin: .*no Content-Length.*not cached/);
+    // with a sha256 to check it against, the cache proves it instead
+    const r = await download({
+      file: 'w.bin',
+      get: scripted([{ kind: 'short', after: 500 }]).get,
+      errorFor,
+      expectedSize: null,
+      expectedSha256: 'ab'.repeat(32),
+      sink: new ArraySink(),
+    });
+    expect(r.size).toBe(500);
   });
 
   it('a complete .part needs no request; one longer than the file is dropped', async () => {
@@ -254,8 +354,23 @@ describe('download', () => {
     expect(s.calls.length).toBe(1);
   });
 
-  it('refuses a file shorter than announced once the server says where it ends (416)', async () => {
+  it('refuses a file shorter than announced: at once by its Content-Length', async () => {
     const s = scripted([{ kind: 'ok' }]);
+    const e = await download({
+      file: 'w.bin',
+      get: s.get,
+      errorFor,
+      expectedSize: 1200,
+      sink: new ArraySink(),
+      sleep: noSleep,
+    }).catch((x: unknown) => x as HubError);
+    expect((e as HubError).reason).toBe('size_mismatch');
+    expect((e as HubError).message).toMatch(/expected 1200 bytes .* but the server sent 1000/);
+    expect(s.calls.length).toBe(1);
+  });
+
+  it('refuses a file shorter than announced once the server says where it ends (416)', async () => {
+    const s = scripted([{ kind: 'ok', contentLength: null }]);
     const e = await download({
       file: 'w.bin',
       get: s.get,
@@ -280,15 +395,16 @@ describe('download', () => {
       sleep: noSleep,
     });
     expect(r.size).toBe(1000);
+    // nothing announces a length: even a whole body is not taken (see 'a body that just ends')
     const s2 = scripted([{ kind: 'ok', contentLength: null }]);
-    const r2 = await download({
+    const e2 = await download({
       file: 'w.bin',
       get: s2.get,
       errorFor,
       expectedSize: null,
       sink: new ArraySink(),
-    });
-    expect(r2.size).toBe(1000);
+    }).catch((x: unknown) => x as HubError);
+    expect((e2 as HubError).reason).toBe('length_unknown');
   });
 
   it('stops when aborted', async () => {

@@ -1,9 +1,12 @@
 // One file download, done properly: streamed into a sink (a cache writer), progress events with
 // bytes, rate and ETA, retry with exponential backoff on network errors / 5xx / 429 (honouring
-// Retry-After), resume of an interrupted file with `Range` (guarded by `If-Range`), and size checks
+// Retry-After), resume of an interrupted file with `Range` only under a strong validator (`If-Range`
+// with the ETag the held bytes came with; without one it starts again from byte 0), and size checks
 // against the size the Hub announced (model info), the Content-Range total or the Content-Length.
-// Must never hold a file the size checks reject as complete, never retry a failure retrying cannot
-// cure (401/403/404, a wrong size), and never import Node APIs or the DOM.
+// Must never splice bodies of two responses that may differ (no validator, another ETag, a length
+// that disagrees), never call a file whole whose length nothing proves (unless a sha256 will), never
+// retry a failure retrying cannot cure (401/403/404, a wrong size), and never import Node APIs or
+// the DOM.
 
 import { abortError, HubError } from './hub-api';
 import { DEFAULT_RETRY, parseRetryAfter, retryLoop, type RetryPolicy, type Sleep } from './retry';
@@ -23,13 +26,17 @@ export interface DownloadProgress {
   done: boolean;
 }
 
-/** Where the bytes go. Writers of the caches (cache.ts) implement it. */
+/** Where the bytes go. Writers of the download caches (download-cache*.ts) implement it. */
 export interface DownloadSink {
   /** bytes already held from an earlier, interrupted attempt (the resume point) */
   readonly offset: number;
+  /** the strong ETag of the response the held bytes came from (kept with them), or null */
+  readonly validator: string | null;
   write(chunk: Uint8Array): Promise<void>;
-  /** drops what is held (the server ignored Range, or the file changed) */
+  /** drops what is held and its validator (the server ignored Range, or the file changed) */
   reset(): Promise<void>;
+  /** records the validator of the response the bytes now come from */
+  setValidator(validator: string | null): Promise<void>;
 }
 
 // `bytes a-b/total` or `bytes */total` → parts (null where absent).
@@ -86,6 +93,11 @@ export interface DownloadRequest {
   errorFor: (res: Response) => Error;
   /** the size announced by the Hub's model info; null when unknown */
   expectedSize: number | null;
+  /**
+   * the sha256 the sink checks before keeping the file (null: none): with one, a body whose length
+   * nothing announced may still be taken, since the hash proves it whole
+   */
+  expectedSha256?: string | null;
   sink: DownloadSink;
   retry?: Partial<RetryPolicy>;
   onProgress?: (p: DownloadProgress) => void;
@@ -108,6 +120,19 @@ function isRetryable(e: unknown): boolean {
   return e instanceof HubError && e.retryable;
 }
 
+/** A strong ETag (`"…"`), the only kind `If-Range` may carry; weak or absent → null. */
+export function strongEtag(res: Response): string | null {
+  const e = res.headers.get('ETag')?.trim() ?? '';
+  return /^"[^"]*"$/.test(e) ? e : null;
+}
+
+/** The body length a response announces, when it is the length of the bytes read (no encoding). */
+function announcedLength(res: Response): number | null {
+  const len = res.headers.get('Content-Length');
+  const encoded = (res.headers.get('Content-Encoding') ?? 'identity') !== 'identity';
+  return len !== null && !encoded && /^\d+$/.test(len) ? Number(len) : null;
+}
+
 function sizeMismatch(file: string, expected: number, got: number, how: string): HubError {
   return new HubError(
     'size_mismatch',
@@ -124,7 +149,6 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
   const meter = new RateMeter(now);
   const { sink, file, signal } = req;
   let total = req.expectedSize;
-  let etag: string | null = null;
   let attempts = 0;
   let resumed = false;
   let lastEmit = -Infinity;
@@ -158,11 +182,15 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
       emit(true, true);
       return { size: total, attempts: attempts - 1, resumed: true };
     }
+    // NOTE: resume only where If-Range can make the server send all of a changed file instead of its
+    // tail; without a validator the held bytes could be spliced with another version's tail.
+    if (sink.offset > 0 && sink.validator === null) await sink.reset();
     const offset = sink.offset;
+    const validator = sink.validator;
     const headers: Record<string, string> = {};
-    if (offset > 0) {
+    if (offset > 0 && validator !== null) {
       headers.Range = `bytes=${offset}-`;
-      if (etag) headers['If-Range'] = etag;
+      headers['If-Range'] = validator;
     }
     const res = await req.get(headers, signal);
     if (res.status === 416 && offset > 0) {
@@ -185,12 +213,26 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
       await res.body?.cancel().catch(() => undefined);
       throw req.errorFor(res);
     }
+    const length = announcedLength(res);
     if (res.status === 206) {
       const cr = parseContentRange(res.headers.get('Content-Range'));
       if (!cr || cr.start !== offset) {
         await res.body?.cancel().catch(() => undefined);
         await sink.reset();
         throw new HubError('network', `${file}: the server resumed at the wrong byte`, { file });
+      }
+      const tag = strongEtag(res);
+      if (offset > 0 && tag !== null && tag !== validator) {
+        // NOTE: the server ignored If-Range: this tail belongs to another version of the file.
+        await res.body?.cancel().catch(() => undefined);
+        await sink.reset();
+        throw new HubError(
+          'network',
+          `${file}: the file changed on the server while resuming; starting over`,
+          {
+            file,
+          },
+        );
       }
       if (cr.total !== null) {
         if (total === null) total = cr.total;
@@ -199,16 +241,24 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
           throw sizeMismatch(file, total, cr.total, 'but the server has');
         }
       }
+      if (total !== null && length !== null && length !== total - offset) {
+        await res.body?.cancel().catch(() => undefined);
+        await sink.reset();
+        throw sizeMismatch(file, total, offset + length, 'but the server announced');
+      }
       if (offset > 0) resumed = true;
     } else {
       // NOTE: a 200 after a Range request means the server ignored it (or If-Range saw a new ETag):
       // start over, or the bytes would be a mix of two versions.
       if (offset > 0) await sink.reset();
-      const len = res.headers.get('Content-Length');
-      const encoded = (res.headers.get('Content-Encoding') ?? 'identity') !== 'identity';
-      if (total === null && len !== null && !encoded && /^\d+$/.test(len)) total = Number(len);
+      if (total !== null && length !== null && length !== total) {
+        // NOTE: a whole body of the wrong length is another file: never keep it as a partial to resume.
+        await res.body?.cancel().catch(() => undefined);
+        throw sizeMismatch(file, total, length, 'but the server sent');
+      }
+      if (total === null) total = length;
+      await sink.setValidator(strongEtag(res));
     }
-    etag = res.headers.get('ETag') ?? etag;
     if (sink.offset === 0) meter.add(0);
     emit(false, true);
     const reader = res.body?.getReader();
@@ -246,6 +296,15 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
       throw new HubError('network', `${file}: the connection closed at byte ${sink.offset} of ${total}`, {
         file,
       });
+    }
+    if (total === null && !req.expectedSha256) {
+      const got = sink.offset;
+      await sink.reset();
+      throw new HubError(
+        'length_unknown',
+        `${file}: the server sent no Content-Length and the file list gives no size or sha256, so a transfer cut short (${got} bytes arrived) cannot be told from a whole file; not cached — ask the server for a file list with sizes (the Hub's ?blobs=true)`,
+        { file, got },
+      );
     }
     total = sink.offset;
     emit(true, true);

@@ -6,6 +6,7 @@
 
 import { isObject } from '../common/json';
 import { EngineError, type EngineErrorCode } from '../engine/errors';
+import { classifyFetchFailure, fetchWithTimeouts, type HttpTimeouts } from './http-timeouts';
 
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
 export const DEFAULT_REVISION = 'main';
@@ -37,6 +38,14 @@ export type HubErrorReason =
   | 'network'
   /** the bytes received disagree with the size the Hub announced */
   | 'size_mismatch'
+  /** the bytes received hash to another sha256 than the file list gives */
+  | 'hash_mismatch'
+  /** nothing (size, Content-Length, sha256) proves that the body received is the whole file */
+  | 'length_unknown'
+  /** the file is larger than a reader of its kind accepts (a JSON file of hundreds of MB) */
+  | 'too_large'
+  /** the server kept redirecting */
+  | 'redirect_loop'
   /** the Hub answered something this client does not understand */
   | 'bad_response'
   | 'aborted';
@@ -54,6 +63,10 @@ const CODE_OF: Record<HubErrorReason, EngineErrorCode> = {
   server_error: 'fetch_failed',
   network: 'fetch_failed',
   size_mismatch: 'truncated_file',
+  hash_mismatch: 'fetch_failed',
+  length_unknown: 'fetch_failed',
+  too_large: 'file_too_large',
+  redirect_loop: 'fetch_failed',
   bad_response: 'fetch_failed',
   aborted: 'fetch_failed',
 };
@@ -203,12 +216,24 @@ export interface HubClientOptions {
   token?: TokenInput;
   /** injected for tests and hosts with their own fetch; default globalThis.fetch */
   fetch?: typeof fetch;
+  /** first-byte and idle-body limits of every request (defaults: 30 s, 60 s) */
+  timeouts?: HttpTimeouts;
 }
 
 interface ErrorContext {
   repo: string;
   revision: string;
   file?: string;
+}
+
+/** A URL for a message: no query (a CDN URL's signature) and no credentials. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(a URL)';
+  }
 }
 
 /** Replaces anything that looks like a Hugging Face token (and `token` itself) with `hf_***`. */
@@ -220,9 +245,11 @@ export function redactToken(text: string, token?: string | null): string {
 
 export class HubClient {
   readonly endpoint: string;
-  private readonly origin: string;
+  /** the endpoint's origin: where the token may go, and part of every download-cache key */
+  readonly origin: string;
   private readonly tokenInput: TokenInput;
   private readonly doFetch: typeof fetch;
+  private readonly timeouts: HttpTimeouts;
 
   constructor(opts: HubClientOptions = {}) {
     this.endpoint = (opts.endpoint ?? DEFAULT_HUB_ENDPOINT).replace(/\/+$/, '');
@@ -236,6 +263,7 @@ export class HubClient {
     }
     this.origin = origin;
     this.tokenInput = opts.token;
+    this.timeouts = opts.timeouts ?? {};
     this.doFetch =
       opts.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
   }
@@ -273,22 +301,38 @@ export class HubClient {
   }
 
   /**
-   * A GET (or HEAD) to the Hub with the token; network failures become HubError('network'),
-   * HTTP failures are returned as they are (callers turn them into errors with `errorFor`).
+   * A GET (or HEAD) to the Hub with the token, under the first-byte and idle-body limits; network
+   * failures and timeouts become HubError('network') (the body's idle timeout surfaces when it is
+   * read), a redirect loop HubError('redirect_loop'); HTTP failures are returned as they are
+   * (callers turn them into errors with `errorFor`).
    */
   async request(
     url: string,
     init: { method?: string; headers?: Record<string, string>; signal?: AbortSignal } = {},
   ): Promise<Response> {
     try {
-      return await this.doFetch(url, {
-        method: init.method ?? 'GET',
-        headers: this.headersFor(url, init.headers),
-        signal: init.signal,
-        redirect: 'follow',
-      });
+      return await fetchWithTimeouts(
+        this.doFetch,
+        url,
+        {
+          method: init.method ?? 'GET',
+          headers: this.headersFor(url, init.headers),
+          signal: init.signal,
+          redirect: 'follow',
+        },
+        this.timeouts,
+      );
     } catch (e) {
       if (init.signal?.aborted) throw abortError();
+      const limit = classifyFetchFailure(e);
+      if (limit?.kind === 'redirect_loop')
+        throw new HubError('redirect_loop', `${redactUrl(url)}: ${limit.message}`, { url: redactUrl(url) });
+      if (limit)
+        throw new HubError(
+          'network',
+          `${redactUrl(url)}: ${limit.message}; check the connection (files already downloaded stay in the cache)`,
+          { url: redactUrl(url), timeout: limit.kind },
+        );
       throw new HubError(
         'network',
         `could not reach ${this.endpoint} (${redactToken(String(e), this.token())}): check the connection; files already downloaded stay in the cache`,

@@ -118,16 +118,20 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
   const stats: HubSourceStats = { requests: 0, downloadedBytes: 0, cacheHits: 0 };
   const ref: HubRef = { repo, revision };
 
-  let info: RepoInfo | null = opts.refresh ? null : await cache.getInfo(repo, revision);
+  // NOTE: everything cached is keyed by the endpoint's origin too: another host serving the same
+  // owner/name (a URL source in the Hub's layout) never shares a file list or a file with this one.
+  const origin = client.origin;
+  const infoKey = { origin, repo, revision };
+  let info: RepoInfo | null = opts.refresh ? null : await cache.getInfo(infoKey);
   let infoFromCache = info !== null;
   if (!info) {
     try {
       stats.requests++;
       info = await client.modelInfo(repo, revision, signal);
-      await cache.putInfo(info);
+      await cache.putInfo(origin, info);
     } catch (e) {
       // NOTE: offline with a remembered file list: use it, the files are most likely cached too.
-      const fallback = isHubError(e, 'network') ? await cache.getInfo(repo, revision) : null;
+      const fallback = isHubError(e, 'network') ? await cache.getInfo(infoKey) : null;
       if (!fallback) throw e;
       info = fallback;
       infoFromCache = true;
@@ -139,7 +143,7 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
   // NOTE: files are fetched and cached at the resolved commit, so a branch that moves mid-download
   // (or between sessions) never mixes two versions; a commit id asked for directly is its own key.
   const pinned = repoInfo.commit ?? revision;
-  const keyOf = (file: string): CacheKey => ({ repo, revision: pinned, file });
+  const keyOf = (file: string): CacheKey => ({ origin, repo, revision: pinned, file });
   const endpointLabel = client.endpoint === DEFAULT_HUB_ENDPOINT ? '' : `${client.endpoint}/`;
   const id = `${endpointLabel}${formatHubId(ref)}`;
   const inflight = new Map<string, Promise<void>>();
@@ -196,7 +200,7 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
     }
     if (signal?.aborted) throw abortError();
     const url = client.fileUrl(repo, pinned, path);
-    const writer = await cache.writer(key, f.size);
+    const writer = await cache.writer(key, { size: f.size, sha256: f.sha256 });
     try {
       const before = writer.offset;
       const r = await download({
@@ -207,6 +211,7 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
         },
         errorFor: (res) => client.errorFor(res, { repo, revision, file: path }),
         expectedSize: f.size,
+        expectedSha256: f.sha256,
         sink: writer,
         retry: opts.retry,
         onProgress: (p) => report({ ...p, file: path, cached: false }),
