@@ -30,6 +30,10 @@ describe('catalog', () => {
     expect(params('HuggingFaceTB/SmolLM2-135M-Instruct')).toBe(134_515_008);
     expect(params('HuggingFaceTB/SmolLM2-360M-Instruct')).toBe(361_821_120);
     expect(params('Qwen/Qwen3-0.6B')).toBe(596_049_920);
+    // Gemma: tied 262k / 256k embeddings, four norms per layer (sandwich) and q/k norms on Gemma-3
+    expect(params('google/gemma-3-1b-it')).toBe(999_885_952);
+    expect(params('google/gemma-3-270m-it')).toBe(268_098_176);
+    expect(params('google/gemma-2-2b-it')).toBe(2_614_341_888);
     expect(downloadBytes(model('Qwen/Qwen2.5-0.5B-Instruct'))).toBe(988_065_536);
   });
 

@@ -25,6 +25,8 @@ export interface CatalogArch {
   qkvBias: boolean;
   qkNorm: boolean;
   maxPositionEmbeddings: number;
+  /** Gemma's two extra norms per layer (pre/post feed-forward): they count in the parameters */
+  sandwichNorms?: boolean;
 }
 
 export interface CatalogModel {
@@ -140,6 +142,41 @@ const qwen3: CatalogArch = {
   maxPositionEmbeddings: 40960,
 };
 
+/** Gemma-3 text models (gemma3_text): MQA, head_dim 256, 262144-token vocabulary, tied. */
+const gemma3 = (hidden: number, ffn: number, layers: number): CatalogArch => ({
+  modelType: 'gemma3_text',
+  vocabSize: 262144,
+  hiddenSize: hidden,
+  intermediateSize: ffn,
+  numLayers: layers,
+  numHeads: 4,
+  numKvHeads: 1,
+  headDim: 256,
+  tieWordEmbeddings: true,
+  qkvBias: false,
+  qkNorm: true,
+  maxPositionEmbeddings: 32768,
+  sandwichNorms: true,
+});
+
+const gemma2: CatalogArch = {
+  modelType: 'gemma2',
+  vocabSize: 256000,
+  hiddenSize: 2304,
+  intermediateSize: 9216,
+  numLayers: 26,
+  numHeads: 8,
+  numKvHeads: 4,
+  headDim: 256,
+  tieWordEmbeddings: true,
+  qkvBias: false,
+  qkNorm: false,
+  maxPositionEmbeddings: 8192,
+  sandwichNorms: true,
+};
+
+const GEMMA_LICENSE = 'Gemma Terms of Use (gated: accept them on the Hub, then use a token)';
+
 export const CATALOG_MODELS: readonly CatalogModel[] = [
   {
     repo: 'Qwen/Qwen2.5-0.5B-Instruct',
@@ -190,6 +227,36 @@ export const CATALOG_MODELS: readonly CatalogModel[] = [
     templateArgs: { enable_thinking: false },
     shows:
       'q/k-norm architecture and a thinking-mode template (enable_thinking) whose prefix differs (no EM organism)',
+  },
+  {
+    repo: 'google/gemma-3-1b-it',
+    label: 'Gemma-3-1B-it',
+    arch: gemma3(1152, 6912, 26),
+    gated: true,
+    license: GEMMA_LICENSE,
+    mirrors: ['unsloth/gemma-3-1b-it'],
+    shows:
+      'Gemma-3: sliding-window layers (512) between global ones, and a template with no system block — a system message joins the first user turn, so the prefix is only <bos><start_of_turn>user (no EM organism)',
+  },
+  {
+    repo: 'google/gemma-3-270m-it',
+    label: 'Gemma-3-270M-it',
+    arch: gemma3(640, 2048, 18),
+    gated: true,
+    license: GEMMA_LICENSE,
+    mirrors: ['unsloth/gemma-3-270m-it'],
+    shows:
+      'the smallest Gemma-3: most of its parameters are the 262k-token embedding; a quick real model for your own LoRA organism (no EM organism)',
+  },
+  {
+    repo: 'google/gemma-2-2b-it',
+    label: 'Gemma-2-2B-it',
+    arch: gemma2,
+    gated: true,
+    license: GEMMA_LICENSE,
+    mirrors: ['unsloth/gemma-2-2b-it'],
+    shows:
+      'Gemma-2: attention and final-logit soft-capping, alternating local / global layers; its template refuses a system message (no EM organism)',
   },
 ];
 
