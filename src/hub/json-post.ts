@@ -5,6 +5,8 @@
 // Must never log or echo the request headers (they carry the judge's API key), never retry an answer
 // retrying cannot change (4xx other than 429), and never import Node APIs or the DOM.
 
+import { CancelledError } from '../common/abort';
+import { errorMessage } from '../common/errors';
 import { parseRetryAfter, retryLoop, type RetryPolicy, type Sleep } from './retry';
 
 // NOTE: the same shapes as lab/eval/judge-api.ts's JudgePost (hub may not import lab; the CLI and the
@@ -42,8 +44,8 @@ export interface JsonPostOptions {
 
 export const JUDGE_RETRY: RetryPolicy = { retries: 5, baseDelayMs: 500, maxDelayMs: 20_000 };
 
-/** What a cancel rejects with: the DOM's AbortError, like fetch itself. */
-const cancelled = (): Error => new DOMException('cancelled', 'AbortError');
+/** What a cancel rejects with (named 'AbortError', like an aborted fetch). */
+const cancelled = (): Error => new CancelledError();
 
 /** An answer worth asking again for (429, 5xx) or a failed attempt (network, timeout). */
 class Retryable extends Error {
@@ -78,7 +80,7 @@ export function jsonPost(opts: JsonPostOptions = {}): JsonPost {
           if (signal?.aborted) throw cancelled();
           const why = ctl.signal.aborted
             ? `timed out after ${timeoutMs} ms`
-            : `network error (${e instanceof Error ? e.message : String(e)})`;
+            : `network error (${errorMessage(e)})`;
           throw new Retryable({ kind: 'unreachable', why, attempts: n }, null);
         }
         const answer: JsonPostAnswer = {
