@@ -51,8 +51,14 @@ let hubEndpoint: string | null = null;
 const localFolders = new Map<string, FileSource>();
 /** adapter → base mappings the user accepted (confirmKey) */
 const confirmed = new Set<string>();
-/** the spec of the newest model request (the models the panel shows) */
+/**
+ * The spec of the newest model request that succeeded (the models the panel shows). A request whose
+ * models or template fail leaves it, and `currentLab`, as they were: the previous pair stays loaded
+ * and usable (the registry keeps every model it loaded).
+ */
 let lastSpec: ExperimentSpec | null = null;
+/** the spec and lab each model request in flight got from labReady, adopted when it succeeds */
+const readyFor = new Map<number, { spec: ExperimentSpec; lab: Lab }>();
 /** models sections (with dtype and device) that passed the preflight */
 const preflighted = new Set<string>();
 
@@ -114,7 +120,6 @@ function labFor(spec: ExperimentSpec): Lab {
     });
     labs.set(backend, lab);
   }
-  currentLab = lab;
   return lab;
 }
 
@@ -137,8 +142,10 @@ async function labReady(spec: ExperimentSpec): Promise<Lab> {
     postProgress({ stage: 'preflight', model: Object.keys(models).join(', '), loaded: 1, total: 1 });
     preflighted.add(key);
   }
-  lastSpec = spec;
-  return labFor(spec);
+  const lab = labFor(spec);
+  const id = loadRequest();
+  if (id !== undefined) readyFor.set(id, { spec, lab });
+  return lab;
 }
 
 function localFolder(name: string, files: LocalFile[]): { files: number; bytes: number } {
@@ -253,7 +260,7 @@ const handlers: RequestHandlers<AbortSignal> = {
       trialAnswers: true,
       onPrompt: (prompt) => {
         post({ id: req.id, type: 'prompt', prompt });
-        void announceBackend(req.id, lab, spec);
+        announceBackend(req.id, lab, spec).catch(() => undefined);
       },
       onToken: (condition, tokenId, text) => post({ id: req.id, type: 'token', condition, tokenId, text }),
       onCondition: (result) => post({ id: req.id, type: 'condition', result }),
@@ -353,22 +360,32 @@ async function handle(req: WorkerRequest): Promise<void> {
   if (MODEL_REQUESTS.has(req.type)) modelRequests.add(req.id);
   const signal = ctl.signal;
   try {
-    post({ ...(await answer(req.type, req, signal)), id: req.id });
+    const body = await answer(req.type, req, signal);
+    const ready = readyFor.get(req.id);
+    if (ready) [lastSpec, currentLab] = [ready.spec, ready.lab];
+    post({ ...body, id: req.id });
   } catch (e) {
-    if (signal.aborted || isAbort(e)) {
-      post({ id: req.id, type: 'cancelled' });
-    } else {
-      const problem = problemOf(e);
-      post({
-        id: req.id,
-        type: 'error',
-        message: errorMessage(e),
-        ...(problem ? { problem } : {}),
-      });
+    // NOTE: a failure must come back as an answer, never escape: even when posting it fails (a value
+    // that cannot be cloned), a plain error message still goes out.
+    try {
+      if (signal.aborted || isAbort(e)) {
+        post({ id: req.id, type: 'cancelled' });
+      } else {
+        const problem = problemOf(e);
+        post({
+          id: req.id,
+          type: 'error',
+          message: errorMessage(e),
+          ...(problem ? { problem } : {}),
+        });
+      }
+    } catch (postFailure) {
+      post({ id: req.id, type: 'error', message: `${errorMessage(e)} (${errorMessage(postFailure)})` });
     }
   } finally {
     controllers.delete(req.id);
     modelRequests.delete(req.id);
+    readyFor.delete(req.id);
   }
 }
 
