@@ -2,6 +2,8 @@
 // selections and model sources (byte sizes: common/format.ts).
 // Pure string functions; must never touch the DOM or produce HTML (callers render the result as text).
 
+import type { LayerSelection, ModelSource } from '../lab/spec/experiment';
+
 /** A token's text with whitespace made visible: space → ·, newline → ↵, tab → ⇥; empty → ∅. */
 export function displayToken(text: string): string {
   if (text.length === 0) return '∅';
@@ -27,7 +29,7 @@ export function formatPercent(v: number | null | undefined): string {
 }
 
 /** Layer selection in words: 'all' | [3, 5] | {from, to}. */
-export function describeLayers(layers: 'all' | number[] | { from: number; to: number }): string {
+export function describeLayers(layers: LayerSelection): string {
   if (layers === 'all') return 'all layers';
   if (Array.isArray(layers)) {
     if (layers.length === 0) return 'no layers';
@@ -37,13 +39,7 @@ export function describeLayers(layers: 'all' | number[] | { from: number; to: nu
 }
 
 /** A model source in words. */
-export function describeSource(
-  src:
-    | { kind: 'demo'; name: string }
-    | { kind: 'hub'; repo: string; revision?: string }
-    | { kind: 'url'; url: string }
-    | { kind: 'local'; path: string },
-): string {
+export function describeSource(src: ModelSource): string {
   switch (src.kind) {
     case 'demo':
       return `${src.name} (embedded demo)`;

@@ -6,19 +6,14 @@
 // justify (it throws instead).
 
 import type { PatchSet, Tensor } from '../../engine/types';
-import type { PatchComponent, SegmentName } from '../spec/experiment';
+import type { LayerSelection, PatchComponent, PositionSelection } from '../spec/experiment';
 import type { SegmentRanges } from './perturb';
-
-/** 'all', a list, or an inclusive range {from, to}. */
-export type LayerSpec = 'all' | number[] | { from: number; to: number };
-
-export type PositionSpec = SegmentName | 'query-control' | { explicit: number[] };
 
 /** Structurally the experiment spec's `patch`. */
 export interface PatchSpec {
   component: PatchComponent;
-  layers: LayerSpec;
-  positions: PositionSpec;
+  layers: LayerSelection;
+  positions: PositionSelection;
   /** which model the values come from (e.g. 'base'); resolved by the caller */
   source?: string;
 }
@@ -34,7 +29,7 @@ export interface ModelDims {
  * Sites for a component, sorted and de-duplicated. K/V sites are layers 0..numLayers−1; residual sites
  * are 0..numLayers (site l = the stream entering layer l, site numLayers = after the last layer).
  */
-export function resolveLayers(spec: LayerSpec, component: PatchComponent, numLayers: number): number[] {
+export function resolveLayers(spec: LayerSelection, component: PatchComponent, numLayers: number): number[] {
   if (!Number.isInteger(numLayers) || numLayers < 1)
     throw new RangeError(`numLayers must be ≥ 1, got ${numLayers}`);
   const max = component === 'resid' ? numLayers : numLayers - 1;
@@ -74,7 +69,7 @@ const range = (s: number, e: number) => Array.from({ length: e - s }, (_, i) => 
  * Explicit positions are checked against `seqLen` when given.
  */
 export function resolvePositions(
-  spec: PositionSpec,
+  spec: PositionSelection,
   segments: SegmentRanges,
   seqLen?: number,
 ): PositionResolution {
