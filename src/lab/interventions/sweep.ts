@@ -72,7 +72,11 @@ export function planSweep(args: SweepPlanArgs): SweepPlan {
   };
 }
 
-export interface SweepResult {
+/**
+ * The sweep's working grid: typed arrays filled batch by batch (lab.ts turns it into the plain-data
+ * `SweepResult` of lab/spec/results.ts that the worker sends and the UI draws).
+ */
+export interface SweepGrid {
   component: PatchComponent;
   metric: string;
   layers: number[];
@@ -88,20 +92,20 @@ export interface SweepProgress {
   done: number;
   total: number;
   /** the result so far (live: later batches keep filling it) */
-  result: SweepResult;
+  result: SweepGrid;
 }
 
 export interface RunSweepOptions {
   onProgress?: (p: SweepProgress) => void;
   signal?: AbortSignal;
   /** skip the cells already done in this earlier (e.g. cancelled) result of the same plan */
-  resume?: SweepResult;
+  resume?: SweepGrid;
 }
 
 /** Rejection of a cancelled sweep; `partial` keeps every completed cell (resume with it). */
 export class SweepAbortError extends CancelledError {
-  readonly partial: SweepResult;
-  constructor(partial: SweepResult) {
+  readonly partial: SweepGrid;
+  constructor(partial: SweepGrid) {
     super('sweep cancelled');
     this.partial = partial;
   }
@@ -110,7 +114,7 @@ export class SweepAbortError extends CancelledError {
 /** Metric per cell, in the order given; null = the metric is undefined for that cell. */
 export type RunBatch = (cells: SweepCell[], signal?: AbortSignal) => Promise<readonly (number | null)[]>;
 
-function emptyResult(plan: SweepPlan): SweepResult {
+function emptyResult(plan: SweepPlan): SweepGrid {
   const n = plan.layers.length * plan.positions.length;
   return {
     component: plan.component,
@@ -131,7 +135,7 @@ export async function runSweep(
   plan: SweepPlan,
   runBatch: RunBatch,
   options: RunSweepOptions = {},
-): Promise<SweepResult> {
+): Promise<SweepGrid> {
   const { onProgress, signal, resume } = options;
   const result = emptyResult(plan);
   const total = result.values.length;
@@ -193,7 +197,7 @@ async function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): 
 }
 
 /** The value of one (layer, position) of a result, or null if not computed / undefined. */
-export function sweepValue(result: SweepResult, layer: number, position: number): number | null {
+export function sweepValue(result: SweepGrid, layer: number, position: number): number | null {
   const li = result.layers.indexOf(layer);
   const pi = result.positions.indexOf(position);
   if (li < 0 || pi < 0) throw new RangeError(`(${layer}, ${position}) is not in the sweep`);
