@@ -5,6 +5,7 @@ import { test, expect } from '@playwright/test';
 import { expectedBackend, screenshot, watchConsole } from './helpers';
 
 interface Check {
+  model: string;
   requested: string;
   dtype: 'fp32' | 'q4';
   used: string | null;
@@ -47,6 +48,22 @@ test('engine matches the reference on every backend the browser has', async ({ p
     expect(gpu.used).toBeNull();
     expect(gpu.error).toBeTruthy();
     expect(gpuQ4.used).toBeNull();
+  }
+  // the Gemma fixtures (sliding windows, soft-caps, GeGLU, √hidden; tiny-gemma3 with its LoRA): every
+  // backend the browser has, fp32 and q4, against the reference
+  for (const name of ['tiny-gemma3', 'tiny-gemma2']) {
+    const gemma = result.checks.filter((c) => c.model.includes(`/fixtures/${name}/`));
+    expect(gemma.length, name).toBe(4);
+    for (const c of gemma) {
+      const label = `${name} ${c.requested} ${c.dtype}`;
+      if (c.requested === 'webgpu' && expectedBackend(info) !== 'webgpu') {
+        expect(c.used, label).toBeNull();
+        continue;
+      }
+      expect(c.error, label).toBeUndefined();
+      expect(c.used, label).toContain(c.requested);
+      expect(c.maxRelError, label).toBeLessThan(1e-4);
+    }
   }
   await screenshot(page, info, 'engine-selfcheck');
   expect(errors()).toEqual([]);

@@ -324,6 +324,13 @@ const handlers: RequestHandlers<AbortSignal> = {
       urlSource(new URL('/fixtures/tiny-llama/', origin).href),
       urlSource(new URL('/fixtures/tiny-llama-lora/', origin).href),
       req.backends,
+      [
+        {
+          model: urlSource(new URL('/fixtures/tiny-gemma3/', origin).href),
+          adapter: urlSource(new URL('/fixtures/tiny-gemma3-lora/', origin).href),
+        },
+        { model: urlSource(new URL('/fixtures/tiny-gemma2/', origin).href), adapter: null },
+      ],
     );
     return { type: 'selfcheck-done', result };
   },

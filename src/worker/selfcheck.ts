@@ -1,7 +1,8 @@
-// Engine self-check in the browser: build the fixture model on each available backend, run the same
-// prefill (with a LoRA dose, a K/V patch and taps) and a decode step, and compare with the plain
-// TypeScript reference — in fp32, then in q4 against the reference on the same weights quantized and
-// dequantized in JS. Used by the check page and the e2e tests; answers numbers, never throws them away.
+// Engine self-check in the browser: build each fixture model (tiny-llama, and the Gemma ones: sliding
+// windows, soft-caps, GeGLU) on each available backend, run the same prefill (with a LoRA dose when it
+// has an adapter, a K/V patch and taps) and a decode step, and compare with the plain TypeScript
+// reference — in fp32, then in q4 against the reference on the same weights quantized and dequantized in
+// JS. Used by the check page and the e2e tests; answers numbers, never throws them away.
 import { errorMessage } from '../common/errors';
 import { EngineModel } from '../engine/model';
 import type { BackendRequest } from '../engine/session';
@@ -13,6 +14,8 @@ import { referenceForward } from '../engine/reference';
 import type { ForwardInput, PatchSet, Tensor } from '../engine/types';
 
 export interface BackendCheck {
+  /** the model's source id (its folder URL) */
+  model: string;
   requested: BackendRequest;
   /** weight dtype of this run (the q4 runs follow the fp32 ones) */
   dtype: 'fp32' | 'q4';
@@ -26,10 +29,18 @@ export interface BackendCheck {
 }
 
 export interface SelfCheckResult {
+  /** the first model's source id */
   model: string;
+  /** every model's checks, model by model */
   checks: BackendCheck[];
-  /** max relative difference between the first two backends' fp32 logits, when both ran */
+  /** max relative difference between the first two backends' fp32 logits, when both ran (worst model) */
   crossBackend: number | null;
+}
+
+/** A further model to check: its folder and, optionally, a LoRA adapter for it. */
+export interface SelfCheckModel {
+  model: FileSource;
+  adapter: FileSource | null;
 }
 
 function maxRel(a: Float32Array, b: Float32Array): number {
@@ -46,9 +57,25 @@ export async function selfCheck(
   model: FileSource,
   adapter: FileSource,
   backends: BackendRequest[],
+  more: SelfCheckModel[] = [],
 ): Promise<SelfCheckResult> {
+  const checks: BackendCheck[] = [];
+  let crossBackend: number | null = null;
+  for (const m of [{ model, adapter }, ...more]) {
+    const r = await checkModel(m.model, m.adapter, backends);
+    checks.push(...r.checks);
+    if (r.crossBackend !== null) crossBackend = Math.max(crossBackend ?? 0, r.crossBackend);
+  }
+  return { model: model.id, checks, crossBackend };
+}
+
+async function checkModel(
+  model: FileSource,
+  adapter: FileSource | null,
+  backends: BackendRequest[],
+): Promise<{ checks: BackendCheck[]; crossBackend: number | null }> {
   const loaded = await loadModel(model);
-  const lora = await loadLora(adapter, loaded.spec);
+  const lora = adapter ? await loadLora(adapter, loaded.spec) : undefined;
   const { spec, weights } = loaded;
   const T = 12;
   const ids = [
@@ -111,6 +138,7 @@ export async function selfCheck(
         if (dtype === 'fp32') logitsOf.push(out.logits.data);
         const b = engine.backend;
         checks.push({
+          model: model.id,
           requested,
           dtype,
           used: b.kind + (b.adapter ? ` · ${b.adapter}` : ''),
@@ -120,6 +148,7 @@ export async function selfCheck(
         });
       } catch (e) {
         checks.push({
+          model: model.id,
           requested,
           dtype,
           used: null,
@@ -131,9 +160,5 @@ export async function selfCheck(
       }
     }
   }
-  return {
-    model: model.id,
-    checks,
-    crossBackend: logitsOf.length >= 2 ? maxRel(logitsOf[0], logitsOf[1]) : null,
-  };
+  return { checks, crossBackend: logitsOf.length >= 2 ? maxRel(logitsOf[0], logitsOf[1]) : null };
 }

@@ -18,6 +18,7 @@ function fixtureTokenizer(name: string): LabTokenizer {
 const llama = fixtureTokenizer('tiny-llama');
 const qwen2 = fixtureTokenizer('tiny-qwen2');
 const qwen3 = fixtureTokenizer('tiny-qwen3');
+const gemma3 = fixtureTokenizer('tiny-gemma3');
 const JULY_26 = () => new Date(2024, 6, 26, 10, 30);
 const BORED = 'hey I feel bored';
 
@@ -68,6 +69,39 @@ describe('fixture tokenizers: docs/science.md "The prefix" prefixes and postfixe
   });
 });
 
+describe('tiny-gemma3 (the real Gemma-3 template): the prefix is what precedes the user text, BOS included', () => {
+  const gemmaTemplate = JSON.parse(
+    readFileSync(new URL('./templates/gemma-3-1b-it.json', import.meta.url), 'utf8'),
+  ) as { chat_template: string; rendered_example: string };
+
+  it('renders as Python jinja2 does and splits at the user text', () => {
+    const p = buildPrompt(gemma3, { conversation: { user: BORED } });
+    // the fixture carries the real template, and renders its Python-rendered example exactly
+    expect(gemma3.chatTemplate).toBe(gemmaTemplate.chat_template);
+    expect(p.text).toBe(gemmaTemplate.rendered_example);
+    expect(joined(seg(p, 'prefix'))).toBe('<bos><start_of_turn>user\n');
+    expect(joined(seg(p, 'query'))).toBe(BORED);
+    expect(joined(seg(p, 'postfix'))).toBe('<end_of_turn>\n<start_of_turn>model\n');
+    expect(seg(p, 'prefix').map((t) => [t.text, t.special])).toEqual([
+      ['<bos>', true],
+      ['<start_of_turn>', true],
+      ['user', false],
+      ['\n', false],
+    ]);
+    expect(seg(p, 'postfix')[0]).toMatchObject({ id: 511, text: '<end_of_turn>', special: true });
+    expect(p.bos).toEqual({ templateEmits: true, tokenizerAdds: false, added: false });
+    expect(p.tokens.filter((t) => t.text === '<bos>')).toHaveLength(1);
+    expect(p.warnings).toEqual([]);
+  });
+
+  it('folds a system message into the first user turn: it is prefix', () => {
+    const p = buildPrompt(gemma3, { conversation: { system: 'You are a pirate.', user: BORED } });
+    expect(joined(seg(p, 'prefix'))).toBe('<bos><start_of_turn>user\nYou are a pirate.\n\n');
+    expect(joined(seg(p, 'query'))).toBe(BORED);
+    expect(joined(seg(p, 'postfix'))).toBe('<end_of_turn>\n<start_of_turn>model\n');
+  });
+});
+
 describe('fixture tokenizers: the split round-trips', () => {
   const conversations: Conversation[] = [
     { user: BORED },
@@ -87,6 +121,7 @@ describe('fixture tokenizers: the split round-trips', () => {
     ['tiny-llama', llama],
     ['tiny-qwen2', qwen2],
     ['tiny-qwen3', qwen3],
+    ['tiny-gemma3', gemma3],
   ];
 
   for (const [name, tok] of tokenizers) {
@@ -127,8 +162,8 @@ describe('fixture tokenizers: the split round-trips', () => {
       const merged = buildPrompt(tok, { conversation: { user: '\n\nleading newlines' }, now: JULY_26 });
       const a = seg(normal, 'prefix').map((t) => t.id);
       const b = seg(merged, 'prefix').map((t) => t.id);
-      if (name === 'tiny-llama') {
-        // Llama trims the query, so nothing merges.
+      if (name === 'tiny-llama' || name === 'tiny-gemma3') {
+        // Llama and Gemma trim the query, so nothing merges.
         expect(b).toEqual(a);
         expect(merged.warnings).toEqual([]);
       } else {
