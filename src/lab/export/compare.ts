@@ -66,7 +66,11 @@ export function compareResults(a: ResultsFile, b: ResultsFile): ResultsCompariso
     const both = !!ca && !!cb;
     const ok = both && !ca.error && !cb.error;
     const trials =
-      both && ca.trials && cb.trials && ca.trials.every((t) => t.tokenIds) && cb.trials.every((t) => t.tokenIds)
+      both &&
+      ca.trials &&
+      cb.trials &&
+      ca.trials.every((t) => t.tokenIds) &&
+      cb.trials.every((t) => t.tokenIds)
         ? ca.trials.map((t) => ({
             index: t.index,
             same: sameIds(t.tokenIds, cb.trials!.find((u) => u.index === t.index)?.tokenIds),

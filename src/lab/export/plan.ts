@@ -348,7 +348,10 @@ function planRun(
   extra: Pick<PlanRun, 'question' | 'samples' | 'referenceMargin'>,
 ): PlanRun {
   const { prompt, view } = renderSpecPrompt(tokenizer, spec);
-  const codec = { encode: (t: string) => tokenizer.encode(t), decode: (id: number) => tokenizer.idToText(id) };
+  const codec = {
+    encode: (t: string) => tokenizer.encode(t),
+    decode: (id: number) => tokenizer.idToText(id),
+  };
   const conditions = spec.conditions.map((cond): PlanCondition => {
     const model = models[cond.model];
     if (!model) throw new Error(`condition "${cond.id}": no model "${cond.model}"`);

@@ -68,7 +68,8 @@ async function readSmallFiles(source: FileSource): Promise<SmallFiles> {
     const g = await source.readJson('generation_config.json');
     const extra = isObject(g) ? g.eos_token_id : undefined;
     for (const id of Array.isArray(extra) ? extra : [extra])
-      if (Number.isSafeInteger(id) && (id as number) >= 0 && !eos.includes(id as number)) eos.push(id as number);
+      if (Number.isSafeInteger(id) && (id as number) >= 0 && !eos.includes(id as number))
+        eos.push(id as number);
   }
   const tokenizer = loadTokenizer(
     await source.readJson('tokenizer.json'),

@@ -46,7 +46,10 @@ export interface ResultsFile {
 const MAX_CONDITIONS = 64;
 const MAX_TOKENS = 1 << 16;
 const text = (max = 1 << 20) => z.string().max(max);
-const tokenId = z.int().min(0).max(2 ** 31 - 1);
+const tokenId = z
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1);
 const num = z.number().nullable().optional();
 const segment = z.enum(['prefix', 'query', 'postfix']);
 const range = z.tuple([z.int().min(0), z.int().min(0)]);
@@ -78,7 +81,10 @@ const conditionSchema = z.object({
       klFinetuned: num,
     })
     .default({}),
-  nextToken: z.array(z.object({ id: tokenId, text: text(4096), prob: z.number() })).max(256).default([]),
+  nextToken: z
+    .array(z.object({ id: tokenId, text: text(4096), prob: z.number() }))
+    .max(256)
+    .default([]),
   patchSummary: text(1000).optional(),
   trials: z
     .array(
@@ -153,7 +159,8 @@ const fileSchema = z.object({
     .optional(),
 });
 
-export type ParsedResults = { ok: true; file: ResultsFile; warnings: string[] } | { ok: false; errors: string[] };
+export type ParsedResults =
+  { ok: true; file: ResultsFile; warnings: string[] } | { ok: false; errors: string[] };
 
 /** Reads a results file (already JSON-parsed). Never throws: a bad file gives messages with paths. */
 export function parseResultsFile(json: unknown): ParsedResults {

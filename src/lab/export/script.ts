@@ -64,7 +64,10 @@ function layout(value: unknown, indent: string): string {
 }
 
 function pyString(s: string): string {
-  return JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(s).replace(
+    /[^\x20-\x7e]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 function sourcesLine(plan: ExportPlan): string[] {
@@ -80,7 +83,10 @@ function sourcesLine(plan: ExportPlan): string[] {
 
 function header(plan: ExportPlan, target: ExportTarget, options: ScriptOptions): string {
   const spec = plan.spec;
-  const name = spec.name.replace(/[^\x20-\x7e]/g, '?').replace(/\\/g, '/').replace(/"""/g, "'''");
+  const name = spec.name
+    .replace(/[^\x20-\x7e]/g, '?')
+    .replace(/\\/g, '/')
+    .replace(/"""/g, "'''");
   const run = plan.runs[0];
   const conds = run.conditions.map((c) => {
     const what = [
@@ -101,8 +107,8 @@ function header(plan: ExportPlan, target: ExportTarget, options: ScriptOptions):
           'tested is the transformers target on the local backend: same plan, same checks, same results file.',
         ]
       : [
-          'Tested in the Piggyback Lab repo with --backend local (the project\'s own PyTorch Llama family) on the',
-          'embedded toy organism and the tiny fixtures: greedy ids equal the lab\'s own engine token for token.',
+          "Tested in the Piggyback Lab repo with --backend local (the project's own PyTorch Llama family) on the",
+          "embedded toy organism and the tiny fixtures: greedy ids equal the lab's own engine token for token.",
           'UNTESTED HERE: --backend transformers (Hugging Face transformers + peft are not installed in CI).',
         ];
   const usage =
@@ -142,12 +148,14 @@ function header(plan: ExportPlan, target: ExportTarget, options: ScriptOptions):
     ...untested,
     '"""',
     '',
-  ].join('\n');
+  ]
+    .join('\n')
+    .replace(/[^\x20-\x7e\n]/g, '?');
 }
 
 function siteText(sites: number[]): string {
   const runs: string[] = [];
-  for (let i = 0; i < sites.length; ) {
+  for (let i = 0; i < sites.length;) {
     let j = i;
     while (j + 1 < sites.length && sites[j + 1] === sites[j] + 1) j++;
     runs.push(j > i ? `${sites[i]}-${sites[j]}` : String(sites[i]));

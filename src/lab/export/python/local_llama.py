@@ -236,7 +236,7 @@ class CausalLMOutput:
 
 
 class LocalCausalLM(nn.Module):
-    """`model(input_ids=…, past_key_values=…, use_cache=True)` → `.logits`, `.past_key_values`, as transformers."""
+    """`model(input_ids=..., past_key_values=..., use_cache=True)` -> `.logits`, `.past_key_values`, as transformers."""
 
     def __init__(self, c: Config):
         super().__init__()
@@ -275,7 +275,7 @@ def load_model(folder: str, dtype=torch.float32, device="cpu") -> LocalCausalLM:
         weights["lm_head.weight"] = weights["model.embed_tokens.weight"]
     missing = sorted(set(own) - set(weights))
     if missing:
-        raise ValueError(f"{folder}: the weights lack {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+        raise ValueError(f"{folder}: the weights lack {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     with torch.no_grad():
         for name, p in own.items():
             w = weights[name]
@@ -290,7 +290,7 @@ def load_model(folder: str, dtype=torch.float32, device="cpu") -> LocalCausalLM:
 # ---- PEFT LoRA ---------------------------------------------------------------------------------------
 
 class LoraLinear(nn.Module):
-    """A projection with LoRA branches, laid out like peft's lora.Linear: y = base(x) + Σ B(A x)·scaling."""
+    """A projection with LoRA branches, laid out like peft's lora.Linear: y = base(x) + sum B(A x)*scaling."""
 
     def __init__(self, base_layer: nn.Linear):
         super().__init__()
@@ -390,7 +390,7 @@ def _bytes_to_unicode():
 
 
 class LocalTokenizer:
-    """Decoding only (ids → bytes → text), from tokenizer.json: byte-level BPE or sentencepiece-style pieces.
+    """Decoding only (ids -> bytes -> text), from tokenizer.json: byte-level BPE or sentencepiece-style pieces.
     The local backend cannot encode; the exported script instead checks that the lab's ids spell the lab's text."""
 
     def __init__(self, folder: str):

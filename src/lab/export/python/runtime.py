@@ -56,7 +56,7 @@ def parse_args(argv, target):
     p.add_argument("--root", default=".", help="folder that relative model folders and the demo folders are in")
     p.add_argument("--path", action="append", default=[], metavar="SOURCE=FOLDER",
                    help="load SOURCE (a Hub repo id, or a folder or URL as the plan names it) from FOLDER")
-    p.add_argument("--device", default="auto", help="auto (cuda with device_map=auto when available), cpu, cuda, …")
+    p.add_argument("--device", default="auto", help="auto (cuda with device_map=auto when available), cpu, cuda, ...")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "float64", "bfloat16", "float16"],
                    help="auto: the checkpoint's dtype (transformers), float32 (local)")
     p.add_argument("--conditions", help="comma-separated condition ids to run (default: all)")
@@ -270,7 +270,7 @@ class LocalText:
         ids = [t["id"] for t in run["prompt"]["tokens"]]
         spelled = self.t.decode(ids)
         if spelled != run["prompt"]["text"]:
-            return f"the lab's ids spell {spelled[:80]!r}…, not the lab's prompt text, with this tokenizer.json"
+            return f"the lab's ids spell {spelled[:80]!r}..., not the lab's prompt text, with this tokenizer.json"
         return None
 
 
@@ -600,7 +600,7 @@ class Runner:
                 result = {"id": cond["id"], "label": cond["label"], "model": cond["model"], "prompt": run["prompt"],
                           "text": "", "tokenIds": [], "done": True, "metrics": {}, "nextToken": [],
                           "error": f"{type(e).__name__}: {e}"}
-            log(f"  {'✗' if result.get('error') else '✓'} {run['key']} · {cond['id']} ({time.time() - t0:.1f}s)")
+            log(f"  {'error' if result.get('error') else 'done '} {run['key']} / {cond['id']} ({time.time() - t0:.1f}s)")
             out.append(result)
         return out
 
@@ -632,7 +632,7 @@ def score_from_probabilities(numbers, code, refusal, method, min_mass):
 
 
 class ApiJudge:
-    """judge-api.ts: the first answer token's top logprobs over 0…100 (the paper's), else the answer's text."""
+    """judge-api.ts: the first answer token's top logprobs over 0...100 (the paper's), else the answer's text."""
 
     def __init__(self, url, model, plan):
         self.url = chat_completions_url(url)

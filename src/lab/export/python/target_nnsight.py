@@ -5,7 +5,7 @@
 # model.layers.N.self_attn.k_proj / v_proj at the patched positions; residual site l: the input of
 # model.layers.l (site L: of model.norm); in model.generate the patch is written at step 0 only, the
 # prefill (the paper's procedure). NDIF serves base models only, so a LoRA adapter goes along as
-# interventions (y += dose·scaling·B(A x) on every targeted projection, every step). Greedy decoding is
+# interventions (y += dose*scaling*B(A x) on every targeted projection, every step). Greedy decoding is
 # Hugging Face's argmax (the lab's, up to ties); sampling is Hugging Face's, not the lab's sampler.
 # UNTESTED in the Piggyback Lab test suite (no nnsight there): py_compile only.
 # It must never write the NDIF key anywhere (no CONFIG.set_default_api_key: that saves it to disk).
