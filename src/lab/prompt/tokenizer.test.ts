@@ -137,6 +137,33 @@ describe('untrusted tokenizer.json: the model section is checked, every error na
     refuse({ ...json, added_tokens: {} }, /added_tokens must be a list/);
   });
 
+  it('Split / Replace patterns: present, valid, and without exponential backtracking', () => {
+    const split = (pattern: unknown) => ({
+      ...json,
+      pre_tokenizer: {
+        type: 'Sequence',
+        pretokenizers: [{ type: 'Split', pattern, behavior: 'Isolated' }, json.pre_tokenizer],
+      },
+    });
+    refuse(
+      split(undefined),
+      /pre_tokenizer\.pretokenizers\[0\]\.pattern must be \{"String": …\} or \{"Regex": …\}/,
+    );
+    refuse(split({ Regex: '(' }), /does not load: /);
+    refuse(split({ Regex: ' ?(\\p{L}+)+$' }), /repeats a quantified group, which can take exponential time/);
+    refuse(
+      { ...json, normalizer: { type: 'Replace', pattern: { Regex: '(\\s*x)*' }, content: '' } },
+      /normalizer\.pattern\.Regex/,
+    );
+  });
+
+  it('a tokenizer that encodes plain text to nothing is refused', () => {
+    refuse(
+      { ...json, normalizer: { type: 'Replace', pattern: { Regex: '[\\s\\S]' }, content: '' } },
+      /encodes "hello world" to no tokens at all/,
+    );
+  });
+
   it("the library's own failures name the file too", () => {
     refuse({ ...json, normalizer: { type: 'NoSuchNormalizer' } }, /does not load: /);
   });

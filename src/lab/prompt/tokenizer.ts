@@ -92,6 +92,68 @@ function kind(v: unknown): string {
         : `${typeof v} ${JSON.stringify(v)}`;
 }
 
+/**
+ * Whether a regex can backtrack exponentially: a quantified group whose body holds an unbounded
+ * quantifier, as in `(a+)+` or `(\s*x)*`. The library runs tokenizer.json's regexes with JS RegExp
+ * on every prompt, so such a pattern could hang encoding; the pre-tokenizer patterns of real
+ * tokenizers (GPT-2, Llama 3, Qwen) have none.
+ */
+export function nestedQuantifier(regex: string): boolean {
+  const stack: boolean[] = [];
+  let inner = false;
+  for (let i = 0; i < regex.length; i++) {
+    const c = regex[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (c === '[') {
+      for (i++; i < regex.length && regex[i] !== ']'; i++) if (regex[i] === '\\') i++;
+      continue;
+    }
+    if (c === '(') {
+      stack.push(inner);
+      inner = false;
+    } else if (c === ')') {
+      const bodyQuantified: boolean = inner;
+      inner = stack.pop() ?? false;
+      const next = regex.slice(i + 1);
+      const repeated = /^(?:[*+]|\{\d*,\d*\})/.test(next) && !/^\{\d*,[01]\}/.test(next);
+      if (bodyQuantified && repeated) return true;
+      inner ||= bodyQuantified || repeated;
+    } else if (c === '*' || c === '+' || (c === '{' && /^\{\d*,\d*\}/.test(regex.slice(i)))) {
+      inner = true;
+    }
+  }
+  return false;
+}
+
+/** Split / Replace components carry a pattern the library compiles: present, well-formed, linear. */
+function checkComponents(node: unknown, field: string, file: string): void {
+  if (Array.isArray(node)) {
+    node.forEach((n, i) => checkComponents(n, `${field}[${i}]`, file));
+    return;
+  }
+  if (!isObject(node)) return;
+  if (node.type === 'Split' || node.type === 'Replace') {
+    const p = node.pattern;
+    const ok = isObject(p) && (typeof p.String === 'string' || typeof p.Regex === 'string');
+    if (!ok)
+      throw badTokenizer(file, `${field}.pattern`, `must be {"String": …} or {"Regex": …} (got ${kind(p)})`);
+    if (typeof p.Regex === 'string') {
+      // NOTE: not compiled here: the library rewrites forms JS lacks (`(?i:…)`) and reports its own failures.
+      if (nestedQuantifier(p.Regex))
+        throw badTokenizer(
+          file,
+          `${field}.pattern.Regex`,
+          `${JSON.stringify(p.Regex)} repeats a quantified group, which can take exponential time on a prompt`,
+        );
+    }
+  }
+  for (const key of ['pretokenizers', 'normalizers', 'decoders', 'processors'])
+    if (node[key] !== undefined) checkComponents(node[key], `${field}.${key}`, file);
+}
+
 /** The model section the library builds from; anything it would misread is refused here. */
 function checkModel(json: JsonObject, file: string): void {
   const model = json.model;
@@ -178,6 +240,8 @@ function checkModel(json: JsonObject, file: string): void {
       break;
     }
   }
+  for (const key of ['normalizer', 'pre_tokenizer', 'decoder', 'post_processor'])
+    checkComponents(json[key], key, file);
   const added = json.added_tokens;
   if (added !== undefined && added !== null) {
     if (!Array.isArray(added))
@@ -343,6 +407,10 @@ export class LabTokenizer {
         : 'opaque';
     this.byteFallback = isObject(json.model) && json.model.byte_fallback === true;
 
+    // NOTE: whatever slipped past the checks, a tokenizer that turns plain text into nothing (a
+    // normaliser or pre-tokenizer that drops everything) would make every prompt empty.
+    if (this.encode('hello world').length === 0)
+      throw badTokenizer(this.file, 'the file', 'encodes "hello world" to no tokens at all');
     // What does the post-processor wrap text in? Compare a probe with and without special tokens.
     const probe = 'a';
     const plain = this.encode(probe);
