@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EngineError, type EngineErrorCode } from './errors';
 import { checkedReader, openSafetensors, writeSafetensors } from './safetensors';
-import { memorySource, type FileSource } from './files';
+import { isTextFile, memorySource, textFileLimit, type FileSource } from './files';
 import { urlSource } from '../hub/url-files';
 import { folderSource } from '../hub/folder-files-node';
+import { blobFolderSource } from '../hub/browser-files';
 
 async function expectCode(p: Promise<unknown>, code: EngineErrorCode): Promise<EngineError> {
   try {
@@ -25,9 +26,12 @@ const st = writeSafetensors(
     ['b', { dtype: 'F16' as const, shape: [2], data: Float32Array.of(-1, 0.5) }],
   ]),
 );
+// NOTE: valid JSON one byte over the limit for JSON files other than tokenizer.json (8 MiB).
+const BIG = `[${' '.repeat(8 * 1024 * 1024 - 1)}]`;
 const files: Record<string, Uint8Array | string> = {
   'config.json': '{"x": 1}',
   'broken.json': '{"x": ',
+  'big.json': BIG,
   'sub/w.safetensors': st,
 };
 
@@ -39,6 +43,10 @@ async function common(src: FileSource): Promise<void> {
   expect(await src.readJson('config.json')).toEqual({ x: 1 });
   const bad = await expectCode(src.readJson('broken.json'), 'bad_json');
   expect(String(bad.details.file)).toContain('broken.json');
+  const big = await expectCode(src.readJson('big.json'), 'file_too_large');
+  expect(big.message).toMatch(/big\.json is (8\.0 MiB, )?over the 8\.0 MiB limit for a JSON or text file/);
+  expect(big.details).toMatchObject({ file: 'big.json', limit: 8 * 1024 * 1024 });
+  await expectCode(src.readText('big.json'), 'file_too_large');
   const missing = await expectCode(src.readText('nope.json'), 'missing_file');
   expect(missing.details.file).toBe('nope.json');
   await expectCode(src.openRandomAccess('nope.safetensors'), 'missing_file');
@@ -49,6 +57,17 @@ async function common(src: FileSource): Promise<void> {
   const f = await openSafetensors(r);
   expect([...(await f.read('b')).data]).toEqual([-1, 0.5]);
 }
+
+describe('text file limits', () => {
+  it('64 MiB for tokenizer.json (a large vocabulary), 8 MiB for every other JSON or text file', () => {
+    expect(textFileLimit('tokenizer.json')).toBe(64 * 1024 * 1024);
+    expect(textFileLimit('sub/tokenizer.json')).toBe(64 * 1024 * 1024);
+    expect(textFileLimit('config.json')).toBe(8 * 1024 * 1024);
+    expect(textFileLimit('chat_template.jinja')).toBe(8 * 1024 * 1024);
+    expect(isTextFile('model.safetensors.index.json')).toBe(true);
+    expect(isTextFile('model.safetensors')).toBe(false);
+  });
+});
 
 describe('memorySource', () => {
   it('serves strings and bytes', async () => {
@@ -122,6 +141,16 @@ describe('urlSource', () => {
       throw new TypeError('network down');
     }) as unknown as typeof fetch;
     await expectCode(urlSource('https://hub.test/x', { fetch: offline }).readBytes('a'), 'fetch_failed');
+  });
+});
+
+describe('blobFolderSource', () => {
+  it('reads picked files like a folder', async () => {
+    await common(
+      blobFolderSource(
+        Object.entries(files).map(([k, v]) => ({ path: `m/${k}`, blob: new Blob([v as BlobPart]) })),
+      ),
+    );
   });
 });
 

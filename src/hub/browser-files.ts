@@ -1,10 +1,10 @@
 // A FileSource over files the user handed to the browser — a directory picker (`<input webkitdirectory>`
 // or `showDirectoryPicker`) or a folder dropped on the page — so a local model or adapter folder loads
 // like any other source. Reads are Blob slices: a multi-GB safetensors file is never held whole.
-// Must never read outside the files given, never touch the DOM itself (the caller collects the Files),
-// and never import Node APIs.
+// Must never read outside the files given, never read a text file past its limit (engine/files.ts),
+// never touch the DOM itself (the caller collects the Files), and never import Node APIs.
 
-import { missingFile, parseJsonText, type FileSource } from '../engine/files';
+import { checkTextSize, missingFile, parseJsonText, type FileSource } from '../engine/files';
 import { blobReader } from '../engine/safetensors';
 
 /** A picked or dropped file with its path inside the chosen folder (`webkitRelativePath` style). */
@@ -37,7 +37,10 @@ export function blobFolderSource(files: readonly PickedFile[], id = 'local folde
     return b;
   };
   const readBytes = async (path: string) => new Uint8Array(await get(path).arrayBuffer());
-  const readText = async (path: string) => new TextDecoder().decode(await readBytes(path));
+  const readText = async (path: string) => {
+    checkTextSize(id, path, get(path).size);
+    return new TextDecoder().decode(await readBytes(path));
+  };
   return {
     id,
     has: async (path) => map.has(path),

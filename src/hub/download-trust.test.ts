@@ -194,6 +194,40 @@ describe('time limits and redirect loops', () => {
   });
 });
 
+describe('JSON files past their limit', () => {
+  const big = `{"pad": "${'x'.repeat(9 * 1024 * 1024)}"}`;
+
+  it('a config.json the file list says is 9 MiB is refused before any download', async () => {
+    const repo = 'piggyback-test/huge-config-llama';
+    real.push(repo, { ...Object.fromEntries(real.repos.get(REPO)!.files), 'config.json': big });
+    const src = await open(real, repo, memoryDownloadCache());
+    real.reset();
+    const e = await hubError(src.readJson('config.json'), 'too_large');
+    expect(e.code).toBe('file_too_large');
+    expect(e.message).toMatch(/config\.json is 9\.0 MiB, over the 8\.0 MiB limit for a JSON or text file/);
+    expect(real.requests).toEqual([]);
+  });
+
+  it('… and with no sizes in the file list, the download stops at the limit', async () => {
+    const repo = 'piggyback-test/huge-config-nosize-llama';
+    real.push(repo, { ...Object.fromEntries(real.repos.get(REPO)!.files), 'config.json': big });
+    real.repos.get(repo)!.behaviour.noSizes = true;
+    const cache = memoryDownloadCache();
+    const src = await open(real, repo, cache);
+    const e = await hubError(src.readText('config.json'), 'too_large');
+    expect(e.message).toMatch(/config\.json is (9\.0 MiB, )?over the 8\.0 MiB limit/);
+    expect(await cache.list()).toEqual([]);
+  });
+
+  it('model info over its limit is refused with a message naming it', async () => {
+    const huge = `{"siblings": [], "pad": "${'x'.repeat(17 * 1024 * 1024)}"}`;
+    const fetchHuge = (async () => new Response(huge, { status: 200 })) as unknown as typeof fetch;
+    const client = new HubClient({ endpoint: 'https://hub.test', fetch: fetchHuge });
+    const e = await hubError(client.modelInfo('o/n'), 'too_large');
+    expect(e.message).toMatch(/model info for o\/n is over the 16\.0 MiB limit/);
+  });
+});
+
 describe('folder cache layout', () => {
   it('keeps each origin apart on disk', async () => {
     const { cache, dir } = await folder();

@@ -1,12 +1,12 @@
 // FileSource over a local folder with Node's fs (CLI, tests, scripts). Node-only, like every
 // *-node.ts file; the browser bundle must never import it.
-// Must never read outside its folder (paths are relative, `..` refused) nor keep file handles open
-// between reads.
+// Must never read outside its folder (paths are relative, `..` refused), never read a text file past
+// its limit (engine/files.ts: its size is checked first), nor keep file handles open between reads.
 
 import { open, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { EngineError } from '../engine/errors';
-import { missingFile, parseJsonText, type FileSource } from '../engine/files';
+import { checkTextSize, missingFile, parseJsonText, type FileSource } from '../engine/files';
 import { checkedReader, type RandomAccessReader } from '../engine/safetensors';
 
 /**
@@ -51,7 +51,12 @@ export function folderSource(dir: string): FileSource {
     if (!(await isFile(path))) throw missingFile(dir, path);
     return new Uint8Array(await readFile(resolve(path)));
   };
-  const readText = async (path: string): Promise<string> => new TextDecoder().decode(await readBytes(path));
+  const readText = async (path: string): Promise<string> => {
+    if (!(await isFile(path))) throw missingFile(dir, path);
+    // NOTE: the size first, so a huge file is refused without being read.
+    checkTextSize(dir, path, (await stat(resolve(path))).size);
+    return new TextDecoder().decode(await readBytes(path));
+  };
   return {
     id: dir,
     has: isFile,

@@ -98,6 +98,8 @@ export interface DownloadRequest {
    * nothing announced may still be taken, since the hash proves it whole
    */
   expectedSha256?: string | null;
+  /** the most bytes the file may have (a JSON file's limit): past it, `limit.error` is thrown */
+  limit?: { bytes: number; error: (size: number | null) => Error };
   sink: DownloadSink;
   retry?: Partial<RetryPolicy>;
   onProgress?: (p: DownloadProgress) => void;
@@ -214,6 +216,12 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
       throw req.errorFor(res);
     }
     const length = announcedLength(res);
+    const announced = Math.max(length ?? -1, total ?? -1);
+    if (req.limit && announced > req.limit.bytes) {
+      await res.body?.cancel().catch(() => undefined);
+      await sink.reset();
+      throw req.limit.error(announced);
+    }
     if (res.status === 206) {
       const cr = parseContentRange(res.headers.get('Content-Range'));
       if (!cr || cr.start !== offset) {
@@ -283,6 +291,11 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
           throw abortError();
         }
         const bytes = chunk.value;
+        if (req.limit && sink.offset + bytes.byteLength > req.limit.bytes) {
+          await reader.cancel().catch(() => undefined);
+          await sink.reset();
+          throw req.limit.error(null);
+        }
         if (total !== null && sink.offset + bytes.byteLength > total) {
           await reader.cancel().catch(() => undefined);
           throw sizeMismatch(file, total, sink.offset + bytes.byteLength, 'but the server sent at least');

@@ -143,3 +143,41 @@ export async function fetchWithTimeouts(
   // NOTE: a new Response loses `url` and `redirected`; nothing in hub/ reads them.
   return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
+
+/**
+ * A response body as bytes, at most `maxBytes`: refused at once when Content-Length says it is
+ * larger, else as soon as more arrives (the rest is never read). `tooLarge` gets the announced size,
+ * or null when the body just kept coming.
+ */
+export async function readCapped(
+  res: Response,
+  maxBytes: number,
+  tooLarge: (size: number | null) => Error,
+): Promise<Uint8Array> {
+  const len = res.headers.get('Content-Length');
+  if (len !== null && /^\d+$/.test(len) && Number(len) > maxBytes) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooLarge(Number(len));
+  }
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    n += r.value.byteLength;
+    if (n > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(null);
+    }
+    chunks.push(r.value);
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.byteLength;
+  }
+  return out;
+}

@@ -6,7 +6,13 @@
 
 import { isObject } from '../common/json';
 import { EngineError, type EngineErrorCode } from '../engine/errors';
-import { classifyFetchFailure, fetchWithTimeouts, type HttpTimeouts } from './http-timeouts';
+import { classifyFetchFailure, fetchWithTimeouts, readCapped, type HttpTimeouts } from './http-timeouts';
+
+/**
+ * The most bytes of model-info JSON read: the file list of a repo with thousands of files is a few
+ * MB; more means the endpoint is not a Hub (or a hostile one), so 16 MiB.
+ */
+export const MODEL_INFO_LIMIT = 16 * 1024 * 1024;
 
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
 export const DEFAULT_REVISION = 'main';
@@ -433,11 +439,32 @@ export class HubClient {
       await res.body?.cancel().catch(() => undefined);
       throw this.errorFor(res, { repo, revision });
     }
-    let json: unknown;
+    let text: string;
     try {
-      json = await res.json();
+      const bytes = await readCapped(
+        res,
+        MODEL_INFO_LIMIT,
+        () =>
+          new HubError(
+            'too_large',
+            `model info for ${repo} is over the ${MODEL_INFO_LIMIT / 1024 / 1024}.0 MiB limit: ${this.endpoint} does not answer like the Hub`,
+            { repo, limit: MODEL_INFO_LIMIT },
+          ),
+      );
+      text = new TextDecoder().decode(bytes);
     } catch (e) {
       if (signal?.aborted) throw abortError();
+      if (isHubError(e)) throw e;
+      throw new HubError(
+        'network',
+        `${redactUrl(this.infoUrl(repo, revision))}: the connection broke while reading the file list (${String(e)})`,
+        { repo },
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
       throw new HubError('bad_response', `${this.infoUrl(repo, revision)}: not JSON (${String(e)})`, {});
     }
     return parseModelInfo(json, repo, revision);

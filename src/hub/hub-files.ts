@@ -3,7 +3,8 @@
 // not cached yet is downloaded whole first (progress, retry, resume, size check), and the file list
 // itself is remembered so a second load makes no request at all (`refresh` asks the Hub again).
 // Must never read a file the file list does not name, never download a file twice at once, never
-// cache a file whose size is wrong, and never import Node APIs or the DOM.
+// cache a file whose size or sha256 is wrong, never download or read a JSON file past its limit
+// (engine/files.ts), and never import Node APIs or the DOM.
 
 import { type CacheKey, type DownloadCache } from './download-cache';
 import { download, RateMeter, etaSeconds, type DownloadProgress } from './http-download';
@@ -20,7 +21,7 @@ import {
   type HubRef,
   type RepoInfo,
 } from './hub-api';
-import { parseJsonText, type FileSource } from '../engine/files';
+import { isTextFile, parseJsonText, textFileLimit, tooLargeError, type FileSource } from '../engine/files';
 import { checkedReader, parseShardIndex, type RandomAccessReader } from '../engine/safetensors';
 import { EngineError } from '../engine/errors';
 
@@ -180,8 +181,18 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
         done: p.done,
       });
 
+  /** `too_large` for a text file over its limit (size from the file list, or null mid-download). */
+  const textTooLarge = (path: string, size: number | null): HubError => {
+    const e = tooLargeError(id, path, size);
+    return new HubError('too_large', e.message, e.details);
+  };
+
   const fetchFile = async (path: string, report: Report): Promise<void> => {
     const f = entry(path);
+    // NOTE: a JSON file the file list says is huge is refused before any request; with no size
+    // listed, the download stops at the limit.
+    const limit = isTextFile(path) ? textFileLimit(path) : null;
+    if (limit !== null && f.size !== null && f.size > limit) throw textTooLarge(path, f.size);
     const key = keyOf(path);
     const hit = await cache.open(key, f.size);
     if (hit) {
@@ -212,6 +223,7 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
         errorFor: (res) => client.errorFor(res, { repo, revision, file: path }),
         expectedSize: f.size,
         expectedSha256: f.sha256,
+        limit: limit === null ? undefined : { bytes: limit, error: (size) => textTooLarge(path, size) },
         sink: writer,
         retry: opts.retry,
         onProgress: (p) => report({ ...p, file: path, cached: false }),
@@ -253,7 +265,13 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
   };
 
   const readBytes = async (path: string): Promise<Uint8Array> => (await cachedFile(path)).bytes();
-  const readText = async (path: string): Promise<string> => new TextDecoder().decode(await readBytes(path));
+  const readText = async (path: string): Promise<string> => {
+    const f = entry(path);
+    if (f.size !== null && f.size > textFileLimit(path)) throw textTooLarge(path, f.size);
+    const c = await cachedFile(path);
+    if (c.size > textFileLimit(path)) throw textTooLarge(path, c.size);
+    return new TextDecoder().decode(await c.bytes());
+  };
 
   const remoteReader = (path: string): RandomAccessReader => {
     const f = entry(path);

@@ -1,16 +1,22 @@
 // FileSource over plain HTTP: files under a base URL (a Hugging Face `resolve/<rev>` URL, the app's
 // own static folder, any static server), safetensors read with HTTP range requests.
+// Every request runs under the first-byte and idle-body limits (http-timeouts.ts), and text is read
+// only up to its file's limit (engine/files.ts).
 // Must never send headers it was not given (the caller decides about tokens), never read a whole
-// large file when the server honours Range, and never import Node APIs or the DOM.
+// large file when the server honours Range, never read a JSON file past its limit, and never import
+// Node APIs or the DOM.
 
 import { EngineError } from '../engine/errors';
-import { missingFile, withTextAndJson, type FileSource } from '../engine/files';
+import { missingFile, parseJsonText, textFileLimit, tooLargeError, type FileSource } from '../engine/files';
 import { bufferReader, checkedReader } from '../engine/safetensors';
+import { classifyFetchFailure, fetchWithTimeouts, readCapped, type HttpTimeouts } from './http-timeouts';
 
 export interface UrlSourceOptions {
   /** injected for tests and for hosts with their own fetch; default globalThis.fetch */
   fetch?: typeof fetch;
   headers?: Record<string, string>;
+  /** first-byte and idle-body limits (defaults: 30 s, 60 s) */
+  timeouts?: HttpTimeouts;
 }
 
 /**
@@ -23,13 +29,20 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): FileSou
     opts.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
   const base = baseUrl.replace(/\/+$/, '');
   const url = (path: string): string => `${base}/${path.split('/').map(encodeURIComponent).join('/')}`;
-  const get = async (path: string, headers: Record<string, string> = {}): Promise<Response> => {
-    let res: Response;
+  const request = async (path: string, init: RequestInit): Promise<Response> => {
     try {
-      res = await doFetch(url(path), { headers: { ...opts.headers, ...headers } });
+      return await fetchWithTimeouts(doFetch, url(path), init, opts.timeouts);
     } catch (e) {
-      throw new EngineError('fetch_failed', `${url(path)}: ${String(e)}`, { file: path, url: url(path) });
+      const limit = classifyFetchFailure(e);
+      throw new EngineError('fetch_failed', `${url(path)}: ${limit ? limit.message : String(e)}`, {
+        file: path,
+        url: url(path),
+        ...(limit ? { reason: limit.kind } : {}),
+      });
     }
+  };
+  const get = async (path: string, headers: Record<string, string> = {}): Promise<Response> => {
+    const res = await request(path, { headers: { ...opts.headers, ...headers } });
     if (res.status === 404) throw missingFile(base, path);
     if (!res.ok) {
       throw new EngineError('fetch_failed', `${url(path)}: HTTP ${res.status}`, {
@@ -41,15 +54,17 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): FileSou
     return res;
   };
 
-  return withTextAndJson({
+  const readText = async (path: string): Promise<string> => {
+    const bytes = await readCapped(await get(path), textFileLimit(path), (size) =>
+      tooLargeError(base, path, size),
+    );
+    return new TextDecoder().decode(bytes);
+  };
+
+  return {
     id: base,
     async has(path) {
-      let res: Response;
-      try {
-        res = await doFetch(url(path), { method: 'HEAD', headers: opts.headers });
-      } catch (e) {
-        throw new EngineError('fetch_failed', `${url(path)}: ${String(e)}`, { file: path, url: url(path) });
-      }
+      const res = await request(path, { method: 'HEAD', headers: opts.headers });
       if (res.ok) return true;
       if (res.status === 404) return false;
       throw new EngineError('fetch_failed', `${url(path)}: HTTP ${res.status}`, {
@@ -58,6 +73,8 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): FileSou
       });
     },
     readBytes: async (path) => new Uint8Array(await (await get(path)).arrayBuffer()),
+    readText,
+    readJson: async (path) => parseJsonText(await readText(path), `${base}/${path}`),
     async openRandomAccess(path) {
       const probe = await get(path, { Range: 'bytes=0-0' });
       if (probe.status !== 206) return bufferReader(new Uint8Array(await probe.arrayBuffer()), path);
@@ -75,5 +92,5 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): FileSou
         return res.status === 206 ? bytes : bytes.subarray(offset, offset + length);
       });
     },
-  });
+  };
 }
