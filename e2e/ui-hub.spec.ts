@@ -125,7 +125,7 @@ test('hub ids through the panel: confirm the base, progress, run, cache, clear',
   await expect(page.getByTestId('cache-note')).toContainText(/Freed \d/);
   await shot(page, info, 'ui-hub-cleared');
   const left = await page.evaluate(async () => {
-    const c = await caches.open('piggyback-models-v1');
+    const c = await caches.open('piggyback-downloads-v2');
     return (await c.keys()).length;
   });
   expect(left).toBe(0);
@@ -170,7 +170,7 @@ test('a gated repo asks for a token; the token works and stays out of links, spe
   expect(JSON.stringify(decoded.spec)).not.toContain(TEST_TOKENS.approved);
   expect(decoded.spec.models.base.source).toEqual({ kind: 'hub', repo: TEST_REPOS.gated });
   const stored = await page.evaluate(async () => {
-    const c = await caches.open('piggyback-models-v1');
+    const c = await caches.open('piggyback-downloads-v2');
     const keys = (await c.keys()).map((r) => r.url);
     return {
       keys,
