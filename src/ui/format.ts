@@ -22,12 +22,6 @@ export function formatMetric(v: number | null | undefined, digits = 3): string {
   return v.toFixed(digits);
 }
 
-/** A percentage from a 0..1 fraction. */
-export function formatPercent(v: number | null | undefined): string {
-  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
-  return `${(v * 100).toFixed(v < 0.1 && v > 0 ? 1 : 0)}%`;
-}
-
 /** Layer selection in words: 'all' | [3, 5] | {from, to}. */
 export function describeLayers(layers: LayerSelection): string {
   if (layers === 'all') return 'all layers';

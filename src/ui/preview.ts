@@ -56,15 +56,6 @@ export function tokenTexts(prompts: readonly (PromptView | null | undefined)[]):
   return m;
 }
 
-/** Absolute position of token `indexInSegment` of `segment`. */
-export function absolutePosition(
-  prompt: PromptView,
-  segment: PromptToken['segment'],
-  indexInSegment: number,
-): number {
-  return prompt.segments[segment][0] + indexInSegment;
-}
-
 /** Segment and index-in-segment of absolute position `pos` of the base prompt. */
 export function segmentIndex(
   prompt: PromptView,

@@ -20,19 +20,3 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
   return diff;
 }
-
-/** Rows [from, to) along axis 1 of a [B, T, ...] tensor, as a flat array. */
-export function sliceSeq(
-  data: Float32Array,
-  shape: readonly number[],
-  from: number,
-  to: number,
-): Float32Array {
-  const [B, T] = shape;
-  const inner = shape.slice(2).reduce((a, d) => a * d, 1);
-  const out = new Float32Array(B * (to - from) * inner);
-  for (let b = 0; b < B; b++) {
-    out.set(data.subarray((b * T + from) * inner, (b * T + to) * inner), b * (to - from) * inner);
-  }
-  return out;
-}

@@ -3,12 +3,10 @@ import type { PatchSet, Tensor } from '../../engine/types';
 import {
   alignPositions,
   buildPatchSet,
-  mergePatchSets,
   patchSites,
   resolveLayers,
   resolvePositions,
   setPatchCell,
-  stackPatchSets,
   type ModelDims,
   type SourceActivations,
 } from './patch';
@@ -211,50 +209,5 @@ describe('setPatchCell', () => {
     };
     setPatchCell(p, { component: 'resid', site: 2, position: 4, row: 1 }, src, dims, batch);
     expect(Array.from(p.resid!.get(2)!.value.subarray(22, 24))).toEqual([240, 241]);
-  });
-});
-
-describe('mergePatchSets and stackPatchSets', () => {
-  const src = source(7);
-
-  it('merge unites rows; the later set wins an overlap', () => {
-    const batch = { batchSize: 2, seqLen: 7 };
-    const a: PatchSet = {};
-    setPatchCell(a, { component: 'resid', site: 1, position: 0, row: 0 }, src, dims, batch);
-    setPatchCell(a, { component: 'kv', site: 0, position: 2, row: 0 }, src, dims, batch);
-    const b: PatchSet = {};
-    setPatchCell(
-      b,
-      { component: 'resid', site: 1, position: 0, row: 0, sourcePosition: 6 },
-      src,
-      dims,
-      batch,
-    );
-    setPatchCell(b, { component: 'resid', site: 1, position: 3, row: 1 }, src, dims, batch);
-    const m = mergePatchSets([a, b], dims, batch);
-    const r = m.resid!.get(1)!;
-    expect(Array.from(r.mask)).toEqual([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
-    expect(Array.from(r.value.subarray(0, 2))).toEqual([160, 161]); // from b (source position 6)
-    expect(Array.from(r.value.subarray(20, 22))).toEqual([130, 131]);
-    expect(Array.from(m.kv!.get(0)!.k.subarray(4, 6))).toEqual([1020, 1021]);
-    expect(() => mergePatchSets([a], dims, { batchSize: 3, seqLen: 7 })).toThrow(/wrong layout/);
-  });
-
-  it('stack puts single-row set i into row i', () => {
-    const one = { batchSize: 1, seqLen: 7 };
-    const a: PatchSet = {};
-    setPatchCell(a, { component: 'kv', site: 1, position: 1, row: 0 }, src, dims, one);
-    const c: PatchSet = {};
-    setPatchCell(c, { component: 'kv', site: 1, position: 5, row: 0 }, src, dims, one);
-    setPatchCell(c, { component: 'resid', site: 0, position: 0, row: 0 }, src, dims, one);
-    const s = stackPatchSets([a, null, c], dims, 7);
-    const kv = s.kv!.get(1)!;
-    expect(Array.from(kv.mask)).toEqual([0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
-    expect(Array.from(kv.k.subarray(2, 4))).toEqual([1110, 1111]);
-    expect(Array.from(kv.v.subarray(38, 40))).toEqual([2150, 2151]);
-    expect(Array.from(s.resid!.get(0)!.mask)).toEqual([
-      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
-    ]);
-    expect(() => stackPatchSets([a], dims, 6)).toThrow(RangeError);
   });
 });

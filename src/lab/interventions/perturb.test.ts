@@ -7,7 +7,6 @@ import {
   capitaliseSystemPromptEdits,
   changeDateEdits,
   deleteSystemPromptEdits,
-  dropSystemPromptChange,
   looksSpecial,
   nearestNeighbours,
   randomPerturbations,
@@ -411,7 +410,7 @@ describe('text edits and presets', () => {
     expect(capitaliseSystemPromptEdits(shouting, codec)).toBeNull();
   });
 
-  it('deleteSystemPromptEdits and dropSystemPromptChange', () => {
+  it('deleteSystemPromptEdits', () => {
     const out = applyEdits(qwen(), deleteSystemPromptEdits(qwen(), codec)!, codec);
     expect(texts(out, 'prefix')).toEqual([
       '<|im_start|>',
@@ -424,7 +423,6 @@ describe('text edits and presets', () => {
       '\n',
     ]);
     expect(out.segments.query).toEqual([8, 9]);
-    expect(dropSystemPromptChange()).toEqual({ system: '' });
   });
 
   it('swapHeaderTokenEdits replaces the user header role', () => {

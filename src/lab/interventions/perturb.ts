@@ -478,23 +478,6 @@ export function deleteSystemPromptEdits(
   return textEdits(prompt, 'prefix', span.start, span.end, '', codec);
 }
 
-/** A change to the conversation rather than to tokens: the template re-renders the prompt. */
-export interface ConversationChange {
-  system?: string;
-  templateArgs?: Record<string, string>;
-}
-
-/**
- * Preset, conversation level: "drop the default system prompt" by rendering with an explicit empty
- * system message. This is cleaner than token edits because what "no system prompt" looks like is the
- * template's decision: Qwen2.5 then renders an empty system block instead of "You are Qwen, …";
- * Llama-3.x still renders its "Cutting Knowledge Date / Today Date" header (use
- * `deleteSystemPromptEdits` to remove that at token level).
- */
-export function dropSystemPromptChange(): ConversationChange {
-  return { system: '' };
-}
-
 /**
  * Preset: replace a role-header token in a segment (default: the last `user` token in the prefix, i.e.
  * the user header, becomes `system`). null when no token's trimmed text equals `from`.

@@ -196,15 +196,6 @@ async function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): 
   }
 }
 
-/** The value of one (layer, position) of a result, or null if not computed / undefined. */
-export function sweepValue(result: SweepGrid, layer: number, position: number): number | null {
-  const li = result.layers.indexOf(layer);
-  const pi = result.positions.indexOf(position);
-  if (li < 0 || pi < 0) throw new RangeError(`(${layer}, ${position}) is not in the sweep`);
-  const i = li * result.positions.length + pi;
-  return result.done[i] && !Number.isNaN(result.values[i]) ? result.values[i] : null;
-}
-
 export interface BatchPatchOptions {
   /** row of the first cell (leave rows before it free, e.g. for an unpatched baseline); default 0 */
   rowOffset?: number;

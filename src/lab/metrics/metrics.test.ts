@@ -4,12 +4,10 @@ import {
   continuationLogProb,
   klDivergence,
   klFromLogits,
-  logitDiff,
   logitsAt,
   logProbMargin,
   logSoftmax,
   misbehaviourRate,
-  nextTokenDistribution,
   normalizedRestoration,
   prefixDrift,
   softmax,
@@ -35,7 +33,7 @@ describe('softmax / logSoftmax', () => {
   });
 });
 
-describe('logitsAt / topK / nextTokenDistribution', () => {
+describe('logitsAt / topK', () => {
   // [B=2, T=2, V=4]
   const logits = tensor([2, 2, 4], [0, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9, 9, 1, 3, 2, 3]);
 
@@ -47,7 +45,7 @@ describe('logitsAt / topK / nextTokenDistribution', () => {
   });
 
   it('ranks the top k, lower id first on ties', () => {
-    const d = nextTokenDistribution(logits, 1, 1, 3);
+    const d = topK(logitsAt(logits, 1, 1), 3);
     expect(d.ids).toEqual([1, 3, 2]);
     const Z = Math.E + 2 * Math.exp(3) + Math.exp(2);
     expect(d.probs[0]).toBeCloseTo(Math.exp(3) / Z, 12);
@@ -97,7 +95,7 @@ describe('teacher-forced log-probability and margin', () => {
   });
 });
 
-describe('normalizedRestoration and logitDiff', () => {
+describe('normalizedRestoration', () => {
   it('scales between finetuned (0) and base (1)', () => {
     expect(normalizedRestoration(60, 40, 90)).toBeCloseTo(0.4, 12);
     expect(normalizedRestoration(40, 40, 90)).toBe(0);
@@ -110,11 +108,6 @@ describe('normalizedRestoration and logitDiff', () => {
     expect(normalizedRestoration(5, 40, 40)).toBeNull();
     expect(normalizedRestoration(5, 1e6, 1e6 + 1e-7)).toBeNull();
     expect(normalizedRestoration(5, 0, 1e-6)).not.toBeNull();
-  });
-
-  it('logitDiff', () => {
-    expect(logitDiff([1, 5, -2], 1, 2)).toBe(7);
-    expect(() => logitDiff([1], 0, 1)).toThrow(RangeError);
   });
 });
 

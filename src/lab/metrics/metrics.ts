@@ -77,11 +77,6 @@ export function topK(logits: ArrayLike<number>, k: number): TopK {
   return { ids, logprobs: ids.map((i) => lp[i]), probs: ids.map((i) => Math.exp(lp[i])) };
 }
 
-/** Next-token distribution at (row, position): its top k. */
-export function nextTokenDistribution(logits: Tensor, row: number, position: number, k = 10): TopK {
-  return topK(logitsAt(logits, row, position), k);
-}
-
 /** KL(P ‖ Q) = Σ p (log p − log q) for probability vectors; terms with p = 0 contribute 0. */
 export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>): number {
   if (p.length !== q.length) throw new RangeError(`KL: lengths differ (${p.length} vs ${q.length})`);
@@ -153,12 +148,6 @@ export function normalizedRestoration(m: number, mFt: number, mBase: number, tol
   if (!Number.isFinite(den) || Math.abs(den) <= tol * Math.max(1, Math.abs(mBase), Math.abs(mFt)))
     return null;
   return (m - mFt) / den;
-}
-
-/** logit[a] − logit[b] of one row. */
-export function logitDiff(logits: ArrayLike<number>, a: number, b: number): number {
-  if (a < 0 || a >= logits.length || b < 0 || b >= logits.length) throw new RangeError(`token ∉ vocab`);
-  return logits[a] - logits[b];
 }
 
 export interface KvTaps {

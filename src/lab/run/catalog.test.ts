@@ -6,7 +6,6 @@ import {
   CATALOG_ORGANISMS,
   canonicalRepo,
   catalogPairs,
-  describeCatalogModel,
   downloadBytes,
   estimateCatalog,
   findCatalogModel,
@@ -91,14 +90,6 @@ describe('catalog', () => {
     const llama = pairs.find((p) => p.id.startsWith('modelorganismsforem-llama'));
     expect(llama?.templateArgs).toEqual({ date_string: '26 Jul 2024' });
     expect(llama?.base.gated).toBe(true);
-  });
-
-  it('describes a model with its size and memory per dtype', () => {
-    const s = describeCatalogModel(model('Qwen/Qwen2.5-0.5B-Instruct'));
-    expect(s).toMatch(
-      /^Qwen2\.5-0\.5B-Instruct \(Qwen\/Qwen2\.5-0\.5B-Instruct\): 494M parameters, 942 MiB download; memory at 1024 tokens: fp32 .* q4 .* \(fp16 loads as fp32\)/,
-    );
-    expect(describeCatalogModel(model('meta-llama/Llama-3.2-1B-Instruct'))).toMatch(/; gated$/);
   });
 });
 

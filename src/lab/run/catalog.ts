@@ -7,7 +7,6 @@
 // Data and pure functions only: must never fetch anything, and never hold tokens.
 
 import type { ArchSpec, ModelType } from '../../engine/types';
-import { formatBytes } from '../../common/format';
 import { estimateMemory, type MemoryEstimate, type WeightDtype } from '../../engine/memory';
 import type { ExperimentSpec, ModelSource, TemplateArgValue } from '../spec/experiment';
 
@@ -460,11 +459,4 @@ export function catalogPairs(): CatalogPair[] {
   }
   for (const m of CATALOG_MODELS) out.push(pairOf(m, null));
   return out;
-}
-
-/** One line per catalog model: size, licence, memory by dtype (fp16 requests load as fp32: engine/model.ts). */
-export function describeCatalogModel(m: CatalogModel, contextLength = 1024): string {
-  const est = (d: WeightDtype) => formatBytes(estimateCatalog(m, d, contextLength).totalBytes);
-  const params = estimateCatalog(m, 'fp32', 1).parameters;
-  return `${m.label} (${m.repo}): ${(params / 1e6).toFixed(0)}M parameters, ${formatBytes(downloadBytes(m))} download; memory at ${contextLength} tokens: fp32 ${est('fp32')}, q4 ${est('q4')} (fp16 loads as fp32)${m.gated ? '; gated' : ''}`;
 }

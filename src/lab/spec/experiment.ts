@@ -467,9 +467,6 @@ const specSchema = z
       ctx.addIssue({ code: 'custom', path: ['metrics'], message: 'reference_margin needs references' });
   });
 
-/** What a spec may look like before defaults are filled in (a hand-written file, an old link). */
-export type ExperimentSpecInput = z.input<typeof specSchema>;
-
 // Compile-time guard: the schema's output and the hand-written types must agree both ways.
 type SchemaOutput = z.output<typeof specSchema>;
 const _schemaMatchesType: [SchemaOutput] extends [ExperimentSpec]

@@ -1,5 +1,6 @@
+import * as d3 from 'd3';
 import { describe, expect, it } from 'vitest';
-import { cellColour, finiteExtent, heatmapLayout, rowSummaries, textOn } from './scales';
+import { cellColour, finiteExtent, heatmapLayout, rowSummaries } from './scales';
 
 describe('chart scales', () => {
   it('sizes heatmap cells within bounds', () => {
@@ -23,8 +24,8 @@ describe('chart scales', () => {
     expect(div.diverging).toBe(true);
     expect(div.domain).toEqual([-2, 2]);
     // zero is the neutral middle: near white
-    const mid = div.colour(0);
-    expect(textOn(mid)).toBe('#1d2330');
+    const mid = d3.color(div.colour(0))!.rgb();
+    expect(Math.min(mid.r, mid.g, mid.b)).toBeGreaterThan(200);
   });
   it('summarises rows', () => {
     const { mean, max } = rowSummaries([1, 3, Number.NaN, Number.NaN], 2, 2);

@@ -76,14 +76,6 @@ export function cellColour(values: readonly number[]): {
   return { colour: (v) => (Number.isFinite(v) ? s(v) : nan), domain: [-m, m], diverging: true };
 }
 
-/** Black or white text, whichever reads better on a fill colour. */
-export function textOn(fill: string): string {
-  const c = d3.color(fill)?.rgb();
-  if (!c) return '#1d2330';
-  const lum = (0.2126 * c.r + 0.7152 * c.g + 0.0722 * c.b) / 255;
-  return lum > 0.55 ? '#1d2330' : '#ffffff';
-}
-
 /** Per-layer summaries of a row-major layers × positions grid: mean and max of the finite cells. */
 export function rowSummaries(
   values: readonly number[],
