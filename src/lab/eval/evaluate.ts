@@ -21,14 +21,8 @@ import {
   type EvalSummary,
   type QuestionSet,
 } from './eval-table';
-import {
-  fillJudgePrompt,
-  JudgeError,
-  THRESHOLDS,
-  type Judge,
-  type JudgeScore,
-  type Thresholds,
-} from './judge';
+import { fillJudgePrompt, THRESHOLDS, type Thresholds } from './em-data';
+import { JudgeError, type Judge, type JudgeScore } from './judge';
 import { CancelledError, isAbort } from '../../common/abort';
 import type { Lab } from '../run/lab';
 import type { ConditionResult } from '../spec/results';

@@ -10,7 +10,8 @@ import {
   probabilitiesFromTopLogprobs,
   scoreFromText,
 } from './judge-api';
-import { defaultJudgePrompts, fillJudgePrompt, JudgeError } from './judge';
+import { defaultJudgePrompts, fillJudgePrompt } from './em-data';
+import { JudgeError } from './judge';
 import { jsonPost, type JsonPostOptions } from '../../hub/json-post';
 
 const KEY = 'sk-test-never-show-me';

@@ -7,7 +7,8 @@
 // message, a log line, a spec, a link or an export — nor may a key someone put in the URL's path (the
 // id redacts credential-looking segments) — and nothing here fetches, touches the DOM or storage.
 
-import { JudgeError, scoreFromProbabilities, THRESHOLDS, type Judge, type JudgeScore } from './judge';
+import { THRESHOLDS } from './em-data';
+import { JudgeError, scoreFromProbabilities, type Judge, type JudgeScore } from './judge';
 
 /** One JSON POST as the judge asks for it. */
 export interface JudgePostRequest {

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { folderSource } from '../../hub/folder-files-node';
 import { defaultSpec, type ExperimentSpec } from '../spec/experiment';
-import { fillJudgePrompt } from './judge';
+import { fillJudgePrompt } from './em-data';
 import {
   sourceModelJudge,
   sourceModelJudgeIdentity,

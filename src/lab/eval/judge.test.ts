@@ -8,16 +8,12 @@ import path from 'node:path';
 import { folderSource } from '../../hub/folder-files-node';
 import type { EngineModel } from '../../engine/model';
 import { defaultSpec, type ExperimentSpec } from '../spec/experiment';
+import { defaultJudgePrompts, EM_SOURCE, fillJudgePrompt, firstPlotQuestions, THRESHOLDS } from './em-data';
 import {
-  EM_SOURCE,
-  fillJudgePrompt,
-  firstPlotQuestions,
-  defaultJudgePrompts,
   judgeCandidates,
   ModelJudge,
   numberDistribution,
   scoreFromProbabilities,
-  THRESHOLDS,
   type CandidateEnd,
   type JudgeModel,
 } from './judge';

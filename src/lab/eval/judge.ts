@@ -11,15 +11,6 @@ import { THRESHOLDS } from './em-data';
 import { renderChatTemplate } from '../prompt/template';
 import type { LabTokenizer } from '../prompt/tokenizer';
 
-export {
-  EM_SOURCE,
-  THRESHOLDS,
-  defaultJudgePrompts,
-  fillJudgePrompt,
-  firstPlotQuestions,
-  type Thresholds,
-} from './em-data';
-
 // ---------------------------------------------------------------------------------------------------
 // Scores.
 
