@@ -52,7 +52,7 @@ test('engine matches the reference on every backend the browser has', async ({ p
   // the Gemma fixtures (sliding windows, soft-caps, GeGLU, √hidden; tiny-gemma3 with its LoRA): every
   // backend the browser has, fp32 and q4, against the reference
   for (const name of ['tiny-gemma3', 'tiny-gemma2']) {
-    const gemma = result.checks.filter((c) => c.model.includes(`/fixtures/${name}/`));
+    const gemma = result.checks.filter((c) => c.model.endsWith(`/fixtures/${name}`));
     expect(gemma.length, name).toBe(4);
     for (const c of gemma) {
       const label = `${name} ${c.requested} ${c.dtype}`;
