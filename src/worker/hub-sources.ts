@@ -6,7 +6,7 @@
 // Must never touch the DOM, never send the token to a host other than the Hub endpoint, and never
 // put it in a message.
 
-import { browserDownloadCache, memoryDownloadCache, type DownloadCache } from '../hub/download-cache';
+import { browserDownloadCache, type DownloadCache } from '../hub/download-cache';
 import {
   DEFAULT_HUB_ENDPOINT,
   HubClient,
@@ -133,9 +133,4 @@ export async function resolveBrowserSource(s: ModelSource, opts: BrowserSourceOp
 /** Empties the worker's download cache (all, or one repo); returns the bytes freed. */
 export async function clearDownloadCache(repo?: string): Promise<number> {
   return workerDownloadCache().clear(repo ? { repo } : undefined);
-}
-
-/** For tests and hosts without Cache Storage. */
-export function useMemoryDownloadCache(): void {
-  defaultCache = memoryDownloadCache();
 }
