@@ -26,9 +26,10 @@ beforeAll(async () => {
   real = await startHubTestServer({ stallMaxMs: 5000 });
   // NOTE: another host in the Hub's layout serving the same owner/name with other bytes, and (once a
   // test sets it) the real repo's commit id.
+  // The same length as the real config.json, so the size check alone cannot tell them apart.
   const files = new Map(real.repos.get(REPO)!.files);
-  const cfg = JSON.parse(new TextDecoder().decode(files.get('config.json'))) as Record<string, unknown>;
-  files.set('config.json', new TextEncoder().encode(JSON.stringify({ ...cfg, planted: true })));
+  const realLength = files.get('config.json')!.byteLength;
+  files.set('config.json', new TextEncoder().encode('{"planted": true}'.padEnd(realLength, ' ')));
   other = await startHubTestServer({ repos: { [REPO]: { files, behaviour: {} } }, stallMaxMs: 5000 });
 });
 afterAll(async () => {
