@@ -5,6 +5,7 @@
 import { useEffect, useState } from 'react';
 import { BackendBadge } from './components/BackendBadge';
 import { ConditionsGrid } from './components/ConditionsGrid';
+import { ImportedResults } from './components/ImportedResults';
 import { ModelsPanel } from './components/ModelsPanel';
 import { Notices } from './components/Notices';
 import { PatchControls } from './components/PatchControls';
@@ -67,6 +68,7 @@ export function App() {
           <div className="main-col">
             <PromptPanel />
             <ConditionsGrid />
+            <ImportedResults />
             <PlotsPanel />
             <EvalPanel spec={spec} client={() => session.engineQueue} />
           </div>

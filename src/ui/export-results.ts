@@ -2,6 +2,7 @@
 // Pure functions returning strings; must never touch the DOM (save-file.ts saves them) or include
 // anything but results and the spec they came from (no keys, no tokens of credentials).
 import type { ConditionResult, DriftResult, PromptView, SweepResult } from '../lab/spec/results';
+import type { RunOrigin } from '../lab/export/results-file';
 
 /** One CSV field: quoted when needed; text that a spreadsheet would run as a formula is defused. */
 export function csvField(v: string | number | boolean | null | undefined): string {
@@ -96,6 +97,8 @@ export interface ResultsDocument {
   conditions: ConditionResult[];
   sweeps: SweepResult[];
   drift: DriftResult | null;
+  /** where it ran (lab/export/results-file.ts), so an imported copy says so */
+  ranOn?: RunOrigin;
 }
 
 /** Results JSON; NaN (not computed) becomes null so the file is valid JSON. */

@@ -17,6 +17,7 @@ import { problemOf } from './load-problem';
 import { confirmKey, modelsToCheck, preflightOrThrow, preflightTarget } from './preflight';
 import { parseSpec, type ExperimentSpec, type ModelEntry, type ModelSource } from '../lab/spec/experiment';
 import { Lab } from '../lab/run/lab';
+import { exportPlanFromLab } from '../lab/export/resolve';
 import { probeBackend, type BackendProbe } from './backend-probe';
 import { selfCheck } from './selfcheck';
 import { evalHandlers, type EvalHandlerContext } from './eval-handler';
@@ -70,6 +71,7 @@ const MODEL_REQUESTS: ReadonlySet<WorkerRequest['type']> = new Set([
   'drift',
   'neighbours',
   'tokenize',
+  'export-plan',
   'eval',
   'eval-load',
   'eval-clear',
@@ -296,6 +298,10 @@ const handlers: RequestHandlers<AbortSignal> = {
   async tokenize(req) {
     const spec = specOf(req.spec);
     return { type: 'tokenize-done', tokens: await (await labReady(spec)).tokenize(spec, req.text) };
+  },
+  async 'export-plan'(req) {
+    const spec = specOf(req.spec);
+    return { type: 'export-plan-done', plan: await exportPlanFromLab(await labReady(spec), spec) };
   },
   async 'hub-token'(req) {
     hubToken.set(req.token);

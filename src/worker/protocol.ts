@@ -11,6 +11,7 @@ import type { SelfCheckResult } from './selfcheck';
 import type { ConditionResult, DriftResult, PromptView, RunResult, SweepResult } from '../lab/spec/results';
 import type { EvalRow, EvalSummary } from '../lab/eval/eval-table';
 import type { ModelSource, PatchComponent } from '../lab/spec/experiment';
+import type { ExportPlan } from '../lab/export/plan';
 
 /** The experiment spec travels as plain JSON; the worker validates it (src/lab/spec/experiment.ts). */
 export type SpecJson = unknown;
@@ -39,6 +40,8 @@ export type WorkerRequest =
   | { id: number; type: 'neighbours'; spec: SpecJson; model?: string; tokenId: number; n: number }
   /** encode typed text with the spec's tokenizer, no special tokens added */
   | { id: number; type: 'tokenize'; spec: SpecJson; text: string }
+  /** everything a Python export needs, resolved with the loaded models (src/lab/export/plan.ts) */
+  | { id: number; type: 'export-plan'; spec: SpecJson }
   /** what is loaded (layers, adapter, dtype, bytes per model) and the memory in use */
   | { id: number; type: 'info' }
   /** restoration by layer: patch one layer at a time at all `positions` (default: every prefix position) */
@@ -192,6 +195,7 @@ interface ResponseTable {
   drift: { result: DriftResult };
   neighbours: { tokenId: number; neighbours: TokenNeighbour[] };
   tokenize: { tokens: { id: number; text: string }[] };
+  'export-plan': { plan: ExportPlan };
   info: { info: EngineInfo };
   'layer-sweep': { result: LayerSweepResult };
   'hub-token': { ok: true };

@@ -1,6 +1,9 @@
 // Share and save: "Copy link" puts the spec (only the spec) in the URL fragment and the clipboard;
-// export / import the spec as JSON; export results as JSON and CSV; undo the last edit. Must never put
-// results, tokens or keys into a link, and never apply an imported file that fails validation.
+// export / import the spec as JSON; export results as JSON and CSV; "Export → Python" (one script for
+// transformers or nnsight, resolved by the worker with the loaded models: the same experiment at a
+// scale the browser cannot run) and "Import results" (a results file from such a script, the CLI or
+// another browser, shown beside the browser's cards); undo the last edit. Must never put results,
+// tokens or keys into a link or a script, and never apply an imported file that fails validation.
 import { useId, useRef, useState } from 'react';
 import { parseSpec } from '../../lab/spec/experiment';
 import { encodeLink } from '../../lab/spec/link';
@@ -8,6 +11,11 @@ import type { ConditionResult } from '../../lab/spec/results';
 import { downloadText } from '../save-file';
 import { conditionsToCsv, resultsToJson } from '../export-results';
 import { labStore, useLab } from '../store';
+import { useSession } from '../session-context';
+import { EXPORT_TARGETS, type ExportTarget } from '../../lab/export/script';
+import { pythonScript, TARGET_NOTES } from '../python-export';
+import { importedStore } from '../imported-results';
+import { errorMessage } from '../../common/errors';
 
 export function SharePanel() {
   const spec = useLab((s) => s.spec);
@@ -18,6 +26,10 @@ export function SharePanel() {
   const conditions = useLab((s) => s.conditions);
   const uid = useId();
   const file = useRef<HTMLInputElement>(null);
+  const resultsFile = useRef<HTMLInputElement>(null);
+  const session = useSession();
+  const [target, setTarget] = useState<ExportTarget>('transformers');
+  const [exporting, setExporting] = useState(false);
   const [link, setLink] = useState<string | null>(null);
   const [copyState, setCopyState] = useState<'copied' | 'shown' | null>(null);
 
@@ -56,6 +68,12 @@ export function SharePanel() {
         conditions: results(),
         sweeps,
         drift: st.drift.result,
+        ranOn: {
+          place: 'browser',
+          backend: st.backendUsed?.used ?? st.backend?.kind ?? 'unknown',
+          host: window.location.host,
+          platform: navigator.userAgent,
+        },
       }),
       'application/json',
     );
@@ -76,6 +94,33 @@ export function SharePanel() {
     }
     setSpec(r.spec, 'file');
     notify('info', `Loaded “${r.spec.name}” from ${f.name}.`);
+  };
+
+  const exportPython = async () => {
+    const queue = session?.engineQueue;
+    if (!queue) {
+      notify('error', 'The engine is not ready yet; try again in a moment.');
+      return;
+    }
+    setExporting(true);
+    try {
+      // NOTE: the worker resolves the plan with the loaded models (tokenizer, sizes, embedding), in the
+      // engine queue like any model request.
+      const r = await queue.submit({ type: 'export-plan', spec }).done;
+      downloadText(`${slugify(spec.name)}-${target}.py`, pythonScript(r.plan, target), 'text/x-python');
+      notify('info', `Exported “${spec.name}” as a ${target} script.`);
+    } catch (e) {
+      notify('error', `Could not export the experiment: ${errorMessage(e)}`);
+    } finally {
+      setExporting(false);
+    }
+  };
+
+  const importResults = async (f: File) => {
+    const r = importedStore.getState().add(f.name, await f.text());
+    if (!r.ok)
+      notify('error', `“${f.name}” is not a Piggyback Lab results file; nothing was opened.`, r.errors);
+    else notify('info', `Opened results from ${f.name}: they are shown below the conditions.`);
   };
 
   const haveResults = spec.conditions.some((c) => conditions[c.id]?.result);
@@ -167,7 +212,55 @@ export function SharePanel() {
         >
           CSV
         </button>
+        <button
+          type="button"
+          className="btn small"
+          onClick={() => resultsFile.current?.click()}
+          title="open a results file (from an exported script, the CLI or another browser) beside these cards"
+        >
+          Import results
+        </button>
+        <input
+          ref={resultsFile}
+          type="file"
+          accept=".json,application/json"
+          hidden
+          data-testid="import-results"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            e.target.value = '';
+            if (f) void importResults(f);
+          }}
+        />
       </div>
+      <div className="row wrap">
+        <span className="label small">Python</span>
+        <select
+          value={target}
+          onChange={(e) => setTarget(e.target.value as ExportTarget)}
+          aria-label="export target"
+          data-testid="export-target"
+        >
+          {EXPORT_TARGETS.map((t) => (
+            <option key={t} value={t}>
+              {t}
+            </option>
+          ))}
+        </select>
+        <button
+          type="button"
+          className="btn small"
+          onClick={() => void exportPython()}
+          disabled={exporting}
+          data-testid="export-python"
+          title="one self-contained Python script that runs this experiment with PyTorch and writes a results file"
+        >
+          {exporting ? 'Exporting…' : 'Export → Python'}
+        </button>
+      </div>
+      <p className="hint small export-note" data-testid="export-python-note">
+        {TARGET_NOTES[target]}
+      </p>
     </section>
   );
 }
