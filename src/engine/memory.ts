@@ -6,6 +6,7 @@
 // Estimates only: must never allocate, never touch ORT or the GPU, never import Node APIs or the DOM.
 
 import { formatBytes } from '../common/format';
+import { Q4_BLOCK } from './quantize';
 import type { ArchSpec } from './types';
 import { requiredTensors } from './weights';
 
@@ -24,8 +25,6 @@ export const WEBGPU_DEFAULT_LIMITS: GpuLimits = {
 
 /** wasm32 linear memory: everything the WASM backend holds lives in one 4 GiB heap. */
 export const WASM_HEAP_LIMIT = 4 * 1024 ** 3;
-
-export const Q4_BLOCK_SIZE = 32;
 
 export interface MemoryOptions {
   dtype: WeightDtype;
@@ -76,7 +75,7 @@ export function q4Bytes(
   k: number,
   scaleBytes: number,
   zeroPoints: boolean,
-  blockSize = Q4_BLOCK_SIZE,
+  blockSize = Q4_BLOCK,
 ): { codes: number; scales: number; zeroPoints: number } {
   const blocks = Math.ceil(k / blockSize);
   return {
@@ -105,16 +104,12 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
     // zero point per byte; a tied head shares the embedding's codes and adds MatMulNBits' scales and
     // zero points. Norms and biases stay fp32. As graph/decoder.ts builds it.
     const embedding = t.name === 'model.embed_tokens.weight';
-    if (
-      opts.dtype === 'q4' &&
-      t.shape.length === 2 &&
-      (!embedding || spec.hiddenSize % Q4_BLOCK_SIZE === 0)
-    ) {
+    if (opts.dtype === 'q4' && t.shape.length === 2 && (!embedding || spec.hiddenSize % Q4_BLOCK === 0)) {
       const [n, k] = t.shape;
       const q = q4Bytes(n, k, fb, n % 4 === 0); // ENGINE_Q4: zero points only for a multiple of 4 rows
       let side = q.scales + q.zeroPoints;
       if (embedding) {
-        const gather = q.scales + (q.zeroPoints ? n * Math.ceil(k / Q4_BLOCK_SIZE) : 0);
+        const gather = q.scales + (q.zeroPoints ? n * Math.ceil(k / Q4_BLOCK) : 0);
         side = spec.tieWordEmbeddings ? gather + side : gather;
       }
       buffers.push({ name: t.name, bytes: q.codes });
