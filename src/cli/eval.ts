@@ -51,7 +51,7 @@ function positiveInt(flags: Flags, name: string, max: number): number | undefine
 }
 
 /** The judge a --judge argument names. */
-export async function judgeFromArgs(
+async function judgeFromArgs(
   lab: Lab,
   spec: ExperimentSpec,
   flags: Flags,

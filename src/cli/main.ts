@@ -39,7 +39,7 @@ ${EXPORT_USAGE}
 ${HUB_USAGE}
 `;
 
-export const DEFAULT_LINK_BASE = 'http://127.0.0.1:5173/';
+const DEFAULT_LINK_BASE = 'http://127.0.0.1:5173/';
 
 class UsageError extends Error {}
 
@@ -73,7 +73,7 @@ function flag(args: Args, name: string): string | undefined {
 }
 
 /** A spec from a file path or a share link. Local model paths resolve against `specDir(arg)`. */
-export function loadSpecArg(arg: string | undefined): ExperimentSpec {
+function loadSpecArg(arg: string | undefined): ExperimentSpec {
   if (!arg) throw new UsageError('missing <spec.json | share-url>');
   if (arg.includes('#spec=') || arg.startsWith('spec=')) {
     const d = decodeLink(arg);

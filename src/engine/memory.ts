@@ -24,7 +24,7 @@ export const WEBGPU_DEFAULT_LIMITS: GpuLimits = {
 };
 
 /** wasm32 linear memory: everything the WASM backend holds lives in one 4 GiB heap. */
-export const WASM_HEAP_LIMIT = 4 * 1024 ** 3;
+const WASM_HEAP_LIMIT = 4 * 1024 ** 3;
 
 export interface MemoryOptions {
   dtype: WeightDtype;
@@ -159,7 +159,7 @@ export interface FitCheck {
 }
 
 /** WebGPU: every buffer within both limits; optionally the total within `budgetBytes`. */
-export function checkWebGpu(est: MemoryEstimate, limits: GpuLimits, budgetBytes?: number): FitCheck {
+function checkWebGpu(est: MemoryEstimate, limits: GpuLimits, budgetBytes?: number): FitCheck {
   const problems: string[] = [];
   const b = est.largestBuffer;
   if (b.bytes > limits.maxStorageBufferBindingSize) {
@@ -180,7 +180,7 @@ export function checkWebGpu(est: MemoryEstimate, limits: GpuLimits, budgetBytes?
   return { ok: problems.length === 0, problems };
 }
 
-export function checkWasm(est: MemoryEstimate): FitCheck {
+function checkWasm(est: MemoryEstimate): FitCheck {
   return est.totalBytes > WASM_HEAP_LIMIT
     ? {
         ok: false,

@@ -127,7 +127,7 @@ export function dequantizeQ4(m: Q4Matrix): Float32Array {
 }
 
 /** Whether a weight is one MatMulNBits would carry: a 2-D projection (and the LM head / embedding). */
-export function isQuantizable(name: string, t: Tensor, includeEmbedding = true): boolean {
+function isQuantizable(name: string, t: Tensor, includeEmbedding = true): boolean {
   if (t.shape.length !== 2) return false;
   if (name === 'model.embed_tokens.weight') return includeEmbedding;
   return (

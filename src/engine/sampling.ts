@@ -67,7 +67,7 @@ export function argmax(logits: ArrayLike<number>, offset = 0, length = logits.le
 /** Probabilities below e^-CUTOFF of the best token are treated as 0 (far under fp64 resolution of the sum). */
 const CUTOFF = 40;
 
-export function isGreedy(opts: SamplingOptions | undefined): boolean {
+function isGreedy(opts: SamplingOptions | undefined): boolean {
   return !opts || !opts.temperature || opts.temperature <= 0;
 }
 

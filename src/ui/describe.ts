@@ -3,7 +3,7 @@
 import type { Condition, PatchSettings, Perturbation } from '../lab/spec/experiment';
 import { describeLayers } from './format';
 
-export function describePositions(p: PatchSettings['positions']): string {
+function describePositions(p: PatchSettings['positions']): string {
   if (typeof p === 'object')
     return p.explicit.length === 1 ? `position ${p.explicit[0]}` : `${p.explicit.length} picked positions`;
   if (p === 'query-control') return 'query control (as many query positions as the prefix has)';
@@ -15,7 +15,7 @@ export function describePatch(p: PatchSettings): string {
   return `${comp} from ${p.source} · ${describeLayers(p.layers)} · ${describePositions(p.positions)}`;
 }
 
-export function describePerturbation(p: Perturbation): string {
+function describePerturbation(p: Perturbation): string {
   if (p.kind === 'random')
     return `${p.k} random ${p.segment} tokens → top-${p.n} neighbours · ${p.trials} trials · seed ${p.seed}`;
   return `${p.edits.length} hand edit${p.edits.length === 1 ? '' : 's'}`;

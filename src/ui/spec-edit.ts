@@ -35,7 +35,7 @@ export function setTemplateArg(
   return { ...spec, conversation: { ...spec.conversation, templateArgs } };
 }
 
-export function updateCondition(
+function updateCondition(
   spec: ExperimentSpec,
   id: string,
   fn: (c: Condition) => Condition,

@@ -106,7 +106,7 @@ export type LabStore = LabState & LabActions;
 const MAX_UNDO = 50;
 let nextNotice = 1;
 
-export function initialState(spec: ExperimentSpec = defaultSpec()): LabState {
+function initialState(spec: ExperimentSpec = defaultSpec()): LabState {
   return {
     spec,
     origin: 'default',

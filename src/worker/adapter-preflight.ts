@@ -41,7 +41,7 @@ export function sourceLabel(s: ModelSource): string {
 }
 
 /** The base's architecture from its config.json alone (no weights read). */
-export async function baseSpecOf(base: FileSource): Promise<{ spec: ArchSpec; notes: string[] }> {
+async function baseSpecOf(base: FileSource): Promise<{ spec: ArchSpec; notes: string[] }> {
   return parseConfigDetailed(await base.readJson('config.json'), `${base.id}/config.json`);
 }
 

@@ -232,7 +232,7 @@ export interface PerturbationTrial {
   replacements: Replacement[];
 }
 
-export const DEFAULT_PERTURBATION = { k: 10, n: 5, trials: 10 } as const;
+const DEFAULT_PERTURBATION = { k: 10, n: 5, trials: 10 } as const;
 
 /**
  * The paper's random perturbation (§4.1): in each of `trials` trials choose k positions of one segment
@@ -391,7 +391,7 @@ export function textEdits(
 }
 
 /** A day-month-year date as Llama-3's template writes it ("26 Jul 2024"). */
-export const DATE_PATTERN = /\b\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4}\b/;
+const DATE_PATTERN = /\b\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4}\b/;
 
 /**
  * Preset: change the date in the prefix (Llama-3's "Today Date: 26 Jul 2024") to `newDate`.

@@ -286,7 +286,7 @@ export const CATALOG_ORGANISMS: readonly CatalogOrganism[] = [
 ];
 
 /** An ArchSpec good enough for sizing (rope and token ids are irrelevant to bytes). */
-export function archSpec(a: CatalogArch): ArchSpec {
+function archSpec(a: CatalogArch): ArchSpec {
   return {
     ...a,
     rmsNormEps: 1e-6,

@@ -12,7 +12,7 @@ import { LayerRuler } from './LayerRuler';
 const DEFAULT_PATCH: PatchSettings = { component: 'kv', layers: 'all', positions: 'prefix', source: 'base' };
 
 /** Layers of a model as far as the UI knows: the engine's info, else sweep / drift results. */
-export function knownLayerCount(s: Pick<LabState, 'info' | 'sweep' | 'drift'>, model: string): number | null {
+function knownLayerCount(s: Pick<LabState, 'info' | 'sweep' | 'drift'>, model: string): number | null {
   const mi = s.info?.models.find((m) => m.key === model) ?? s.info?.models[0];
   if (mi) return mi.numLayers;
   const kv = s.sweep.results.kv;

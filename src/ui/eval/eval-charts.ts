@@ -16,7 +16,7 @@ import {
 const FONT = 'system-ui, -apple-system, "Segoe UI", sans-serif';
 const CONDITION_COLORS = d3.schemeTableau10;
 
-export const conditionColor = (i: number): string => CONDITION_COLORS[i % CONDITION_COLORS.length];
+const conditionColor = (i: number): string => CONDITION_COLORS[i % CONDITION_COLORS.length];
 
 function clickable<E extends Element, D>(
   sel: d3.Selection<E, D, SVGGElement, unknown>,
