@@ -6,6 +6,7 @@
 // This module must never touch the DOM, never sample (the model judge is exact and deterministic),
 // and never hold, log or return an API key.
 
+import { CancelledError } from '../../common/abort';
 import type { EngineModel, KvCache } from '../../engine/model';
 import { THRESHOLDS } from './em-data';
 import { renderChatTemplate } from '../prompt/template';
@@ -264,7 +265,7 @@ export async function numberDistribution(
 
   const nodes = new Map<string, NodeInfo>();
   const abort = () => {
-    if (opts.signal?.aborted) throw new DOMException('cancelled', 'AbortError');
+    if (opts.signal?.aborted) throw new CancelledError();
   };
   abort();
   const first = await engine.forward({
