@@ -31,7 +31,7 @@ import {
   type PatchComponent,
 } from '../spec/experiment';
 import type { PromptView } from '../spec/results';
-import { baseModelId, describePatch, finetunedModelId, promptView, renderSpecPrompt } from '../run/lab';
+import { baseModelId, finetunedModelId, patchSummary, promptView, renderSpecPrompt } from '../run/lab';
 import { DEMO_MODELS } from '../run/demo';
 import { planEvaluation, sampleSeed, type QuestionSet } from '../eval/eval-table';
 import { THRESHOLDS, type Thresholds } from '../eval/em-data';
@@ -326,7 +326,7 @@ function planPatch(
   if (!target || !source) throw new Error(`condition "${cond.id}": unknown model`);
   const sites = resolveLayers(cond.patch.layers, cond.patch.component, target.numLayers);
   const pos = resolvePositions(cond.patch.positions, p.segments, p.tokens.length);
-  let summary = describePatch(cond.patch, target.numLayers, pos.positions.length);
+  let summary = patchSummary(cond.patch, target.numLayers, pos.positions.length);
   if (!pos.matched) summary += ` (asked for ${pos.requested}, the query has only ${pos.positions.length})`;
   return {
     component: cond.patch.component,

@@ -108,7 +108,8 @@ export function promptView(
   return { text: p.text ?? tokens.map((t) => t.text).join(''), tokens, segments: p.segments, templateArgs };
 }
 
-export function describePatch(patch: PatchSettings, numLayers: number, positions: number): string {
+/** The patch a condition actually applied, in words: its `ConditionResult.patchSummary`. */
+export function patchSummary(patch: PatchSettings, numLayers: number, positions: number): string {
   const layers = resolveLayers(patch.layers, patch.component, numLayers);
   const comp = patch.component === 'kv' ? 'K/V' : 'residual';
   const layerText =
@@ -466,7 +467,7 @@ class RunContext {
       source: acts,
     });
     const pos = resolvePositions(cond.patch.positions, p.segments, ids.length);
-    let summary = describePatch(cond.patch, target.model.arch.numLayers, pos.positions.length);
+    let summary = patchSummary(cond.patch, target.model.arch.numLayers, pos.positions.length);
     if (!pos.matched) summary += ` (asked for ${pos.requested}, the query has only ${pos.positions.length})`;
     return { patches: built.patches, summary };
   }

@@ -16,7 +16,7 @@ export interface EvalSelection {
   question?: string;
 }
 
-export interface EvalProgress {
+export interface EvalPanelProgress {
   done: number;
   total: number;
   stage?: string;
@@ -31,7 +31,7 @@ export interface EvalState {
   running: boolean;
   /** cancels the evaluation in flight (set while running) */
   cancel: (() => void) | null;
-  progress: EvalProgress | null;
+  progress: EvalPanelProgress | null;
   summary: EvalSummary | null;
   error: string | null;
   note: string | null;
@@ -45,7 +45,7 @@ export interface EvalActions {
   select: (selected: EvalSelection | null) => void;
 }
 
-export type EvalStore = EvalState & EvalActions;
+export type EvalPanelStore = EvalState & EvalActions;
 
 export function initialEvalState(): EvalState {
   return {
@@ -63,7 +63,7 @@ export function initialEvalState(): EvalState {
 }
 
 export function createEvalStore() {
-  return createStore<EvalStore>()((set, get) => ({
+  return createStore<EvalPanelStore>()((set, get) => ({
     ...initialEvalState(),
     setForm(patch) {
       set({ form: { ...get().form, ...patch } });
@@ -85,6 +85,6 @@ export type EvalStoreApi = ReturnType<typeof createEvalStore>;
 /** The app's one evaluation store. */
 export const evalStore: EvalStoreApi = createEvalStore();
 
-export function useEval<T>(selector: (s: EvalStore) => T): T {
+export function useEval<T>(selector: (s: EvalPanelStore) => T): T {
   return useStore(evalStore, selector);
 }
