@@ -29,6 +29,7 @@ import {
   type MetricName,
   type ModelSource,
   type PatchComponent,
+  type SegmentName,
 } from '../spec/experiment';
 import type { PromptView } from '../spec/results';
 import { baseModelId, finetunedModelId, patchSummary, promptView, renderSpecPrompt } from '../run/lab';
@@ -95,7 +96,7 @@ export interface PlanTrial {
 }
 
 export interface PlanTrials {
-  segment: 'prefix' | 'query' | 'postfix';
+  segment: SegmentName;
   /** neighbours considered per token */
   n: number;
   /** neighbours are searched among ids < this (the tokenizer's vocabulary; padded rows never) */
@@ -254,7 +255,7 @@ function planWeights(
 /** k replaced positions and neighbour ranks per trial, from the lab's own code and RNG, without any embedding. */
 export function perturbationRanks(
   prompt: SegmentedPrompt,
-  pert: { segment: 'prefix' | 'query' | 'postfix'; k: number; n: number; trials: number; seed: number },
+  pert: { segment: SegmentName; k: number; n: number; trials: number; seed: number },
   embeddingRows: number,
   allowedBelow: number,
 ): PlanTrial[] {
