@@ -69,6 +69,8 @@ export interface SweepOptions {
 }
 
 const NEXT_TOKEN_K = 8;
+/** random-perturbation trial answers decoded together, at most */
+const TRIAL_BATCH = 16;
 
 function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new CancelledError();
@@ -553,24 +555,37 @@ class RunContext {
     // returned too, so a reader can count how many trials really changed the answer (not just the best).
     let trialResults: TrialResult[] | undefined;
     if (trials && cb.trialAnswers) {
-      trialResults = [];
-      for (const [i, t] of trials.entries()) {
-        let answer: number[];
-        if (i === shownTrial) answer = tokens;
-        else {
-          const tp = { ...t.prompt, segments: segmentsOf(t.prompt.tokens) };
+      const answers = new Map<number, number[]>([[shownTrial ?? 0, tokens]]);
+      const rest = trials.map((_, i) => i).filter((i) => !answers.has(i));
+      if (!cond.patch) {
+        // NOTE: replacements are one for one, so every trial prompt has the same length: one batched
+        // decode per chunk instead of a decode loop per trial (lab.test.ts replays each trial as edits,
+        // one at a time, and expects the same answers).
+        for (let k = 0; k < rest.length; k += TRIAL_BATCH) {
+          const chunk = rest.slice(k, k + TRIAL_BATCH);
+          const rows = chunk.map((j) => trials![j].prompt.tokens.map((x) => x.id));
+          const out = await this.answersBatched(h, rows, loraScale);
+          chunk.forEach((j, b) => answers.set(j, out[b]));
+        }
+      } else {
+        // a patch's source activations depend on each trial's own prompt: one trial at a time
+        for (const j of rest) {
+          const tp = { ...trials[j].prompt, segments: segmentsOf(trials[j].prompt.tokens) };
           const tIds = tp.tokens.map((x) => x.id);
           const tPatch = (await this.patchFor(cond, tp, tIds.length)).patches;
-          answer = await this.answer(h, tIds, tPatch, loraScale);
+          answers.set(j, await this.answer(h, tIds, tPatch, loraScale));
         }
-        trialResults.push({
+      }
+      trialResults = trials.map((t, i) => {
+        const answer = answers.get(i) ?? [];
+        return {
           index: i,
           restoration: trialScores[i] ?? null,
           edited: t.replacements.map((r) => r.position),
           text: this.tokenizer.decode(answer),
           tokenIds: answer,
-        });
-      }
+        };
+      });
     }
 
     return {
@@ -593,6 +608,32 @@ class RunContext {
       patchSummary: summary ? summary + trialNote : trialNote ? trialNote.slice(3) : undefined,
       ...(trialResults ? { trials: trialResults, shownTrial } : {}),
     };
+  }
+
+  /**
+   * Whole answers for prompt rows of one length in one batched decode (no patches), with the same stop
+   * tokens and stop strings as answer(): a row is cut after the first token whose text ends a stop string.
+   */
+  private async answersBatched(h: ModelHandle, rows: number[][], loraScale: number): Promise<number[][]> {
+    const g = this.spec.generation;
+    const stopStrings = g.stop ?? [];
+    const out = await generate(h.model.engine, {
+      inputIds: rows,
+      loraScale: rows.map(() => loraScale),
+      maxNewTokens: g.maxNewTokens,
+      stopTokens: [...new Set(h.model.arch.eosTokenIds)],
+      sampling: { temperature: g.temperature, topK: g.topK, topP: g.topP, seed: g.seed },
+      signal: this.signal,
+    });
+    throwIfAborted(this.signal);
+    return out.rows.map((r) => {
+      if (!stopStrings.length) return r.tokens;
+      for (let k = 1; k <= r.tokens.length; k++) {
+        const text = this.tokenizer.decode(r.tokens.slice(0, k));
+        if (stopStrings.some((s) => text.endsWith(s))) return r.tokens.slice(0, k);
+      }
+      return r.tokens;
+    });
   }
 
   /** One whole answer with the spec's generation settings (stop tokens and strings), cancellable. */
