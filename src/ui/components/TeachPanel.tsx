@@ -5,7 +5,7 @@
 // through a preset's builder.
 import { useId } from 'react';
 import { useSession } from '../session-context';
-import { useLab } from '../store';
+import { labStore, useLab } from '../store';
 import { TEACH, teachPreset } from '../teach';
 
 export function TeachPanel() {
@@ -27,7 +27,8 @@ export function TeachPanel() {
         void session
           .refresh()
           .then(() => session.sweep('kv'))
-          .then(() => session.layerSweep('kv'));
+          // NOTE: not after "Back to my experiment" or another lesson: that spec did not ask for it
+          .then(() => (labStore.getState().ui.teach === id ? session.layerSweep('kv') : undefined));
     }
   };
 
