@@ -35,11 +35,7 @@ export function setTemplateArg(
   return { ...spec, conversation: { ...spec.conversation, templateArgs } };
 }
 
-function updateCondition(
-  spec: ExperimentSpec,
-  id: string,
-  fn: (c: Condition) => Condition,
-): ExperimentSpec {
+function updateCondition(spec: ExperimentSpec, id: string, fn: (c: Condition) => Condition): ExperimentSpec {
   return { ...spec, conditions: spec.conditions.map((c) => (c.id === id ? fn(c) : c)) };
 }
 
