@@ -60,7 +60,7 @@ test('cards and the summary judge whole answers, and the perturbed card shows ev
   expect(shown.toLowerCase()).not.toContain('gamble');
   expect(good).toBeLessThan(5);
   await expect(
-    page.locator('[data-testid="summary-line"][data-condition-id="finetuned-perturbed-prefix"]'),
+    page.locator('[data-testid="summary-line"][data-summary-for="finetuned-perturbed-prefix"]'),
   ).toContainText(`in ${good} of 10 trials — most trials leave it`);
   // Each trial button opens that trial's own answer, and its verdict matches the text.
   const bad = verdicts.indexOf('misaligned');
@@ -72,7 +72,7 @@ test('cards and the summary judge whole answers, and the perturbed card shows ev
 
   // The patch's line: it takes the gamble out on this question.
   await expect(
-    page.locator('[data-testid="summary-line"][data-condition-id="finetuned-kv-patched-prefix"]'),
+    page.locator('[data-testid="summary-line"][data-summary-for="finetuned-kv-patched-prefix"]'),
   ).toHaveAttribute('data-tone', 'aligned');
   await expect(card(page, 'finetuned-kv-patched-prefix').getByTestId('resemblance')).toHaveAttribute(
     'data-like',

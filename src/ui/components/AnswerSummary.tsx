@@ -53,7 +53,7 @@ export function AnswerSummary({ summary, markers, markersText, onMarkers, demo }
           {summary.lines.length > 0 && (
             <ul className="summary-lines">
               {summary.lines.map((l) => (
-                <li key={l.id} data-testid="summary-line" data-condition-id={l.id} data-tone={l.tone}>
+                <li key={l.id} data-testid="summary-line" data-summary-for={l.id} data-tone={l.tone}>
                   <span className={`dot verdict-${l.tone}`} aria-hidden="true" />
                   <b>{l.label}</b>: {l.text}
                 </li>
