@@ -7,30 +7,8 @@
 
 import { CancelledError } from '../common/abort';
 import { errorMessage } from '../common/errors';
+import type { JsonPost, JsonPostAnswer } from '../common/json-post';
 import { parseRetryAfter, retryLoop, type RetryPolicy, type Sleep } from './retry';
-
-// NOTE: the same shapes as lab/eval/judge-api.ts's JudgePost (hub may not import lab; the CLI and the
-// worker hand this function to the judge, and the type checker compares the two there).
-export interface JsonPostRequest {
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-  signal?: AbortSignal;
-}
-
-/** The last answer after the retries, or why the endpoint could not be reached. */
-export type JsonPostAnswer =
-  | {
-      kind: 'http';
-      status: number;
-      statusText: string;
-      contentType: string | null;
-      text: string;
-      attempts: number;
-    }
-  | { kind: 'unreachable'; why: string; attempts: number };
-
-export type JsonPost = (req: JsonPostRequest) => Promise<JsonPostAnswer>;
 
 export interface JsonPostOptions {
   /** injected for tests and hosts with their own fetch; default globalThis.fetch */

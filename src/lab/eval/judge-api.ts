@@ -7,35 +7,12 @@
 // message, a log line, a spec, a link or an export — nor may a key someone put in the URL's path (the
 // id redacts credential-looking segments) — and nothing here fetches, touches the DOM or storage.
 
+import type { JsonPost } from '../../common/json-post';
 import { THRESHOLDS } from './em-data';
 import { JudgeError, scoreFromProbabilities, type Judge, type JudgeScore } from './judge';
 
-/** One JSON POST as the judge asks for it. */
-export interface JudgePostRequest {
-  url: string;
-  /** content type and, when there is a key, `authorization` */
-  headers: Record<string, string>;
-  body: string;
-  signal?: AbortSignal;
-}
-
-/**
- * The transport's last word after its own retries (of 429, 5xx, network failures and timeouts): the
- * endpoint's answer, or why it could not be reached; `attempts` counts the requests made.
- */
-export type JudgePostAnswer =
-  | {
-      kind: 'http';
-      status: number;
-      statusText: string;
-      contentType: string | null;
-      text: string;
-      attempts: number;
-    }
-  | { kind: 'unreachable'; why: string; attempts: number };
-
-/** Sends one POST (retrying as it sees fit); rejects with an AbortError when `signal` aborts. */
-export type JudgePost = (req: JudgePostRequest) => Promise<JudgePostAnswer>;
+/** The judge's transport (src/hub/json-post.ts in the CLI and worker; a stub in tests). */
+export type JudgePost = JsonPost;
 
 export interface ApiJudgeOptions {
   /** the API base (`https://api.openai.com/v1`) or the full `…/chat/completions` URL */
