@@ -2,20 +2,19 @@
 // row composition), per-question small-multiple cells, the answers behind a bar, the judge request from
 // the form, and the compact judge prompts for small judge models. Pure functions over plain data: it
 // must never import the engine, React or the DOM, and never put an API key anywhere but the request.
-import type { EvalRow, EvalSummary, RateSummary, RowStatus } from '../../lab/eval/eval-table';
+import {
+  ROW_STATUSES,
+  type EvalRow,
+  type EvalSummary,
+  type RateSummary,
+  type RowStatus,
+} from '../../lab/eval/eval-table';
 import type { ExperimentSpec, JudgePrompts } from '../../lab/spec/experiment';
 import type { EvalJudgeRequest } from '../../worker/protocol';
 import { parseMarkers } from '../../lab/eval/judge-marker';
 
-export const STATUS_ORDER: readonly RowStatus[] = [
-  'misaligned',
-  'aligned',
-  'incoherent',
-  'refusal',
-  'code',
-  'unscored',
-  'error',
-];
+/** The statuses in the order the charts stack them: the table's own order. */
+export const STATUS_ORDER = ROW_STATUSES;
 
 export const STATUS_LABEL: Record<RowStatus, string> = {
   misaligned: 'misaligned',
