@@ -6,27 +6,27 @@
 // load, with a message for the user to confirm.
 // Data and pure functions only: must never fetch anything, and never hold tokens.
 
-import type { ArchSpec, ModelType } from '../../engine/types';
+import type { ArchSpec } from '../../engine/types';
 import { estimateMemory, type MemoryEstimate, type WeightDtype } from '../../engine/memory';
 import type { ExperimentSpec, ModelSource, TemplateArgValue } from '../spec/experiment';
 
-/** config.json numbers that size a model. */
-export interface CatalogArch {
-  modelType: ModelType;
-  vocabSize: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  tieWordEmbeddings: boolean;
-  qkvBias: boolean;
-  qkNorm: boolean;
-  maxPositionEmbeddings: number;
-  /** Gemma's two extra norms per layer (pre/post feed-forward): they count in the parameters */
-  sandwichNorms?: boolean;
-}
+/** config.json numbers that size a model: the ArchSpec fields memory and parameter counts need. */
+export type CatalogArch = Pick<
+  ArchSpec,
+  | 'modelType'
+  | 'vocabSize'
+  | 'hiddenSize'
+  | 'intermediateSize'
+  | 'numLayers'
+  | 'numHeads'
+  | 'numKvHeads'
+  | 'headDim'
+  | 'tieWordEmbeddings'
+  | 'qkvBias'
+  | 'qkNorm'
+  | 'maxPositionEmbeddings'
+  | 'sandwichNorms'
+>;
 
 export interface CatalogModel {
   repo: string;
