@@ -228,7 +228,7 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove, mark
             className={reliable === false ? 'unreliable' : undefined}
           >
             {formatMetric(m.restoration, 2)}
-            {reliable === false && <span className="small"> (noise: tiny gap)</span>}
+            {reliable === false && <span className="small">(noise: tiny gap)</span>}
           </dd>
         </div>
         <div title="mean log-prob of aligned references minus misaligned ones">
