@@ -12,6 +12,9 @@ test('app boots and reports its backend', async ({ page }, info) => {
   if (want === 'webgpu') {
     // A real adapter, not a stub: here it is Chromium's SwiftShader.
     await expect(badge).toContainText('swiftshader');
+    // …and named as what it is: the GPU emulated on the CPU.
+    await expect(badge).toHaveAttribute('data-emulated', 'true');
+    await expect(badge).toContainText('software emulation');
   } else {
     await expect(badge).toContainText('WASM');
   }

@@ -1,0 +1,48 @@
+// What the header's backend badge says: the backend the models actually run on (not only what the
+// probe found), and a plain warning when WebGPU is a software fallback adapter (SwiftShader: the GPU
+// emulated on the CPU, far slower than WASM). Pure; must never touch the DOM or the worker.
+import type { BackendProbe } from '../worker/backend-probe';
+
+export interface BackendLabel {
+  kind: 'webgpu' | 'wasm' | 'pending';
+  text: string;
+  /** a software-emulated GPU: the badge warns */
+  emulated: boolean;
+  title?: string;
+}
+
+/** `used` is the worker's announcement, e.g. "webgpu · google swiftshader (fallback)" or "wasm". */
+export function backendLabel(
+  probe: BackendProbe | null,
+  used: { used: string } | null,
+  error: string | null,
+): BackendLabel {
+  if (!probe)
+    return { kind: 'pending', text: error ? 'backend unknown' : 'detecting backend…', emulated: false };
+  const usedKind = used?.used.split(' ')[0];
+  const kind: 'webgpu' | 'wasm' = usedKind === 'wasm' || usedKind === 'webgpu' ? usedKind : probe.kind;
+  const emulated = kind === 'webgpu' && isSoftwareAdapter(probe.adapter);
+  if (kind === 'wasm' && probe.kind === 'webgpu')
+    return {
+      kind,
+      text: `WASM · chosen (WebGPU ${probe.adapter ?? 'adapter'} available)`,
+      emulated: false,
+      title: 'The Models panel’s device setting runs the models on WASM.',
+    };
+  if (kind === 'wasm') return { kind, text: `WASM · ${probe.reason ?? 'no WebGPU'}`, emulated: false };
+  return {
+    kind,
+    text: emulated
+      ? `WebGPU · ${probe.adapter} · software emulation on the CPU, slower than WASM`
+      : `WebGPU · ${probe.adapter}`,
+    emulated,
+    title:
+      `shader-f16: ${probe.shaderF16 ? 'yes' : 'no'}` +
+      (emulated ? ' · choose WASM under Models → Device for speed' : ''),
+  };
+}
+
+/** A fallback adapter, or one known to be a CPU rasteriser (SwiftShader, llvmpipe, WARP). */
+export function isSoftwareAdapter(adapter: string | undefined): boolean {
+  return !!adapter && /\(fallback\)|swiftshader|llvmpipe|\bwarp\b|microsoft basic render/i.test(adapter);
+}
