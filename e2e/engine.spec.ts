@@ -18,6 +18,9 @@ test('engine matches the reference on every backend the browser has', async ({ p
   await page.goto('/check.html');
   const out = page.getByTestId('selfcheck');
   await expect(out).toHaveAttribute('data-state', 'done', { timeout: 180_000 });
+  // the page's one-line verdict agrees with the numbers checked below
+  await expect(page.getByTestId('selfcheck-verdict')).toHaveAttribute('data-verdict', 'pass');
+  await expect(page.getByTestId('selfcheck-verdict')).toContainText('PASS');
   const result = JSON.parse((await out.textContent()) ?? '{}') as {
     checks: Check[];
     crossBackend: number | null;

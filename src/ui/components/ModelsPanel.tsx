@@ -178,7 +178,12 @@ export function ModelsPanel() {
                 : `WASM — ${backend.reason}`
               : (backendError ?? 'detecting…')}
             {backendUsed && backendUsed.used !== backend?.kind && <> · running on {backendUsed.used}</>}
-            {backendUsed?.fallbackReason && <span className="muted"> ({backendUsed.fallbackReason})</span>}
+            {backendUsed?.fallbackReason && (
+              <span className="muted"> ({backendUsed.fallbackReason})</span>
+            )}{' '}
+            <a href="/check.html" target="_blank" rel="noopener" data-testid="selfcheck-link">
+              check the engine here
+            </a>
           </dd>
         </div>
         <div>
