@@ -37,7 +37,10 @@ test('teach presets load their experiments and explain them', async ({ page }, i
   await expect(page.getByTestId('heatmap').locator('rect.cell').first()).toBeVisible({ timeout: 200_000 });
   await page.getByRole('button', { name: 'Back to my experiment' }).click();
   await expect(page.getByTestId('teach-body')).toHaveCount(0);
+  // Back is the spec from before the first lesson (the demo), not the previous lesson's
   await expect(page.getByTestId('condition-card')).toHaveCount(4);
+  await expect(page.locator('[data-condition-id="finetuned-perturbed-query"]')).toHaveCount(0);
+  await expect(page.locator('[data-condition-id="finetuned-kv-patched-prefix"]')).toHaveCount(1);
   await page.getByTestId('teach-prefix').click();
   await expect(page.getByTestId('condition-card')).toHaveCount(2);
   await allDone(page);

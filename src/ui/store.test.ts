@@ -48,3 +48,42 @@ describe('lab store', () => {
     expect(store.getState().origin).toBe('link');
   });
 });
+
+describe('Teach lessons', () => {
+  const lesson = (label: string) => renameCondition(defaultSpec(), 'base', label);
+
+  it('"Back" restores the spec from before the first lesson, not the previous lesson', () => {
+    const store = createLabStore();
+    const st = () => store.getState();
+    st().setSpec((s) => renameCondition(s, 'finetuned', 'my own finetune'));
+    const mine = st().spec;
+    expect(st().startLesson('perturb', lesson('lesson 2'))).toBe(true);
+    expect(st().ui.teach).toBe('perturb');
+    expect(st().startLesson('patch', lesson('lesson 3'))).toBe(true);
+    st().setSpec((s) => renameCondition(s, 'base', 'edited in the lesson'));
+    st().leaveLesson(true);
+    expect(st().spec).toEqual(mine);
+    expect(st().ui.teach).toBeNull();
+    expect(st().lessonReturn).toBeNull();
+  });
+
+  it('"Hide" keeps the lesson spec, and the next lesson returns to it', () => {
+    const store = createLabStore();
+    const st = () => store.getState();
+    st().startLesson('prefix', lesson('lesson 1'));
+    st().leaveLesson(false);
+    expect(st().spec.conditions[0].label).toBe('lesson 1');
+    st().startLesson('perturb', lesson('lesson 2'));
+    st().leaveLesson(true);
+    expect(st().spec.conditions[0].label).toBe('lesson 1');
+  });
+
+  it('a link during a lesson leaves nothing to go back to', () => {
+    const store = createLabStore();
+    const st = () => store.getState();
+    st().startLesson('prefix', lesson('lesson 1'));
+    st().setSpec(lesson('from a link'), 'link');
+    st().leaveLesson(true);
+    expect(st().spec.conditions[0].label).toBe('from a link');
+  });
+});

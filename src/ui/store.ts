@@ -45,6 +45,8 @@ export interface LabState {
   origin: SpecOrigin;
   /** earlier specs, newest last, for undo */
   past: ExperimentSpec[];
+  /** the user's spec from before the first Teach lesson of a run of lessons ("Back to my experiment") */
+  lessonReturn: ExperimentSpec | null;
 
   backend: BackendProbe | null;
   /** what the worker actually used for the last run, and why it fell back */
@@ -96,6 +98,10 @@ export interface LabActions {
   /** Validates and installs a new spec; returns false (and posts the errors) when it is invalid. */
   setSpec: (next: ExperimentSpec | ((s: ExperimentSpec) => ExperimentSpec), origin?: SpecOrigin) => boolean;
   undo: () => void;
+  /** Loads a lesson's spec; the spec from before the first lesson in a row is kept for leaveLesson. */
+  startLesson: (id: TeachId, spec: ExperimentSpec) => boolean;
+  /** Ends the lesson; `back` restores the spec from before the first lesson, else the lesson's stays. */
+  leaveLesson: (back: boolean) => void;
   notify: (kind: Notice['kind'], text: string, details?: string[]) => void;
   dismiss: (id: number) => void;
   setUi: (patch: Partial<LabState['ui']>) => void;
@@ -111,6 +117,7 @@ function initialState(spec: ExperimentSpec = defaultSpec()): LabState {
     spec,
     origin: 'default',
     past: [],
+    lessonReturn: null,
     backend: null,
     backendUsed: null,
     backendError: null,
@@ -173,6 +180,8 @@ export function createLabStore(spec?: ExperimentSpec) {
         spec: parsed.spec,
         origin,
         past,
+        // a link, a file or the default replaces the user's experiment: no lesson to go back from
+        ...(origin === 'edit' ? {} : { lessonReturn: null }),
         conditions: pruneStates(s.conditions, parsed.spec),
         ui: fixTargets(origin === 'edit' ? s.ui : { ...s.ui, selectedToken: null }, parsed.spec),
       });
@@ -189,6 +198,21 @@ export function createLabStore(spec?: ExperimentSpec) {
         conditions: pruneStates(s.conditions, prev),
         ui: fixTargets(s.ui, prev),
       });
+    },
+    startLesson(id, spec) {
+      const s = get();
+      const back = s.ui.teach ? (s.lessonReturn ?? s.spec) : s.spec;
+      // NOTE: 'edit' origin keeps the undo history as well.
+      if (!s.setSpec(spec, 'edit')) return false;
+      set({ lessonReturn: back });
+      get().setUi({ teach: id, selectedToken: null });
+      return true;
+    },
+    leaveLesson(back) {
+      const ret = get().lessonReturn;
+      if (back && ret) get().setSpec(ret, 'edit');
+      set({ lessonReturn: null });
+      get().setUi({ teach: null });
     },
     notify(kind, text, details) {
       const n: Notice = { id: nextNotice++, kind, text, details };

@@ -1,6 +1,7 @@
 // The Teach section: four guided presets (what the prefix is; perturbing it; patching it from the base
-// model; TReFT), reachable from the first screen. Choosing one loads its spec (undo returns to the
-// previous experiment) and shows its few sentences; the patching one also starts the heatmap sweep and
+// model; TReFT), reachable from the first screen. Choosing one loads its spec and shows its few
+// sentences; "Back to my experiment" restores the spec from before the first lesson (store.ts
+// startLesson / leaveLesson), however many lessons were opened since; the patching one also starts the heatmap sweep and
 // then the per-layer patch (the plainest answer to "which layer"). Must never change the spec except
 // through a preset's builder.
 import { useId } from 'react';
@@ -10,18 +11,15 @@ import { TEACH, teachPreset } from '../teach';
 
 export function TeachPanel() {
   const teach = useLab((s) => s.ui.teach);
-  const setUi = useLab((s) => s.setUi);
-  const setSpec = useLab((s) => s.setSpec);
-  const undo = useLab((s) => s.undo);
+  const startLesson = useLab((s) => s.startLesson);
+  const leaveLesson = useLab((s) => s.leaveLesson);
   const session = useSession();
   const uid = useId();
   const active = teach ? teachPreset(teach) : null;
 
   const start = (id: (typeof TEACH)[number]['id']) => {
     const p = teachPreset(id);
-    // NOTE: 'edit' origin keeps the undo history, so "Back" restores the user's own experiment.
-    if (setSpec(p.build(), 'edit')) {
-      setUi({ teach: id, selectedToken: null });
+    if (startLesson(id, p.build())) {
       // NOTE: answers first, then the sweep (the engine runs one request at a time).
       if (p.sweep && session)
         void session
@@ -67,14 +65,12 @@ export function TeachPanel() {
             <button
               type="button"
               className="btn small"
-              onClick={() => {
-                undo();
-                setUi({ teach: null });
-              }}
+              onClick={() => leaveLesson(true)}
+              data-testid="teach-back"
             >
               Back to my experiment
             </button>
-            <button type="button" className="btn small" onClick={() => setUi({ teach: null })}>
+            <button type="button" className="btn small" onClick={() => leaveLesson(false)}>
               Hide
             </button>
           </div>
