@@ -95,10 +95,13 @@ test('a token edit changes the perturbed card; K/V ↔ residual updates the patc
   const controls = page.getByTestId('patch-controls');
   await controls.getByLabel('Residual').check();
   await expect(patched.locator('.card-desc').first()).toContainText('residual');
+  // an untouched title follows the settings (so exports carry the right label)
+  await expect(patched.getByTestId('card-title')).toHaveText(/prefix residual from base/);
   await allDone(page, ['finetuned-kv-patched-prefix']);
   await screenshot(page, info, 'ui-patch-resid');
   await controls.getByLabel('K/V').check();
   await expect(patched.locator('.card-desc').first()).toContainText('K/V');
+  await expect(patched.getByTestId('card-title')).toHaveText(/prefix K\/V from base/);
   await allDone(page, ['finetuned-kv-patched-prefix']);
   // Greedy decoding: back to K/V gives the K/V answer again.
   await expect(patched.getByTestId('answer')).toHaveText(kvAnswer ?? '');

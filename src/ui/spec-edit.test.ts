@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaultSpec, parseSpec } from '../lab/spec/experiment';
+import { defaultSpec, parseSpec, type ExperimentSpec } from '../lab/spec/experiment';
+import { settingsLabel } from './describe';
 import {
   addCellPatchCondition,
   addCondition,
@@ -11,6 +12,7 @@ import {
   removeTokenEdit,
   renameCondition,
   replaceModels,
+  setPatch,
   setRandomPerturbation,
   setSystem,
   setTemplateArg,
@@ -138,5 +140,37 @@ describe('replaceModels', () => {
       { id: 'finetuned', label: 'Finetuned', model: 'finetuned' },
     ]);
     expect(parseSpec(r.spec).ok).toBe(true);
+  });
+});
+
+describe('condition titles follow their settings until renamed', () => {
+  const patchOf = (s: ExperimentSpec) => s.conditions.find((c) => c.id === 'finetuned-kv-patched-prefix')!;
+
+  it("the default titles are their settings' titles", () => {
+    const s = defaultSpec();
+    for (const c of s.conditions) expect(c.label).toBe(settingsLabel(c, s));
+  });
+
+  it('a patch change retitles an untouched card', () => {
+    const s0 = defaultSpec();
+    const p = patchOf(s0).patch!;
+    const s1 = setPatch(s0, 'finetuned-kv-patched-prefix', {
+      ...p,
+      component: 'resid',
+      layers: { from: 0, to: 1 },
+    });
+    expect(patchOf(s1).label).toBe('Finetuned, prefix residual (layers 0–1) from base');
+    const s2 = setPatch(s1, 'finetuned-kv-patched-prefix', { ...p, positions: 'query-control' });
+    expect(patchOf(s2).label).toBe('Finetuned, query control K/V from base');
+    const s3 = addTokenEdit(s2, 'finetuned-kv-patched-prefix', { op: 'delete', segment: 'prefix', index: 3 });
+    expect(patchOf(s3).label).toBe('Finetuned, 1 token edit, query control K/V from base');
+  });
+
+  it('a title the user typed stays', () => {
+    const s0 = renameCondition(defaultSpec(), 'finetuned-kv-patched-prefix', 'my patch');
+    const p = patchOf(s0).patch!;
+    const s1 = setPatch(s0, 'finetuned-kv-patched-prefix', { ...p, component: 'resid' });
+    expect(patchOf(s1).label).toBe('my patch');
+    expect(patchOf(s1).patch?.component).toBe('resid');
   });
 });

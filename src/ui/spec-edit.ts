@@ -12,6 +12,8 @@ import type {
   TokenEdit,
 } from '../lab/spec/experiment';
 
+import { settingsLabel } from './describe';
+
 export type RandomParams = Extract<Perturbation, { kind: 'random' }>;
 
 export function setUser(spec: ExperimentSpec, user: string): ExperimentSpec {
@@ -37,6 +39,14 @@ export function setTemplateArg(
 
 function updateCondition(spec: ExperimentSpec, id: string, fn: (c: Condition) => Condition): ExperimentSpec {
   return { ...spec, conditions: spec.conditions.map((c) => (c.id === id ? fn(c) : c)) };
+}
+
+/** A change of a condition's settings: a title that was its settings' title follows them; a typed one stays. */
+function updateSettings(spec: ExperimentSpec, id: string, fn: (c: Condition) => Condition): ExperimentSpec {
+  return updateCondition(spec, id, (c) => {
+    const next = fn(c);
+    return c.label === settingsLabel(c, spec) ? { ...next, label: settingsLabel(next, spec) } : next;
+  });
 }
 
 /** A slug not yet used by a condition: `stem`, `stem-2`, `stem-3`… */
@@ -82,7 +92,7 @@ export function renameCondition(spec: ExperimentSpec, id: string, label: string)
 }
 
 export function setPatch(spec: ExperimentSpec, id: string, patch: PatchSettings | undefined): ExperimentSpec {
-  return updateCondition(spec, id, (c) => {
+  return updateSettings(spec, id, (c) => {
     const next = { ...c };
     if (patch) next.patch = patch;
     else delete next.patch;
@@ -95,7 +105,7 @@ export function setPerturbation(
   id: string,
   p: Perturbation | undefined,
 ): ExperimentSpec {
-  return updateCondition(spec, id, (c) => {
+  return updateSettings(spec, id, (c) => {
     const next = { ...c };
     if (p) next.perturbation = p;
     else delete next.perturbation;
@@ -104,7 +114,7 @@ export function setPerturbation(
 }
 
 export function setLoraScale(spec: ExperimentSpec, id: string, scale: number | undefined): ExperimentSpec {
-  return updateCondition(spec, id, (c) => {
+  return updateSettings(spec, id, (c) => {
     const next = { ...c };
     if (scale === undefined) delete next.loraScale;
     else next.loraScale = Math.min(1, Math.max(0, Math.round(scale * 100) / 100));
@@ -122,7 +132,7 @@ function clashes(a: TokenEdit, b: TokenEdit): boolean {
  * old edit; a random perturbation gives way to the edit list (the strip shows one set of edits).
  */
 export function addTokenEdit(spec: ExperimentSpec, id: string, edit: TokenEdit): ExperimentSpec {
-  return updateCondition(spec, id, (c) => {
+  return updateSettings(spec, id, (c) => {
     const old = c.perturbation?.kind === 'edits' ? c.perturbation.edits : [];
     const edits = [...old.filter((e) => !clashes(e, edit)), edit];
     return { ...c, perturbation: { kind: 'edits', edits } };
@@ -136,7 +146,7 @@ export function addTokenEdits(spec: ExperimentSpec, id: string, edits: readonly 
 
 /** Removes edit `index` of a condition's edit list; an empty list removes the perturbation. */
 export function removeTokenEdit(spec: ExperimentSpec, id: string, index: number): ExperimentSpec {
-  return updateCondition(spec, id, (c) => {
+  return updateSettings(spec, id, (c) => {
     if (c.perturbation?.kind !== 'edits') return c;
     const edits = c.perturbation.edits.filter((_e, i) => i !== index);
     const next = { ...c };
