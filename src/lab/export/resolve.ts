@@ -8,7 +8,7 @@
 import type { FileSource } from '../../engine/files';
 import { parseConfigDetailed } from '../../engine/config';
 import { isObject } from '../../common/json';
-import { loadTokenizer, type LabTokenizer } from '../prompt/tokenizer';
+import { loadTokenizer } from '../prompt/tokenizer';
 import type { ExperimentSpec, ModelEntry, ModelSource } from '../spec/experiment';
 import type { Lab } from '../run/lab';
 import { buildExportPlan, type BuildPlanOptions, type ExportPlan, type PlanModelInput } from './plan';
@@ -48,15 +48,8 @@ function registryDose(spec: ExperimentSpec, entry: ModelEntry): number {
   return adapted ? 0 : 1;
 }
 
-interface SmallFiles {
-  numLayers: number;
-  hiddenSize: number;
-  numKvHeads: number;
-  headDim: number;
-  vocabSize: number;
-  eosTokenIds: number[];
-  tokenizer: LabTokenizer;
-}
+/** What the plan needs of a model that config.json and the tokenizer files alone give. */
+type SmallFiles = Omit<PlanModelInput, 'loraScale' | 'embedding'>;
 
 async function readSmallFiles(source: FileSource): Promise<SmallFiles> {
   for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json'])
