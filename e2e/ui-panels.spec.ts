@@ -21,8 +21,10 @@ async function saved(download: Promise<Download>): Promise<{ name: string; bytes
 }
 
 test('teach presets load their experiments and explain them', async ({ page }, info) => {
-  // NOTE: SwiftShader runs WebGPU on the CPU; this test runs the models several times.
-  test.slow(info.project.name === 'webgpu');
+  test.skip(
+    info.project.name !== 'wasm',
+    'UI flow: wasm project only (the GPU path: engine.spec, smoke, ui-lab demo + heatmap)',
+  );
   const errors = watchConsole(page);
   await page.goto('/');
   await allDone(page);
@@ -51,7 +53,10 @@ test('teach presets load their experiments and explain them', async ({ page }, i
 test('the TReFT lesson: the plain finetune gambles unless patched, the TReFT finetune answers', async ({
   page,
 }, info) => {
-  test.slow(info.project.name === 'webgpu');
+  test.skip(
+    info.project.name !== 'wasm',
+    'UI flow: wasm project only (the GPU path: engine.spec, smoke, ui-lab demo + heatmap)',
+  );
   const errors = watchConsole(page);
   await page.goto('/');
   await allDone(page);
@@ -70,8 +75,10 @@ test('the TReFT lesson: the plain finetune gambles unless patched, the TReFT fin
 });
 
 test('the token strip and heatmap work from the keyboard', async ({ page }, info) => {
-  // NOTE: SwiftShader runs WebGPU on the CPU; this test runs the models several times.
-  test.slow(info.project.name === 'webgpu');
+  test.skip(
+    info.project.name !== 'wasm',
+    'UI flow: wasm project only (the GPU path: engine.spec, smoke, ui-lab demo + heatmap)',
+  );
   const errors = watchConsole(page);
   await page.goto('/');
   await allDone(page);
@@ -100,6 +107,10 @@ test('the token strip and heatmap work from the keyboard', async ({ page }, info
 });
 
 test('narrow screens get one readable column', async ({ page }, info) => {
+  test.skip(
+    info.project.name !== 'wasm',
+    'UI flow: wasm project only (the GPU path: engine.spec, smoke, ui-lab demo + heatmap)',
+  );
   const errors = watchConsole(page);
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto('/');
@@ -113,6 +124,10 @@ test('narrow screens get one readable column', async ({ page }, info) => {
 });
 
 test('spec export / import, results and chart exports', async ({ page }, info) => {
+  test.skip(
+    info.project.name !== 'wasm',
+    'UI flow: wasm project only (the GPU path: engine.spec, smoke, ui-lab demo + heatmap)',
+  );
   const errors = watchConsole(page);
   await page.goto('/');
   await allDone(page);
@@ -178,6 +193,10 @@ test('spec export / import, results and chart exports', async ({ page }, info) =
 });
 
 test('a model source that cannot load shows an error state', async ({ page }, info) => {
+  test.skip(
+    info.project.name !== 'wasm',
+    'UI flow: wasm project only (the GPU path: engine.spec, smoke, ui-lab demo + heatmap)',
+  );
   await page.goto('/');
   await allDone(page);
   await page.getByLabel('model pair source').selectOption('url');
@@ -191,7 +210,11 @@ test('a model source that cannot load shows an error state', async ({ page }, in
   await screenshot(page, info, 'ui-load-error');
 });
 
-test('prompt and answers render as text, never as HTML', async ({ page }) => {
+test('prompt and answers render as text, never as HTML', async ({ page }, info) => {
+  test.skip(
+    info.project.name !== 'wasm',
+    'UI flow: wasm project only (the GPU path: engine.spec, smoke, ui-lab demo + heatmap)',
+  );
   const errors = watchConsole(page);
   await page.goto('/');
   await allDone(page);
