@@ -269,6 +269,7 @@ function table(rep: BenchReport): string {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'lens') return (await import('./lens')).benchLens(process.argv.slice(3));
   const args = parseArgs(process.argv.slice(2));
   // NOTE: V8 first compiles WASM with its baseline compiler (Liftoff) and tiers hot functions up to
   // TurboFan in the background over the first ~40 decode steps; before that WASM runs ~2× slower and

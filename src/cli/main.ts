@@ -9,7 +9,7 @@ import { redactToken } from '../hub/hub-api';
 import { parseSpec, type ExperimentSpec } from '../lab/spec/experiment';
 import { decodeLink, encodeLink } from '../lab/spec/link';
 import { Lab } from '../lab/run/lab';
-import type { RunResult } from '../lab/spec/results';
+import type { LensResult, RunResult } from '../lab/spec/results';
 import { evalCommand, EvalUsageError, EVAL_USAGE } from './eval';
 import { inspectModel } from './inspect';
 import { cacheCommand } from './cache-command';
@@ -30,6 +30,7 @@ usage:
   piggyback run <spec.json | share-url> [--json] [--backend node-cpu|wasm] [--out results.json]
   piggyback sweep <spec.json | share-url> --component resid|kv [--out grid.json]
   piggyback drift <spec.json | share-url>
+  piggyback lens <spec.json | share-url> [--json] [--positions first|answer] [--top-k N]
 ${EVAL_USAGE}
 ${EXPORT_USAGE}
   piggyback inspect <model folder | URL | owner/name[@rev] | demo:demo-base>
@@ -232,6 +233,28 @@ export async function main(argv: string[]): Promise<number> {
         }
         return 0;
       }
+      case 'lens': {
+        const spec = loadSpecArg(arg);
+        const positions = flag(args, 'positions');
+        if (positions !== undefined && positions !== 'first' && positions !== 'answer')
+          throw new UsageError('--positions must be first or answer');
+        const topKArg = flag(args, 'top-k');
+        const topK = topKArg === undefined ? undefined : Number(topKArg);
+        if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1 && topK <= 50))
+          throw new UsageError('--top-k must be an integer from 1 to 50');
+        const lensSpec: ExperimentSpec = {
+          ...spec,
+          lens: { ...spec.lens, ...(positions ? { positions } : {}), ...(topK ? { topK } : {}) },
+        };
+        const lab = makeLab(args, specDir(arg));
+        try {
+          const r = await lab.lens(lensSpec);
+          process.stdout.write(args.flags.has('json') ? JSON.stringify(r) + '\n' : lensTable(r));
+        } finally {
+          await lab.dispose();
+        }
+        return 0;
+      }
       case 'eval': {
         const spec = loadSpecArg(arg);
         const lab = makeLab(args, specDir(arg));
@@ -309,4 +332,30 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`piggyback: ${redactToken(msg, cliHubOptions(args.flags).token)}\n`);
     return 1;
   }
+}
+
+/** The lens as text: per condition and position, per site the tracked tokens' probabilities and the top-1. */
+export function lensTable(r: LensResult): string {
+  const q = (t: string) => JSON.stringify(t);
+  const lines = [
+    `logit lens (${r.mode}); tracked: ${r.tracked.map((t) => `${q(t.text)} (${t.role})`).join(', ')}`,
+  ];
+  for (const c of r.conditions) {
+    lines.push('', `${c.label} [${c.id}]${c.note ? ` · ${c.note}` : ''}`);
+    if (c.error) {
+      lines.push(`  error: ${c.error}`);
+      continue;
+    }
+    for (const p of c.positions) {
+      lines.push(`  after ${q(p.label)} (position ${p.position})${p.next ? ` → ${q(p.next.text)}` : ''}`);
+      lines.push(`  site  ${r.tracked.map((t) => q(t.text).padStart(10)).join(' ')}  top-1`);
+      r.sites.forEach((site, i) => {
+        const top = p.top[i][0];
+        lines.push(
+          `  ${String(site).padStart(4)}  ${p.tracked[i].map((x) => x.toFixed(4).padStart(10)).join(' ')}  ${top ? `${q(top.text)} ${top.prob.toFixed(4)}` : ''}`,
+        );
+      });
+    }
+  }
+  return lines.join('\n') + '\n';
 }

@@ -148,7 +148,7 @@ export class EngineSession {
     return this.session.outputNames;
   }
 
-  /** Runs with exactly these outputs fetched (ORT computes only what they need). */
+  /** Runs with exactly these outputs fetched (ORT still runs every node of the graph: see CONTEXT.md). */
   async run(
     feeds: Record<string, OrtTensor>,
     fetches: readonly string[],

@@ -69,6 +69,7 @@ const MODEL_REQUESTS: ReadonlySet<WorkerRequest['type']> = new Set([
   'sweep',
   'layer-sweep',
   'drift',
+  'lens',
   'neighbours',
   'tokenize',
   'export-plan',
@@ -289,6 +290,10 @@ const handlers: RequestHandlers<AbortSignal> = {
   async drift(req) {
     const spec = specOf(req.spec);
     return { type: 'drift-done', result: await (await labReady(spec)).drift(spec) };
+  },
+  async lens(req, signal) {
+    const spec = specOf(req.spec);
+    return { type: 'lens-done', result: await (await labReady(spec)).lens(spec, signal) };
   },
   async neighbours(req) {
     const spec = specOf(req.spec);

@@ -8,7 +8,14 @@
 // handlers are typed by `RequestHandlers`, so both ends are checked against this one map.
 import type { BackendProbe } from './backend-probe';
 import type { SelfCheckResult } from './selfcheck';
-import type { ConditionResult, DriftResult, PromptView, RunResult, SweepResult } from '../lab/spec/results';
+import type {
+  ConditionResult,
+  DriftResult,
+  LensResult,
+  PromptView,
+  RunResult,
+  SweepResult,
+} from '../lab/spec/results';
 import type { EvalRow, EvalSummary } from '../lab/eval/eval-table';
 import type { ModelSource, PatchComponent } from '../lab/spec/experiment';
 import type { ExportPlan } from '../lab/export/plan';
@@ -33,6 +40,8 @@ export type WorkerRequest =
     }
   /** prefix drift per layer (TReFT's L_K, L_V) of finetuned vs base */
   | { id: number; type: 'drift'; spec: SpecJson }
+  /** the logit lens per condition (spec.lens: top-k, first or every answer position, tracked tokens) */
+  | { id: number; type: 'lens'; spec: SpecJson }
   /** cancel the request with this id (never answered; the target answers 'cancelled') */
   | { id: number; type: 'cancel'; target: number }
   // --- UI additions (issue 5) ---
@@ -193,6 +202,7 @@ interface ResponseTable {
   run: { result: RunResult };
   sweep: { result: SweepResult };
   drift: { result: DriftResult };
+  lens: { result: LensResult };
   neighbours: { tokenId: number; neighbours: TokenNeighbour[] };
   tokenize: { tokens: { id: number; text: string }[] };
   'export-plan': { plan: ExportPlan };

@@ -36,6 +36,8 @@ import {
 import type {
   ConditionResult,
   DriftResult,
+  LensCondition,
+  LensResult,
   PromptToken,
   PromptView,
   RunResult,
@@ -273,6 +275,65 @@ export class Lab {
     return { layers: d.layers, lk: d.lK, lv: d.lV, lkv: d.lKV };
   }
 
+  /**
+   * The logit lens per condition: the residual stream entering each layer (sites 0 … numLayers, read by
+   * the engine's residual taps in one forward) through the final norm and the unembedding (the model's
+   * lens head, a small separate session), at the position predicting the first answer token — or, with
+   * `spec.lens.positions` 'answer', at every position of the finetuned model's greedy answer,
+   * teacher-forced in every condition. Tracks the finetuned and base models' first answer tokens (their
+   * argmax) and `spec.lens.track`. Taps read each site before its patch: a residual patch at the lens
+   * position itself is not seen (the K/V and prefix patches the lab makes never are there).
+   */
+  async lens(spec: ExperimentSpec, signal?: AbortSignal): Promise<LensResult> {
+    const { prompt, handles } = await this.prepare(spec);
+    const ctx = new RunContext(spec, handles, prompt, signal);
+    const settings = spec.lens ?? {};
+    const topK = settings.topK ?? 5;
+    const mode = settings.positions ?? 'first';
+    const tok = ctx.tokenizer;
+    const ftTop = topK1(await ctx.finetunedDistribution());
+    const baseTop = topK1(await ctx.baseDistribution());
+    const tracked: LensResult['tracked'] = [{ id: ftTop, text: tok.idToText(ftTop), role: 'finetuned' }];
+    if (baseTop !== ftTop) tracked.push({ id: baseTop, text: tok.idToText(baseTop), role: 'base' });
+    for (const text of settings.track ?? []) {
+      const id = tok.encode(text)[0];
+      if (id === undefined || tracked.some((t) => t.id === id)) continue;
+      tracked.push({ id, text: tok.idToText(id), role: 'extra' });
+    }
+    let answer: number[] = [];
+    if (mode === 'answer') {
+      const ft = ctx.handle(finetunedModelId(spec));
+      const out = await generate(ft.model.engine, {
+        inputIds: [ctx.promptIds()],
+        loraScale: [ft.loraScale],
+        maxNewTokens: settings.answerTokens ?? 8,
+        stopTokens: [...new Set(ft.model.arch.eosTokenIds)],
+        signal,
+      });
+      answer = out.rows[0].tokens;
+    }
+    const conditions: LensCondition[] = [];
+    let sites: number[] = [];
+    for (const cond of spec.conditions) {
+      throwIfAborted(signal);
+      try {
+        const c = await ctx.lensCondition(cond, answer, topK, tracked);
+        sites = c.sites;
+        conditions.push(c.result);
+      } catch (e) {
+        if (signal?.aborted) throw new CancelledError();
+        conditions.push({
+          id: cond.id,
+          label: cond.label,
+          model: cond.model,
+          positions: [],
+          error: errorMessage(e),
+        });
+      }
+    }
+    return { sites, tracked, mode, topK, conditions };
+  }
+
   /** Restoration by layer: patch one layer (all `positions`, default the prefix) per batch row. */
   async layerSweep(
     spec: ExperimentSpec,
@@ -352,6 +413,13 @@ export interface LayerSweepValues {
   layers: number[];
   positions: number[];
   values: number[];
+}
+
+/** the argmax of a logit row */
+function topK1(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
 }
 
 function rangeOf([s, e]: [number, number]): number[] {
@@ -472,6 +540,103 @@ class RunContext {
     let summary = patchSummary(cond.patch, target.model.arch.numLayers, pos.positions.length);
     if (!pos.matched) summary += ` (asked for ${pos.requested}, the query has only ${pos.positions.length})`;
     return { patches: built.patches, summary };
+  }
+
+  /**
+   * One condition's logit lens (Lab.lens): its prompt (edits, or the best random trial as the run
+   * picks it), its patch, one forward tapping every residual site, the lens head on the rows that
+   * predict the first answer token (and each following `answer` token).
+   */
+  async lensCondition(
+    cond: Condition,
+    answer: number[],
+    topK: number,
+    tracked: { id: number }[],
+  ): Promise<{ sites: number[]; result: LensCondition }> {
+    const h = this.handle(cond.model);
+    const loraScale = cond.loraScale ?? h.loraScale;
+    const lensHead = h.model.lensHead;
+    if (!lensHead) throw new Error('this model was loaded without a lens head');
+    let p: SegmentedPrompt = this.prompt;
+    let note = '';
+    const pert = cond.perturbation;
+    if (pert?.kind === 'edits') p = applyEdits(this.prompt, pert.edits, this.codec());
+    else if (pert?.kind === 'random') {
+      const base = await this.baseDistribution();
+      const klFt = klFromLogits(base, await this.finetunedDistribution());
+      const trials = randomPerturbations(this.prompt, pert, h.model.embedding, {
+        codec: this.codec(),
+        allowed: (id) => id < this.tokenizer.vocabSize,
+      });
+      const scores: (number | null)[] = [];
+      for (const t of trials) {
+        const tIds = t.prompt.tokens.map((x) => x.id);
+        const { patches } = await this.patchFor(cond, t.prompt, tIds.length);
+        scores.push(
+          normalizedRestoration(
+            klFromLogits(base, await this.lastLogits(h, tIds, patches, loraScale)),
+            klFt,
+            0,
+          ),
+        );
+      }
+      const pick = bestAndAvg(scores, true).bestTrial ?? 0;
+      p = trials[pick].prompt;
+      note = `trial ${pick + 1} of ${trials.length} (best)`;
+    }
+    p = { ...p, segments: segmentsOf(p.tokens) };
+    const promptIds = p.tokens.map((t) => t.id);
+    const ids = [...promptIds, ...answer.slice(0, -1)];
+    const { patches, summary } = await this.patchFor(cond, p, ids.length);
+    if (summary) note = note ? `${summary} · ${note}` : summary;
+    throwIfAborted(this.signal);
+    const L = h.model.arch.numLayers;
+    const H = h.model.arch.hiddenSize;
+    const sites = Array.from({ length: L + 1 }, (_, l) => l);
+    const out = await h.model.engine.evaluate({
+      inputIds: [ids],
+      loraScale: [loraScale],
+      patches,
+      taps: { resid: sites, logits: 'last' },
+    });
+    const rows = Array.from({ length: Math.max(1, answer.length) }, (_, j) => promptIds.length - 1 + j);
+    const x = new Float32Array(rows.length * sites.length * H);
+    rows.forEach((pos, r) =>
+      sites.forEach((l) =>
+        x.set(out.resid.get(l)!.data.subarray(pos * H, (pos + 1) * H), (r * sites.length + l) * H),
+      ),
+    );
+    const lens = await (
+      await lensHead()
+    ).apply(
+      x,
+      topK,
+      tracked.map((t) => t.id),
+    );
+    const text = (id: number) => this.tokenizer.idToText(id);
+    const allIds = [...promptIds, ...answer];
+    const positions = rows.map((pos, r) => {
+      const at = lens.slice(r * sites.length, (r + 1) * sites.length);
+      return {
+        position: pos,
+        label: text(allIds[pos]),
+        ...(answer.length ? { next: { id: answer[r], text: text(answer[r]) } } : {}),
+        tracked: at.map((row) => row.trackedLogp.map(Math.exp)),
+        top: at.map((row) =>
+          row.topIds.map((id, i) => ({ id, text: text(id), prob: Math.exp(row.topLogp[i]) })),
+        ),
+      };
+    });
+    return {
+      sites,
+      result: {
+        id: cond.id,
+        label: cond.label,
+        model: cond.model,
+        positions,
+        ...(note ? { note } : {}),
+      },
+    };
   }
 
   async runCondition(

@@ -2,6 +2,7 @@
 // decoder (engine), tokenizer, input embedding (for perturbations). A finetune given as a LoRA adapter
 // shares one session with its base (base = LoRA dose 0). Must never touch the DOM or React.
 import type { WeightDtype } from '../../engine/memory';
+import { LensHead, lensWeightsOf } from '../../engine/lens';
 import { EngineModel } from '../../engine/model';
 import type { BackendRequest } from '../../engine/session';
 import type { FileSource } from '../../engine/files';
@@ -37,6 +38,11 @@ export interface LoadedLabModel {
   hasAdapter: boolean;
   /** weights held (base + adapter), for the memory readout */
   parameterCount: number;
+  /**
+   * The logit-lens head (final norm + unembedding) on the engine's backend, opened on first use (it
+   * holds its own fp32 copy of the head matrix); disposed with the model.
+   */
+  lensHead?: () => Promise<LensHead>;
 }
 
 /** A model of the spec as the runner uses it: a session and the LoRA dose that makes it this model. */
@@ -65,6 +71,7 @@ const entryKey = (e: ModelEntry) =>
 export class ModelRegistry {
   private cache = new Map<string, Promise<LoadedLabModel>>();
   private ready: { id: string; entry: ModelEntry; model: LoadedLabModel }[] = [];
+  private lensHeads: (() => Promise<LensHead> | null)[] = [];
 
   /** Models loaded so far (for the memory readout). */
   loaded(): { id: string; entry: ModelEntry; model: LoadedLabModel }[] {
@@ -138,6 +145,12 @@ export class ModelRegistry {
     progress('session', 1, 1);
     const embed = loaded.weights.get('model.embed_tokens.weight');
     if (!embed) throw new Error(`${source.id}: no input embedding`);
+    // NOTE: only the final norm and the head matrix are kept for the lens (tied: the embedding, kept anyway)
+    const lensWeights = lensWeightsOf(loaded.spec, loaded.weights);
+    let lens: Promise<LensHead> | null = null;
+    const lensHead = (): Promise<LensHead> =>
+      (lens ??= LensHead.create(loaded.spec, lensWeights, engine.backend.kind));
+    this.lensHeads.push(() => lens);
     let parameterCount = 0;
     for (const t of loaded.weights.values()) parameterCount += t.data.length;
     for (const b of lora?.branches.values() ?? []) parameterCount += b.a.data.length + b.b.data.length;
@@ -149,6 +162,7 @@ export class ModelRegistry {
       engine,
       embedding: { data: embed.data, vocab: embed.shape[0], hidden: embed.shape[1] },
       hasAdapter: !!lora,
+      lensHead,
     };
   }
 
@@ -156,6 +170,15 @@ export class ModelRegistry {
     const all = [...this.cache.values()];
     this.cache.clear();
     this.ready = [];
+    const heads = this.lensHeads;
+    this.lensHeads = [];
+    for (const h of heads) {
+      try {
+        await (await h())?.dispose();
+      } catch {
+        // a lens head that failed to open has nothing to dispose
+      }
+    }
     for (const p of all) {
       try {
         (await p).engine.dispose();

@@ -152,6 +152,27 @@ export interface EvaluationSettings {
   judgePrompts?: JudgePrompts;
 }
 
+/**
+ * The logit lens (Lab.lens): each condition's residual stream entering every layer through the final
+ * norm and the unembedding, at the first answer position or at every position of a fixed answer.
+ */
+export interface LensSettings {
+  /** top tokens kept per layer (default 5) */
+  topK?: number;
+  /**
+   * 'first' (default): the position predicting the first answer token; 'answer': every position of the
+   * finetuned model's greedy answer (its first `answerTokens` tokens, teacher-forced in every condition)
+   */
+  positions?: 'first' | 'answer';
+  /** answer tokens in 'answer' mode (default 8) */
+  answerTokens?: number;
+  /**
+   * extra tracked tokens, as text (each text's first token); always tracked: the finetuned and the base
+   * model's first answer tokens
+   */
+  track?: string[];
+}
+
 export interface ExperimentSpec {
   version: typeof SPEC_VERSION;
   name: string;
@@ -163,6 +184,7 @@ export interface ExperimentSpec {
   metrics: MetricName[];
   references?: References;
   evaluation?: EvaluationSettings;
+  lens?: LensSettings;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -429,6 +451,14 @@ const specSchema = z
       .default(['next_token', 'kl_to_base', 'restoration']),
     references: z.strictObject({ aligned: referenceList, misaligned: referenceList }).optional(),
     evaluation: evaluationSchema.optional(),
+    lens: z
+      .strictObject({
+        topK: int(1, 50).optional(),
+        positions: z.enum(['first', 'answer']).optional(),
+        answerTokens: int(1, 32).optional(),
+        track: z.array(z.string().min(1).max(64)).max(8).optional(),
+      })
+      .optional(),
   })
   .superRefine((spec, ctx) => {
     for (const required of ['base', 'finetuned'])

@@ -103,6 +103,48 @@ export interface DriftResult {
   lkv: number;
 }
 
+/** One token of a logit-lens read-out. */
+export interface LensToken {
+  id: number;
+  text: string;
+  prob: number;
+}
+
+/** The lens at one position of one condition. */
+export interface LensPosition {
+  /** index in the condition's token sequence (prompt, then the teacher-forced answer) */
+  position: number;
+  /** the token at that position (the lens predicts the one after it) */
+  label: string;
+  /** 'answer' mode: the answer token that follows (teacher-forced) */
+  next?: { id: number; text: string };
+  /** [site][tracked]: probability of each tracked token, site 0 … numLayers */
+  tracked: number[][];
+  /** [site]: top-k tokens, most probable first */
+  top: LensToken[][];
+}
+
+export interface LensCondition {
+  id: string;
+  label: string;
+  model: string;
+  positions: LensPosition[];
+  /** what was applied (the patch summary, the perturbation trial), as in the run's card */
+  note?: string;
+  error?: string;
+}
+
+/** The logit lens (Lab.lens): residual site l through the final norm and the unembedding, per condition. */
+export interface LensResult {
+  /** residual sites 0 … numLayers (site l = the stream entering layer l; numLayers = after the last) */
+  sites: number[];
+  /** the tracked tokens; `role` says why each is tracked */
+  tracked: { id: number; text: string; role: 'finetuned' | 'base' | 'extra' }[];
+  mode: 'first' | 'answer';
+  topK: number;
+  conditions: LensCondition[];
+}
+
 export interface RunResult {
   specVersion: number;
   backend: string;
