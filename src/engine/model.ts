@@ -45,6 +45,8 @@ export interface EngineModelOptions {
   /** q4 only: block size and MatMulNBits accuracy_level (see DecoderOptions) */
   q4?: DecoderOptions['q4'];
   session?: Omit<CreateSessionOptions, 'gpuOutputs'>;
+  /** told when each step of create starts (graph build, session open, the WebGPU warm-up run), for progress */
+  onStage?: (stage: 'graph' | 'session' | 'warmup') => void;
 }
 
 const FP16_NOTE =
@@ -140,12 +142,14 @@ export class EngineModel {
       dtype,
       q4: opts.q4,
     };
+    opts.onStage?.('graph');
     const graph = buildDecoderGraph(spec, weights, decoderOpts);
     const graphBytes = graph.model.byteLength + graph.externalData.reduce((n, f) => n + f.data.byteLength, 0);
     const gpuOutputs: string[] = [];
     for (let l = 0; l < spec.numLayers; l++) gpuOutputs.push(N.presentKey(l), N.presentValue(l));
     const request = opts.backend ?? 'auto';
     const sessionOpts = { ...opts.session, gpuOutputs };
+    opts.onStage?.('session');
     const model = new EngineModel(
       spec,
       graph.io,
@@ -157,6 +161,7 @@ export class EngineModel {
     if (request !== 'auto' || model.backend.kind !== 'webgpu') return model;
     // NOTE: a WebGPU session can open and still fail on its first run (a kernel the EP lacks or
     // mis-shapes). One-token warm-up (it also compiles the shaders); on failure fall back to WASM, saying why.
+    opts.onStage?.('warmup');
     try {
       const warm = await model.forward({ inputIds: [[0]], taps: { logits: 'last' } });
       warm.present.dispose();

@@ -97,7 +97,8 @@ export function checkTensors(spec: ArchSpec, store: Pick<TensorStore, 'tensors'>
 }
 
 export interface LoadWeightsOptions {
-  onProgress?: (done: number, total: number, name: string) => void;
+  /** after each tensor read: tensors done of total, its name, its size in bytes as loaded (fp32) */
+  onProgress?: (done: number, total: number, name: string, bytes: number) => void;
 }
 
 /** Reads the required tensors (fp32) after checking all of them, so a bad file fails before any big read. */
@@ -110,8 +111,9 @@ export async function loadWeights(
   const weights: WeightMap = new Map();
   for (let i = 0; i < req.length; i++) {
     const stored = storedTensorName(spec, store, req[i].name);
-    weights.set(req[i].name, await store.read(stored, { expectShape: req[i].shape }));
-    opts.onProgress?.(i + 1, req.length, req[i].name);
+    const t = await store.read(stored, { expectShape: req[i].shape });
+    weights.set(req[i].name, t);
+    opts.onProgress?.(i + 1, req.length, req[i].name, t.data.byteLength);
   }
   return weights;
 }

@@ -100,8 +100,13 @@ export interface LocalFile {
 }
 
 export type LoadProgress = {
-  /** preflight: configs and adapters read and checked before any large download */
-  stage: 'preflight' | 'download' | 'parse' | 'build' | 'session';
+  /**
+   * preflight: configs and adapters read and checked before any large download; download: files fetched;
+   * then per model (lab/run/models.ts LoadProgressEvent): parse (weights read: loaded/total tensors,
+   * `weightBytes`), graph (our ONNX graph built), session (ONNX Runtime opens it), warmup (one-token
+   * WebGPU check, auto only), ready
+   */
+  stage: 'preflight' | 'download' | 'parse' | 'graph' | 'session' | 'warmup' | 'ready';
   /** the spec's model key, or the repo being downloaded */
   model: string;
   loaded: number;
@@ -114,6 +119,11 @@ export type LoadProgress = {
   etaSeconds?: number | null;
   /** download only: the file came from the browser cache, no request made */
   cached?: boolean;
+  /** parse only: bytes of weights read so far */
+  weightBytes?: number;
+  /** model stages: this load is `index` of the `count` the spec needs (1-based) */
+  index?: number;
+  count?: number;
 };
 
 /**

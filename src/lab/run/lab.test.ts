@@ -290,3 +290,40 @@ describe('Lab.sweep / layerSweep / drift', () => {
     expect(d0.lkv).toBe(0);
   });
 });
+
+describe('ModelRegistry load progress', () => {
+  it('names each load "i of n", reads weights with growing bytes, then graph, session, ready', async () => {
+    const events: import('./models').LoadProgressEvent[] = [];
+    const fresh = new Lab({
+      resolveSource: (s) => folderSource(path.join(FIX, s.kind === 'local' ? s.path : 'missing')),
+      backend: 'node-cpu',
+      onProgress: (p) => events.push(p),
+    });
+    try {
+      await fresh.prepare(spec([B, F]));
+      const models = [...new Set(events.map((e) => e.model))];
+      expect(models).toEqual(['base', 'finetuned']);
+      for (const [i, m] of models.entries()) {
+        const mine = events.filter((e) => e.model === m);
+        expect(mine.every((e) => e.index === i + 1 && e.count === 2)).toBe(true);
+        const stages = mine.map((e) => e.stage).filter((s, k, a) => a[k - 1] !== s);
+        expect(stages).toEqual(['parse', 'graph', 'session', 'ready']);
+        const bytes = mine.filter((e) => e.stage === 'parse' && e.weightBytes).map((e) => e.weightBytes!);
+        expect(bytes.length).toBeGreaterThan(1);
+        expect(bytes.every((b, k) => k === 0 || b > bytes[k - 1])).toBe(true);
+        const last = mine.filter((e) => e.stage === 'parse').pop()!;
+        expect(last.loaded).toBe(last.total);
+      }
+      // loaded models are not loaded again: no events the second time
+      const before = events.length;
+      await fresh.prepare(spec([B, F]));
+      expect(events.length).toBe(before);
+      // a LoRA finetune shares its base's load: one load, "1 of 1"
+      await fresh.prepare(spec([B, F], true));
+      const lora = events.slice(before);
+      expect(new Set(lora.map((e) => `${e.index}/${e.count}`))).toEqual(new Set(['1/1']));
+    } finally {
+      await fresh.dispose();
+    }
+  });
+});

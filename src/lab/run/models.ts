@@ -13,11 +13,22 @@ import type { EmbeddingMatrix } from '../interventions/perturb';
 import { loadTokenizer, type LabTokenizer } from '../prompt/tokenizer';
 import type { ExperimentSpec, ModelEntry, ModelSource } from '../spec/experiment';
 
+/**
+ * A step of a model's load. `parse`: weights read, loaded/total in tensors and `weightBytes` so far;
+ * `graph`: our ONNX graph being built; `session`: ONNX Runtime opening it (the first one also loads the
+ * runtime); `warmup`: the one-token WebGPU check run (auto only); `ready`: usable. Each starts at 0/1
+ * and the stage after it means it ended.
+ */
 export interface LoadProgressEvent {
   model: string;
-  stage: 'parse' | 'build' | 'session';
+  stage: 'parse' | 'graph' | 'session' | 'warmup' | 'ready';
   loaded: number;
   total: number;
+  /** parse: bytes of weights read so far (as loaded: fp32) */
+  weightBytes?: number;
+  /** this load's place among the loads the spec needs (1-based; a LoRA finetune shares its base's load) */
+  index?: number;
+  count?: number;
 }
 
 export interface ModelEnv {
@@ -84,14 +95,24 @@ export class ModelRegistry {
   async handles(spec: ExperimentSpec): Promise<Map<string, ModelHandle>> {
     const out = new Map<string, ModelHandle>();
     const entries = Object.entries(spec.models);
-    for (const [id, entry] of entries) {
+    const plan = entries.map(([id, entry]) => {
       // NOTE: a base that some other entry finetunes with an adapter is that adapter's session at dose 0:
       // one weight copy, and base/finetuned differ only by the LoRA branches.
       const adapted = !entry.adapter
         ? entries.find(([, e]) => e.adapter && sourceKey(e.source) === sourceKey(entry.source))
         : undefined;
-      const target = adapted ? adapted[1] : entry;
-      const model = await this.load(adapted ? adapted[0] : id, target, spec.runtime.dtype);
+      return { id, entry, loadId: adapted ? adapted[0] : id, target: adapted ? adapted[1] : entry, adapted };
+    });
+    // the loads this spec still needs, in order, for "model 1 of 2"
+    const toLoad: string[] = [];
+    for (const p of plan) {
+      const key = this.cacheKey(p.target, spec.runtime.dtype);
+      if (!this.cache.has(key) && !toLoad.includes(key)) toLoad.push(key);
+    }
+    for (const { id, entry, loadId, target, adapted } of plan) {
+      const key = this.cacheKey(target, spec.runtime.dtype);
+      const place = { index: toLoad.indexOf(key) + 1, count: toLoad.length };
+      const model = await this.load(loadId, target, spec.runtime.dtype, place);
       out.set(id, { id, model, loraScale: entry.adapter ? 1 : adapted ? 0 : 1 });
     }
     const vocab = new Set([...out.values()].map((h) => h.model.arch.vocabSize));
@@ -102,12 +123,21 @@ export class ModelRegistry {
     return out;
   }
 
-  private load(id: string, entry: ModelEntry, dtype: WeightDtype): Promise<LoadedLabModel> {
-    // NOTE: a q4 and an fp32 load of one source are different sessions
-    const key = `${entryKey(entry)}#${dtype}`;
+  // NOTE: a q4 and an fp32 load of one source are different sessions
+  private cacheKey(entry: ModelEntry, dtype: WeightDtype): string {
+    return `${entryKey(entry)}#${dtype}`;
+  }
+
+  private load(
+    id: string,
+    entry: ModelEntry,
+    dtype: WeightDtype,
+    place: { index: number; count: number },
+  ): Promise<LoadedLabModel> {
+    const key = this.cacheKey(entry, dtype);
     let p = this.cache.get(key);
     if (!p) {
-      p = this.loadUncached(id, key, entry, dtype);
+      p = this.loadUncached(id, key, entry, dtype, place);
       this.cache.set(key, p);
       p.then((model) => this.ready.push({ id, entry, model })).catch(() => undefined);
       p.catch(() => this.cache.delete(key));
@@ -120,12 +150,31 @@ export class ModelRegistry {
     key: string,
     entry: ModelEntry,
     dtype: WeightDtype,
+    place: { index: number; count: number },
   ): Promise<LoadedLabModel> {
-    const progress = (stage: LoadProgressEvent['stage'], loaded: number, total: number) =>
-      this.env.onProgress?.({ model: id, stage, loaded, total });
+    const progress = (
+      stage: LoadProgressEvent['stage'],
+      loaded: number,
+      total: number,
+      weightBytes?: number,
+    ) =>
+      this.env.onProgress?.({
+        model: id,
+        stage,
+        loaded,
+        total,
+        ...(weightBytes !== undefined ? { weightBytes } : {}),
+        ...(place.index > 0 ? place : {}),
+      });
     const source = await this.env.resolveSource(entry.source);
     progress('parse', 0, 1);
-    const loaded = await loadModel(source);
+    let weightBytes = 0;
+    const loaded = await loadModel(source, {
+      onProgress: (done, total, _name, bytes) => {
+        weightBytes += bytes;
+        progress('parse', done, total, weightBytes);
+      },
+    });
     const tokenizer = loadTokenizer(
       await source.readJson('tokenizer.json'),
       await source.readJson('tokenizer_config.json'),
@@ -134,15 +183,14 @@ export class ModelRegistry {
     const lora = entry.adapter
       ? await loadLora(await this.env.resolveSource(entry.adapter), loaded.spec)
       : undefined;
-    progress('parse', 1, 1);
-    progress('build', 0, 1);
     const engine = await EngineModel.create(loaded.spec, loaded.weights, {
       lora,
       backend: this.env.backend,
       dtype,
       maxPositions: Math.min(this.env.maxPositions ?? 2048, loaded.spec.maxPositionEmbeddings),
+      onStage: (stage) => progress(stage, 0, 1),
     });
-    progress('session', 1, 1);
+    progress('ready', 1, 1);
     const embed = loaded.weights.get('model.embed_tokens.weight');
     if (!embed) throw new Error(`${source.id}: no input embedding`);
     // NOTE: only the final norm and the head matrix are kept for the lens (tied: the embedding, kept anyway)

@@ -10,6 +10,7 @@ import type { PromptView } from '../../lab/spec/results';
 import { describeCondition } from '../describe';
 import { formatMetric } from '../format';
 import { previewPrompt, tokenTexts } from '../preview';
+import { currentLoadStep } from '../load-steps';
 import { isCurrent, isDone, type ConditionState } from '../results-state';
 import { duplicateCondition, removeCondition, renameCondition } from '../spec-edit';
 import { useLab } from '../store';
@@ -50,6 +51,7 @@ const STATUS_TEXT: Record<string, string> = {
   cancelled: 'cancelled',
   idle: 'not run',
   stale: 'outdated',
+  loading: 'loading models',
 };
 
 export function ConditionCard({ condition: c, state, basePrompt, canRemove, markers, refs }: Props) {
@@ -61,7 +63,17 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove, mark
   const current = isCurrent(state, spec, c.id);
   const done = isDone(state, spec, c.id);
   const result = state?.result ?? null;
-  const status = !state ? 'idle' : state.status === 'done' && !current ? 'stale' : state.status;
+  const loading = useLab((s) => s.loading);
+  const promptStatus = useLab((s) => s.promptStatus);
+  const loadStep = useMemo(() => currentLoadStep(loading, promptStatus), [loading, promptStatus]);
+  const step = done ? null : loadStep;
+  const status = step
+    ? 'loading'
+    : !state
+      ? 'idle'
+      : state.status === 'done' && !current
+        ? 'stale'
+        : state.status;
   const m = result?.metrics ?? {};
 
   const tokensView: PromptView | null = useMemo(() => {
@@ -138,6 +150,16 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove, mark
         </details>
       )}
 
+      {step && (
+        <div className="card-loading small" role="status" data-testid="card-loading" data-stage={step.stage}>
+          <span>{step.text}</span>
+          <progress
+            max={step.total || undefined}
+            value={step.total ? step.loaded : undefined}
+            aria-label={`loading the models for ${c.label}`}
+          />
+        </div>
+      )}
       {trials && (
         <p className="answer-caption small" data-testid="shown-trial">
           Shown: trial {(result?.shownTrial ?? 0) + 1} of {trials.length}, the one whose first answer token is
@@ -157,7 +179,9 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove, mark
           <span className="muted">
             {status === 'queued' || status === 'streaming'
               ? 'waiting for the first token…'
-              : 'No answer yet.'}
+              : step
+                ? 'The answer appears here once the models are loaded.'
+                : 'No answer yet.'}
           </span>
         )}
       </div>

@@ -5,37 +5,14 @@
 import type { ExperimentSpec, ModelSource } from '../../lab/spec/experiment';
 import type { LoadProgress } from '../../worker/protocol';
 import { formatBytes } from '../../common/format';
+import { describeStage } from '../load-steps';
 import { useSession } from '../session-context';
 import { useLab } from '../store';
 import { TOKEN_INPUT_ID } from './HubAccess';
 
-function duration(s: number): string {
-  if (s < 1) return '<1 s';
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
-}
-
 /** One progress line in words. */
 export function describeProgress(p: LoadProgress): string {
-  if (p.stage === 'preflight') return p.loaded < p.total ? 'checking configs' : 'configs checked';
-  if (p.stage !== 'download') {
-    const what = {
-      parse: 'reading weights',
-      build: 'building',
-      session: 'ready',
-    };
-    return what[p.stage];
-  }
-  const parts = [p.file ?? 'files'];
-  parts.push(p.total > 0 ? `${formatBytes(p.loaded)} / ${formatBytes(p.total)}` : formatBytes(p.loaded));
-  if (p.cached) parts.push('from cache');
-  else {
-    if (p.rate && p.rate > 0) parts.push(`${formatBytes(p.rate)}/s`);
-    if (p.etaSeconds !== null && p.etaSeconds !== undefined && p.loaded < p.total)
-      parts.push(`about ${duration(p.etaSeconds)} left`);
-  }
-  return parts.join(' · ');
+  return describeStage(p);
 }
 
 const isRepo = (s: string) => /^[\w.-]+\/[\w.-]+$/.test(s);
