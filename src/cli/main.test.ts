@@ -95,3 +95,33 @@ describe('piggyback CLI', () => {
     expect(unknown.stderr).toMatch(/unknown command/);
   });
 });
+
+describe('piggyback attention / sweep --per-head', () => {
+  it('attention --json: mass per condition sums to 1 per (layer, head); the text form names the strongest head', () => {
+    const r = cli('attention', 'examples/fixtures-kv-patch.json', '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const R = out.regions.length;
+    expect(out.conditions.length).toBeGreaterThan(1);
+    for (const c of out.conditions) {
+      expect(c.error).toBeUndefined();
+      for (let i = 0; i < c.mass.length; i += R)
+        expect(c.mass.slice(i, i + R).reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 5);
+    }
+    const text = cli('attention', 'examples/fixtures-kv-patch.json');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/strongest: layer \d+ head \d+/);
+    expect(cli('attention', 'examples/fixtures-kv-patch.json', '--answer-tokens', '0').code).not.toBe(0);
+  });
+
+  it('sweep --per-head gives a layers × KV-heads grid; with resid it is refused', () => {
+    const r = cli('sweep', 'examples/fixtures-kv-patch.json', '--component', 'kv', '--per-head');
+    expect(r.code).toBe(0);
+    const g = JSON.parse(r.stdout);
+    expect(g.axis).toBe('head');
+    expect(g.values).toHaveLength(g.layers.length * g.positions.length);
+    expect(
+      cli('sweep', 'examples/fixtures-kv-patch.json', '--component', 'resid', '--per-head').code,
+    ).not.toBe(0);
+  });
+});

@@ -23,14 +23,16 @@ import {
 } from './export-command';
 import { resultsFileJson, resultsFileOf } from '../lab/export/results-file';
 import os from 'node:os';
+import { ATTENTION_USAGE, formatAttention } from './attention';
 
 const USAGE = `piggyback — the Piggyback Lab from the command line
 
 usage:
   piggyback run <spec.json | share-url> [--json] [--backend node-cpu|wasm] [--out results.json]
-  piggyback sweep <spec.json | share-url> --component resid|kv [--out grid.json]
+  piggyback sweep <spec.json | share-url> --component resid|kv [--per-head] [--out grid.json]
   piggyback drift <spec.json | share-url>
   piggyback lens <spec.json | share-url> [--json] [--positions first|answer] [--top-k N]
+${ATTENTION_USAGE}
 ${EVAL_USAGE}
 ${EXPORT_USAGE}
   piggyback inspect <model folder | URL | owner/name[@rev] | demo:demo-base>
@@ -50,7 +52,7 @@ interface Args {
 }
 
 /** Flags that never take a value (the next word stays positional). */
-const BOOLEAN_FLAGS = new Set(['json', 'no-cache', 'refresh', 'no-eval']);
+const BOOLEAN_FLAGS = new Set(['json', 'no-cache', 'refresh', 'no-eval', 'per-head']);
 
 function parseArgs(argv: string[]): Args {
   const positional: string[] = [];
@@ -200,10 +202,13 @@ export async function main(argv: string[]): Promise<number> {
         const component = flag(args, 'component') ?? 'kv';
         if (component !== 'kv' && component !== 'resid')
           throw new UsageError('--component must be resid or kv');
+        const perHead = args.flags.has('per-head');
+        if (perHead && component !== 'kv') throw new UsageError('--per-head patches K/V: use --component kv');
         const lab = makeLab(args, specDir(arg));
         try {
           const grid = await lab.sweep(spec, {
             component,
+            perHead,
             onProgress: (_r, done, total) => process.stderr.write(`\r  sweep ${done}/${total}`),
           });
           process.stderr.write('\n');
@@ -250,6 +255,30 @@ export async function main(argv: string[]): Promise<number> {
         try {
           const r = await lab.lens(lensSpec);
           process.stdout.write(args.flags.has('json') ? JSON.stringify(r) + '\n' : lensTable(r));
+        } finally {
+          await lab.dispose();
+        }
+        return 0;
+      }
+      case 'attention': {
+        const spec = loadSpecArg(arg);
+        const n = flag(args, 'answer-tokens');
+        const answerTokens = n === undefined ? undefined : Number(n);
+        if (
+          answerTokens !== undefined &&
+          !(Number.isInteger(answerTokens) && answerTokens >= 1 && answerTokens <= 64)
+        )
+          throw new UsageError('--answer-tokens must be an integer in 1..64');
+        const lab = makeLab(args, specDir(arg));
+        try {
+          const r = await lab.attention(spec, {
+            answerTokens,
+            onProgress: (done, total) => process.stderr.write(`\r  attention ${done}/${total}`),
+          });
+          process.stderr.write('\n');
+          process.stdout.write(
+            args.flags.has('json') ? JSON.stringify(r, null, 2) + '\n' : formatAttention(r),
+          );
         } finally {
           await lab.dispose();
         }

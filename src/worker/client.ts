@@ -34,6 +34,7 @@ const EVENT_TYPES: Record<WorkerEvent['type'], true> = {
   token: true,
   condition: true,
   sweep: true,
+  'attention-progress': true,
   'eval-progress': true,
 };
 

@@ -70,6 +70,7 @@ const MODEL_REQUESTS: ReadonlySet<WorkerRequest['type']> = new Set([
   'layer-sweep',
   'drift',
   'lens',
+  'attention',
   'neighbours',
   'tokenize',
   'export-plan',
@@ -277,10 +278,22 @@ const handlers: RequestHandlers<AbortSignal> = {
     ).sweep(spec, {
       component: req.component,
       positions: req.positions,
+      perHead: req.perHead,
       signal,
       onProgress: (partial, done, total) => post({ id: req.id, type: 'sweep', result: partial, done, total }),
     });
     return { type: 'sweep-done', result };
+  },
+  async attention(req, signal) {
+    const spec = specOf(req.spec);
+    const result = await (
+      await labReady(spec)
+    ).attention(spec, {
+      answerTokens: req.answerTokens,
+      signal,
+      onProgress: (done, total) => post({ id: req.id, type: 'attention-progress', done, total }),
+    });
+    return { type: 'attention-done', result };
   },
   async 'layer-sweep'(req, signal) {
     const spec = specOf(req.spec);

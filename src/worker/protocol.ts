@@ -12,6 +12,7 @@ import type {
   ConditionResult,
   DriftResult,
   LensResult,
+  AttentionResult,
   PromptView,
   RunResult,
   SweepResult,
@@ -37,7 +38,14 @@ export type WorkerRequest =
       component: PatchComponent;
       /** default: every prefix position */
       positions?: number[];
+      /** a layer × KV-head grid instead ('kv' only): each cell patches one KV head at every position */
+      perHead?: boolean;
     }
+  /**
+   * attention mass from the answer positions onto prefix / query / postfix / answer per layer and head,
+   * for every condition; 'attention-progress' events
+   */
+  | { id: number; type: 'attention'; spec: SpecJson; answerTokens?: number }
   /** prefix drift per layer (TReFT's L_K, L_V) of finetuned vs base */
   | { id: number; type: 'drift'; spec: SpecJson }
   /** the logit lens per condition (spec.lens: top-k, first or every answer position, tracked tokens) */
@@ -193,6 +201,8 @@ export type WorkerEvent =
   | { id: number; type: 'token'; condition: string; tokenId: number; text: string }
   | { id: number; type: 'condition'; result: ConditionResult }
   | { id: number; type: 'sweep'; result: SweepResult; done: number; total: number }
+  /** an attention request's progress: models and conditions done */
+  | { id: number; type: 'attention-progress'; done: number; total: number }
   /** an evaluation's progress; `row` is the row just judged, `partial` a throttled summary so far */
   | {
       id: number;
@@ -213,6 +223,7 @@ interface ResponseTable {
   sweep: { result: SweepResult };
   drift: { result: DriftResult };
   lens: { result: LensResult };
+  attention: { result: AttentionResult };
   neighbours: { tokenId: number; neighbours: TokenNeighbour[] };
   tokenize: { tokens: { id: number; text: string }[] };
   'export-plan': { plan: ExportPlan };

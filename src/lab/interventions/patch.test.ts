@@ -211,3 +211,81 @@ describe('setPatchCell', () => {
     expect(Array.from(p.resid!.get(2)!.value.subarray(22, 24))).toEqual([240, 241]);
   });
 });
+
+describe('per-head K/V patches', () => {
+  const d: ModelDims = { numLayers: 2, hidden: 4, kvHeads: 2, headDim: 2 };
+  const T = 7;
+  const kvSource = (base: number): SourceActivations => ({
+    k: new Map([0, 1].map((l) => [l, tensor(base, l, T, 4)])),
+    v: new Map([0, 1].map((l) => [l, tensor(base + 500, l, T, 4)])),
+  });
+  const src = kvSource(1000);
+  const own = kvSource(5000);
+  const build = (heads?: number[]) =>
+    buildPatchSet({
+      spec: { component: 'kv', layers: 'all', positions: 'prefix', ...(heads ? { heads } : {}) },
+      segments: SEG,
+      dims: d,
+      batch: { batchSize: 2, seqLen: T },
+      source: src,
+      own,
+    }).patches;
+
+  it('every head chosen is the all-heads patch, value for value', () => {
+    const all = build();
+    for (const heads of [
+      [0, 1],
+      [1, 0],
+    ]) {
+      const per = build(heads);
+      for (const l of [0, 1]) {
+        expect(per.kv!.get(l)!.mask).toEqual(all.kv!.get(l)!.mask);
+        expect(per.kv!.get(l)!.k).toEqual(all.kv!.get(l)!.k);
+        expect(per.kv!.get(l)!.v).toEqual(all.kv!.get(l)!.v);
+      }
+    }
+  });
+
+  it('one head: its channels from the source, the other head from the own run, at patched positions only', () => {
+    const p = build([1]).kv!.get(1)!;
+    const row = 1;
+    for (let t = 0; t < T; t++) {
+      const at = (row * T + t) * 4;
+      const k = Array.from(p.k.subarray(at, at + 4));
+      if (t < 3) {
+        expect(p.mask[row * T + t]).toBe(1);
+        expect(k).toEqual([
+          5000 + 100 + 10 * t,
+          5000 + 100 + 10 * t + 1,
+          1000 + 100 + 10 * t + 2,
+          1000 + 100 + 10 * t + 3,
+        ]);
+      } else {
+        expect(p.mask[row * T + t]).toBe(0);
+        expect(k).toEqual([0, 0, 0, 0]);
+      }
+    }
+  });
+
+  it('refuses heads out of range, heads on a residual patch, and heads without the own run', () => {
+    expect(() => build([2])).toThrow(/KV head 2/);
+    expect(() =>
+      buildPatchSet({
+        spec: { component: 'resid', layers: [0], positions: 'prefix', heads: [0] },
+        segments: SEG,
+        dims: d,
+        batch: { batchSize: 1, seqLen: T },
+        source: src,
+      }),
+    ).toThrow(/K\/V patches only/);
+    expect(() =>
+      buildPatchSet({
+        spec: { component: 'kv', layers: [0], positions: 'prefix', heads: [0] },
+        segments: SEG,
+        dims: d,
+        batch: { batchSize: 1, seqLen: T },
+        source: src,
+      }),
+    ).toThrow(/own K\/V/);
+  });
+});

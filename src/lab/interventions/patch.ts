@@ -16,6 +16,11 @@ export interface PatchSpec {
   positions: PositionSelection;
   /** which model the values come from (e.g. 'base'); resolved by the caller */
   source?: string;
+  /**
+   * K/V only: patch just these KV heads (GQA: KV-head indices, 0..kvHeads−1); the other heads keep the
+   * target model's own K/V from its unpatched run on the same prompt (`BuildPatchArgs.own`). Default all.
+   */
+  heads?: number[];
 }
 
 export interface ModelDims {
@@ -235,6 +240,43 @@ export function setPatchCell(
   }
 }
 
+/**
+ * One (layer, position, row) K/V cell that takes only `heads` from `source` and the other heads from
+ * `own` (the target model's own k/v taps on the same prompt, read at `position`).
+ *
+ * NOTE: the graph blends whole K/V rows (`x·(1−m) + p·m`, m per position), so a per-head patch writes
+ * the full row: the chosen heads' channels from the source, the rest from the target's own unpatched
+ * run. At a single patched layer that is exact — the K/V a layer computes at the prefix depend only on
+ * earlier layers, which the patch leaves alone — so the other heads are unchanged; with several layers
+ * the other heads are held at the unpatched run's values. Every head chosen = the all-heads patch,
+ * value for value (patch.test.ts, lab.test.ts).
+ */
+export function setHeadPatchCell(
+  patches: PatchSet,
+  cell: Omit<PatchCell, 'component'> & { heads: readonly number[] },
+  source: SourceActivations,
+  own: SourceActivations,
+  dims: ModelDims,
+  batch: BatchLayout,
+): void {
+  for (const h of cell.heads) {
+    if (!Number.isInteger(h) || h < 0 || h >= dims.kvHeads)
+      throw new RangeError(`KV head ${h} ∉ 0..${dims.kvHeads - 1}`);
+  }
+  setPatchCell(patches, { ...cell, component: 'kv', sourcePosition: cell.position }, own, dims, batch);
+  const e = patches.kv!.get(cell.site)!;
+  const w = dims.kvHeads * dims.headDim;
+  const src = cell.sourcePosition ?? cell.position;
+  const k = sourceVector(source.k?.get(cell.site), `k.${cell.site}`, w, src);
+  const v = sourceVector(source.v?.get(cell.site), `v.${cell.site}`, w, src);
+  const at = (cell.row * batch.seqLen + cell.position) * w;
+  for (const h of cell.heads) {
+    const o = h * dims.headDim;
+    e.k.set(k.subarray(o, o + dims.headDim), at + o);
+    e.v.set(v.subarray(o, o + dims.headDim), at + o);
+  }
+}
+
 export interface BuildPatchArgs {
   spec: PatchSpec;
   segments: SegmentRanges;
@@ -247,6 +289,8 @@ export interface BuildPatchArgs {
   sourcePositions?: (positions: number[]) => number[];
   /** add to this set instead of a new one (same batch layout) */
   into?: PatchSet;
+  /** the target model's own K/V taps on the same prompt: needed when `spec.heads` picks heads */
+  own?: SourceActivations;
 }
 
 export interface BuiltPatch extends PatchSites {
@@ -263,16 +307,28 @@ export function buildPatchSet(args: BuildPatchArgs): BuiltPatch {
   if (srcPos.length !== pos.length)
     throw new Error(`sourcePositions gave ${srcPos.length} positions for ${pos.length}`);
   const patches = args.into ?? {};
+  const heads = spec.heads;
+  if (heads && spec.component !== 'kv') throw new Error('heads apply to K/V patches only');
+  if (heads && !args.own) throw new Error("a per-head patch needs the target model's own K/V");
   for (const site of sites.sites) {
     for (const row of rows) {
       pos.forEach((position, i) =>
-        setPatchCell(
-          patches,
-          { component: spec.component, site, position, row, sourcePosition: srcPos[i] },
-          source,
-          dims,
-          batch,
-        ),
+        heads
+          ? setHeadPatchCell(
+              patches,
+              { site, position, row, sourcePosition: srcPos[i], heads },
+              source,
+              args.own!,
+              dims,
+              batch,
+            )
+          : setPatchCell(
+              patches,
+              { component: spec.component, site, position, row, sourcePosition: srcPos[i] },
+              source,
+              dims,
+              batch,
+            ),
       );
     }
   }

@@ -34,6 +34,7 @@ import {
   type SegmentedPrompt,
 } from '../interventions/perturb';
 import type {
+  AttentionResult,
   ConditionResult,
   DriftResult,
   LensCondition,
@@ -45,6 +46,7 @@ import type {
   TrialResult,
 } from '../spec/results';
 import { planSweep, runSweep, sweepBatchPatches } from '../interventions/sweep';
+import { runAttention, runHeadSweep, type AttentionOptions } from './attention';
 import { buildPrompt, type SplitPrompt } from '../prompt/template';
 import type { LabTokenizer } from '../prompt/tokenizer';
 
@@ -68,6 +70,11 @@ export interface SweepOptions {
   batchSize?: number;
   onProgress?: (partial: SweepResult, done: number, total: number) => void;
   signal?: AbortSignal;
+  /**
+   * a layer × KV-head grid instead (component 'kv' only): each cell patches one KV head at every
+   * position of `positions` (default the prefix); see run/attention.ts `runHeadSweep`
+   */
+  perHead?: boolean;
 }
 
 const NEXT_TOKEN_K = 8;
@@ -78,7 +85,7 @@ function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new CancelledError();
 }
 
-function dimsOf(h: ModelHandle): ModelDims {
+export function dimsOf(h: ModelHandle): ModelDims {
   const a = h.model.arch;
   return { numLayers: a.numLayers, hidden: a.hiddenSize, kvHeads: a.numKvHeads, headDim: a.headDim };
 }
@@ -123,7 +130,10 @@ export function patchSummary(patch: PatchSettings, numLayers: number, positions:
         ? `layer ${layers[0]}`
         : `layers ${layers.join(', ')}`;
   const posText = typeof patch.positions === 'string' ? patch.positions : 'picked';
-  return `${comp} · ${layerText} · ${positions} ${posText} positions · from ${patch.source}`;
+  const headText = patch.heads
+    ? ` · KV head${patch.heads.length === 1 ? '' : 's'} ${patch.heads.join(', ')}`
+    : '';
+  return `${comp}${headText} · ${layerText} · ${positions} ${posText} positions · from ${patch.source}`;
 }
 
 /**
@@ -204,6 +214,10 @@ export class Lab {
   async sweep(spec: ExperimentSpec, opts: SweepOptions): Promise<SweepResult> {
     const { prompt, handles } = await this.prepare(spec);
     const ctx = new RunContext(spec, handles, prompt, opts.signal);
+    if (opts.perHead) {
+      if (opts.component !== 'kv') throw new Error('a per-head sweep patches K/V: use component "kv"');
+      return runHeadSweep(ctx, opts);
+    }
     const ft = handles.get(finetunedModelId(spec))!;
     const base = handles.get(baseModelId(spec))!;
     const ids = prompt.tokens.map((t) => t.id);
@@ -260,6 +274,12 @@ export class Lab {
       },
     );
     return toResult(result.values, 1, 1);
+  }
+
+  /** Attention mass from the answer positions onto prefix / query / postfix / answer, per condition. */
+  async attention(spec: ExperimentSpec, opts: AttentionOptions = {}): Promise<AttentionResult> {
+    const { prompt, handles } = await this.prepare(spec);
+    return runAttention(new RunContext(spec, handles, prompt, opts.signal), opts);
   }
 
   /** Prefix drift per layer: TReFT's L_K and L_V of the finetuned model's prefix K/V vs base. */
@@ -427,7 +447,7 @@ function rangeOf([s, e]: [number, number]): number[] {
 }
 
 /** Per-run state: cached source activations and reference distributions. */
-class RunContext {
+export class RunContext {
   private actCache = new Map<string, Promise<SourceActivations>>();
   private baseDist: Promise<Float32Array> | null = null;
   private ftDist: Promise<Float32Array> | null = null;
@@ -475,8 +495,13 @@ class RunContext {
   }
 
   /** Base model's (or any source model's) taps on a prompt, cached per (model, prompt). */
-  activations(h: ModelHandle, ids: number[], component: PatchComponent): Promise<SourceActivations> {
-    const key = `${h.id}|${h.loraScale}|${component}|${ids.join(',')}`;
+  activations(
+    h: ModelHandle,
+    ids: number[],
+    component: PatchComponent,
+    loraScale = h.loraScale,
+  ): Promise<SourceActivations> {
+    const key = `${h.id}|${loraScale}|${component}|${ids.join(',')}`;
     let p = this.actCache.get(key);
     if (!p) {
       p = (async () => {
@@ -484,7 +509,7 @@ class RunContext {
         const L = h.model.arch.numLayers;
         const out = await h.model.engine.evaluate({
           inputIds: [ids],
-          loraScale: [h.loraScale],
+          loraScale: [loraScale],
           taps:
             component === 'kv'
               ? { kv: Array.from({ length: L }, (_, l) => l), logits: 'last' }
@@ -529,12 +554,17 @@ class RunContext {
     const source = this.handle(cond.patch.source);
     const ids = p.tokens.map((t) => t.id);
     const acts = await this.activations(source, ids, cond.patch.component);
+    // a per-head patch keeps the other heads at the target's own K/V on this prompt, at its own dose
+    const own = cond.patch.heads
+      ? await this.activations(target, ids, 'kv', cond.loraScale ?? target.loraScale)
+      : undefined;
     const built = buildPatchSet({
       spec: cond.patch,
       segments: p.segments,
       dims: dimsOf(target),
       batch: { batchSize: 1, seqLen },
       source: acts,
+      own,
     });
     const pos = resolvePositions(cond.patch.positions, p.segments, ids.length);
     let summary = patchSummary(cond.patch, target.model.arch.numLayers, pos.positions.length);

@@ -467,3 +467,46 @@ describe('canonicalJson and specHash', () => {
     expect(canonicalJson(defaultSpec()).length).toBeGreaterThan(100);
   });
 });
+
+describe('attention settings and per-head patches (issue 17)', () => {
+  it('parse, round-trip through canonical JSON and refuse what makes no sense', () => {
+    const s = demo();
+    s.attention = { answerTokens: 4 };
+    const conds = s.conditions as Json[];
+    conds.push({
+      id: 'kv-head',
+      label: 'one KV head',
+      model: 'finetuned',
+      patch: { component: 'kv', layers: [2], positions: 'prefix', source: 'base', heads: [1] },
+    });
+    const r = parseSpec(s);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.spec.attention).toEqual({ answerTokens: 4 });
+    expect(r.spec.conditions.at(-1)!.patch!.heads).toEqual([1]);
+    const again = parseSpec(JSON.parse(canonicalJson(r.spec)));
+    expect(again.ok && canonicalJson(again.spec)).toBe(canonicalJson(r.spec));
+    // an old spec without the fields still parses, and gets none
+    const old = parseSpec(demo());
+    expect(old.ok && old.spec.attention).toBeUndefined();
+
+    const resid = demo();
+    (resid.conditions as Json[]).push({
+      id: 'r',
+      label: 'r',
+      model: 'finetuned',
+      patch: { component: 'resid', layers: [1], positions: 'prefix', source: 'base', heads: [0] },
+    });
+    expect(errorsOf(resid).join()).toMatch(/heads apply to K\/V patches only/);
+    const dup = demo();
+    (dup.conditions as Json[]).push({
+      id: 'd',
+      label: 'd',
+      model: 'finetuned',
+      patch: { component: 'kv', layers: [1], positions: 'prefix', source: 'base', heads: [0, 0] },
+    });
+    expect(errorsOf(dup).join()).toMatch(/duplicate/);
+    expect(errorsOf({ ...demo(), attention: { answerTokens: 0 } }).length).toBeGreaterThan(0);
+    expect(errorsOf({ ...demo(), attention: { answerTokens: 2, extra: 1 } }).length).toBeGreaterThan(0);
+  });
+});

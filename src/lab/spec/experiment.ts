@@ -101,6 +101,11 @@ export interface PatchSettings {
   positions: PositionSelection;
   /** The model whose activations are patched in. */
   source: string;
+  /**
+   * K/V only: patch just these KV heads (GQA: KV-head indices); the others keep the patched model's own
+   * K/V (src/lab/interventions/patch.ts `setHeadPatchCell`). Absent = every head.
+   */
+  heads?: number[];
 }
 
 export interface Condition {
@@ -173,6 +178,18 @@ export interface LensSettings {
   track?: string[];
 }
 
+/**
+ * The attention view (Lab.attention): attention mass from the answer positions onto the prompt's
+ * segments, per layer and head, for every condition.
+ */
+export interface AttentionSettings {
+  /**
+   * answer positions read: 1 = only the position that predicts the first answer token (the prompt's
+   * last token); n > 1 adds the first n − 1 generated answer tokens (greedy under the spec's settings)
+   */
+  answerTokens: number;
+}
+
 export interface ExperimentSpec {
   version: typeof SPEC_VERSION;
   name: string;
@@ -185,6 +202,7 @@ export interface ExperimentSpec {
   references?: References;
   evaluation?: EvaluationSettings;
   lens?: LensSettings;
+  attention?: AttentionSettings;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -370,6 +388,7 @@ const patchSchema = z.strictObject({
     { error: 'expected positions: "prefix" | "query" | "postfix" | "query-control" | {explicit: [...]}' },
   ),
   source: modelId.default('base'),
+  heads: uniqueInts(1023, 1024).optional(),
 });
 
 const conditionSchema = z.strictObject({
@@ -459,6 +478,7 @@ const specSchema = z
         track: z.array(z.string().min(1).max(64)).max(8).optional(),
       })
       .optional(),
+    attention: z.strictObject({ answerTokens: int(1, 64) }).optional(),
   })
   .superRefine((spec, ctx) => {
     for (const required of ['base', 'finetuned'])
@@ -485,6 +505,12 @@ const specSchema = z
           code: 'custom',
           path: ['conditions', i, 'loraScale'],
           message: `model "${c.model}" has no adapter, so it has no LoRA dose`,
+        });
+      if (c.patch?.heads && c.patch.component !== 'kv')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['conditions', i, 'patch', 'heads'],
+          message: 'heads apply to K/V patches only',
         });
       if (c.patch && !Object.hasOwn(spec.models, c.patch.source))
         ctx.addIssue({

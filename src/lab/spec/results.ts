@@ -93,6 +93,51 @@ export interface SweepResult {
   /** row-major [layers × positions]; NaN where not computed */
   values: number[];
   done: boolean;
+  /**
+   * 'head': a per-head K/V sweep — the columns (`positions`) are KV-head indices, each cell patching one
+   * KV head at every position of `patchedPositions` (default the prefix). Absent: the columns are
+   * prompt positions.
+   */
+  axis?: 'head';
+  /** per-head sweep: the prompt positions every cell patches */
+  patchedPositions?: number[];
+}
+
+/** Where an answer position's attention goes: the prompt's three segments and the answer so far. */
+export const ATTENTION_REGIONS = ['prefix', 'query', 'postfix', 'answer'] as const;
+export type AttentionRegion = (typeof ATTENTION_REGIONS)[number];
+
+export interface AttentionCondition {
+  id: string;
+  label: string;
+  model: string;
+  /**
+   * mean over the answer positions of the attention probability on each region, row-major
+   * [layers × heads × regions] (regions in ATTENTION_REGIONS order; each (layer, head) sums to 1)
+   */
+  mass: number[];
+  /** the answer positions read (absolute slots in prompt + answer) */
+  answerPositions: number[];
+  /** the answer tokens teacher-forced after the prompt (answerTokens − 1 of them) */
+  answerText: string;
+  error?: string;
+}
+
+export interface AttentionResult {
+  layers: number[];
+  /** query heads (attention probabilities are per query head; GQA shares a KV head between them) */
+  heads: number;
+  kvHeads: number;
+  regions: AttentionRegion[];
+  answerTokens: number;
+  conditions: AttentionCondition[];
+  /**
+   * the plain finetuned model's prefix mass minus the plain base model's, [layers × heads], on the
+   * unperturbed prompt
+   */
+  prefixDiff: number[];
+  basePrefixMass: number[];
+  finetunedPrefixMass: number[];
 }
 
 export interface DriftResult {
