@@ -19,6 +19,16 @@ test('app boots and reports its backend', async ({ page }, info) => {
     await expect(badge).toContainText('WASM');
   }
   expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
+  if (info.project.name === 'wasm') {
+    // the worker's ORT WASM thread pool: isolated, so hardwareConcurrency capped at 4, never 0
+    const threads = page.getByTestId('wasm-threads');
+    await expect(threads).toBeVisible();
+    const n = Number(await threads.getAttribute('data-threads'));
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBe(Math.min(4, cores));
+    await expect(threads).toContainText(`WASM ${n} thread`);
+  }
   await screenshot(page, info, 'smoke');
   expect(errors()).toEqual([]);
 });

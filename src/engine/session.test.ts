@@ -4,7 +4,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { GraphBuilder } from './graph/builder';
 import { DataType } from './graph/proto';
-import { configureOrt, createSession, loadOrtWeb, type SessionGraph } from './session';
+import {
+  configureOrt,
+  createSession,
+  loadOrtWeb,
+  MAX_WASM_THREADS,
+  wasmThreadsFor,
+  type SessionGraph,
+} from './session';
 
 configureOrt({ numThreads: 1 });
 
@@ -63,5 +70,21 @@ describe('createSession in Node', () => {
     });
     // onnxruntime-web's Node build has no WebGPU backend: the failure must surface with its message.
     await expect(createSession(tinyGraph(), 'webgpu')).rejects.toThrow(/WebGPU session creation failed: .+/);
+  });
+});
+
+describe('wasmThreadsFor', () => {
+  it('uses the cores when cross-origin isolated, capped', () => {
+    expect(wasmThreadsFor({ crossOriginIsolated: true, hardwareConcurrency: 2 })).toBe(2);
+    expect(wasmThreadsFor({ crossOriginIsolated: true, hardwareConcurrency: 3 })).toBe(3);
+    expect(wasmThreadsFor({ crossOriginIsolated: true, hardwareConcurrency: 64 })).toBe(MAX_WASM_THREADS);
+  });
+
+  it('is 1 without isolation (no SharedArrayBuffer) or without a core count', () => {
+    expect(wasmThreadsFor({ crossOriginIsolated: false, hardwareConcurrency: 16 })).toBe(1);
+    expect(wasmThreadsFor({ hardwareConcurrency: 16 })).toBe(1);
+    expect(wasmThreadsFor({ crossOriginIsolated: true })).toBe(1);
+    expect(wasmThreadsFor({ crossOriginIsolated: true, hardwareConcurrency: 0 })).toBe(1);
+    expect(wasmThreadsFor({ crossOriginIsolated: true, hardwareConcurrency: NaN })).toBe(1);
   });
 });

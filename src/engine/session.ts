@@ -85,6 +85,19 @@ function applyConfig(ort: Ort, c: OrtConfig): void {
   if (c.logLevel !== undefined) ort.env.logLevel = c.logLevel;
 }
 
+/** The most WASM threads the app asks for: decode is bandwidth-bound, more threads mostly take cores. */
+export const MAX_WASM_THREADS = 4;
+
+/**
+ * ORT's WASM thread count for a browser context: `hardwareConcurrency` capped at MAX_WASM_THREADS when
+ * the page is cross-origin isolated (SharedArrayBuffer, which the pool needs), else 1 (no pool).
+ */
+export function wasmThreadsFor(ctx: { crossOriginIsolated?: boolean; hardwareConcurrency?: number }): number {
+  const hc = ctx.hardwareConcurrency;
+  if (!ctx.crossOriginIsolated || typeof hc !== 'number' || !Number.isFinite(hc)) return 1;
+  return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(hc)));
+}
+
 /**
  * Sets onnxruntime-web's WASM options. Call before the first session; `wasmPaths` is how the app
  * self-hosts the .wasm files (ORT's default is a CDN).

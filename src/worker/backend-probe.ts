@@ -10,6 +10,8 @@ export interface BackendProbe {
   shaderF16: boolean;
   maxBufferSize?: number;
   maxStorageBufferBindingSize?: number;
+  /** threads of ORT's WASM pool in this worker (1: no pool, the page is not cross-origin isolated) */
+  wasmThreads?: number;
 }
 
 interface GpuAdapterLike {

@@ -6,7 +6,7 @@
 /// <reference lib="webworker" />
 import { isAbort } from '../common/abort';
 import { errorMessage } from '../common/errors';
-import { configureOrt, type BackendRequest } from '../engine/session';
+import { configureOrt, wasmThreadsFor, type BackendRequest } from '../engine/session';
 import type { FileSource } from '../engine/files';
 import { urlSource } from '../hub/url-files';
 import { blobFolderSource } from '../hub/browser-files';
@@ -37,8 +37,22 @@ import type {
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const post = (msg: WorkerMessage) => scope.postMessage(msg);
 
-// NOTE: ORT-web would fetch its .wasm from a CDN; the app serves its own copy under /ort/.
-configureOrt({ wasmPaths: new URL('/ort/', scope.location.origin).href, logLevel: 'error' });
+// NOTE: ORT-web would fetch its .wasm from a CDN; the app serves its own copy under /ort/. The page is
+// cross-origin isolated (vite.config.ts headers), so WASM gets a thread pool (1 thread when it is not).
+const wasmThreads = wasmThreadsFor({
+  crossOriginIsolated: scope.crossOriginIsolated,
+  hardwareConcurrency: scope.navigator.hardwareConcurrency,
+});
+configureOrt({
+  wasmPaths: new URL('/ort/', scope.location.origin).href,
+  logLevel: 'error',
+  numThreads: wasmThreads,
+});
+/** the backend probe, with the WASM thread count this worker configured */
+const probeHere = async (): Promise<BackendProbe> => ({
+  ...(await probeBackend(scope.navigator)),
+  wasmThreads,
+});
 
 let probe: BackendProbe | null = null;
 const labs = new Map<BackendRequest, Lab>();
@@ -136,7 +150,7 @@ async function labReady(spec: ExperimentSpec): Promise<Lab> {
   const models = modelsToCheck(spec);
   const key = JSON.stringify([models, spec.runtime, [...confirmed].sort()]);
   if (Object.keys(models).length > 0 && !preflighted.has(key)) {
-    probe ??= await probeBackend(scope.navigator);
+    probe ??= await probeHere();
     postProgress({ stage: 'preflight', model: Object.keys(models).join(', '), loaded: 0, total: 1 });
     await preflightOrThrow(spec, {
       resolveSource: (s) => resolveSource(s, false),
@@ -168,7 +182,7 @@ function specOf(json: unknown): ExperimentSpec {
 }
 
 async function announceBackend(id: number, lab: Lab, spec: ExperimentSpec): Promise<void> {
-  probe ??= await probeBackend(scope.navigator);
+  probe ??= await probeHere();
   const handles = await lab.registry.handles(spec);
   const first = handles.values().next().value;
   if (!first) return;
@@ -245,7 +259,7 @@ async function info(): Promise<EngineInfo> {
  */
 const handlers: RequestHandlers<AbortSignal> = {
   async probe() {
-    probe ??= await probeBackend(scope.navigator);
+    probe ??= await probeHere();
     return { type: 'probe-done', backend: probe };
   },
   async prepare(req) {

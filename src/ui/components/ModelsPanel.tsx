@@ -178,8 +178,12 @@ export function ModelsPanel() {
                 : `WASM — ${backend.reason}`
               : (backendError ?? 'detecting…')}
             {backendUsed && backendUsed.used !== backend?.kind && <> · running on {backendUsed.used}</>}
-            {backendUsed?.fallbackReason && (
-              <span className="muted"> ({backendUsed.fallbackReason})</span>
+            {backendUsed?.fallbackReason && <span className="muted"> ({backendUsed.fallbackReason})</span>}
+            {backend?.wasmThreads !== undefined && (
+              <span data-testid="wasm-threads" data-threads={backend.wasmThreads}>
+                {' '}
+                · WASM {backend.wasmThreads} {backend.wasmThreads === 1 ? 'thread' : 'threads'}
+              </span>
             )}{' '}
             <a href="/check.html" target="_blank" rel="noopener" data-testid="selfcheck-link">
               check the engine here
