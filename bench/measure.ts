@@ -80,6 +80,9 @@ export interface DecodeResult {
 export interface RuntimeResult {
   runtime: Runtime;
   createMs: number;
+  /** the hooked fp32 model's graph bytes and RoPE rows (for the decode roofline) */
+  graphBytes: number;
+  maxPositions: number;
   prefill128: PrefillResult | null;
   /** the hooked side of the overhead pairs */
   prefill512: PrefillResult | null;
@@ -326,6 +329,8 @@ export async function measureAll(
       results.set(rt, {
         runtime: rt,
         createMs: performance.now() - t0,
+        graphBytes: models.get(rt)!.graphBytes,
+        maxPositions: models.get(rt)!.io.maxPositions,
         prefill128: null,
         prefill512: null,
         decode: null,

@@ -1,6 +1,8 @@
 // `npm run bench [-- --json]`: the engine's speed on a random SmolLM2-135M-shaped fp32 model in Node, on
 // onnxruntime-web WASM and onnxruntime-node CPU (same graph): prefill tok/s (128 and 512 tokens), decode
-// tok/s, hook overhead, and the 30-layer × 16-position residual sweep batched vs one pass per cell.
+// tok/s, hook overhead, and the 30-layer × 16-position residual sweep batched vs one pass per cell; with
+// every decode figure its roofline (bench/roofline.ts: tok/s × bytes read per token ÷ the single-thread read
+// bandwidth measured in the same run).
 // Prints numbers, never asserts. Progress goes to stderr; stdout carries a table, or with --json exactly one
 // JSON object (one line; `npm run --silent bench -- --json` leaves out npm's own banner). Options in
 // bench/lib.ts (`--help`). Must finish within 10 minutes on 2 shared cores with the defaults.
@@ -8,6 +10,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { configureOrt } from '../src/engine/session';
 import { folderSource } from '../src/hub/folder-files-node';
+import type { ArchSpec } from '../src/engine/types';
 import { loadModel } from '../src/engine/weights';
 import {
   ensureBenchModel,
@@ -23,6 +26,7 @@ import {
   type Section,
 } from './lib';
 import { measureAll, type RuntimeResult } from './measure';
+import { decodeBytesPerToken, measureBandwidth, rooflineFraction, type Bandwidth } from './roofline';
 
 type PerRuntime<T> = Record<Runtime, T | null>;
 
@@ -32,6 +36,8 @@ export interface Figures {
   prefill_tok_s: PerRuntime<number>;
   prefill_512_tok_s: PerRuntime<number>;
   decode_tok_s: PerRuntime<number>;
+  /** decode tok/s × bytes read per token (weights streamed + K/V cache) ÷ measured bandwidth */
+  decode_roofline: PerRuntime<number>;
   /** WASM decode ÷ onnxruntime-node decode */
   wasm_over_node_decode: number | null;
   /** hooked ÷ hook-free time, prefill 512: the worse of the runtimes measured */
@@ -47,6 +53,7 @@ export interface Figures {
   q4: PerRuntime<{
     prefill_tok_s: { fp32: number; q4: number };
     decode_tok_s: { fp32: number; q4: number };
+    decode_roofline: { fp32: number; q4: number };
     graph_bytes: { fp32: number; q4: number };
   }>;
   sweep_speedup_per_cell_by_runtime: PerRuntime<number>;
@@ -64,6 +71,10 @@ export interface BenchReport extends Figures {
   machine: MachineInfo;
   threads: number;
   reps: number;
+  /** single-thread read bandwidth measured in this run (bench/roofline.ts); null when no decode ran */
+  bandwidth: Bandwidth | null;
+  /** bytes one decode step reads (fp32 hooked graph) at the mean context of the timed steps */
+  decode_bytes_per_token: PerRuntime<{ weights: number; kv_cache: number; total: number }>;
   /** sections run */
   only: Section[];
   /** false: V8 compiled onnxruntime-web's WASM with TurboFan up front (--no-liftoff) */
@@ -100,8 +111,20 @@ function worst(xs: PerRuntime<number>, pick: (a: number, b: number) => number): 
   return v.length ? v.reduce((a, b) => pick(a, b)) : null;
 }
 
-function figures(results: Map<Runtime, RuntimeResult>, clock: 'wall' | 'cpu'): Figures {
+/** Mean context of the timed decode steps: the prompt plus half the steps. */
+const decodeContext = (args: BenchArgs): number => args.decodePrompt + args.decodeTokens / 2;
+
+function figures(
+  results: Map<Runtime, RuntimeResult>,
+  clock: 'wall' | 'cpu',
+  bw: Bandwidth | null,
+  args: BenchArgs,
+  spec: ArchSpec,
+): Figures {
   const decode = perRuntime(results, (r) => (r.decode ? round(r.decode.tokS[clock]) : null));
+  const bytesOf = (r: RuntimeResult, graphBytes = r.graphBytes): number =>
+    decodeBytesPerToken(spec, graphBytes, r.maxPositions, decodeContext(args)).total;
+  const roof = (tokS: number, bytes: number): number => (bw ? round(rooflineFraction(tokS, bytes, bw)) : NaN);
   const hook = perRuntime(results, (r) => (r.hookOverhead ? round(r.hookOverhead.ratio[clock], 4) : null));
   const speedup = perRuntime(results, (r) => (r.sweep ? round(r.sweep.speedup[clock]) : null));
   const hookWorst = worst(hook, Math.max);
@@ -112,6 +135,9 @@ function figures(results: Map<Runtime, RuntimeResult>, clock: 'wall' | 'cpu'): F
     prefill_tok_s: perRuntime(results, (r) => (r.prefill128 ? round(r.prefill128.tokS[clock]) : null)),
     prefill_512_tok_s: perRuntime(results, (r) => (r.prefill512 ? round(r.prefill512.tokS[clock]) : null)),
     decode_tok_s: decode,
+    decode_roofline: perRuntime(results, (r) =>
+      r.decode && bw ? roof(r.decode.tokS[clock], bytesOf(r)) : null,
+    ),
     wasm_over_node_decode: wasmOverNode,
     hook_overhead_ratio: hookWorst,
     hook_overhead_ratio_by_runtime: hook,
@@ -130,6 +156,14 @@ function figures(results: Map<Runtime, RuntimeResult>, clock: 'wall' | 'cpu'): F
               q4: round(r.q4.prefill128TokS.q4[clock]),
             },
             decode_tok_s: { fp32: round(r.q4.decodeTokS.fp32[clock]), q4: round(r.q4.decodeTokS.q4[clock]) },
+            // NOTE: the q4 graph's embedding is 4-bit and shared with a tied head: count its bytes as streamed
+            decode_roofline: {
+              fp32: roof(r.q4.decodeTokS.fp32[clock], bytesOf(r, r.q4.graphBytes.fp32)),
+              q4: roof(
+                r.q4.decodeTokS.q4[clock],
+                decodeBytesPerToken(spec, r.q4.graphBytes.q4, r.maxPositions, decodeContext(args), 0).total,
+              ),
+            },
             graph_bytes: r.q4.graphBytes,
           }
         : null,
@@ -156,12 +190,19 @@ function buildReport(
   results: Map<Runtime, RuntimeResult>,
   start: LoadSample,
   wallS: number,
+  bw: Bandwidth | null,
+  spec: ArchSpec,
 ): BenchReport {
   return {
     date: new Date().toISOString(),
     machine: machineInfo(),
     threads: args.threads,
     reps: args.reps,
+    bandwidth: bw,
+    decode_bytes_per_token: perRuntime(results, (r) => {
+      const b = decodeBytesPerToken(spec, r.graphBytes, r.maxPositions, decodeContext(args));
+      return { weights: b.weights, kv_cache: b.kvCache, total: b.total };
+    }),
     only: args.only,
     liftoff: args.liftoff,
     model: 'random-weight SmolLM2-135M shape (30 layers, hidden 576, 9/3 heads, MLP 1536, vocab 49152), fp32',
@@ -170,8 +211,8 @@ function buildReport(
     sweep_batch_rows: args.sweepBatch,
     load_avg: { start, end: loadSample() },
     wall_s: Math.round(wallS),
-    ...figures(results, 'wall'),
-    cpu_time: figures(results, 'cpu'),
+    ...figures(results, 'wall', bw, args, spec),
+    cpu_time: figures(results, 'cpu', bw, args, spec),
     runtimes: perRuntime(results, (r) => r),
   };
 }
@@ -202,15 +243,27 @@ function targetLines(rep: BenchReport): string[] {
   return rows.map(([a, b, cc]) => `${a.padEnd(w[0])} | ${b.padEnd(w[1])} | ${cc}`);
 }
 
+function bytesLine(rep: BenchReport): string {
+  const b = rep.decode_bytes_per_token.node_cpu ?? rep.decode_bytes_per_token.wasm;
+  if (!b) return '—';
+  const mb = (x: number): string => (x / 1e6).toFixed(1);
+  return `${mb(b.total)} MB/token (${mb(b.weights)} weights + ${mb(b.kv_cache)} K/V at ${rep.decode_prompt_tokens}+ tokens)`;
+}
+
 function table(rep: BenchReport): string {
   const f = (x: number | null | undefined, d = 1): string => (x == null ? '—' : x.toFixed(d));
+  const pct = (x: number | null): string => (x == null ? '—' : `${(x * 100).toFixed(0)} %`);
   type Q4 = Figures['q4']['wasm'];
-  const q4 = (r: Q4, k: 'prefill_tok_s' | 'decode_tok_s' | 'graph_bytes', scale = 1): string =>
-    r ? `${f(r[k].q4 * scale)} (${f(r[k].fp32 * scale)})` : '—';
+  const q4 = (
+    r: Q4,
+    k: 'prefill_tok_s' | 'decode_tok_s' | 'decode_roofline' | 'graph_bytes',
+    scale = 1,
+  ): string => (r ? `${f(r[k].q4 * scale)} (${f(r[k].fp32 * scale)})` : '—');
   const rows = (x: Figures): [string, string, string][] => [
     ['prefill 128, tok/s', f(x.prefill_tok_s.wasm), f(x.prefill_tok_s.node_cpu)],
     ['prefill 512, tok/s', f(x.prefill_512_tok_s.wasm), f(x.prefill_512_tok_s.node_cpu)],
     ['decode, tok/s', f(x.decode_tok_s.wasm), f(x.decode_tok_s.node_cpu)],
+    ['decode, % of roofline', pct(x.decode_roofline.wasm), pct(x.decode_roofline.node_cpu)],
     [
       'hooked ÷ hook-free, prefill 512',
       f(x.hook_overhead_ratio_by_runtime.wasm, 3),
@@ -228,6 +281,11 @@ function table(rep: BenchReport): string {
     ],
     ['q4 prefill 128, tok/s (fp32)', q4(x.q4.wasm, 'prefill_tok_s'), q4(x.q4.node_cpu, 'prefill_tok_s')],
     ['q4 decode, tok/s (fp32)', q4(x.q4.wasm, 'decode_tok_s'), q4(x.q4.node_cpu, 'decode_tok_s')],
+    [
+      'q4 decode, % of roofline (fp32)',
+      q4(x.q4.wasm, 'decode_roofline', 100),
+      q4(x.q4.node_cpu, 'decode_roofline', 100),
+    ],
     ['q4 graph MB (fp32)', q4(x.q4.wasm, 'graph_bytes', 1e-6), q4(x.q4.node_cpu, 'graph_bytes', 1e-6)],
     [
       'sweep ms/cell, batched',
@@ -255,6 +313,9 @@ function table(rep: BenchReport): string {
     `${rep.machine.cpu}, ${rep.machine.cores} cores, ${rep.threads} thread(s), ${rep.date}`,
     `decode after ${rep.decode_prompt_tokens} tokens; sweep prompt ${rep.sweep_seq_len} tokens, ${rep.sweep_batch_rows} rows per call`,
     `load average ${rep.load_avg.start.load.join(' ')} → ${rep.load_avg.end.load.join(' ')}; ${rep.wall_s} s`,
+    rep.bandwidth
+      ? `read bandwidth ${rep.bandwidth.gbS} GB/s (${rep.bandwidth.method}); decode reads ${bytesLine(rep)}`
+      : 'read bandwidth not measured (no decode section)',
     '',
     `${''.padEnd(w0)} | ${'wall clock'.padEnd(2 * cw + 3)} | CPU time`,
     `${'metric'.padEnd(w0)} | ${cell('wasm')} | ${cell('node_cpu')} | ${cell('wasm')} | ${cell('node_cpu')}`,
@@ -285,7 +346,18 @@ async function main(): Promise<void> {
   configureOrt({ numThreads: args.threads, logLevel: 'error' });
   const { spec, weights } = await loadModel(folderSource(args.modelDir));
   const results = await measureAll(spec, weights, args);
-  const report = buildReport(args, results, start, (performance.now() - t0) / 1000);
+  const decodeRan = ['decode', 'q4'].some((x) => args.only.includes(x as Section));
+  let bw: Bandwidth | null = null;
+  if (decodeRan) {
+    log('measuring read bandwidth (256 MiB, one thread)');
+    bw = await measureBandwidth();
+    log(
+      `read bandwidth ${bw.gbS} GB/s (${Object.entries(bw.byMethod)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`,
+    );
+  }
+  const report = buildReport(args, results, start, (performance.now() - t0) / 1000, bw, spec);
   log(`done in ${report.wall_s} s`);
   process.stdout.write(args.json ? `${JSON.stringify(report)}\n` : `${table(report)}\n`);
 }
