@@ -33,6 +33,32 @@ describe('planSweep', () => {
     ).toHaveLength(3);
   });
 
+  it("order 'position': position-major, and no batch mixes two positions", () => {
+    const p = planSweep({
+      component: 'kv',
+      layers: [0, 1, 2],
+      positions: [5, 6],
+      maxBatchSize: 2,
+      order: 'position',
+    });
+    expect(p.order).toBe('position');
+    expect(p.batches.map((b) => b.map((c) => [c.site, c.position]))).toEqual([
+      [
+        [0, 5],
+        [1, 5],
+      ],
+      [[2, 5]],
+      [
+        [0, 6],
+        [1, 6],
+      ],
+      [[2, 6]],
+    ]);
+    // same cells, same grid indices as the layer-major plan
+    const byIndex = (q: typeof p) => q.batches.flat().sort((a, b) => a.index - b.index);
+    expect(byIndex(p)).toEqual(byIndex(planSweep({ ...p, order: 'layer' })));
+  });
+
   it('validates its input', () => {
     const base = { component: 'kv' as const, layers: [0], positions: [0], maxBatchSize: 2 };
     expect(() => planSweep({ ...base, maxBatchSize: 0 })).toThrow(RangeError);
@@ -155,5 +181,21 @@ describe('sweepBatchPatches', () => {
     expect(Array.from(patches.resid!.get(2)!.mask)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
     expect(Array.from(patches.resid!.get(2)!.value)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 21, 0, 0, 0, 22]);
     expect(patches.resid!.has(1)).toBe(false);
+  });
+
+  it('positionOffset: batch position p − offset, from source position p', () => {
+    const dims: ModelDims = { numLayers: 2, hidden: 1, kvHeads: 1, headDim: 1 };
+    const src = {
+      k: new Map([[1, { shape: [1, 4, 1], data: Float32Array.from([10, 11, 12, 13]) }]]),
+      v: new Map([[1, { shape: [1, 4, 1], data: Float32Array.from([20, 21, 22, 23]) }]]),
+    };
+    const cells = planSweep({ component: 'kv', layers: [1], positions: [2], maxBatchSize: 2 }).batches[0];
+    // the batch runs prompt positions 2 and 3 only
+    const patches = sweepBatchPatches('kv', cells, src, dims, 2, { positionOffset: 2 });
+    const e = patches.kv!.get(1)!;
+    expect(Array.from(e.mask)).toEqual([1, 0]);
+    expect(Array.from(e.k)).toEqual([12, 0]);
+    expect(Array.from(e.v)).toEqual([22, 0]);
+    expect(() => sweepBatchPatches('kv', cells, src, dims, 2, { positionOffset: 3 })).toThrow(RangeError);
   });
 });

@@ -25,9 +25,16 @@ export interface SweepPlan {
   layers: number[];
   positions: number[];
   maxBatchSize: number;
-  /** cells in layer-major order, cut into chunks of at most maxBatchSize */
+  order: SweepOrder;
+  /**
+   * cells cut into chunks of at most maxBatchSize: layer-major ('layer'), or position-major with every
+   * chunk holding one position only ('position': the cells of a chunk share the unpatched prefix before it)
+   */
   batches: SweepCell[][];
 }
+
+/** How planSweep orders and cuts the cells (see SweepPlan.batches). */
+export type SweepOrder = 'layer' | 'position';
 
 export interface SweepPlanArgs {
   component: PatchComponent;
@@ -38,6 +45,8 @@ export interface SweepPlanArgs {
   maxBatchSize: number;
   /** a name for the values, e.g. 'logit diff' or 'normalized restoration' */
   metric?: string;
+  /** default 'layer' */
+  order?: SweepOrder;
 }
 
 const isIndexList = (xs: readonly number[]) => xs.every((x) => Number.isInteger(x) && x >= 0);
@@ -60,14 +69,21 @@ export function planSweep(args: SweepPlanArgs): SweepPlan {
       cells.push({ index: li * positions.length + pi, layerIndex: li, positionIndex: pi, site, position }),
     ),
   );
+  const order = args.order ?? 'layer';
+  const groups =
+    order === 'layer'
+      ? [cells]
+      : positions.map((_, pi) => layers.map((_, li) => cells[li * positions.length + pi]));
   const batches: SweepCell[][] = [];
-  for (let i = 0; i < cells.length; i += maxBatchSize) batches.push(cells.slice(i, i + maxBatchSize));
+  for (const g of groups)
+    for (let i = 0; i < g.length; i += maxBatchSize) batches.push(g.slice(i, i + maxBatchSize));
   return {
     component,
     metric: args.metric ?? 'metric',
     layers: [...layers],
     positions: [...positions],
     maxBatchSize,
+    order,
     batches,
   };
 }
@@ -203,6 +219,12 @@ export interface BatchPatchOptions {
   batchSize?: number;
   /** source position for a target position (e.g. from patch.alignPositions); default the same */
   sourcePosition?: (position: number) => number;
+  /**
+   * the batch's tokens start at this prompt position (a run that continues a cache of the prompt's first
+   * `positionOffset` tokens): cell position p patches batch position p − positionOffset, from source
+   * position p (or sourcePosition(p)); default 0
+   */
+  positionOffset?: number;
 }
 
 /** The PatchSet for one sweep batch: cell i patches its (site, position) in row rowOffset + i only. */
@@ -215,6 +237,7 @@ export function sweepBatchPatches(
   options: BatchPatchOptions = {},
 ): PatchSet {
   const rowOffset = options.rowOffset ?? 0;
+  const offset = options.positionOffset ?? 0;
   const batch = { batchSize: options.batchSize ?? rowOffset + cells.length, seqLen };
   const patches: PatchSet = {};
   cells.forEach((c, i) =>
@@ -223,9 +246,9 @@ export function sweepBatchPatches(
       {
         component,
         site: c.site,
-        position: c.position,
+        position: c.position - offset,
         row: rowOffset + i,
-        sourcePosition: options.sourcePosition?.(c.position),
+        sourcePosition: options.sourcePosition?.(c.position) ?? c.position,
       },
       source,
       dims,

@@ -45,8 +45,9 @@ import type {
   SweepResult,
   TrialResult,
 } from '../spec/results';
-import { planSweep, runSweep, sweepBatchPatches } from '../interventions/sweep';
+import { planSweep } from '../interventions/sweep';
 import { runAttention, runHeadSweep, type AttentionOptions } from './attention';
+import { runPatchSweep, type SweepMethod } from './sweep-run';
 import { buildPrompt, type SplitPrompt } from '../prompt/template';
 import type { LabTokenizer } from '../prompt/tokenizer';
 
@@ -66,8 +67,14 @@ export interface SweepOptions {
   component: PatchComponent;
   /** default: every prefix position */
   positions?: number[];
-  /** rows per forward call */
+  /** rows per forward call; default 16 ('full'), every layer of one position ('prefix-cache') */
   batchSize?: number;
+  /**
+   * 'prefix-cache' (default): a cell patched at position p continues the unpatched run's cache of
+   * positions < p and runs only p..T−1 (run/sweep-run.ts); 'full': every cell runs the whole prompt
+   * (the reference the faster way is tested against); the same values up to fp32 rounding
+   */
+  method?: SweepMethod;
   onProgress?: (partial: SweepResult, done: number, total: number) => void;
   signal?: AbortSignal;
   /**
@@ -221,7 +228,6 @@ export class Lab {
     const ft = handles.get(finetunedModelId(spec))!;
     const base = handles.get(baseModelId(spec))!;
     const ids = prompt.tokens.map((t) => t.id);
-    const T = ids.length;
     const dims = dimsOf(ft);
     const layers =
       opts.component === 'kv'
@@ -237,12 +243,16 @@ export class Lab {
     const baseLogits = await ctx.lastLogits(base, ids);
     const ftLogits = await ctx.lastLogits(ft, ids);
     const klFt = klFromLogits(baseLogits, ftLogits);
+    const method = opts.method ?? 'prefix-cache';
     const plan = planSweep({
       component: opts.component,
       layers,
       positions,
-      maxBatchSize: opts.batchSize ?? 16,
+      // NOTE: with the prefix cache a call runs only the tokens from its position on, so by default one
+      // call holds every layer of one position (the rows share that position's cached prefix)
+      maxBatchSize: opts.batchSize ?? (method === 'full' ? 16 : layers.length),
       metric: 'restoration of KL(base ‖ patched) at the first answer token',
+      order: method === 'full' ? 'layer' : 'position',
     });
     const labels = prompt.tokens.map((t) => t.text);
     const toResult = (values: Float64Array, done: number, total: number): SweepResult => ({
@@ -254,25 +264,19 @@ export class Lab {
       values: Array.from(values, (v) => (Number.isNaN(v) ? NaN : v)),
       done: done === total,
     });
-    const result = await runSweep(
+    const result = await runPatchSweep({
+      engine: ft.model.engine,
+      ids,
+      loraScale: ft.loraScale,
+      component: opts.component,
+      source,
+      dims,
       plan,
-      async (cells) => {
-        const B = cells.length;
-        const patches = sweepBatchPatches(opts.component, cells, source, dims, T);
-        const out = await ctx.forwardRows(
-          ft,
-          Array.from({ length: B }, () => ids),
-          patches,
-        );
-        return cells.map((_, b) =>
-          normalizedRestoration(klFromLogits(baseLogits, logitsAt(out, b, 0)), klFt, 0),
-        );
-      },
-      {
-        signal: opts.signal,
-        onProgress: (p) => opts.onProgress?.(toResult(p.result.values, p.done, p.total), p.done, p.total),
-      },
-    );
+      method,
+      metric: (logits) => normalizedRestoration(klFromLogits(baseLogits, logits), klFt, 0),
+      signal: opts.signal,
+      onProgress: (p) => opts.onProgress?.(toResult(p.result.values, p.done, p.total), p.done, p.total),
+    });
     return toResult(result.values, 1, 1);
   }
 
