@@ -16,8 +16,20 @@ export const RUNTIMES: readonly Runtime[] = ['wasm', 'node_cpu'];
  * noise floor of the overhead figure), and `q4`: the 4-bit graph (MatMulNBits) against fp32, prefill 128
  * and decode, with the bytes each graph holds.
  */
-export type Section = 'prefill' | 'decode' | 'sweep' | 'overhead' | 'control' | 'q4';
-export const SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead', 'control', 'q4'];
+export type Section =
+  'prefill' | 'decode' | 'sweep' | 'overhead' | 'control' | 'q4' | 'heatmap' | 'neighbours';
+export const SECTIONS: readonly Section[] = [
+  'prefill',
+  'decode',
+  'sweep',
+  'overhead',
+  'control',
+  'q4',
+  // the full-prefix K/V heatmap, old vs prefix-cache sweep (bench/heatmap.ts): only when asked for
+  'heatmap',
+  // one random perturbation's neighbours, JS scan vs graph-side search (bench/neighbours.ts): when asked
+  'neighbours',
+];
 const DEFAULT_SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead'];
 
 export interface BenchArgs {
@@ -43,13 +55,15 @@ export interface BenchArgs {
   sweepCalls: Record<Runtime, number>;
   /** cells run one pass each for the sequential estimate */
   sweepSequentialCells: Record<Runtime, number>;
+  /** `--heatmap-stride S[,Q]`: sweep every S-th prefix position (SmolLM2 shape) / Q-th (0.5B shape) */
+  heatmapStride?: { small: number; qwen: number };
   /** keep V8's default WASM tiering (Liftoff first); default false: TurboFan up front */
   liftoff: boolean;
   modelDir: string;
 }
 
 const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead,control,q4] [--threads N] [--reps N] [--overhead-pairs N]
-  [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--liftoff]`;
+  [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--heatmap-stride S[,Q]] [--liftoff]`;
 
 function intArg(name: string, v: string | undefined, min: number): number {
   const n = Number(v);
@@ -130,6 +144,12 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--sweep-seq-cells': {
         const n = intArg(a, next(), 1);
         args.sweepSequentialCells = { wasm: n, node_cpu: n };
+        break;
+      }
+      case '--heatmap-stride': {
+        const [a1, a2] = (next() ?? '').split(',');
+        const small = intArg(a, a1, 1);
+        args.heatmapStride = { small, qwen: a2 === undefined ? small : intArg(a, a2, 1) };
         break;
       }
       case '--liftoff':

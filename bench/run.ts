@@ -27,6 +27,8 @@ import {
 } from './lib';
 import { measureAll, type RuntimeResult } from './measure';
 import { decodeBytesPerToken, measureBandwidth, rooflineFraction, type Bandwidth } from './roofline';
+import { defaultHeatmapArgs, heatmapTable, measureHeatmap } from './heatmap';
+import { measureNeighbours, neighboursTable } from './neighbours';
 
 type PerRuntime<T> = Record<Runtime, T | null>;
 
@@ -341,11 +343,12 @@ async function main(): Promise<void> {
   log(
     `load average ${start.load.join(' ')}; ${args.threads} thread(s); runtimes ${args.runtimes.join(', ')}`,
   );
-  ensureBenchModel(args.modelDir);
   // NOTE: 'error' keeps ORT's placement notes off the output; both runtimes get the same thread count.
   configureOrt({ numThreads: args.threads, logLevel: 'error' });
+  ensureBenchModel(args.modelDir);
   const { spec, weights } = await loadModel(folderSource(args.modelDir));
-  const results = await measureAll(spec, weights, args);
+  const rest = args.only.filter((x) => x !== 'heatmap' && x !== 'neighbours');
+  const results = rest.length ? await measureAll(spec, weights, args) : new Map<Runtime, RuntimeResult>();
   const decodeRan = ['decode', 'q4'].some((x) => args.only.includes(x as Section));
   let bw: Bandwidth | null = null;
   if (decodeRan) {
@@ -357,9 +360,25 @@ async function main(): Promise<void> {
         .join(', ')})`,
     );
   }
-  const report = buildReport(args, results, start, (performance.now() - t0) / 1000, bw, spec);
+  const heatmap = args.only.includes('heatmap')
+    ? await measureHeatmap(spec, weights, {
+        ...defaultHeatmapArgs(args.runtimes),
+        ...(args.heatmapStride ? { stride: args.heatmapStride } : {}),
+      })
+    : null;
+  const neighbours = args.only.includes('neighbours') ? await measureNeighbours(args.runtimes) : null;
+  const report = {
+    ...buildReport(args, results, start, (performance.now() - t0) / 1000, bw, spec),
+    heatmap,
+    neighbours,
+  };
   log(`done in ${report.wall_s} s`);
-  process.stdout.write(args.json ? `${JSON.stringify(report)}\n` : `${table(report)}\n`);
+  const text = [
+    rest.length ? table(report) : '',
+    heatmap ? heatmapTable(heatmap) : '',
+    neighbours ? neighboursTable(neighbours) : '',
+  ].filter(Boolean);
+  process.stdout.write(args.json ? `${JSON.stringify(report)}\n` : `${text.join('\n\n')}\n`);
 }
 
 main().then(

@@ -183,6 +183,76 @@ export function nearestNeighbours(
   return { ids, scores };
 }
 
+/** Unit roundoff of fp32. */
+const U32 = 2 ** -24;
+
+/**
+ * `nearestNeighbours` from approximate (fp32, any summation order) dot products of `tokenId`'s row with
+ * every row — e.g. one Gemm on ORT (engine/similarity.ts) — with the same answer, ties included: every
+ * row whose approximate score could still reach the top n after the worst fp32 rounding error is
+ * rescored exactly as nearestNeighbours scores it, and the top n of those is returned. The bound per row
+ * is 2·(hidden + 2)·u·‖q‖·‖e‖ (u = 2⁻²⁴; a dot product's rounding error is ≤ γ_hidden·Σ|qᵢeᵢ| ≤
+ * γ_hidden·‖q‖‖e‖, doubled for the norms' own rounding and the exact side's). `approx` is this query's
+ * [vocab] scores, `sqNorms` every row's Σe² (fp32 is fine). Falls back to the exact scan when an
+ * approximate score is not finite.
+ */
+export function nearestNeighboursFromScores(
+  embedding: Float32Array,
+  vocab: number,
+  hidden: number,
+  tokenId: number,
+  n: number,
+  approx: Float32Array,
+  sqNorms: Float32Array,
+  allowed?: (id: number) => boolean,
+): Neighbours {
+  if (approx.length !== vocab || sqNorms.length !== vocab)
+    throw new RangeError(`scores and norms must hold ${vocab} values`);
+  if (embedding.length !== vocab * hidden) {
+    throw new RangeError(`embedding has ${embedding.length} values, expected ${vocab}×${hidden}`);
+  }
+  if (!Number.isInteger(tokenId) || tokenId < 0 || tokenId >= vocab)
+    throw new RangeError(`token ${tokenId} ∉ vocab`);
+  if (n <= 0) return { ids: [], scores: [] };
+  const qNorm = Math.sqrt(Math.max(0, sqNorms[tokenId]));
+  const c = 2 * (hidden + 2) * U32 * qNorm;
+  const ok = (v: number) => v !== tokenId && (!allowed || allowed(v));
+  // the n-th largest lower bound (approx − ε) over the candidates: a min-heap of size n would do, but n
+  // is small, so a sorted array of the n best lower bounds
+  const lows: number[] = [];
+  for (let v = 0; v < vocab; v++) {
+    if (!ok(v)) continue;
+    const a = approx[v];
+    if (!Number.isFinite(a) || !Number.isFinite(sqNorms[v])) {
+      return nearestNeighbours(embedding, vocab, hidden, tokenId, n, allowed);
+    }
+    const lo = a - c * Math.sqrt(Math.max(0, sqNorms[v]));
+    if (lows.length === n && lo <= lows[n - 1]) continue;
+    let j = lows.length < n ? lows.length : n - 1;
+    while (j > 0 && lo > lows[j - 1]) {
+      lows[j] = lows[j - 1];
+      j--;
+    }
+    lows[j] = lo;
+  }
+  if (lows.length === 0) return { ids: [], scores: [] };
+  // with fewer than n candidates every one is in
+  const threshold = lows.length < n ? -Infinity : lows[n - 1];
+  const q = tokenId * hidden;
+  const cands: { id: number; score: number }[] = [];
+  for (let v = 0; v < vocab; v++) {
+    if (!ok(v) || approx[v] + c * Math.sqrt(Math.max(0, sqNorms[v])) < threshold) continue;
+    // NOTE: exactly nearestNeighbours' loop (same order, same double accumulation): the same scores
+    const o = v * hidden;
+    let dot = 0;
+    for (let h = 0; h < hidden; h++) dot += embedding[q + h] * embedding[o + h];
+    cands.push({ id: v, score: dot });
+  }
+  cands.sort((x, y) => y.score - x.score || x.id - y.id);
+  const top = cands.slice(0, n);
+  return { ids: top.map((x) => x.id), scores: top.map((x) => x.score) };
+}
+
 /** The input embedding matrix, row-major [vocab, hidden]. */
 export interface EmbeddingMatrix {
   data: Float32Array;
@@ -214,6 +284,11 @@ export interface RandomPerturbationOptions {
   allowed?: (id: number) => boolean;
   /** decodes replaced tokens' text */
   codec?: TokenCodec;
+  /**
+   * a token's n nearest neighbours, precomputed (e.g. lab/run/neighbours.ts from a graph-side search):
+   * must equal `nearestNeighbours(…, id, n, allowed).ids`; undefined for an id = scan for it here
+   */
+  neighbours?: (id: number) => readonly number[] | undefined;
 }
 
 export interface Replacement {
@@ -264,9 +339,9 @@ export function randomPerturbations(
     const skip = exclude === 'none' ? false : exclude === 'special' ? looksSpecial(t) : exclude(t, p);
     if (!skip) eligible.push(p);
   }
-  const cache = new Map<number, number[]>();
-  const neighboursOf = (id: number): number[] => {
-    let hit = cache.get(id);
+  const cache = new Map<number, readonly number[]>();
+  const neighboursOf = (id: number): readonly number[] => {
+    let hit = cache.get(id) ?? options.neighbours?.(id);
     if (!hit) {
       hit = nearestNeighbours(embedding.data, embedding.vocab, embedding.hidden, id, n, options.allowed).ids;
       cache.set(id, hit);

@@ -27,7 +27,6 @@ import {
 import {
   applyEdits,
   bestAndAvg,
-  nearestNeighbours,
   randomPerturbations,
   segmentsOf,
   type PerturbationTrial,
@@ -48,6 +47,7 @@ import type {
 import { planSweep } from '../interventions/sweep';
 import { runAttention, runHeadSweep, type AttentionOptions } from './attention';
 import { runPatchSweep, type SweepMethod } from './sweep-run';
+import { NeighbourIndex } from './neighbours';
 import { buildPrompt, type SplitPrompt } from '../prompt/template';
 import type { LabTokenizer } from '../prompt/tokenizer';
 
@@ -167,6 +167,8 @@ export function renderSpecPrompt(
  */
 export class Lab {
   readonly registry: ModelRegistry;
+  /** embedding neighbours for perturbations and `neighbours`: searched graph-side, kept per model */
+  private readonly nbIndex = new NeighbourIndex();
 
   constructor(env: ModelEnv) {
     this.registry = new ModelRegistry(env);
@@ -183,7 +185,7 @@ export class Lab {
   async run(spec: ExperimentSpec, cb: RunCallbacks = {}): Promise<RunResult> {
     const { prompt, view, handles } = await this.prepare(spec);
     cb.onPrompt?.(view);
-    const ctx = new RunContext(spec, handles, prompt, cb.signal);
+    const ctx = new RunContext(spec, handles, prompt, cb.signal, this.nbIndex);
     const results: ConditionResult[] = [];
     for (const cond of spec.conditions) {
       throwIfAborted(cb.signal);
@@ -415,7 +417,7 @@ export class Lab {
     if (!h) throw new Error(`unknown model "${modelId}"`);
     const e = h.model.embedding;
     const tok = h.model.tokenizer;
-    const nb = nearestNeighbours(e.data, e.vocab, e.hidden, tokenId, n, (id) => id < tok.vocabSize);
+    const nb = (await this.nbIndex.lookup(e, [tokenId], n, tok.vocabSize, searchBackend(h))).get(tokenId)!;
     return nb.ids.map((id, i) => ({ id, text: tok.idToText(id), score: nb.scores[i] }));
   }
 
@@ -426,8 +428,9 @@ export class Lab {
     return tok.encode(text).map((id) => ({ id, text: tok.idToText(id) }));
   }
 
-  dispose(): Promise<void> {
-    return this.registry.dispose();
+  async dispose(): Promise<void> {
+    await this.nbIndex.dispose();
+    await this.registry.dispose();
   }
 }
 
@@ -446,6 +449,11 @@ function topK1(logits: Float32Array): number {
   return best;
 }
 
+/** where the neighbour search runs: node's CPU runtime beside a node-cpu model, else ORT's WASM */
+function searchBackend(h: ModelHandle): 'node-cpu' | 'wasm' {
+  return h.model.engine.backend.kind === 'node-cpu' ? 'node-cpu' : 'wasm';
+}
+
 function rangeOf([s, e]: [number, number]): number[] {
   return Array.from({ length: e - s }, (_, i) => s + i);
 }
@@ -462,6 +470,8 @@ export class RunContext {
     readonly handles: Map<string, ModelHandle>,
     readonly prompt: SplitPrompt,
     readonly signal?: AbortSignal,
+    /** where random perturbations get their neighbours (default: the JS scan) */
+    readonly nbIndex?: NeighbourIndex,
   ) {
     this.tokenizer = handles.get(finetunedModelId(spec))!.model.tokenizer;
   }
@@ -697,9 +707,20 @@ export class RunContext {
     if (pert?.kind === 'edits') {
       p = applyEdits(this.prompt, pert.edits, this.codec());
     } else if (pert?.kind === 'random') {
+      const [s0, s1] = this.prompt.segments[pert.segment];
+      const segmentIds = this.prompt.tokens.slice(s0, s1).map((t) => t.id);
+      // NOTE: every token of the segment at once: one graph-side pass instead of a JS scan per token
+      const table = await this.nbIndex?.lookup(
+        h.model.embedding,
+        segmentIds,
+        pert.n,
+        this.tokenizer.vocabSize,
+        searchBackend(h),
+      );
       trials = randomPerturbations(this.prompt, pert, h.model.embedding, {
         codec: this.codec(),
         allowed: (id) => id < this.tokenizer.vocabSize,
+        neighbours: table ? (id) => table.get(id)?.ids : undefined,
       });
       for (const t of trials) {
         const ids = t.prompt.tokens.map((x) => x.id);
