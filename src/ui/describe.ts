@@ -12,7 +12,8 @@ function describePositions(p: PatchSettings['positions']): string {
 
 export function describePatch(p: PatchSettings): string {
   const comp = p.component === 'kv' ? 'K/V' : 'residual';
-  return `${comp} from ${p.source} · ${describeLayers(p.layers)} · ${describePositions(p.positions)}`;
+  const heads = p.heads ? ` · KV head${p.heads.length === 1 ? '' : 's'} ${p.heads.join(', ')}` : '';
+  return `${comp} from ${p.source} · ${describeLayers(p.layers)} · ${describePositions(p.positions)}${heads}`;
 }
 
 function describePerturbation(p: Perturbation): string {

@@ -208,6 +208,25 @@ export function addCellPatchCondition(
   });
 }
 
+/** A per-head sweep cell click: a new condition patching one KV head at one layer, prefix, from base. */
+export function addHeadPatchCondition(
+  spec: ExperimentSpec,
+  cell: { layer: number; head: number },
+): { spec: ExperimentSpec; id: string } {
+  return addCondition(spec, {
+    id: `kv-l${cell.layer}-h${cell.head}`,
+    label: `Finetuned, K/V L${cell.layer} head ${cell.head} @ prefix`,
+    model: finetunedKey(spec),
+    patch: {
+      component: 'kv',
+      layers: [cell.layer],
+      positions: 'prefix',
+      source: spec.models.base ? 'base' : Object.keys(spec.models)[0],
+      heads: [cell.head],
+    },
+  });
+}
+
 export const DEFAULT_RANDOM: RandomParams = {
   kind: 'random',
   segment: 'prefix',

@@ -15,7 +15,9 @@ import { isCurrent, promptKey } from '../results-state';
 import { useSession } from '../session-context';
 import { addCellPatchCondition } from '../spec-edit';
 import { labStore, useLab } from '../store';
+import { AttentionMass } from './AttentionMass';
 import { ChartFrame } from './ChartFrame';
+import { HeadSweep } from './HeadSweep';
 import { Heatmap } from './Heatmap';
 import { HeatmapReading } from './HeatmapReading';
 import { LayerLines } from './LayerLines';
@@ -325,6 +327,11 @@ export function PlotsPanel() {
             </p>
           )}
         </ChartFrame>
+      </div>
+
+      <div className="plot-pair">
+        <AttentionMass />
+        <HeadSweep />
       </div>
     </section>
   );
