@@ -75,6 +75,21 @@ describe('piggyback CLI', () => {
     expect(a.adapter.r).toBe(4);
   });
 
+  it('run --dtype int8 runs the 8-bit graph (other numbers than fp32); a bad --dtype is a usage error', () => {
+    const spec = 'examples/fixtures-kv-patch.json';
+    const f32 = JSON.parse(cli('run', spec, '--json').stdout);
+    const r = cli('run', spec, '--json', '--dtype', 'int8');
+    expect(r.code).toBe(0);
+    const i8 = JSON.parse(r.stdout);
+    const kl = (o: { conditions: { id: string; metrics: { kl_to_base: number } }[] }) =>
+      o.conditions.find((c) => c.id === 'finetuned')!.metrics.kl_to_base;
+    expect(kl(i8)).toBeGreaterThan(0);
+    expect(kl(i8)).not.toBe(kl(f32));
+    const bad = cli('run', spec, '--dtype', 'int4');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--dtype must be one of fp32, fp16, int8, q4/);
+  });
+
   it('errors go to stderr with a non-zero exit and nothing on stdout', () => {
     const missing = cli('run', 'examples/does-not-exist.json', '--json');
     expect(missing.code).toBe(1);

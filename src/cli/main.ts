@@ -28,9 +28,9 @@ import { ATTENTION_USAGE, formatAttention } from './attention';
 const USAGE = `piggyback — the Piggyback Lab from the command line
 
 usage:
-  piggyback run <spec.json | share-url> [--json] [--backend node-cpu|wasm] [--out results.json]
-  piggyback sweep <spec.json | share-url> --component resid|kv [--per-head] [--out grid.json]
-  piggyback drift <spec.json | share-url>
+  piggyback run <spec.json | share-url> [--json] [--backend node-cpu|wasm] [--dtype fp32|int8|q4] [--out results.json]
+  piggyback sweep <spec.json | share-url> --component resid|kv [--per-head] [--dtype fp32|int8|q4] [--out grid.json]
+  piggyback drift <spec.json | share-url> [--dtype fp32|int8|q4]
   piggyback lens <spec.json | share-url> [--json] [--positions first|answer] [--top-k N]
 ${ATTENTION_USAGE}
 ${EVAL_USAGE}
@@ -101,6 +101,18 @@ function loadSpecArg(arg: string | undefined): ExperimentSpec {
   const parsed = parseSpec(json);
   if (!parsed.ok) throw new Error(`${arg} is not a valid experiment spec:\n  ${parsed.errors.join('\n  ')}`);
   return parsed.spec;
+}
+
+const DTYPES = ['fp32', 'fp16', 'int8', 'q4'] as const;
+
+/** The spec to run: `--dtype` (run, sweep, drift, eval, lens, attention) overrides its runtime.dtype. */
+function labSpecArg(args: Args, arg: string | undefined): ExperimentSpec {
+  const spec = loadSpecArg(arg);
+  const d = args.flags.get('dtype');
+  if (d === undefined) return spec;
+  const dtype = DTYPES.find((x) => x === d);
+  if (!dtype) throw new UsageError(`--dtype must be one of ${DTYPES.join(', ')}`);
+  return { ...spec, runtime: { ...spec.runtime, dtype } };
 }
 
 /** Local model paths in a spec file are relative to the file's folder; in a link, to the cwd. */
@@ -175,7 +187,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'run': {
-        const spec = loadSpecArg(arg);
+        const spec = labSpecArg(args, arg);
         const lab = makeLab(args, specDir(arg));
         try {
           const json = args.flags.has('json');
@@ -198,7 +210,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'sweep': {
-        const spec = loadSpecArg(arg);
+        const spec = labSpecArg(args, arg);
         const component = flag(args, 'component') ?? 'kv';
         if (component !== 'kv' && component !== 'resid')
           throw new UsageError('--component must be resid or kv');
@@ -229,7 +241,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'drift': {
-        const spec = loadSpecArg(arg);
+        const spec = labSpecArg(args, arg);
         const lab = makeLab(args, specDir(arg));
         try {
           process.stdout.write(JSON.stringify(await lab.drift(spec), null, 2) + '\n');
@@ -239,7 +251,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'lens': {
-        const spec = loadSpecArg(arg);
+        const spec = labSpecArg(args, arg);
         const positions = flag(args, 'positions');
         if (positions !== undefined && positions !== 'first' && positions !== 'answer')
           throw new UsageError('--positions must be first or answer');
@@ -261,7 +273,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'attention': {
-        const spec = loadSpecArg(arg);
+        const spec = labSpecArg(args, arg);
         const n = flag(args, 'answer-tokens');
         const answerTokens = n === undefined ? undefined : Number(n);
         if (
@@ -285,7 +297,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'eval': {
-        const spec = loadSpecArg(arg);
+        const spec = labSpecArg(args, arg);
         const lab = makeLab(args, specDir(arg));
         try {
           return await evalCommand(lab, spec, args.flags);

@@ -56,6 +56,24 @@ describe('estimateMemory', () => {
     expect(q4.weightsBytes).toBeLessThan(f32.weightsBytes / 5);
   });
 
+  it('int8 stores every matrix as one byte per weight + an fp32 scale per row (tied head shares)', () => {
+    const f32 = estimateMemory(qwen05, { dtype: 'fp32', contextLength: 1024 });
+    const i8 = estimateMemory(qwen05, { dtype: 'int8', contextLength: 1024 });
+    const proj = (n: number, k: number) => n * k + n * 4;
+    const perLayer = 2 * proj(896, 896) + 2 * proj(128, 896) + 2 * proj(4864, 896) + proj(896, 4864);
+    const vectors = (24 * (2 * 896 + 896 + 256) + 896) * 4;
+    expect(i8.weightsBytes).toBe(proj(151936, 896) + 24 * perLayer + vectors);
+    expect(i8.largestBuffer).toEqual({ name: 'model.embed_tokens.weight', bytes: 151936 * 896 });
+    expect(i8.kvBytes).toBe(f32.kvBytes);
+    expect(i8.weightsBytes).toBeLessThan(f32.weightsBytes / 3.9);
+    // an untied head is a second int8 matrix
+    const untied = estimateMemory(
+      { ...qwen05, tieWordEmbeddings: false },
+      { dtype: 'int8', contextLength: 1024 },
+    );
+    expect(untied.weightsBytes - i8.weightsBytes).toBe(proj(151936, 896));
+  });
+
   it('q4: an untied lm_head is 4-bit too; an embedding of partial blocks stays fp32', () => {
     const untied = { ...qwen05, tieWordEmbeddings: false };
     const a = estimateMemory(untied, { dtype: 'q4', contextLength: 256 });
@@ -141,7 +159,7 @@ describe('planMemory', () => {
     );
   });
 
-  it('WASM: the 4 GiB heap (a 3B model fits in q4, an 8B one not even then)', () => {
+  it('WASM: the 4 GiB heap (a 3B model fits in int8 and q4, an 8B one not even in q4)', () => {
     const llama3b = tinySpec({
       vocabSize: 128256,
       hiddenSize: 3072,
@@ -154,7 +172,10 @@ describe('planMemory', () => {
     });
     const p = planMemory(llama3b, { dtype: 'fp16', contextLength: 1024 }, { backend: 'wasm' });
     expect(p.ok).toBe(false);
-    expect(p.suggestion).toBe('q4');
+    // int8 is tried first on WASM (lighter than fp32, and faster than q4 there)
+    expect(p.suggestion).toBe('int8');
+    expect(p.message).toMatch(/Choose int8 \(8-bit weights\)/);
+    expect(planMemory(llama3b, { dtype: 'q4', contextLength: 1024 }, { backend: 'wasm' }).ok).toBe(true);
     expect(p.message).toMatch(/WebAssembly's 4.0 GiB heap/);
     const llama8b = tinySpec({
       vocabSize: 128256,

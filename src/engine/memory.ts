@@ -1,5 +1,6 @@
 // Memory planning before a load: bytes of the weights as the engine builds them for the chosen dtype
-// (fp32; q4: 4-bit blocks for every matrix; fp16 loads as fp32), the KV cache for a context length and
+// (fp32; int8: 8-bit codes + one scale per row for every matrix; q4: 4-bit blocks for every matrix;
+// fp16 loads as fp32), the KV cache for a context length and
 // batch, the largest activations, and the biggest single buffer — compared with the WebGPU adapter's
 // `maxBufferSize` and `maxStorageBufferBindingSize` (and WASM's 4 GiB heap), so a model that cannot
 // fit is refused with a message that names the buffer, the limit, and the dtype that would fit.
@@ -10,7 +11,7 @@ import { Q4_BLOCK } from './quantize';
 import type { ArchSpec } from './types';
 import { requiredTensors } from './weights';
 
-export type WeightDtype = 'fp32' | 'fp16' | 'q4';
+export type WeightDtype = 'fp32' | 'fp16' | 'int8' | 'q4';
 
 export interface GpuLimits {
   maxBufferSize: number;
@@ -104,7 +105,18 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
     // zero point per byte; a tied head shares the embedding's codes and adds MatMulNBits' scales and
     // zero points. Norms and biases stay fp32. As graph/decoder.ts builds it.
     const embedding = t.name === 'model.embed_tokens.weight';
-    if (opts.dtype === 'q4' && t.shape.length === 2 && (!embedding || spec.hiddenSize % Q4_BLOCK === 0)) {
+    if (opts.dtype === 'int8' && t.shape.length === 2) {
+      // NOTE: int8 (graph/decoder.ts): codes [K, N] one byte each + fp32 scales [N] per matrix; the
+      // embedding is stored transposed ([H, V] + [V] scales) and a tied head shares both.
+      const [n, k] = t.shape;
+      buffers.push({ name: t.name, bytes: n * k });
+      buffers.push({ name: `${t.name} (scales)`, bytes: n * fb });
+      weightsBytes += n * k + n * fb;
+    } else if (
+      opts.dtype === 'q4' &&
+      t.shape.length === 2 &&
+      (!embedding || spec.hiddenSize % Q4_BLOCK === 0)
+    ) {
       const [n, k] = t.shape;
       const q = q4Bytes(n, k, fb, n % 4 === 0); // ENGINE_Q4: zero points only for a multiple of 4 rows
       let side = q.scales + q.zeroPoints;
@@ -201,8 +213,9 @@ export interface PlanResult {
 }
 
 /**
- * Checks `opts.dtype` against the backend's limits; when it does not fit, tries q4 and says whether it
- * would (fp16 is never suggested: it loads as fp32).
+ * Checks `opts.dtype` against the backend's limits; when it does not fit, tries the lighter dtypes
+ * (int8 then q4 on WASM, q4 on WebGPU) and suggests the first that fits (fp16 is never suggested: it
+ * loads as fp32).
  */
 export function planMemory(
   spec: ArchSpec,
@@ -215,7 +228,9 @@ export function planMemory(
   const estimate = estimateMemory(spec, opts);
   const first = check(estimate);
   if (first.ok) return { ok: true, estimate, suggestion: null, message: null };
-  const smaller: WeightDtype[] = opts.dtype === 'q4' ? [] : ['q4'];
+  // NOTE: int8 runs on MLAS's integer GEMM (CPU / WASM); ORT's WebGPU backend has no 8-bit matmul
+  const ladder: WeightDtype[] = target.backend === 'wasm' ? ['int8', 'q4'] : ['q4'];
+  const smaller = ladder.slice(ladder.indexOf(opts.dtype) + 1);
   for (const d of smaller) {
     const e = estimateMemory(spec, { ...opts, dtype: d });
     if (check(e).ok) {
@@ -223,7 +238,7 @@ export function planMemory(
         ok: false,
         estimate,
         suggestion: d,
-        message: `${label} does not fit in ${opts.dtype} on ${target.backend}: ${first.problems.join('; ')}. Choose ${d}${d === 'q4' ? ' (4-bit weights)' : ''}: about ${formatBytes(e.totalBytes)} in all, largest buffer ${formatBytes(e.largestBuffer.bytes)}.`,
+        message: `${label} does not fit in ${opts.dtype} on ${target.backend}: ${first.problems.join('; ')}. Choose ${d}${d === 'q4' ? ' (4-bit weights)' : d === 'int8' ? ' (8-bit weights)' : ''}: about ${formatBytes(e.totalBytes)} in all, largest buffer ${formatBytes(e.largestBuffer.bytes)}.`,
       };
     }
   }

@@ -1,5 +1,5 @@
-// q4 on real trained weights: the toy organism (demo/, Llama, 128 hidden, 4 layers) in fp32 and q4 on
-// both Node backends, greedy answers to a few chat prompts compared token by token, and the q4 model
+// q4 and int8 on real trained weights: the toy organism (demo/, Llama, 128 hidden, 4 layers) in fp32 and
+// q4 / int8 on both Node backends, greedy answers to a few chat prompts compared token by token, and the q4 model
 // teacher-forced on the fp32 answer (top-1 agreement per answer position). Numbers printed for the notes.
 // Skipped when demo/ has not been exported (npm run organism).
 
@@ -9,7 +9,8 @@ import { generate } from './generate';
 import { relError } from './graph/compare';
 import { loadLora } from './lora';
 import { EngineModel } from './model';
-import { ENGINE_Q4, q4RoundTrip } from './quantize';
+import { ENGINE_Q4, int8RoundTrip, q4RoundTrip } from './quantize';
+import { referenceForward } from './reference';
 import { configureOrt } from './session';
 import { folderSource } from '../hub/folder-files-node';
 import type { ArchSpec, LoraAdapter, WeightMap } from './types';
@@ -49,8 +50,13 @@ const cases: FixtureCase[] = [
   { name: 'organism-base + organism-lora', folder: 'organism-base', lora: 'organism-lora' },
 ];
 
-for (const backend of ['wasm', 'node-cpu'] as const) {
-  describe(`q4 vs fp32 on the organism (${backend})`, () => {
+for (const [dtype, backend] of [
+  ['q4', 'wasm'],
+  ['q4', 'node-cpu'],
+  ['int8', 'wasm'],
+  ['int8', 'node-cpu'],
+] as const) {
+  describe(`${dtype} vs fp32 on the organism (${backend})`, () => {
     let tok: LabTokenizer;
     beforeAll(async () => {
       const src = folderSource(demo('organism-base'));
@@ -68,7 +74,7 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
           ({ spec, weights } = await loadModel(folderSource(demo(c.folder))));
           lora = c.lora ? await loadLora(folderSource(demo(c.lora)), spec) : undefined;
           f32 = await EngineModel.create(spec, weights, { backend, lora });
-          q4 = await EngineModel.create(spec, weights, { backend, lora, dtype: 'q4' });
+          q4 = await EngineModel.create(spec, weights, { backend, lora, dtype });
         });
         afterAll(async () => {
           await f32.dispose();
@@ -107,13 +113,29 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
           }
           const forced = forcedAgree / forcedTotal;
           console.log(
-            `[${backend}] ${c.name} q4 vs fp32: identical greedy answers ${same}/${QUESTIONS.length} (${NEW_TOKENS} tokens), common prefix ${prefixes.join(',')}; teacher-forced top-1 agreement ${(forced * 100).toFixed(1)}% of ${forcedTotal}; logits max rel err ${worstRel.toExponential(2)}`,
+            `[${backend}] ${c.name} ${dtype} vs fp32: identical greedy answers ${same}/${QUESTIONS.length} (${NEW_TOKENS} tokens), common prefix ${prefixes.join(',')}; teacher-forced top-1 agreement ${(forced * 100).toFixed(1)}% of ${forcedTotal}; logits max rel err ${worstRel.toExponential(2)}`,
           );
           // broken quantization would agree at chance level (vocab 512); measured 86–94% (the LoRA
           // organism the lowest; 76% with symmetric blocks)
           expect(forced).toBeGreaterThan(0.5);
           expect(worstRel).toBeGreaterThan(1e-4); // really quantized
         });
+
+        if (dtype === 'int8') {
+          it('int8 equals the fp64 reference on dequantized weights and activations', async () => {
+            const input = {
+              inputIds: [tok.encode(chatPrompt(QUESTIONS[0]))],
+              loraScale: lora ? [1] : undefined,
+            };
+            const a = await q4.evaluate(input);
+            const b = referenceForward(spec, int8RoundTrip(weights), input, {
+              lora,
+              quantizeActivations: true,
+            });
+            expect(relError(a.logits.data, b.logits.data)).toBeLessThan(1e-4);
+          });
+          return;
+        }
 
         it('q4 equals fp32 run on the dequantized weights', async () => {
           const ref = await EngineModel.create(spec, q4RoundTrip(weights, ENGINE_Q4), {

@@ -37,7 +37,8 @@ export interface EngineModelOptions {
   /** largest position id + 1 the model will see (RoPE table rows) */
   maxPositions?: number;
   /**
-   * How the base weights are stored: fp32 (default) or q4 (every matrix 4-bit, graph/decoder.ts). fp16 is
+   * How the base weights are stored: fp32 (default), int8 (every matrix 8-bit per row, run by ORT's
+   * integer GEMM: for WASM / CPU) or q4 (every matrix 4-bit, graph/decoder.ts). fp16 is
    * accepted and loads as fp32 (`dtype` says fp32, `dtypeNote` why): ORT folds fp16→fp32 Casts of
    * initializers when the session opens, so fp16 weights would save no memory on any of its backends.
    */
@@ -57,6 +58,9 @@ const FP16_NOTE =
 // onnxruntime-node's CPU kernel is faster in q4 than in fp32 (18 vs 31 ms quiet).
 const Q4_WASM_NOTE =
   'q4 on WASM: ONNX Runtime’s WebAssembly build has no fast 4-bit kernel, so decoding is 10–20× slower than fp32 (for a fifth of the memory)';
+
+const INT8_WEBGPU_NOTE =
+  'int8 is for WASM and CPU: ONNX Runtime’s WebGPU backend has no 8-bit matmul kernel, so its matmuls run on the CPU here; choose q4 or fp32 on WebGPU';
 
 function badInput(message: string, details: Record<string, unknown> = {}): EngineError {
   return new EngineError('bad_input', message, details);
@@ -133,7 +137,7 @@ export class EngineModel {
     opts: EngineModelOptions = {},
   ): Promise<EngineModel> {
     const asked = opts.dtype ?? 'fp32';
-    const dtype: GraphDtype = asked === 'q4' ? 'q4' : 'fp32';
+    const dtype: GraphDtype = asked === 'q4' || asked === 'int8' ? asked : 'fp32';
     const decoderOpts: DecoderOptions = {
       lora: opts.lora,
       patchInputs: opts.patchInputs,
@@ -198,6 +202,7 @@ export class EngineModel {
   get dtypeNote(): string | undefined {
     if (this.askedDtype === 'fp16') return FP16_NOTE;
     if (this.io.dtype === 'q4' && this.session.backend.kind === 'wasm') return Q4_WASM_NOTE;
+    if (this.io.dtype === 'int8' && this.session.backend.kind === 'webgpu') return INT8_WEBGPU_NOTE;
     return undefined;
   }
 

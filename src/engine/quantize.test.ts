@@ -3,7 +3,17 @@
 // logits against the fp32 reference forward) — the numbers are printed for the notes.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dequantizeQ4, errorStats, q4Blocks, q4RoundTrip, quantizeQ4, quantizeWeights } from './quantize';
+import {
+  dequantizeInt8,
+  dequantizeQ4,
+  errorStats,
+  q4Blocks,
+  q4RoundTrip,
+  quantizeInt8,
+  quantizeQ4,
+  quantizeWeights,
+} from './quantize';
+import { quantizeActivations } from './reference';
 import { referenceForward } from './reference';
 import { folderSource } from '../hub/folder-files-node';
 import { loadModel } from './weights';
@@ -155,4 +165,50 @@ describe('q4 error on the fixtures', () => {
       for (const row of rows) console.log(`q4 ${JSON.stringify(row)}`);
     });
   }
+});
+
+describe('quantizeInt8', () => {
+  it('stores Wᵀ codes [k, n] with one symmetric scale per row of W', () => {
+    // W [2, 3]: row 0 absmax 1.27 → scale 0.01; row 1 all zero → scale 0, codes 0
+    const w = Float32Array.from([1.27, -0.5, 0.004, 0, 0, 0]);
+    const q = quantizeInt8(w, 2, 3);
+    expect(q.scales[0]).toBe(Math.fround(1.27 / 127));
+    expect(q.scales[1]).toBe(0);
+    // transposed: codes[c·n + r]
+    expect([...q.codes]).toEqual([127, 0, -50, 0, 0, 0]);
+    const d = dequantizeInt8(q);
+    expect(d[0]).toBeCloseTo(1.27, 6);
+    expect(d[1]).toBeCloseTo(-0.5, 6);
+    expect([...d.subarray(3)]).toEqual([0, 0, 0]);
+  });
+
+  it('round-trips within half a step per element', () => {
+    const n = 7;
+    const k = 45;
+    const w = randomMatrix(n, k, 3);
+    const q = quantizeInt8(w, n, k);
+    const d = dequantizeInt8(q);
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < k; c++) {
+        expect(Math.abs(d[r * k + c] - w[r * k + c])).toBeLessThanOrEqual(q.scales[r] / 2 + 1e-7);
+        expect(Math.abs(q.codes[c * n + r])).toBeLessThanOrEqual(127);
+      }
+    }
+  });
+});
+
+describe('quantizeActivations (the reference mimicking DynamicQuantizeLinear)', () => {
+  it('uint8 codes over [min(0, x), max(0, x)], ties to even, zero exact', () => {
+    // range [−1, 1.55]: scale 0.01, zero point 100; 0.005 / 0.01 = 0.5 → 0 (even), 0.015 → 2
+    const x = Float64Array.from([-1, 1.55, 0, 0.25, 0.005]);
+    const q = quantizeActivations(x);
+    const scale = Math.fround(2.55 / 255);
+    expect(q[0]).toBeCloseTo(-1, 6);
+    expect(q[1]).toBeCloseTo(1.55, 6);
+    expect(q[2]).toBe(0);
+    expect(q[3]).toBeCloseTo(25 * scale, 9);
+    expect(q[4]).toBe(0);
+    // all zero: zeros
+    expect([...quantizeActivations(new Float64Array(3))]).toEqual([0, 0, 0]);
+  });
 });

@@ -183,3 +183,67 @@ export function errorStats(a: ArrayLike<number>, b: ArrayLike<number>): ErrorSta
     relative: norm > 0 ? Math.sqrt(se / norm) : 0,
   };
 }
+
+// --- int8 (CPU / WASM) -----------------------------------------------------------------------------
+// Per-output-row symmetric 8-bit weights for ORT's `com.microsoft` DynamicQuantizeMatMul: B int8 [K, N]
+// (MatMul's layout: the transposed HF matrix), b_scale fp32 [N] (one per output feature), no zero point.
+// Dequantized value = code · scale, codes in −127…127 (−128 unused, so the range is symmetric).
+// The activations are quantized per tensor to uint8 at run time by the kernel (DynamicQuantizeLinear).
+
+export interface Int8Matrix {
+  /** rows of W (output features) */
+  n: number;
+  /** columns of W (input features, the reduction axis) */
+  k: number;
+  /** W's codes transposed: [k, n] row-major (`codes[c·n + r]` is W[r, c]) */
+  codes: Int8Array;
+  /** [n] */
+  scales: Float32Array;
+}
+
+const clamp127 = (x: number) => (x < -127 ? -127 : x > 127 ? 127 : x);
+
+/** Quantizes row-major W [n, k] (fp32) to DynamicQuantizeMatMul's B and b_scale. */
+export function quantizeInt8(w: Float32Array, n: number, k: number): Int8Matrix {
+  if (w.length !== n * k) throw new Error(`weights have ${w.length} values, [${n}, ${k}] needs ${n * k}`);
+  const codes = new Int8Array(n * k);
+  const scales = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    const base = r * k;
+    let m = 0;
+    for (let c = 0; c < k; c++) {
+      const a = Math.abs(w[base + c]);
+      if (a > m) m = a;
+    }
+    const scale = Math.fround(m / 127);
+    scales[r] = scale;
+    const inv = scale === 0 ? 0 : 1 / scale;
+    for (let c = 0; c < k; c++) codes[c * n + r] = clamp127(Math.round(w[base + c] * inv));
+  }
+  return { n, k, codes, scales };
+}
+
+/** The fp32 matrix [n, k] the int8 graph's weights stand for: code · scale. */
+export function dequantizeInt8(m: Int8Matrix): Float32Array {
+  const { n, k } = m;
+  const out = new Float32Array(n * k);
+  for (let r = 0; r < n; r++) {
+    const s = m.scales[r];
+    for (let c = 0; c < k; c++) out[r * k + c] = m.codes[c * n + r] * s;
+  }
+  return out;
+}
+
+/**
+ * The weights as the int8 graph stores them (quantized then dequantized): every projection, an untied
+ * lm_head and the embedding. The graph also quantizes each matmul's input per tensor at run time, which
+ * this does not model (the tests bound that error separately).
+ */
+export function int8RoundTrip(weights: WeightMap): WeightMap {
+  const out: WeightMap = new Map(weights);
+  for (const [name, t] of weights) {
+    if (isQuantizable(name, t))
+      out.set(name, { shape: t.shape, data: dequantizeInt8(quantizeInt8(t.data, t.shape[0], t.shape[1])) });
+  }
+  return out;
+}

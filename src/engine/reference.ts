@@ -65,6 +65,40 @@ export interface ReferenceOptions {
   lora?: LoraAdapter;
   /** a cache from an earlier call (fp32 from `referenceForward`, or fp64 from `referenceForward64`) */
   past?: KvCacheData | KvCache64;
+  /**
+   * Mimic the int8 graph's run-time activation quantization: the input of every base matmul (the
+   * projections and the head, not the LoRA branches) becomes uint8 codes per tensor, as ORT's
+   * DynamicQuantizeLinear makes them (see `quantizeActivations`); default false
+   */
+  quantizeActivations?: boolean;
+}
+
+/**
+ * x as DynamicQuantizeLinear sees it, dequantized: range [min(0, x), max(0, x)], scale = range/255 in
+ * fp32, zero point round(−min/scale) in 0…255, code = clamp(round(x/scale) + zp, 0, 255), ties to even
+ * (ONNX's rounding); the value (code − zp)·scale.
+ */
+export function quantizeActivations(x: Float64Array): Float64Array {
+  let lo = 0;
+  let hi = 0;
+  for (const v of x) {
+    const f = Math.fround(v);
+    if (f < lo) lo = f;
+    if (f > hi) hi = f;
+  }
+  const scale = Math.fround((hi - lo) / 255);
+  if (scale === 0) return new Float64Array(x.length);
+  const roundEven = (v: number): number => {
+    const r = Math.round(v);
+    return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  };
+  const zp = Math.min(255, Math.max(0, roundEven(Math.fround(-lo / scale))));
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const q = Math.min(255, Math.max(0, roundEven(Math.fround(Math.fround(x[i]) / scale)) + zp));
+    out[i] = (q - zp) * scale;
+  }
+  return out;
 }
 
 // NOTE: `referenceForward` returns fp32 caches; feeding one back would round the keys to fp32 and
@@ -294,7 +328,7 @@ export function referenceForward64(
     withBias: boolean,
   ): Float64Array => {
     const y = linear(
-      x,
+      opts.quantizeActivations ? quantizeActivations(x) : x,
       rows,
       weight(weights, `${prefix}.${target}.weight`),
       withBias ? weight(weights, `${prefix}.${target}.bias`) : undefined,
@@ -458,7 +492,7 @@ export function referenceForward64(
   }
   const xf = norm(sel, H, 'model.norm.weight');
   const head = spec.tieWordEmbeddings ? embed : weight(weights, 'lm_head.weight');
-  const logits = linear(xf, B * tOut, head);
+  const logits = linear(opts.quantizeActivations ? quantizeActivations(xf) : xf, B * tOut, head);
   const finalCap = spec.finalSoftcap;
   if (finalCap !== undefined)
     for (let i = 0; i < logits.length; i++) logits[i] = softcap(logits[i], finalCap);

@@ -72,7 +72,7 @@ export async function preflightOrThrow(spec: ExperimentSpec, opts: WorkerPreflig
       throw new LoadProblemError(message, {
         kind: 'memory',
         model: r.id,
-        suggestion: s === 'fp16' || s === 'q4' ? s : null,
+        suggestion: s === 'fp16' || s === 'int8' || s === 'q4' ? s : null,
         message,
       });
     }

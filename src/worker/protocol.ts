@@ -149,7 +149,7 @@ export type LoadProblem =
       declared: string | null;
       message: string;
     }
-  | { kind: 'memory'; model: string; suggestion: 'fp16' | 'q4' | null; message: string }
+  | { kind: 'memory'; model: string; suggestion: 'fp16' | 'int8' | 'q4' | null; message: string }
   | { kind: 'auth'; reason: 'gated' | 'gated_no_access' | 'bad_token' | 'forbidden' }
   | { kind: 'local-missing'; path: string };
 

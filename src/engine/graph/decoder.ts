@@ -5,7 +5,7 @@
 // merge LoRA into base weights, and never import ORT: it only produces bytes.
 
 import { EngineError } from '../errors';
-import { ENGINE_Q4, q4Blocks, quantizeQ4, type Q4Matrix } from '../quantize';
+import { ENGINE_Q4, q4Blocks, quantizeInt8, quantizeQ4, type Q4Matrix } from '../quantize';
 import { ropeTables } from '../rope';
 import type { ArchSpec, LoraAdapter, LoraTarget, Tensor, WeightMap } from '../types';
 import {
@@ -34,7 +34,10 @@ export interface DecoderOptions {
   /**
    * How the base weights are stored (default fp32). q4: every matrix as 4-bit blocks — q/k/v/o,
    * gate/up/down and an untied lm_head run by ORT's `com.microsoft` MatMulNBits, the embedding by
-   * GatherBlockQuantized (a tied head shares its codes); norms, biases and LoRA stay fp32. fp16 is refused here (see CONTEXT.md: ORT folds fp16→fp32 Casts of initializers
+   * GatherBlockQuantized (a tied head shares its codes); norms, biases and LoRA stay fp32. int8: every
+   * matrix as per-row symmetric 8-bit codes run by `com.microsoft` DynamicQuantizeMatMul (the activation
+   * is quantized per tensor to uint8 at run time: MLAS's integer GEMM on CPU / WASM), the embedding as
+   * a Gather of the same codes a tied head multiplies by. fp16 is refused here (see CONTEXT.md: ORT folds fp16→fp32 Casts of initializers
    * at session creation, so it saves nothing); EngineModel loads fp32 for it and says so.
    */
   dtype?: GraphDtype;
@@ -47,7 +50,7 @@ export interface DecoderOptions {
 }
 
 /** Weight storage the graph can build. */
-export type GraphDtype = 'fp32' | 'q4';
+export type GraphDtype = 'fp32' | 'q4' | 'int8';
 
 /** What the built graph takes and gives, by name. */
 export interface DecoderIo {
@@ -73,6 +76,9 @@ const MS_DOMAIN = 'com.microsoft';
 
 /** Additive attention bias for disallowed positions; finite so fully masked rows stay NaN-free. */
 const MASK_NEG = -1e9;
+
+const int8Source = (dims: readonly number[], codes: Int8Array): WeightSource =>
+  bytesSource(DataType.INT8, dims, codes);
 
 function need(weights: WeightMap, name: string, shape: readonly number[]): Tensor {
   const t = weights.get(name);
@@ -191,8 +197,8 @@ export function buildDecoderGraph(
   };
 
   const dtype: string = opts.dtype ?? 'fp32';
-  if (dtype !== 'fp32' && dtype !== 'q4') {
-    throw new EngineError('unsupported_config', `weight dtype ${dtype}: the graph builds fp32 or q4`);
+  if (dtype !== 'fp32' && dtype !== 'q4' && dtype !== 'int8') {
+    throw new EngineError('unsupported_config', `weight dtype ${dtype}: the graph builds fp32, int8 or q4`);
   }
   const q4Opts = {
     blockSize: opts.q4?.blockSize ?? ENGINE_Q4.blockSize,
@@ -251,9 +257,31 @@ export function buildDecoderGraph(
       ],
     })[0];
 
+  interface Int8Weight {
+    /** int8 [K, N]: Wᵀ's codes */
+    codes: string;
+    /** fp32 [N] */
+    scales: string;
+  }
+  const int8Weight = (name: string, t: Tensor): Int8Weight => {
+    const [n, k] = t.shape;
+    const q = quantizeInt8(t.data, n, k);
+    return {
+      codes: b.weight(`${name}.int8`, int8Source([k, n], q.codes)),
+      scales: b.weight(`${name}.scales`, float32Source([n], q.scales)),
+    };
+  };
+  /** x·Wᵀ with W int8 per row: ORT's DynamicQuantizeMatMul */
+  const matmulInt8 = (x: string, w: Int8Weight, out?: string): string =>
+    // NOTE: ORT contrib op (CPU/WASM): quantizes x per tensor to uint8 (as DynamicQuantizeLinear), runs
+    // MLAS's u8·s8 GEMM and scales column n by x_scale·b_scale[n]. Micro-bench (bench/int8-kernels.ts):
+    // the fastest 8-bit option in both builds; MatMulNBits bits=8 dequantizes every run on WASM.
+    b.node('DynamicQuantizeMatMul', [x, w.codes, w.scales], { domain: MS_DOMAIN, names: [out] })[0];
+
   /** x·Wᵀ for a base matrix W [outDim, inDim] stored in `dtype` (x: [..., inDim]). */
   const project = (x: string, name: string, t: Tensor, out?: string): string => {
     if (dtype === 'q4') return matmulQ4(x, q4Weight(name, t), out);
+    if (dtype === 'int8') return matmulInt8(x, int8Weight(name, t), out);
     return b.matmul(x, b.weight(name, transposedSource(t)), out);
   };
   /** y = x·Wᵀ (+ bias) (+ lora_scale·scaling·(x·Aᵀ)·Bᵀ) */
@@ -397,7 +425,13 @@ export function buildDecoderGraph(
   const embedCodes = embedQ
     ? b.weight(`${embedName}.q4`, bytesSource(DataType.UINT8, [V, embedBlocks, q4Block / 2], embedQ.codes))
     : null;
-  const embed = embedQ ? null : b.weight(embedName, float32Source([V, H], embedT.data));
+  // NOTE: an int8 embedding is stored transposed, codes [H, V] with one scale per token: that is
+  // DynamicQuantizeMatMul's B for a tied head (scale per output column), and the embedding is a Gather
+  // along axis 1 of the same codes — one copy.
+  const embed8 = dtype === 'int8' ? quantizeInt8(embedT.data, V, H) : null;
+  const embed8Codes = embed8 ? b.weight(`${embedName}.int8`, int8Source([H, V], embed8.codes)) : null;
+  const embed8Scales = embed8 ? b.weight(`${embedName}.scales`, float32Source([V], embed8.scales)) : null;
+  const embed = embedQ || embed8 ? null : b.weight(embedName, float32Source([V, H], embedT.data));
   // NOTE: taps are named node outputs, never Identity nodes (JSEP WebGPU has no Identity kernel).
   // Taps read the value before its patch (as the reference does), so they name the producing node.
   const rawResidName = (l: number): string | undefined => (tapOutputs ? N.residTap(l) : undefined);
@@ -430,6 +464,10 @@ export function buildDecoderGraph(
       ],
     })[0]; // [B,T,blocks,blockSize]
     h = b.reshape(rows, [0, 0, H], embedScale === 1 ? rawResidName(0) : undefined);
+  } else if (embed8Codes && embed8Scales) {
+    const cols = b.transpose(b.gather(embed8Codes, inputIds, 1), [1, 2, 0]); // int8 [B,T,H]
+    const scale = b.unsqueeze(b.gather(embed8Scales, inputIds), [2]); // [B,T,1]
+    h = b.mul(b.cast(cols, DataType.FLOAT), scale, embedScale === 1 ? rawResidName(0) : undefined);
   } else {
     h = b.gather(embed!, inputIds, 0, embedScale === 1 ? rawResidName(0) : undefined);
   }
@@ -501,11 +539,13 @@ export function buildDecoderGraph(
     flat =
       embedQ && embedCodes
         ? matmulQ4(keptFlat, q4Inputs(embedName, embedQ, embedCodes))
-        : b.gemmTransB(keptFlat, embed!);
+        : embed8Codes && embed8Scales
+          ? matmulInt8(keptFlat, { codes: embed8Codes, scales: embed8Scales })
+          : b.gemmTransB(keptFlat, embed!);
   } else {
     const headT = need(weights, 'lm_head.weight', [V, H]);
     flat =
-      dtype === 'q4'
+      dtype === 'q4' || dtype === 'int8'
         ? project(keptFlat, 'lm_head.weight', headT)
         : b.gemmTransB(keptFlat, b.weight('lm_head.weight', float32Source([V, H], headT.data)));
   }
@@ -529,7 +569,7 @@ export function buildDecoderGraph(
   }
 
   const opsets = [{ domain: '', version: 17 }];
-  if (dtype === 'q4') opsets.push({ domain: MS_DOMAIN, version: 1 });
+  if (dtype === 'q4' || dtype === 'int8') opsets.push({ domain: MS_DOMAIN, version: 1 });
   const built = b.build(opsets);
   const inputs = [N.INPUT_IDS, N.ATTENTION_MASK, N.POSITION_IDS, N.LOGITS_START];
   for (let l = 0; l < L; l++) inputs.push(N.pastKey(l), N.pastValue(l));

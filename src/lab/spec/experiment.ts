@@ -56,7 +56,8 @@ export interface ModelEntry {
 
 export interface RuntimeSettings {
   device: 'auto' | 'webgpu' | 'wasm' | 'node';
-  dtype: 'fp32' | 'fp16' | 'q4';
+  /** int8: 8-bit weights for WASM / CPU (integer GEMM); q4: 4-bit, for WebGPU */
+  dtype: 'fp32' | 'fp16' | 'int8' | 'q4';
 }
 
 export type TemplateArgValue = string | number | boolean;
@@ -458,7 +459,7 @@ const specSchema = z
     runtime: z
       .strictObject({
         device: z.enum(['auto', 'webgpu', 'wasm', 'node']).default('auto'),
-        dtype: z.enum(['fp32', 'fp16', 'q4']).default('fp32'),
+        dtype: z.enum(['fp32', 'fp16', 'int8', 'q4']).default('fp32'),
       })
       .default({ device: 'auto', dtype: 'fp32' }),
     conversation: conversationSchema,

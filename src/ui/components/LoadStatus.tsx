@@ -107,7 +107,12 @@ export function LoadStatus({ onPickFolder }: { onPickFolder: () => void }) {
                 className="btn small primary"
                 onClick={() => setDtype(problem.suggestion ?? 'q4')}
               >
-                Switch to {problem.suggestion === 'q4' ? '4-bit weights (q4)' : problem.suggestion}
+                Switch to{' '}
+                {problem.suggestion === 'q4'
+                  ? '4-bit weights (q4)'
+                  : problem.suggestion === 'int8'
+                    ? '8-bit weights (int8)'
+                    : problem.suggestion}
               </button>
             )}
             {problem?.kind === 'auth' && (
