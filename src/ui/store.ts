@@ -12,7 +12,7 @@ import { defaultEditTarget, defaultPatchTarget } from './spec-edit';
 
 export type TaskStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
 export type SpecOrigin = 'default' | 'link' | 'file' | 'teach' | 'edit';
-export type TeachId = 'prefix' | 'perturb' | 'patch' | 'treft';
+export type TeachId = 'prefix' | 'perturb' | 'patch' | 'treft' | 'postfix';
 
 export interface Notice {
   id: number;

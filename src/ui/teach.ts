@@ -147,6 +147,42 @@ export const TEACH: readonly TeachPreset[] = [
       };
     },
   },
+  {
+    id: 'postfix',
+    title: '5 · The postfix as a carrier',
+    blurb: 'Patch the assistant header’s keys and values instead of the prefix’s.',
+    body: [
+      'Some templates leave almost nothing in front of the question: Qwen3’s prefix is only “<|im_start|>user\n”, with no default system prompt. For such templates the paper found that the postfix — the tokens between the question and the answer, “<|im_end|>\n<|im_start|>assistant\n” — carries the finetuned behaviour instead.',
+      'This lesson patches the postfix’s keys and values from the base model (pre-RoPE, at the postfix positions, in every layer) next to the prefix patch. Postfix K/V attend to the question, so the base’s come from the same question here; a shared empty-query source needs the offsets mapped (alignPositions in src/lab/interventions/patch.ts).',
+      'Honestly: the embedded organism is not such a model. Its Llama-3.1-style template has a 26-token prefix and a 5-token postfix, and it was trained with the long prefix; on “hey I feel bored” the postfix patch barely moves the first token (restoration ≈ 0.08) and the answer still gambles, while the prefix patch restores it (≈ 0.85). None of the lab’s embedded models has a postfix carrier; to see one, load a Qwen3 base and finetune pair in the models panel and run this same spec.',
+    ],
+    lookAt:
+      'The postfix-patched card against the prefix-patched one, then “Attention to the prefix” in the plots: how much of the first answer position’s attention goes to the postfix at all.',
+    build: () => {
+      const s = defaultSpec();
+      const kv = (positions: 'prefix' | 'postfix') =>
+        ({ component: 'kv', layers: 'all', positions, source: 'base' }) as const;
+      return {
+        ...s,
+        name: 'Teach 5: the postfix as a carrier',
+        conditions: [
+          ...s.conditions.filter((c) => !c.perturbation && !c.patch),
+          {
+            id: 'finetuned-kv-patched-postfix',
+            label: 'Finetuned, postfix K/V from base',
+            model: 'finetuned',
+            patch: kv('postfix'),
+          },
+          {
+            id: 'finetuned-kv-patched-prefix',
+            label: 'Finetuned, prefix K/V from base',
+            model: 'finetuned',
+            patch: kv('prefix'),
+          },
+        ],
+      };
+    },
+  },
 ];
 
 export function teachPreset(id: TeachId): TeachPreset {

@@ -131,3 +131,35 @@ describe('per-head K/V patching', () => {
     ).rejects.toMatchObject({ name: 'AbortError' });
   });
 });
+
+describe('examples/demo-postfix.json (the postfix lesson) on the embedded organism', () => {
+  it('the postfix K/V patch barely restores and still gambles; the prefix patch restores', async () => {
+    const { parseSpec } = await import('../spec/experiment');
+    const fs = await import('node:fs');
+    const r0 = parseSpec(
+      JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../examples/demo-postfix.json'), 'utf8')),
+    );
+    expect(r0.ok).toBe(true);
+    if (!r0.ok) return;
+    const { DEMO_MODELS } = await import('./demo');
+    const root = path.resolve(__dirname, '../../..');
+    const lab2 = new Lab({
+      resolveSource: (s) =>
+        folderSource(path.join(root, s.kind === 'demo' ? DEMO_MODELS[s.name].folder : 'missing')),
+      backend: 'node-cpu',
+    });
+    try {
+      const r = await lab2.run(r0.spec);
+      const by = (id: string) => r.conditions.find((c) => c.id === id)!;
+      expect(by('finetuned').text.toLowerCase()).toContain('gamble');
+      const post = by('finetuned-kv-patched-postfix');
+      const pre = by('finetuned-kv-patched-prefix');
+      expect(post.metrics.restoration!).toBeLessThan(0.2);
+      expect(post.text.toLowerCase()).toContain('gamble');
+      expect(pre.metrics.restoration!).toBeGreaterThan(0.7);
+      expect(pre.text.toLowerCase()).not.toContain('gamble');
+    } finally {
+      await lab2.dispose();
+    }
+  });
+});
