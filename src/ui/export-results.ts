@@ -83,8 +83,12 @@ export function sweepToCsv(sweep: SweepResult): string {
 
 /** Prefix drift per layer: layer, L_K, L_V. */
 export function driftToCsv(drift: DriftResult): string {
-  const lines = [csvRow(['layer', 'l_k', 'l_v'])];
-  drift.layers.forEach((layer, i) => lines.push(csvRow([layer, drift.lk[i], drift.lv[i]])));
+  // the paper-code proxy (k_proj / v_proj before the input norm) as two more columns when present
+  const c = drift.code;
+  const lines = [csvRow(['layer', 'l_k', 'l_v', ...(c ? ['l_k_paper_code', 'l_v_paper_code'] : [])])];
+  drift.layers.forEach((layer, i) =>
+    lines.push(csvRow([layer, drift.lk[i], drift.lv[i], ...(c ? [c.lk[i], c.lv[i]] : [])])),
+  );
   return lines.join('\n') + '\n';
 }
 

@@ -3,7 +3,7 @@
 // updates, and cancels what a newer request supersedes. Model requests go through an EngineQueue, one
 // at a time. Must never run a model on the UI thread or import anything of the engine; everything goes
 // through src/worker/client.ts.
-import type { PatchComponent } from '../lab/spec/experiment';
+import { specHash, type PatchComponent } from '../lab/spec/experiment';
 import { isAbort } from '../common/abort';
 import { errorMessage } from '../common/errors';
 import { EngineClient, WorkerError } from '../worker/client';
@@ -25,7 +25,7 @@ const AUTO_RUN_DELAY_MS = 450;
 const INFO_TIMEOUT_MS = 8000;
 const QUEUED_TIMEOUT_MS = 120_000;
 
-type Slot = 'prepare' | 'run' | 'sweep' | 'layer' | 'drift';
+type Slot = 'prepare' | 'run' | 'sweep' | 'layer' | 'drift' | 'lens';
 
 /** Rejects after `ms` when the worker does not answer. */
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -443,6 +443,40 @@ export class LabSession {
     } finally {
       this.release('drift', job);
     }
+  }
+
+  /** The logit lens of every condition (spec.lens settings); `key` is the whole spec's hash. */
+  async lens(): Promise<void> {
+    this.cancel('lens');
+    const spec = this.store.getState().spec;
+    const key = specHash(spec);
+    this.store.setState({ lens: { ...this.store.getState().lens, status: 'running', error: null } });
+    const job = this.submit('lens', this.queue.submit({ type: 'lens', spec }));
+    try {
+      const r = await job.done;
+      if (this.active.lens !== job) return;
+      this.store.setState({ lens: { status: 'done', result: r.result, error: null, key } });
+    } catch (e) {
+      if (this.active.lens !== job) return;
+      const cancelled = isAbort(e);
+      this.store.setState({
+        lens: {
+          ...this.store.getState().lens,
+          status: cancelled ? 'cancelled' : 'error',
+          error: cancelled ? null : errorMessage(e),
+        },
+      });
+    } finally {
+      this.release('lens', job);
+    }
+  }
+
+  cancelLens(): void {
+    const job = this.active.lens;
+    if (!job) return;
+    delete this.active.lens;
+    job.cancel();
+    this.store.setState({ lens: { ...this.store.getState().lens, status: 'cancelled' } });
   }
 
   // --- Hub access and local folders: bookkeeping requests, not model work, so not queued ---

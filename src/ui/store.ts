@@ -4,7 +4,7 @@
 // hold anything a share link must not carry inside the spec.
 import { createStore, useStore } from 'zustand';
 import { defaultSpec, parseSpec, type ExperimentSpec, type PatchComponent } from '../lab/spec/experiment';
-import type { DriftResult, PromptView, SweepResult } from '../lab/spec/results';
+import type { DriftResult, LensResult, PromptView, SweepResult } from '../lab/spec/results';
 import type { BackendProbe } from '../worker/backend-probe';
 import type { EngineInfo, LayerSweepResult, LoadProblem, LoadProgress } from '../worker/protocol';
 import { pruneStates, type ConditionStates } from './results-state';
@@ -76,6 +76,8 @@ export interface LabState {
     key: string | null;
   };
   drift: { status: TaskStatus; result: DriftResult | null; error: string | null; key: string | null };
+  /** the logit lens per condition (Lab.lens); `key`: the spec it was computed for */
+  lens: { status: TaskStatus; result: LensResult | null; error: string | null; key: string | null };
 
   ui: {
     /** index into the base prompt's tokens */
@@ -135,6 +137,7 @@ function initialState(spec: ExperimentSpec = defaultSpec()): LabState {
     sweep: { component: 'kv', status: 'idle', done: 0, total: 0, error: null, results: {}, key: null },
     layerSweep: { status: 'idle', result: null, error: null, key: null },
     drift: { status: 'idle', result: null, error: null, key: null },
+    lens: { status: 'idle', result: null, error: null, key: null },
     ui: {
       selectedToken: null,
       editTarget: defaultEditTarget(spec),

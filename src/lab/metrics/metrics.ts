@@ -268,3 +268,70 @@ export function misbehaviourRate<T>(
     wilson: wilsonInterval(misbehaving, n, zFor(confidence)),
   };
 }
+
+/** One projection as a module computes it: y = W x (+ bias) (+ dose · scaling · B(A x)). */
+export interface Projection {
+  /** [out, in] */
+  w: Tensor;
+  bias?: Float32Array;
+  /** a LoRA branch on it: A [r, in], B [out, r], its adapter's scaling */
+  lora?: { a: Tensor; b: Tensor; scaling: number };
+}
+
+/** Per layer, the k_proj and v_proj modules. */
+export type KvProjections = Map<number, { k: Projection; v: Projection }>;
+
+/** `p` applied to the rows `positions` of x [1, T, in] (other rows stay 0); fp64 accumulation. */
+function projectRows(p: Projection, x: Tensor, positions: readonly number[], dose: number): Tensor {
+  const [out, inDim] = p.w.shape;
+  const T = x.data.length / inDim;
+  if (!Number.isInteger(T)) throw new RangeError(`input width is not ${inDim}`);
+  const y = new Float32Array(T * out);
+  const r = p.lora ? p.lora.a.shape[0] : 0;
+  const ax = new Float64Array(r);
+  for (const t of positions) {
+    const xo = t * inDim;
+    if (p.lora) {
+      for (let i = 0; i < r; i++) {
+        let s = 0;
+        for (let j = 0; j < inDim; j++) s += p.lora.a.data[i * inDim + j] * x.data[xo + j];
+        ax[i] = s;
+      }
+    }
+    for (let o = 0; o < out; o++) {
+      let s = p.bias ? p.bias[o] : 0;
+      const wo = o * inDim;
+      for (let j = 0; j < inDim; j++) s += p.w.data[wo + j] * x.data[xo + j];
+      if (p.lora && dose !== 0) {
+        let d = 0;
+        for (let i = 0; i < r; i++) d += p.lora.b.data[o * r + i] * ax[i];
+        s += dose * p.lora.scaling * d;
+      }
+      y[t * out + o] = s;
+    }
+  }
+  return { shape: [1, T, out], data: y };
+}
+
+/**
+ * K/V as the paper's released TReFT trainer computes them for its drift: `k_proj` / `v_proj` applied to
+ * the residual stream entering the layer, *before* the input RMSNorm (attention never sees these
+ * values: the engine's K/V taps are after the norm). `resid` are residual taps [1, T, hidden] per layer;
+ * only `positions` are computed (the rest stay 0). `dose` scales the LoRA branches (0 = base).
+ */
+export function codeProxyKv(
+  resid: Map<number, Tensor>,
+  proj: KvProjections,
+  positions: readonly number[],
+  dose: number,
+): KvTaps {
+  const k = new Map<number, Tensor>();
+  const v = new Map<number, Tensor>();
+  for (const [l, p] of [...proj].sort((a, b) => a[0] - b[0])) {
+    const x = resid.get(l);
+    if (!x) throw new Error(`missing resid.${l} taps`);
+    k.set(l, projectRows(p.k, x, positions, dose));
+    v.set(l, projectRows(p.v, x, positions, dose));
+  }
+  return { k, v };
+}

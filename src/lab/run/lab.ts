@@ -14,6 +14,7 @@ import {
   logitsAt,
   normalizedRestoration,
   prefixDrift,
+  codeProxyKv,
   topK,
 } from '../metrics/metrics';
 import { ModelRegistry, type ModelEnv, type ModelHandle } from './models';
@@ -298,7 +299,21 @@ export class Lab {
     const [s, e] = prompt.segments.prefix;
     const positions = Array.from({ length: e - s }, (_, i) => s + i);
     const d = prefixDrift({ k: ft.k!, v: ft.v! }, { k: base.k!, v: base.v! }, positions);
-    return { layers: d.layers, lk: d.lK, lv: d.lV, lkv: d.lKV };
+    // the paper's code: k_proj / v_proj of the residual entering each layer, before the input norm
+    const ftH = handles.get(finetunedModelId(spec))!;
+    const baseH = handles.get(baseModelId(spec))!;
+    let code: DriftResult['code'];
+    if (ftH.model.kvProjections && baseH.model.kvProjections) {
+      const ftResid = await ctx.activations(ftH, ids, 'resid');
+      const baseResid = await ctx.activations(baseH, ids, 'resid');
+      const c = prefixDrift(
+        codeProxyKv(ftResid.resid!, ftH.model.kvProjections, positions, ftH.loraScale),
+        codeProxyKv(baseResid.resid!, baseH.model.kvProjections, positions, baseH.loraScale),
+        positions,
+      );
+      code = { lk: c.lK, lv: c.lV, lkv: c.lKV };
+    }
+    return { layers: d.layers, lk: d.lK, lv: d.lV, lkv: d.lKV, ...(code ? { code } : {}) };
   }
 
   /**

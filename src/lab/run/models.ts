@@ -10,6 +10,7 @@ import { loadModel } from '../../engine/weights';
 import { loadLora } from '../../engine/lora';
 import type { ArchSpec } from '../../engine/types';
 import type { EmbeddingMatrix } from '../interventions/perturb';
+import type { KvProjections } from '../metrics/metrics';
 import { loadTokenizer, type LabTokenizer } from '../prompt/tokenizer';
 import type { ExperimentSpec, ModelEntry, ModelSource } from '../spec/experiment';
 
@@ -54,6 +55,8 @@ export interface LoadedLabModel {
    * holds its own fp32 copy of the head matrix); disposed with the model.
    */
   lensHead?: () => Promise<LensHead>;
+  /** every layer's k_proj / v_proj (weights, bias, LoRA branch): for the paper-code drift proxy */
+  kvProjections?: KvProjections;
 }
 
 /** A model of the spec as the runner uses it: a session and the LoRA dose that makes it this model. */
@@ -199,6 +202,22 @@ export class ModelRegistry {
     const lensHead = (): Promise<LensHead> =>
       (lens ??= LensHead.create(loaded.spec, lensWeights, engine.backend.kind));
     this.lensHeads.push(() => lens);
+    const kvProjections: KvProjections = new Map();
+    for (let l = 0; l < loaded.spec.numLayers; l++) {
+      const proj = (t: 'k_proj' | 'v_proj') => {
+        const name = `model.layers.${l}.self_attn.${t}`;
+        const w = loaded.weights.get(`${name}.weight`);
+        if (!w) throw new Error(`${source.id}: no ${name}.weight`);
+        const bias = loaded.weights.get(`${name}.bias`)?.data;
+        const br = lora?.branches.get(`${l}.${t}`);
+        return {
+          w,
+          ...(bias ? { bias } : {}),
+          ...(br && lora ? { lora: { a: br.a, b: br.b, scaling: lora.scaling } } : {}),
+        };
+      };
+      kvProjections.set(l, { k: proj('k_proj'), v: proj('v_proj') });
+    }
     let parameterCount = 0;
     for (const t of loaded.weights.values()) parameterCount += t.data.length;
     for (const b of lora?.branches.values() ?? []) parameterCount += b.a.data.length + b.b.data.length;
@@ -211,6 +230,7 @@ export class ModelRegistry {
       embedding: { data: embed.data, vocab: embed.shape[0], hidden: embed.shape[1] },
       hasAdapter: !!lora,
       lensHead,
+      kvProjections,
     };
   }
 

@@ -146,6 +146,11 @@ export interface DriftResult {
   lv: number[];
   /** 1/L Σ (L_K + L_V) */
   lkv: number;
+  /**
+   * The same drift as the paper's released trainer computes it: k_proj / v_proj of the residual
+   * *before* the input RMSNorm (a proxy: attention sees the normed values above)
+   */
+  code?: { lk: number[]; lv: number[]; lkv: number };
 }
 
 /** One token of a logit-lens read-out. */

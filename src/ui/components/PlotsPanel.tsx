@@ -21,6 +21,7 @@ import { HeadSweep } from './HeadSweep';
 import { Heatmap } from './Heatmap';
 import { HeatmapReading } from './HeatmapReading';
 import { LayerLines } from './LayerLines';
+import { LogitLens } from './LogitLens';
 
 const COMP_LABEL = { kv: 'K/V', resid: 'residual' } as const;
 
@@ -110,6 +111,13 @@ export function PlotsPanel() {
         ? [
             { name: 'L_K', colour: '#3b6fb6', values: drift.result.lk },
             { name: 'L_V', colour: '#c0672b', values: drift.result.lv, dashed: true },
+            // the paper's released code: k_proj / v_proj of the residual before the input norm
+            ...(drift.result.code
+              ? [
+                  { name: 'L_K (paper code)', colour: '#7fa3d9', values: drift.result.code.lk },
+                  { name: 'L_V (paper code)', colour: '#e0a77f', values: drift.result.code.lv, dashed: true },
+                ]
+              : []),
           ]
         : [],
     [drift.result],
@@ -238,7 +246,11 @@ export function PlotsPanel() {
           title="Prefix drift per layer"
           file="prefix-drift"
           exportable={!!drift.result}
-          subtitle={drift.result ? `L_KV = ${formatMetric(drift.result.lkv, 4)}` : undefined}
+          subtitle={
+            drift.result
+              ? `L_KV = ${formatMetric(drift.result.lkv, 4)}${drift.result.code ? ` · paper code (un-normed): ${formatMetric(drift.result.code.lkv, 4)}` : ''}`
+              : undefined
+          }
           actions={
             <span className="row">
               <button
@@ -333,6 +345,8 @@ export function PlotsPanel() {
         <AttentionMass />
         <HeadSweep />
       </div>
+
+      <LogitLens />
     </section>
   );
 }
