@@ -17,7 +17,7 @@ export const RUNTIMES: readonly Runtime[] = ['wasm', 'node_cpu'];
  * and decode, with the bytes each graph holds.
  */
 export type Section =
-  'prefill' | 'decode' | 'sweep' | 'overhead' | 'control' | 'q4' | 'heatmap' | 'neighbours';
+  'prefill' | 'decode' | 'sweep' | 'overhead' | 'control' | 'q4' | 'heatmap' | 'neighbours' | 'int8';
 export const SECTIONS: readonly Section[] = [
   'prefill',
   'decode',
@@ -29,6 +29,8 @@ export const SECTIONS: readonly Section[] = [
   'heatmap',
   // one random perturbation's neighbours, JS scan vs graph-side search (bench/neighbours.ts): when asked
   'neighbours',
+  // fp32 vs int8 vs q4 prefill and decode, SmolLM2 and 0.5B shapes (bench/int8.ts): only when asked for
+  'int8',
 ];
 const DEFAULT_SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead'];
 

@@ -7,6 +7,7 @@
 // JSON object (one line; `npm run --silent bench -- --json` leaves out npm's own banner). Options in
 // bench/lib.ts (`--help`). Must finish within 10 minutes on 2 shared cores with the defaults.
 
+import { int8Table, measureInt8 } from './int8';
 import { setFlagsFromString } from 'node:v8';
 import { configureOrt } from '../src/engine/session';
 import { folderSource } from '../src/hub/folder-files-node';
@@ -347,7 +348,7 @@ async function main(): Promise<void> {
   configureOrt({ numThreads: args.threads, logLevel: 'error' });
   ensureBenchModel(args.modelDir);
   const { spec, weights } = await loadModel(folderSource(args.modelDir));
-  const rest = args.only.filter((x) => x !== 'heatmap' && x !== 'neighbours');
+  const rest = args.only.filter((x) => x !== 'heatmap' && x !== 'neighbours' && x !== 'int8');
   const results = rest.length ? await measureAll(spec, weights, args) : new Map<Runtime, RuntimeResult>();
   const decodeRan = ['decode', 'q4'].some((x) => args.only.includes(x as Section));
   let bw: Bandwidth | null = null;
@@ -367,16 +368,19 @@ async function main(): Promise<void> {
       })
     : null;
   const neighbours = args.only.includes('neighbours') ? await measureNeighbours(args.runtimes) : null;
+  const int8 = args.only.includes('int8') ? await measureInt8(args.runtimes, args.threads, args.reps) : null;
   const report = {
     ...buildReport(args, results, start, (performance.now() - t0) / 1000, bw, spec),
     heatmap,
     neighbours,
+    int8,
   };
   log(`done in ${report.wall_s} s`);
   const text = [
     rest.length ? table(report) : '',
     heatmap ? heatmapTable(heatmap) : '',
     neighbours ? neighboursTable(neighbours) : '',
+    int8 ? int8Table(int8) : '',
   ].filter(Boolean);
   process.stdout.write(args.json ? `${JSON.stringify(report)}\n` : `${text.join('\n\n')}\n`);
 }
