@@ -193,3 +193,19 @@ describe('the export plan', () => {
     );
   });
 });
+
+describe('per-head patches', () => {
+  it('are refused by the export with the condition named, not exported as all heads', async () => {
+    const s = defaultSpec();
+    s.conditions = [
+      ...s.conditions,
+      {
+        id: 'kv-l1-h0',
+        label: 'one KV head',
+        model: 'finetuned',
+        patch: { component: 'kv', layers: [1], positions: 'prefix', source: 'base', heads: [0] },
+      },
+    ];
+    await expect(fromFiles(s)).rejects.toThrow(/"kv-l1-h0": per-head K\/V patches/);
+  });
+});

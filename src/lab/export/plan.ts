@@ -325,6 +325,11 @@ function planPatch(
   const target = models[cond.model];
   const source = models[cond.patch.source];
   if (!target || !source) throw new Error(`condition "${cond.id}": unknown model`);
+  // NOTE: the Python runtime patches whole K/V rows; a per-head patch would silently become all heads
+  if (cond.patch.heads)
+    throw new Error(
+      `condition "${cond.id}": per-head K/V patches (patch.heads) are not exported to Python yet; remove the condition to export`,
+    );
   const sites = resolveLayers(cond.patch.layers, cond.patch.component, target.numLayers);
   const pos = resolvePositions(cond.patch.positions, p.segments, p.tokens.length);
   let summary = patchSummary(cond.patch, target.numLayers, pos.positions.length);
