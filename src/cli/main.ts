@@ -12,6 +12,7 @@ import { Lab } from '../lab/run/lab';
 import type { LensResult, RunResult } from '../lab/spec/results';
 import { evalCommand, EvalUsageError, EVAL_USAGE } from './eval';
 import { inspectModel } from './inspect';
+import { preflightMemory } from './preflight';
 import { cacheCommand } from './cache-command';
 import { cliHubOptions, HUB_USAGE, parseSourceArg, resolveNodeSource } from './node-sources';
 import {
@@ -121,6 +122,19 @@ function specDir(arg: string | undefined): string {
   return path.dirname(path.resolve(arg));
 }
 
+/**
+ * The memory preflight (preflight.ts): every session of the spec planned together from configs and
+ * adapter headers, before anything is downloaded; throws when they cannot fit.
+ */
+async function checkMemory(args: Args, spec: ExperimentSpec, baseDir: string): Promise<void> {
+  const backend = flag(args, 'backend') === 'wasm' ? 'wasm' : 'node-cpu';
+  const hubOpts = cliHubOptions(args.flags);
+  await preflightMemory(spec, {
+    resolveSource: (s) => resolveNodeSource(s, baseDir, { ...hubOpts, mode: 'ranges' }),
+    backend,
+  });
+}
+
 function makeLab(args: Args, baseDir: string): Lab {
   const backend = flag(args, 'backend') ?? 'node-cpu';
   if (backend !== 'node-cpu' && backend !== 'wasm')
@@ -188,6 +202,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'run': {
         const spec = labSpecArg(args, arg);
+        await checkMemory(args, spec, specDir(arg));
         const lab = makeLab(args, specDir(arg));
         try {
           const json = args.flags.has('json');
@@ -211,6 +226,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'sweep': {
         const spec = labSpecArg(args, arg);
+        await checkMemory(args, spec, specDir(arg));
         const component = flag(args, 'component') ?? 'kv';
         if (component !== 'kv' && component !== 'resid')
           throw new UsageError('--component must be resid or kv');
@@ -242,6 +258,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'drift': {
         const spec = labSpecArg(args, arg);
+        await checkMemory(args, spec, specDir(arg));
         const lab = makeLab(args, specDir(arg));
         try {
           process.stdout.write(JSON.stringify(await lab.drift(spec), null, 2) + '\n');
@@ -298,6 +315,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'eval': {
         const spec = labSpecArg(args, arg);
+        await checkMemory(args, spec, specDir(arg));
         const lab = makeLab(args, specDir(arg));
         try {
           return await evalCommand(lab, spec, args.flags);

@@ -40,7 +40,9 @@ export type EngineErrorCode =
   /** a file is larger than its reader accepts (a JSON file past its limit) */
   | 'file_too_large'
   /** a network read failed (HTTP status, no range support) */
-  | 'fetch_failed';
+  | 'fetch_failed'
+  /** ORT could not allocate a session's memory (std::bad_alloc, a heap that cannot grow) */
+  | 'out_of_memory';
 
 /** Free-form context; keep keys stable (`tensor`, `field`, `file`, `expected`, `got`, `value`). */
 export type EngineErrorDetails = Record<string, unknown>;

@@ -1,6 +1,6 @@
 // Memory estimates against hand-computed numbers, and the refusal messages that suggest q4.
 import { describe, expect, it } from 'vitest';
-import { estimateMemory, planMemory, q4Bytes, WEBGPU_DEFAULT_LIMITS } from './memory';
+import { estimateMemory, planMemory, planSessions, q4Bytes, WEBGPU_DEFAULT_LIMITS } from './memory';
 import { tinySpec } from './tiny-model';
 import type { ArchSpec } from './types';
 
@@ -189,5 +189,48 @@ describe('planMemory', () => {
     const p8 = planMemory(llama8b, { dtype: 'fp16', contextLength: 1024 }, { backend: 'wasm' });
     expect(p8.suggestion).toBeNull();
     expect(p8.message).toMatch(/even q4 does not fit; shorten the context; use a smaller model/);
+  });
+});
+
+describe('planSessions: every session of a spec at once', () => {
+  const ctx = { dtype: 'fp32' as const, contextLength: 1024 };
+  const lora = 17_596_416; // r 32 on all seven projections of Qwen2.5-0.5B
+
+  it('a base and its full finetune in fp32 do not fit one WASM heap together (each does alone); int8 does', () => {
+    expect(planMemory(qwen05, ctx, { backend: 'wasm' }).ok).toBe(true);
+    const pair = [
+      { label: 'base', spec: qwen05 },
+      { label: 'finetuned', spec: qwen05 },
+    ];
+    const p = planSessions(pair, ctx, { backend: 'wasm' });
+    expect(p.ok).toBe(false);
+    expect(p.suggestion).toBe('int8');
+    expect(p.totalBytes).toBe(2 * estimateMemory(qwen05, ctx).totalBytes);
+    expect(p.message).toMatch(/2 sessions \(base .* \+ finetuned .*\).*heap, which they share.*Choose int8/);
+    expect(planSessions(pair, { ...ctx, dtype: 'int8' }, { backend: 'wasm' }).ok).toBe(true);
+    expect(planSessions(pair, { ...ctx, dtype: 'q4' }, { backend: 'wasm' }).ok).toBe(true);
+    // WebGPU has no int8 kernel: there the lighter choice is q4
+    const gpu = planSessions(pair, ctx, { backend: 'webgpu', limits: WEBGPU_DEFAULT_LIMITS });
+    expect(gpu.suggestion).toBe('q4');
+  });
+
+  it('a LoRA finetune rides on its base: one session fits; a judge of the same size on top does not', () => {
+    const one = [{ label: 'base + finetuned', spec: qwen05, loraParams: lora }];
+    expect(planSessions(one, ctx, { backend: 'wasm' }).ok).toBe(true);
+    const withJudge = planSessions([...one, { label: 'judge', spec: qwen05 }], ctx, { backend: 'wasm' });
+    expect(withJudge.ok).toBe(false);
+    expect(withJudge.message).toMatch(/base \+ finetuned .* \+ judge/);
+  });
+
+  it('on onnxruntime-node the budget is the machine; beyond q4 it names what else would fit', () => {
+    const pair = [
+      { label: 'a', spec: qwen05 },
+      { label: 'b', spec: qwen05 },
+    ];
+    expect(planSessions(pair, ctx, { backend: 'node', budgetBytes: 16 * 2 ** 30 }).ok).toBe(true);
+    const tight = planSessions(pair, ctx, { backend: 'node', budgetBytes: 2 ** 29 });
+    expect(tight.ok).toBe(false);
+    expect(tight.suggestion).toBeNull();
+    expect(tight.message).toMatch(/even int8 or q4 does not fit.*LoRA adapter/);
   });
 });

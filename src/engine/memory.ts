@@ -254,3 +254,118 @@ export function planMemory(
     message: `${label} does not fit in ${opts.dtype} on ${target.backend}: ${first.problems.join('; ')}. ${tips.join('; ')}.`,
   };
 }
+
+/** One ORT session a spec opens: a model (with its adapter, if any) that no other entry shares. */
+export interface SessionPlanInput {
+  /** what to call it in a message (the spec's model ids that share it, or its source) */
+  label: string;
+  spec: ArchSpec;
+  /** LoRA parameters on top (a finetune given as an adapter shares its base's session) */
+  loraParams?: number;
+}
+
+export interface SessionsPlanResult {
+  ok: boolean;
+  /** per session, in the dtype asked for */
+  estimates: { label: string; estimate: MemoryEstimate }[];
+  /** the sessions' total bytes in the dtype asked for */
+  totalBytes: number;
+  /** the lighter dtype with which all of them fit together, when the asked one does not */
+  suggestion: WeightDtype | null;
+  /** null when they fit; otherwise what is wrong and what to do */
+  message: string | null;
+}
+
+/**
+ * Dtypes lighter than fp32 that the engine builds, lightest last (fp16 loads as fp32, so never); int8
+ * only where its kernel runs (MLAS: CPU / WASM, not WebGPU), as planMemory's ladder.
+ */
+const LIGHTER_DTYPES: readonly WeightDtype[] = ['int8', 'q4'];
+
+/**
+ * Every session of a spec at once. On WASM they share one 4 GiB heap, so their totals add up (a base, a
+ * full finetune and a model judge are three sessions; a LoRA finetune rides on its base's); under
+ * WebGPU each buffer must fit the binding limits and, with `budgetBytes`, the total the budget; on
+ * `node` (onnxruntime-node) the total must fit `budgetBytes` (the machine's memory). When it does not
+ * fit, it names the lighter dtype that fits, else what else would (a LoRA adapter instead of a second
+ * full copy, WebGPU instead of WASM's heap, a smaller model).
+ */
+export function planSessions(
+  sessions: readonly SessionPlanInput[],
+  opts: Omit<MemoryOptions, 'loraParams' | 'weightCopies'>,
+  target:
+    | { backend: 'webgpu'; limits: GpuLimits; budgetBytes?: number }
+    | { backend: 'wasm' }
+    | { backend: 'node'; budgetBytes: number },
+): SessionsPlanResult {
+  const estimatesFor = (dtype: WeightDtype) =>
+    sessions.map((s) => ({
+      label: s.label,
+      estimate: estimateMemory(s.spec, { ...opts, dtype, loraParams: s.loraParams ?? 0 }),
+    }));
+  const problemsOf = (es: { label: string; estimate: MemoryEstimate }[]): string[] => {
+    const total = es.reduce((n, e) => n + e.estimate.totalBytes, 0);
+    const problems: string[] = [];
+    const what =
+      es.length === 1
+        ? `${es[0].label} needs about ${formatBytes(total)}`
+        : `its ${es.length} sessions (${es.map((e) => `${e.label} ${formatBytes(e.estimate.totalBytes)}`).join(' + ')}) need about ${formatBytes(total)} together`;
+    if (target.backend === 'wasm') {
+      // NOTE: while a session opens, onnxruntime-web stages its external data in the heap beside the
+      // initializers it makes of it (measured: the heap grows by 2.2× the weights for one session) and a
+      // grown heap never shrinks, so a session opened beside another needs its weights twice. One
+      // session alone is planMemory's case; beside it, the next largest stages its weights (the base +
+      // full finetune that failed with std::bad_alloc).
+      const sizes = es.map((e) => e.estimate.weightsBytes).sort((a, b) => b - a);
+      const staging = sizes[1] ?? 0;
+      if (total + staging > WASM_HEAP_LIMIT)
+        problems.push(
+          `${what}, plus ${formatBytes(staging)} while a second one opens: more than WebAssembly's ${formatBytes(WASM_HEAP_LIMIT)} heap, which they share`,
+        );
+    } else if (target.backend === 'node') {
+      if (total > target.budgetBytes)
+        problems.push(`${what}, more than this machine's ${formatBytes(target.budgetBytes)} of memory`);
+    } else {
+      for (const e of es) {
+        const c = checkWebGpu(e.estimate, target.limits);
+        problems.push(...c.problems.map((p) => `${e.label}: ${p}`));
+      }
+      if (target.budgetBytes !== undefined && total > target.budgetBytes)
+        problems.push(`${what}, more than the ${formatBytes(target.budgetBytes)} available`);
+    }
+    return problems;
+  };
+  const estimates = estimatesFor(opts.dtype);
+  const totalBytes = estimates.reduce((n, e) => n + e.estimate.totalBytes, 0);
+  const problems = problemsOf(estimates);
+  if (problems.length === 0) return { ok: true, estimates, totalBytes, suggestion: null, message: null };
+  const head = `${sessions.length === 1 ? sessions[0].label : 'this experiment'} does not fit in ${opts.dtype} on ${target.backend}: ${problems.join('; ')}.`;
+  const lighter = LIGHTER_DTYPES.slice(LIGHTER_DTYPES.indexOf(opts.dtype) + 1).filter(
+    (d) => d !== 'int8' || target.backend !== 'webgpu',
+  );
+  for (const d of lighter) {
+    const es = estimatesFor(d);
+    if (problemsOf(es).length === 0) {
+      const t = es.reduce((n, e) => n + e.estimate.totalBytes, 0);
+      return {
+        ok: false,
+        estimates,
+        totalBytes,
+        suggestion: d,
+        message: `${head} Choose ${d}${d === 'q4' ? ' (4-bit weights)' : d === 'int8' ? ' (8-bit weights)' : ''}: about ${formatBytes(t)} in all.`,
+      };
+    }
+  }
+  const tips: string[] = [];
+  if (lighter.length > 0) tips.push(`even ${lighter.join(' or ')} does not fit`);
+  const full = sessions.filter((s) => !s.loraParams).length;
+  if (sessions.length > 1 && full > 1)
+    tips.push(
+      'a finetune given as a LoRA adapter shares its base’s session (one weight copy instead of two)',
+    );
+  if (target.backend === 'wasm') tips.push('WebGPU holds the weights outside the WebAssembly heap');
+  if ((opts.batch ?? 1) > 1) tips.push('use a smaller batch');
+  if (opts.contextLength > 512) tips.push('shorten the context');
+  tips.push('or use a smaller model');
+  return { ok: false, estimates, totalBytes, suggestion: null, message: `${head} ${tips.join('; ')}.` };
+}

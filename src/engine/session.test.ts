@@ -8,10 +8,12 @@ import {
   configureOrt,
   createSession,
   loadOrtWeb,
+  mapSessionError,
   MAX_WASM_THREADS,
   wasmThreadsFor,
   type SessionGraph,
 } from './session';
+import { EngineError } from './errors';
 
 configureOrt({ numThreads: 1 });
 
@@ -86,5 +88,32 @@ describe('wasmThreadsFor', () => {
     expect(wasmThreadsFor({ crossOriginIsolated: true })).toBe(1);
     expect(wasmThreadsFor({ crossOriginIsolated: true, hardwareConcurrency: 0 })).toBe(1);
     expect(wasmThreadsFor({ crossOriginIsolated: true, hardwareConcurrency: NaN })).toBe(1);
+  });
+});
+
+describe('mapSessionError', () => {
+  it('reports an ORT allocation failure as "out of memory: …", never std::bad_alloc', () => {
+    const e = mapSessionError(
+      new Error("Can't create a session. ERROR_CODE: 6, ERROR_MESSAGE: std::bad_alloc"),
+      'wasm',
+      1.95e9,
+    );
+    expect(e).toBeInstanceOf(EngineError);
+    expect((e as EngineError).code).toBe('out_of_memory');
+    expect((e as Error).message).toMatch(
+      /^out of memory: opening a wasm session of [\d.]+ \S+ did not fit in .*4 GiB heap.*q4/,
+    );
+    expect((e as Error).message).not.toMatch(/bad_alloc/);
+    const grown = mapSessionError(
+      new RangeError('WebAssembly.Memory.grow(): Cannot enlarge memory'),
+      'node-cpu',
+      1,
+    );
+    expect((grown as Error).message).toMatch(/^out of memory: /);
+  });
+
+  it('leaves every other error as it was', () => {
+    const other = new Error("Can't create a session. ERROR_CODE: 1, ERROR_MESSAGE: Load model failed");
+    expect(mapSessionError(other, 'wasm', 1)).toBe(other);
   });
 });

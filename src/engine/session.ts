@@ -6,6 +6,8 @@
 
 import type * as OrtWeb from 'onnxruntime-web';
 import { errorMessage } from '../common/errors';
+import { formatBytes } from '../common/format';
+import { EngineError } from './errors';
 import type { ExternalDataFile } from './graph/builder';
 
 /** The ORT module API shared by onnxruntime-web and onnxruntime-node (both re-export onnxruntime-common). */
@@ -220,6 +222,44 @@ function sessionOptions(
   };
 }
 
+/** What ORT (native or WASM) throws when an allocation fails. */
+const OOM_PATTERN =
+  /bad_alloc|out of memory|Cannot enlarge memory|Aborted\(OOM\)|Array buffer allocation failed|failed to allocate/i;
+
+/** The bytes a graph hands ORT: the model and its external data. */
+function graphBytesOf(graph: SessionGraph): number {
+  return graph.model.byteLength + graph.externalData.reduce((n, f) => n + f.data.byteLength, 0);
+}
+
+/**
+ * An allocation failure of ORT, as "out of memory: …" with what was being opened and what to do (never
+ * `std::bad_alloc`); any other error as it was.
+ */
+export function mapSessionError(e: unknown, backend: BackendKind, graphBytes: number): unknown {
+  const text = errorMessage(e);
+  if (!OOM_PATTERN.test(text)) return e;
+  const where =
+    backend === 'wasm'
+      ? 'WebAssembly’s 4 GiB heap, shared by every session of the page'
+      : backend === 'webgpu'
+        ? 'the GPU'
+        : 'this machine';
+  return new EngineError(
+    'out_of_memory',
+    `out of memory: opening a ${backend} session of ${formatBytes(graphBytes)} did not fit in ${where}; choose lighter weights (int8 or q4), a LoRA adapter instead of a second full model, or fewer models at once`,
+    { backend, graphBytes },
+  );
+}
+
+/** `InferenceSession.create`, with allocation failures mapped (mapSessionError). */
+async function createMapped<S>(backend: BackendKind, graph: SessionGraph, f: () => Promise<S>): Promise<S> {
+  try {
+    return await f();
+  } catch (e) {
+    throw mapSessionError(e, backend, graphBytesOf(graph));
+  }
+}
+
 const SEVERITY = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const;
 
 async function createWasm(
@@ -228,13 +268,17 @@ async function createWasm(
   reason?: string,
 ): Promise<EngineSession> {
   const ort = await loadOrtWeb();
-  const s = await ort.InferenceSession.create(graph.model, sessionOptions(graph, opts, ['wasm']));
+  const s = await createMapped('wasm', graph, () =>
+    ort.InferenceSession.create(graph.model, sessionOptions(graph, opts, ['wasm'])),
+  );
   return new EngineSession(ort, s, reason ? { kind: 'wasm', reason } : { kind: 'wasm' });
 }
 
 async function createNodeCpu(graph: SessionGraph, opts: CreateSessionOptions): Promise<EngineSession> {
   const ort = await loadOrtNode();
-  const s = await ort.InferenceSession.create(graph.model, sessionOptions(graph, opts, ['cpu']));
+  const s = await createMapped('node-cpu', graph, () =>
+    ort.InferenceSession.create(graph.model, sessionOptions(graph, opts, ['cpu'])),
+  );
   return new EngineSession(ort, s, { kind: 'node-cpu' });
 }
 
@@ -271,7 +315,9 @@ async function tryWebGpu(
     });
     return new EngineSession(ort, s, info);
   } catch (e) {
-    return { reason: `WebGPU session creation failed: ${errorMessage(e)}` };
+    return {
+      reason: `WebGPU session creation failed: ${errorMessage(mapSessionError(e, 'webgpu', graphBytesOf(graph)))}`,
+    };
   }
 }
 

@@ -107,3 +107,58 @@ describe('preflight', () => {
     expect(sourceLabel({ kind: 'demo', name: 'demo-base' })).toBe('demo:demo-base');
   });
 });
+
+describe('the preflight reads an adapter once, at load', () => {
+  it('checks the adapter from its config and safetensors header, not its tensors', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const { memorySource } = await import('../engine/files');
+    const { fixturePath } = await import('../engine/test-fixtures');
+    const folder = (name: string) =>
+      new Map(
+        readdirSync(fixturePath(name)).map((f) => [
+          f,
+          new Uint8Array(readFileSync(`${fixturePath(name)}/${f}`)),
+        ]),
+      );
+    const adapterFiles = folder('tiny-llama-lora');
+    const inner = memorySource(adapterFiles, 'adapter');
+    let adapterBytesRead = 0;
+    const counted = {
+      ...inner,
+      openRandomAccess: async (path: string) => {
+        const r = await inner.openRandomAccess(path);
+        return {
+          size: r.size,
+          read: (offset: number, length: number) => {
+            if (path === 'adapter_model.safetensors') adapterBytesRead += length;
+            return r.read(offset, length);
+          },
+        };
+      },
+    };
+    const base = memorySource(folder('tiny-llama'), 'base');
+    const spec: ExperimentSpec = {
+      ...defaultSpec(),
+      models: {
+        finetuned: {
+          source: { kind: 'local', path: 'base' },
+          adapter: { kind: 'local', path: 'adapter' },
+          role: 'finetuned',
+        },
+      },
+    };
+    const [r] = await preflightSpec(spec, {
+      resolveSource: (s) => (s.kind === 'local' && s.path === 'adapter' ? counted : base),
+      target: { backend: 'wasm' },
+    });
+    expect(r.errors).toEqual([]);
+    // r 4 on all seven projections of 2 layers: the parameters come from the header's shapes
+    expect(r.adapter?.parameters).toBe(2 * 4 * (64 + 64 + (64 + 32) * 2 + 64 + 64 + (64 + 128) * 3));
+    expect(r.loraParams).toBe(r.adapter?.parameters);
+    const size = adapterFiles.get('adapter_model.safetensors')?.byteLength ?? 0;
+    const header =
+      8 + Number(new DataView(adapterFiles.get('adapter_model.safetensors')!.buffer).getBigUint64(0, true));
+    expect(adapterBytesRead).toBeLessThanOrEqual(header);
+    expect(adapterBytesRead).toBeLessThan(size / 4);
+  });
+});

@@ -6,8 +6,10 @@
 // Must never read a base model's weights, never touch ORT, the DOM or React, and never hold tokens.
 
 import { errorMessage } from '../common/errors';
+import { EngineError } from '../engine/errors';
 import { parseConfigDetailed } from '../engine/config';
-import { loadLora } from '../engine/lora';
+import { loadLoraFromStore, parseLoraConfig } from '../engine/lora';
+import { openSafetensors, type TensorStore } from '../engine/safetensors';
 import { planMemory, type GpuLimits, type PlanResult } from '../engine/memory';
 import type { FileSource } from '../engine/files';
 import type { ArchSpec } from '../engine/types';
@@ -46,6 +48,42 @@ async function baseSpecOf(base: FileSource): Promise<{ spec: ArchSpec; notes: st
 }
 
 /**
+ * lora.ts's `loadLora` checks without reading the adapter's tensors: the config and the safetensors
+ * header only (a few KB of a 70 MB file), so the load that follows is the adapter's one download. The
+ * branches it returns have their shapes and empty data.
+ */
+async function loadLoraShapes(source: FileSource, spec: ArchSpec) {
+  for (const f of ['adapter_config.json', 'adapter_model.safetensors']) {
+    if (!(await source.has(f))) {
+      const hint =
+        f.endsWith('.safetensors') && (await source.has('adapter_model.bin'))
+          ? ' (only the pickle .bin is present)'
+          : '';
+      throw new EngineError('missing_file', `${source.id}: no ${f}${hint}`, { file: f, source: source.id });
+    }
+  }
+  const cfg = parseLoraConfig(
+    await source.readJson('adapter_config.json'),
+    `${source.id}/adapter_config.json`,
+  );
+  const file = await openSafetensors(
+    await source.openRandomAccess('adapter_model.safetensors'),
+    'adapter_model.safetensors',
+  );
+  const shapesOnly: TensorStore = {
+    tensors: file.tensors,
+    metadata: file.metadata,
+    read: (name) => {
+      const t = file.tensors.get(name);
+      return Promise.resolve({ shape: t ? [...t.shape] : [], data: new Float32Array(0) });
+    },
+    readF16: file.readF16.bind(file),
+    readBytes: file.readBytes.bind(file),
+  };
+  return loadLoraFromStore(cfg, shapesOnly, spec, `${source.id}/adapter_model.safetensors`);
+}
+
+/**
  * Checks an adapter against a base before the base's weights are fetched: throws `adapter_mismatch`
  * / `missing_tensor` from lora.ts when it does not fit. `baseRepo`: the Hub repo of the base, if any.
  */
@@ -56,7 +94,7 @@ export async function checkAdapterFitsBase(
   mirrors: MirrorGroups = [],
 ): Promise<AdapterFit & { spec: ArchSpec }> {
   const { spec } = await baseSpecOf(base);
-  const lora = await loadLora(adapter, spec);
+  const lora = await loadLoraShapes(adapter, spec);
   let mapping: BaseMapping;
   if (baseRepo) mapping = mapAdapterBase(lora.baseModel, baseRepo, mirrors);
   else {
@@ -70,7 +108,9 @@ export async function checkAdapterFitsBase(
     };
   }
   let parameters = 0;
-  for (const b of lora.branches.values()) parameters += b.a.data.length + b.b.data.length;
+  for (const b of lora.branches.values()) {
+    parameters += b.a.shape[0] * b.a.shape[1] + b.b.shape[0] * b.b.shape[1];
+  }
   return {
     spec,
     declaredBase: lora.baseModel,
@@ -89,6 +129,9 @@ export interface ModelPreflight {
   base: string;
   adapter: (AdapterFit & { source: string }) | null;
   memory: PlanResult | null;
+  /** the base's architecture (from config.json) and the adapter's parameters, for the spec-wide plan */
+  arch: ArchSpec | null;
+  loraParams: number;
   /** a mapping the user should confirm before the download starts */
   confirm: BaseMapping | null;
   /** problems that stop the load (shapes, memory), in words */
@@ -117,6 +160,8 @@ export async function preflightSpec(spec: ExperimentSpec, opts: PreflightOptions
       base,
       adapter: null,
       memory: null,
+      arch: null,
+      loraParams: 0,
       confirm: null,
       errors: [],
       failure: null,
@@ -142,6 +187,8 @@ export async function preflightSpec(spec: ExperimentSpec, opts: PreflightOptions
       } else {
         spec0 = (await baseSpecOf(baseSrc)).spec;
       }
+      r.arch = spec0;
+      r.loraParams = loraParams;
       if (opts.target) {
         r.memory = planMemory(
           spec0,

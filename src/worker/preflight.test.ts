@@ -124,3 +124,35 @@ describe('preflightOrThrow', () => {
     ).toEqual({ backend: 'webgpu', limits: { maxBufferSize: 1e9, maxStorageBufferBindingSize: 5e8 } });
   });
 });
+
+describe('preflightOrThrow: every session in one WASM heap', () => {
+  it('a base + full finetune that each fit alone is refused together, with int8, before any download', async () => {
+    const { memorySource } = await import('../engine/files');
+    const config = JSON.stringify({
+      architectures: ['Qwen2ForCausalLM'],
+      model_type: 'qwen2',
+      hidden_size: 896,
+      intermediate_size: 4864,
+      num_hidden_layers: 24,
+      num_attention_heads: 14,
+      num_key_value_heads: 2,
+      vocab_size: 151936,
+      tie_word_embeddings: true,
+      max_position_embeddings: 32768,
+    });
+    const local = (path: string) => ({ kind: 'local' as const, path });
+    const spec = specWith({
+      base: { source: local('base'), role: 'base' },
+      finetuned: { source: local('ft'), role: 'finetuned' },
+    });
+    const o = {
+      ...opts(),
+      resolveSource: (s: { kind: string; path?: string }) =>
+        Promise.resolve(memorySource({ 'config.json': config }, s.path ?? 'x')),
+    };
+    const e = await thrown(preflightOrThrow(spec, o));
+    expect(problemOf(e)).toMatchObject({ kind: 'memory', model: 'base, finetuned', suggestion: 'int8' });
+    expect((e as Error).message).toMatch(/2 sessions .*heap, which they share/);
+    await preflightOrThrow(specWith(spec.models, 'q4'), o);
+  });
+});

@@ -4,10 +4,11 @@
 // the models panel can act on — an adapter base to confirm, a dtype to choose — before gigabytes move.
 // Must never read a base model's weights, and never hold tokens.
 import { isHubError } from '../hub/hub-api';
-import { WEBGPU_DEFAULT_LIMITS } from '../engine/memory';
+import { planSessions, WEBGPU_DEFAULT_LIMITS, type SessionPlanInput } from '../engine/memory';
+import { specSessions } from '../lab/run/models';
 import type { FileSource } from '../engine/files';
 import type { ExperimentSpec, ModelSource } from '../lab/spec/experiment';
-import { preflightSpec, type PreflightOptions } from './adapter-preflight';
+import { preflightSpec, type ModelPreflight, type PreflightOptions } from './adapter-preflight';
 import type { BackendProbe } from './backend-probe';
 import { LoadProblemError } from './load-problem';
 
@@ -54,6 +55,40 @@ export interface WorkerPreflightOptions {
  * reason), a LoadProblemError for a base to confirm or a dtype that does not fit, else an Error that
  * names the model. Resolves when every model may be downloaded.
  */
+/**
+ * All of the spec's sessions at once (WASM: one 4 GiB heap): each model passed alone, but a base, a full
+ * finetune and a model judge add up. Throws a memory LoadProblemError naming the dtype that fits.
+ */
+function checkSessionsFit(
+  spec: ExperimentSpec,
+  results: readonly ModelPreflight[],
+  opts: WorkerPreflightOptions,
+): void {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const sessions: SessionPlanInput[] = [];
+  for (const s of specSessions(spec)) {
+    // NOTE: the embedded demo models are not preflighted (tiny); every other session is counted
+    const r = byId.get(s.entryId);
+    if (!r?.arch) continue;
+    sessions.push({ label: s.ids.join(' + '), spec: r.arch, loraParams: r.loraParams });
+  }
+  if (sessions.length < 2) return;
+  const plan = planSessions(
+    sessions,
+    { dtype: spec.runtime.dtype, contextLength: opts.contextLength ?? 1024 },
+    opts.target,
+  );
+  if (plan.ok) return;
+  const message = plan.message ?? 'the models do not fit in memory together';
+  const s = plan.suggestion;
+  throw new LoadProblemError(message, {
+    kind: 'memory',
+    model: sessions.map((x) => x.label).join(', '),
+    suggestion: s === 'fp16' || s === 'int8' || s === 'q4' ? s : null,
+    message,
+  });
+}
+
 export async function preflightOrThrow(spec: ExperimentSpec, opts: WorkerPreflightOptions): Promise<void> {
   const models = modelsToCheck(spec);
   if (Object.keys(models).length === 0) return;
@@ -77,6 +112,9 @@ export async function preflightOrThrow(spec: ExperimentSpec, opts: WorkerPreflig
       });
     }
     if (r.errors.length > 0) throw new Error(`${r.id}: ${r.errors.join('; ')}`);
+  }
+  checkSessionsFit(spec, results, opts);
+  for (const r of results) {
     if (r.confirm && r.adapter && !opts.confirmed.has(confirmKey(r.adapter.source, r.base))) {
       throw new LoadProblemError(`${r.id}: ${r.confirm.message}`, {
         kind: 'confirm-base',

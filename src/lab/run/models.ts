@@ -82,6 +82,26 @@ export function sourceKey(s: ModelSource): string {
 const entryKey = (e: ModelEntry) =>
   e.adapter ? `${sourceKey(e.source)}+${sourceKey(e.adapter)}` : sourceKey(e.source);
 
+/**
+ * The sessions `ModelRegistry.handles` opens for a spec, by the same rule: a base that another entry
+ * finetunes with an adapter rides on that adapter's session (dose 0). Each with the ids it serves.
+ */
+export function specSessions(spec: ExperimentSpec): { ids: string[]; entryId: string; entry: ModelEntry }[] {
+  const entries = Object.entries(spec.models);
+  const out = new Map<string, { ids: string[]; entryId: string; entry: ModelEntry }>();
+  for (const [id, entry] of entries) {
+    const adapted = !entry.adapter
+      ? entries.find(([, e]) => e.adapter && sourceKey(e.source) === sourceKey(entry.source))
+      : undefined;
+    const [targetId, target] = adapted ?? [id, entry];
+    const key = entryKey(target);
+    const s = out.get(key) ?? { ids: [], entryId: targetId, entry: target };
+    s.ids.push(id);
+    out.set(key, s);
+  }
+  return [...out.values()];
+}
+
 export class ModelRegistry {
   private cache = new Map<string, Promise<LoadedLabModel>>();
   private ready: { id: string; entry: ModelEntry; model: LoadedLabModel }[] = [];
