@@ -159,6 +159,34 @@ describe('planMemory', () => {
     );
   });
 
+  it('WASM: a Llama-3.2-1B-shaped pair fits as int8 or q4, not as fp32 (LoRA pair and full-finetune pair)', () => {
+    const llama1b = tinySpec({
+      vocabSize: 128256,
+      hiddenSize: 2048,
+      intermediateSize: 8192,
+      numLayers: 16,
+      numHeads: 32,
+      numKvHeads: 8,
+      headDim: 64,
+      tieWordEmbeddings: true,
+    });
+    // r 32 on all seven projections: per layer r·(in + out) each
+    const perLayer = 32 * (2 * (2048 + 2048) + 2 * (2048 + 512) + 2 * (2048 + 8192) + (8192 + 2048));
+    const loraParams = 16 * perLayer;
+    const wasm = { backend: 'wasm' } as const;
+    for (const pair of [{ loraParams }, { weightCopies: 2 }]) {
+      const opts = { contextLength: 1024, ...pair };
+      const f32 = planMemory(llama1b, { dtype: 'fp32', ...opts }, wasm);
+      expect(f32.ok).toBe(false);
+      expect(f32.suggestion).toBe('int8');
+      expect(planMemory(llama1b, { dtype: 'int8', ...opts }, wasm).ok).toBe(true);
+      expect(planMemory(llama1b, { dtype: 'q4', ...opts }, wasm).ok).toBe(true);
+    }
+    // the int8 embedding (one byte per weight, shared with the tied head) is its biggest buffer
+    const e = estimateMemory(llama1b, { dtype: 'int8', contextLength: 1024 });
+    expect(e.largestBuffer).toEqual({ name: 'model.embed_tokens.weight', bytes: 128256 * 2048 });
+  });
+
   it('WASM: the 4 GiB heap (a 3B model fits in int8 and q4, an 8B one not even in q4)', () => {
     const llama3b = tinySpec({
       vocabSize: 128256,
