@@ -107,13 +107,13 @@ export async function measureNeighbours(runtimes: readonly Runtime[]): Promise<N
 export function neighboursTable(rows: readonly NeighbourFigures[]): string {
   const f = (x: number) => x.toFixed(0);
   const head =
-    'neighbours, one perturbation (k 10, n 5, 10 trials) | runtime | tokens | JS scan ms | session ms (once) | search ms | cached ms | identical | load';
+    'neighbours, one perturbation (k 10, n 5, 10 trials) | runtime | tokens | JS scan ms (CPU) | session ms (once) | search ms (CPU) | cached ms | identical | load';
   return [
     head,
     ...rows.map(
       (r) =>
-        `${r.vocab} × ${r.hidden} random embedding | ${r.runtime} | ${r.tokens} | ${f(r.scanMs.wall)} | ` +
-        `${f(r.sessionMs.wall)} | ${f(r.searchMs.wall)} | ${f(r.cachedMs.wall)} | ${r.identical} | ` +
+        `${r.vocab} × ${r.hidden} random embedding | ${r.runtime} | ${r.tokens} | ${f(r.scanMs.wall)} (${f(r.scanMs.cpu)}) | ` +
+        `${f(r.sessionMs.wall)} | ${f(r.searchMs.wall)} (${f(r.searchMs.cpu)}) | ${f(r.cachedMs.wall)} | ${r.identical} | ` +
         `${r.load.start.load[0]} → ${r.load.end.load[0]}`,
     ),
   ].join('\n');
