@@ -320,7 +320,7 @@ export function planSessions(
       const staging = sizes[1] ?? 0;
       if (total + staging > WASM_HEAP_LIMIT)
         problems.push(
-          `${what}, plus ${formatBytes(staging)} while a second one opens: more than WebAssembly's ${formatBytes(WASM_HEAP_LIMIT)} heap, which they share`,
+          `${what}${staging > 0 ? `, plus ${formatBytes(staging)} while a second one opens` : ''}: more than WebAssembly's ${formatBytes(WASM_HEAP_LIMIT)} heap, which they share`,
         );
     } else if (target.backend === 'node') {
       if (total > target.budgetBytes)
