@@ -191,6 +191,8 @@ export interface LayerSweepResult {
   positions: number[];
   /** one value per layer */
   values: number[];
+  /** every layer patched at `positions` at once: the full patch of this component (the reference) */
+  allLayers: number;
   done: boolean;
 }
 

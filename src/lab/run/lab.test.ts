@@ -275,6 +275,33 @@ describe('Lab.sweep / layerSweep / drift', () => {
     expect(g.values[1]).toBeCloseTo(r.conditions[2].metrics.restoration!, 5);
   });
 
+  it('layer sweep: its allLayers row equals the full-prefix patch run as a condition, and one layer of it', async () => {
+    for (const component of ['kv', 'resid'] as const) {
+      const ls = await lab.layerSweep(spec([B, F]), component);
+      const r = await lab.run(
+        spec([
+          B,
+          F,
+          {
+            id: 'full',
+            label: 'full prefix',
+            model: 'finetuned',
+            patch: { component, layers: 'all', positions: 'prefix', source: 'base' },
+          },
+          {
+            id: 'one',
+            label: 'layer 1',
+            model: 'finetuned',
+            patch: { component, layers: [1], positions: 'prefix', source: 'base' },
+          },
+        ]),
+      );
+      expect(Number.isFinite(ls.allLayers)).toBe(true);
+      expect(ls.allLayers).toBeCloseTo(r.conditions[2].metrics.restoration!, 5);
+      expect(ls.values[1]).toBeCloseTo(r.conditions[3].metrics.restoration!, 5);
+    }
+  });
+
   it('layer sweep: one value per site; drift is zero for a model against itself and positive for the finetune', async () => {
     const ls = await lab.layerSweep(spec([B, F]), 'resid');
     expect(ls.layers).toEqual([0, 1, 2]);

@@ -23,6 +23,7 @@ import {
   resolveLayers,
   resolvePositions,
   type ModelDims,
+  type PatchSpec,
   type SourceActivations,
 } from '../interventions/patch';
 import {
@@ -375,7 +376,11 @@ export class Lab {
     return { sites, tracked, mode, topK, conditions };
   }
 
-  /** Restoration by layer: patch one layer (all `positions`, default the prefix) per batch row. */
+  /**
+   * Restoration by layer: patch one layer (all `positions`, default the prefix) per batch row, plus one
+   * more row with every layer patched at those positions (`allLayers`: the full-prefix patch of this
+   * component, the reference the heatmap's cells are read against).
+   */
   async layerSweep(
     spec: ExperimentSpec,
     component: PatchComponent,
@@ -397,12 +402,14 @@ export class Lab {
     const baseLogits = await ctx.baseDistribution();
     const klFt = klFromLogits(baseLogits, await ctx.finetunedDistribution());
     const patches: PatchSet = {};
-    layers.forEach((l, row) =>
+    // NOTE: rows 0..n−1 patch one layer each; row n patches every layer (the full patch at `positions`)
+    const rowLayers: PatchSpec['layers'][] = [...layers.map((l) => [l]), 'all'];
+    rowLayers.forEach((l, row) =>
       buildPatchSet({
-        spec: { component, layers: [l], positions: { explicit: positions } },
+        spec: { component, layers: l, positions: { explicit: positions } },
         segments: prompt.segments,
         dims,
-        batch: { batchSize: layers.length, seqLen: ids.length },
+        batch: { batchSize: rowLayers.length, seqLen: ids.length },
         source,
         rows: [row],
         into: patches,
@@ -410,18 +417,18 @@ export class Lab {
     );
     const out = await ctx.forwardRows(
       ft,
-      layers.map(() => ids),
+      rowLayers.map(() => ids),
       patches,
     );
-    const values = layers.map(
-      (_, b) => normalizedRestoration(klFromLogits(baseLogits, logitsAt(out, b, 0)), klFt, 0) ?? NaN,
-    );
+    const restorationAt = (b: number) =>
+      normalizedRestoration(klFromLogits(baseLogits, logitsAt(out, b, 0)), klFt, 0) ?? NaN;
     return {
       component,
       metric: 'restoration of KL(base ‖ patched) at the first answer token',
       layers,
       positions,
-      values,
+      values: layers.map((_, b) => restorationAt(b)),
+      allLayers: restorationAt(layers.length),
     };
   }
 
@@ -455,6 +462,8 @@ export interface LayerSweepValues {
   layers: number[];
   positions: number[];
   values: number[];
+  /** restoration with every layer patched at `positions` at once (NaN when undefined) */
+  allLayers: number;
 }
 
 /** the argmax of a logit row */
