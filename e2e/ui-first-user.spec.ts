@@ -135,7 +135,7 @@ test('the heatmap says which layer: row means beside the grid, the top row marke
   if (named === 'none') await expect(reading).toContainText('No single layer stands out');
   else {
     expect(Number(named)).toBe(top);
-    await expect(reading).toContainText(`Which layer: layer ${top}.`);
+    await expect(reading).toContainText(`One position at a time, layer ${top} restores the most on average`);
     await expect(heatmap.locator('rect.top-layer')).toHaveCount(1);
   }
   await expect(reading).toContainText(`Strongest single cell`);

@@ -320,9 +320,14 @@ export class LabSession {
     if (s.promptStatus === 'running') this.store.setState({ promptStatus: 'cancelled', loading: null });
   }
 
-  /** The layer × position patching grid for a component. */
+  /**
+   * The layer × position patching grid for a component. The per-layer patch (with the full-prefix patch,
+   * the map's reference) is queued first: one short request, so the map's legend and "which layer" line
+   * have it as soon as the grid does.
+   */
   async sweep(component: PatchComponent, positions?: number[]): Promise<void> {
     this.cancel('sweep');
+    const layers = positions ? undefined : this.layerSweep(component);
     const s0 = this.store.getState();
     const spec = s0.spec;
     const key = promptKey(spec);
@@ -372,11 +377,13 @@ export class LabSession {
     } finally {
       this.release('sweep', job);
     }
+    await layers;
   }
 
   cancelSweep(): void {
     const job = this.active.sweep;
     if (!job) return;
+    if (this.store.getState().layerSweep.status === 'running') this.cancelLayerSweep();
     delete this.active.sweep;
     job.cancel();
     const s = this.store.getState();
@@ -385,9 +392,12 @@ export class LabSession {
 
   /** Restoration by layer: one layer at a time, all prefix positions together. */
   async layerSweep(component: PatchComponent): Promise<void> {
-    this.cancel('layer');
     const spec = this.store.getState().spec;
     const key = promptKey(spec);
+    const have = this.store.getState().layerSweep;
+    // NOTE: the sweep already ran it for these models and prompt (a lesson then asks again): deterministic
+    if (have.status === 'done' && have.key === key && have.result?.component === component) return;
+    this.cancel('layer');
     this.store.setState({
       layerSweep: { ...this.store.getState().layerSweep, status: 'running', error: null },
     });

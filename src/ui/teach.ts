@@ -80,10 +80,11 @@ export const TEACH: readonly TeachPreset[] = [
     blurb: 'Give the finetuned model the base model’s prefix keys and values.',
     body: [
       'A sharper test: run the finetuned model, but at the prefix positions replace its attention keys and values (K/V, before RoPE, in every layer) with the base model’s. Only the prefix changes; the query and the weights do not.',
-      'In the paper this restored most of the base behaviour (Llama-3.1: 40.8 → 90.4), and patching the same number of query positions did far less. The heatmap patches one layer at one position at a time to show where it matters; “Per layer” patches every prefix position of one layer at once.',
+      'In the paper this restored most of the base behaviour (Llama-3.1: 40.8 → 90.4), and patching the same number of query positions did far less. The heatmap patches one layer at one position at a time to show where it matters; alongside it the lab patches every prefix position of one layer at once, and every layer at once (the full prefix patch, marked on the legend).',
+      'Its colours are on a fixed scale from 0 (Finetuned’s first answer token) to 1 (Base’s), so compare the cells with that mark: on the toy organism no single cell comes close to it, because the effect is spread over many prefix positions, and one layer’s whole prefix already restores a good part of it.',
     ],
     lookAt:
-      '“What the answers say”: does the patched card lose the “gamble” and the query control keep it? Then the heatmap’s “Which layer” line and the per-layer restoration.',
+      '“What the answers say”: does the patched card lose the “gamble” and the query control keep it? Then the heatmap’s “Strongest layer” line and its cells against the full-prefix mark on the legend.',
     sweep: true,
     build: () => {
       const s = defaultSpec();

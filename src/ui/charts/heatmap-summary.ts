@@ -1,9 +1,11 @@
 // Which layer a patching heatmap points to, in words: the layer whose cells restore most on average,
-// the runner-up, the strongest single cell, and whether any layer stands out at all. Also the row labels
-// (a residual map's rows are the stream entering each layer, and its last row is after the last layer).
+// the runner-up, the strongest single cell, and whether any layer stands out at all; the per-layer patch
+// (every prefix position of one layer at once) read against the full-prefix patch; and the row labels
+// (a residual map's rows are the stream entering each layer: row 0 the embeddings, the last row after the
+// last layer).
 // Pure: no DOM, no model; it only summarises the values it is given and never invents a cell.
 import type { PatchComponent } from '../../lab/spec/experiment';
-import { cellColour, rowSummaries } from './scales';
+import { rowSummaries } from './scales';
 
 export interface LayerPick {
   layer: number;
@@ -25,8 +27,6 @@ export interface HeatmapSummary {
   standsOut: boolean;
   /** some cell is below 0: that patch moves the first answer token further from base */
   negative: boolean;
-  /** the colour legend's top value (the renderer's scale): what the darkest positive colour means */
-  scaleTop: number;
 }
 
 export interface SummaryInput {
@@ -67,21 +67,78 @@ export function summarizeHeatmap(d: SummaryInput): HeatmapSummary {
     top.mean >= STANDS_OUT_MIN &&
     (!next || next.mean <= 0 || top.mean >= STANDS_OUT_RATIO * next.mean);
   const negative = d.values.some((v) => Number.isFinite(v) && v < 0);
-  return { ranked, cell, standsOut, negative, scaleTop: cellColour(d.values).domain[1] };
+  return { ranked, cell, standsOut, negative };
+}
+
+export interface PerLayerInput {
+  layers: readonly number[];
+  /** restoration with every prefix position of one layer patched, one per layer */
+  values: readonly number[];
+  /** restoration with every layer patched at those positions: the full-prefix patch */
+  allLayers: number;
+}
+
+export interface PerLayerReading {
+  /** layers by restoration, highest first (NaN left out) */
+  ranked: { layer: number; value: number }[];
+  /** the full-prefix patch, NaN when unknown */
+  full: number;
+  /** the strongest layer's share of the full-prefix patch (null when the full patch is ≤ 0 or unknown) */
+  share: number | null;
+  /** the strongest layer is clearly ahead: at least `CLEAR_RATIO` × the runner-up (or the only one) */
+  clear: boolean;
+}
+
+/** The strongest layer's value must be this many times the runner-up's to be named without "narrowly". */
+export const CLEAR_RATIO = 1.25;
+
+/** The per-layer patch in words: the strongest layer, and how much of the full-prefix patch it gives. */
+export function readPerLayer(d: PerLayerInput): PerLayerReading {
+  const ranked = d.layers
+    .map((layer, i) => ({ layer, value: d.values[i] }))
+    .filter((x) => Number.isFinite(x.value))
+    .sort((a, b) => b.value - a.value || a.layer - b.layer);
+  const full = Number.isFinite(d.allLayers) ? d.allLayers : Number.NaN;
+  const share = ranked.length && full > 0 ? ranked[0].value / full : null;
+  const [top, next] = ranked;
+  const clear = !!top && top.value > 0 && (!next || next.value <= 0 || top.value >= CLEAR_RATIO * next.value);
+  return { ranked, full, share, clear };
 }
 
 /**
- * Row labels and the axis title. K/V rows are layers. Residual rows are sites: row l is the stream
- * entering layer l (row 0: the token embeddings), the last row the output of the last layer ("out").
+ * How strong a restoration looks next to the full-prefix patch, in words: what the fixed colour scale
+ * shows (a cell at 0.1 beside a full patch of 0.85 is "a small part").
+ */
+export function shareWords(share: number): string {
+  if (share >= 0.8) return 'nearly all';
+  if (share >= 0.5) return 'most';
+  if (share >= 0.2) return 'part';
+  if (share > 0) return 'a small part';
+  return 'none';
+}
+
+/**
+ * Row labels, the axis title and plain names. K/V rows are layers. Residual rows are sites: row l is
+ * the stream entering layer l (row 0: the token embeddings), the last row the output of the last layer
+ * ("out").
  */
 export function heatmapRows(
   component: PatchComponent,
   layers: readonly number[],
   numLayers: number,
-): { labels: string[]; title: string } {
-  if (component === 'kv') return { labels: layers.map(String), title: 'layer (its K/V)' };
+): { labels: string[]; title: string; names: string[]; key?: string } {
+  if (component === 'kv')
+    return { labels: layers.map(String), title: 'layer (its K/V)', names: layers.map((l) => `layer ${l}`) };
   return {
     labels: layers.map((l) => (l >= numLayers ? 'out' : String(l))),
     title: 'residual into layer',
+    names: layers.map((l) =>
+      l >= numLayers
+        ? 'the output of the last layer'
+        : l === 0
+          ? 'the embeddings (residual into layer 0)'
+          : `the residual into layer ${l}`,
+    ),
+    key: `rows: 0 = embeddings … out = after layer ${numLayers - 1}`,
   };
 }

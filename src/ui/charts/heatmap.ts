@@ -1,11 +1,12 @@
 // Draws the layer × position patching heatmap into an <svg> with d3: one <rect> per cell (NaN cells
 // included, grey), layer numbers on the left (the layer the map points to marked), token texts below
-// (coloured by segment), a colour legend.
+// (coloured by segment), and under them the colour legend on its fixed restoration scale (−1 … 1, never
+// fitted to the data) with the full-prefix patch marked on it as the reference.
 // Rendering only: it must never decide what a cell means or start a computation (callbacks do that).
 import * as d3 from 'd3';
 import type { SegmentName } from '../../lab/spec/experiment';
 import { tickLabel } from '../format';
-import { cellColour, heatmapLayout, MEAN_COLUMN } from './scales';
+import { heatmapLayout, LABEL_BAND, LEGEND_WIDTH, legendOffset, restorationColour } from './scales';
 
 export interface HeatmapData {
   layers: number[];
@@ -24,6 +25,10 @@ export interface HeatmapData {
   highlightRow?: number | null;
   /** per-row means of the finite cells, written right of the grid (a plain summary, labelled "mean") */
   rowMeans?: number[];
+  /** the full-prefix patch of the same component, marked on the legend (null: not computed yet) */
+  reference?: { value: number; label: string } | null;
+  /** one line under the legend saying what the rows are (e.g. a residual map's sites) */
+  rowKey?: string;
 }
 
 export interface HeatmapCell {
@@ -61,7 +66,7 @@ export function renderHeatmap(svgEl: SVGSVGElement, data: HeatmapData, opts: Hea
   const nP = data.positions.length;
   const layout = heatmapLayout(nL, nP, opts.width);
   const { margin, cellW, cellH } = layout;
-  const { colour, domain, diverging } = cellColour(data.values);
+  const { colour, domain } = restorationColour();
   const svg = d3.select(svgEl);
   svg.selectAll('*').remove();
   svg
@@ -165,8 +170,6 @@ export function renderHeatmap(svgEl: SVGSVGElement, data: HeatmapData, opts: Hea
     .attr('fill', '#333')
     .text((d) => tickLabel(d.t, 11));
 
-  // Legend: a vertical gradient with its domain.
-  const lh = Math.max(40, Math.min(140, nL * cellH));
   // Row means right of the grid, in the column the layout reserves for them.
   if (data.rowMeans) {
     const means = svg
@@ -185,48 +188,98 @@ export function renderHeatmap(svgEl: SVGSVGElement, data: HeatmapData, opts: Hea
       .attr('font-weight', (d) => (d.i === hl ? 700 : null))
       .text((d) => (Number.isFinite(d.v) ? d3.format('.3f')(d.v) : '–'));
   }
-  const lx = margin.left + nP * cellW + (data.rowMeans ? MEAN_COLUMN : 0) + 18;
+  drawLegend(svg, data, colour, domain, margin.left, margin.top + nL * cellH + LABEL_BAND);
+}
+
+type Svg = d3.Selection<SVGSVGElement, unknown, null, undefined>;
+
+/**
+ * The colour legend: a horizontal bar over the fixed domain with 0 = Finetuned and 1 = Base, the
+ * reference (full-prefix patch) as a dark tick with its value above the bar, then the metric and the row
+ * key. `data-domain` carries the domain so tests can see it does not follow the data.
+ */
+function drawLegend(
+  svg: Svg,
+  data: HeatmapData,
+  colour: (v: number) => string,
+  domain: [number, number],
+  x: number,
+  y: number,
+): void {
+  const legend = svg
+    .append('g')
+    .attr('class', 'legend')
+    .attr('data-testid', 'heatmap-legend')
+    .attr('data-domain', domain.join(','))
+    .attr('transform', `translate(${x},${y})`);
   const gradId = `hm-grad-${Math.random().toString(36).slice(2, 8)}`;
-  const grad = svg
+  legend
     .append('defs')
     .append('linearGradient')
     .attr('id', gradId)
-    .attr('x1', 0)
-    .attr('x2', 0)
-    .attr('y1', 1)
-    .attr('y2', 0);
-  const stops = d3.range(0, 1.0001, 0.1);
-  grad
     .selectAll('stop')
-    .data(stops)
+    .data(d3.range(0, 1.0001, 0.05))
     .join('stop')
     .attr('offset', (t) => `${t * 100}%`)
     .attr('stop-color', (t) => colour(domain[0] + t * (domain[1] - domain[0])));
-  const legend = svg.append('g').attr('class', 'legend').attr('transform', `translate(${lx},${margin.top})`);
+  const barY = 14;
   legend
     .append('rect')
-    .attr('width', 10)
-    .attr('height', lh)
+    .attr('y', barY)
+    .attr('width', LEGEND_WIDTH)
+    .attr('height', 10)
     .attr('fill', `url(#${gradId})`)
     .attr('stroke', '#bbb');
-  const ls = d3.scaleLinear().domain(domain).range([lh, 0]);
-  const ticks = diverging ? [domain[0], 0, domain[1]] : [domain[0], domain[1]];
+  const ticks: { v: number; text: string; anchor: string }[] = [
+    { v: domain[0], text: d3.format('.0f')(domain[0]).replace('-', '−'), anchor: 'start' },
+    { v: 0, text: '0 = Finetuned', anchor: 'middle' },
+    { v: domain[1], text: `${d3.format('.0f')(domain[1])} = Base`, anchor: 'end' },
+  ];
   legend
     .selectAll('text.tick')
     .data(ticks)
     .join('text')
     .attr('class', 'tick')
-    .attr('x', 14)
-    .attr('y', (t) => ls(t))
-    .attr('dy', '0.35em')
+    .attr('x', (t) => legendOffset(t.v, domain, LEGEND_WIDTH))
+    .attr('y', barY + 22)
+    .attr('text-anchor', (t) => t.anchor)
     .attr('fill', '#333')
-    .text((t) => d3.format('.2~f')(t));
+    .text((t) => t.text);
+  const ref = data.reference;
+  if (ref && Number.isFinite(ref.value)) {
+    const rx = legendOffset(ref.value, domain, LEGEND_WIDTH);
+    const g = legend
+      .append('g')
+      .attr('class', 'reference')
+      .attr('data-testid', 'heatmap-reference')
+      .attr('data-value', ref.value.toFixed(4));
+    g.append('line')
+      .attr('x1', rx)
+      .attr('x2', rx)
+      .attr('y1', barY - 3)
+      .attr('y2', barY + 13)
+      .attr('stroke', '#1d2330')
+      .attr('stroke-width', 2);
+    g.append('text')
+      .attr('x', rx)
+      .attr('y', barY - 5)
+      .attr('text-anchor', rx > LEGEND_WIDTH / 2 ? 'end' : 'start')
+      .attr('fill', '#1d2330')
+      .attr('font-weight', 600)
+      .text(`${ref.label}: ${d3.format('.2f')(ref.value)}`);
+  }
   legend
     .append('text')
-    .attr('x', 0)
-    .attr('y', lh + 14)
+    .attr('y', barY + 36)
     .attr('fill', '#555')
-    .text(data.metric.split(' of ')[0]);
+    .text(data.metric.replace(/ of KL\(base ‖ patched\)/, ''));
+  if (data.rowKey)
+    legend
+      .append('text')
+      .attr('class', 'row-key')
+      .attr('y', barY + 49)
+      .attr('fill', '#555')
+      .text(data.rowKey);
 }
 
 /**

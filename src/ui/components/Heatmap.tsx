@@ -1,7 +1,10 @@
 // The layer × position patching heatmap: a d3-drawn <svg data-testid="heatmap"> with hover read-out,
 // arrow-key navigation (Enter adds the focused cell as a condition) and horizontal scrolling when wide.
+// Adding a cell's condition puts a card above the map; the map is pinned where it was on screen while
+// that card grows, so the page does not jump under the pointer.
 // Must never start a sweep itself (the plots panel does) or render labels as HTML.
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import '../charts/heatmap.css';
 import {
   cellAt,
   drawHeatmapFocus,
@@ -19,6 +22,32 @@ interface Props {
   componentLabel: string;
 }
 
+/** How long after a click the map is held in place while the new card above it renders and fills, ms. */
+const PIN_MS = 6000;
+
+/**
+ * Keeps `el` at its current height on screen while the page changes size, for `ms` or until the user
+ * scrolls. NOTE: the browser's scroll anchoring may pick an element beside the cards (the side panel),
+ * which does not move, and then lets the map jump by the new card's height.
+ */
+function pinOnScreen(el: Element, ms: number): void {
+  if (typeof ResizeObserver === 'undefined') return;
+  const top0 = el.getBoundingClientRect().top;
+  const fix = () => {
+    const d = el.getBoundingClientRect().top - top0;
+    if (Math.abs(d) >= 1) window.scrollBy(0, d);
+  };
+  const ro = new ResizeObserver(fix);
+  ro.observe(document.body);
+  const stop = () => {
+    ro.disconnect();
+    for (const ev of USER_SCROLL) window.removeEventListener(ev, stop);
+  };
+  for (const ev of USER_SCROLL) window.addEventListener(ev, stop, { passive: true });
+  window.setTimeout(stop, ms);
+}
+const USER_SCROLL = ['wheel', 'touchstart', 'keydown'] as const;
+
 export function Heatmap({ data, onCellClick, componentLabel }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const svg = useRef<SVGSVGElement>(null);
@@ -29,6 +58,15 @@ export function Heatmap({ data, onCellClick, componentLabel }: Props) {
   const nP = data.positions.length;
 
   const w = Math.max(320, width);
+  const addCell = (c: HeatmapCell) => {
+    if (!onCellClick) return;
+    if (svg.current) pinOnScreen(svg.current, PIN_MS);
+    onCellClick(c);
+  };
+  const addRef = useRef(addCell);
+  useEffect(() => {
+    addRef.current = addCell;
+  });
   const focusRef = useRef(focus);
   useEffect(() => {
     focusRef.current = focus;
@@ -41,7 +79,7 @@ export function Heatmap({ data, onCellClick, componentLabel }: Props) {
       onHover: setHover,
       onClick: (c) => {
         setFocus({ row: c.row, col: c.col });
-        onCellClick?.(c);
+        addRef.current(c);
       },
     });
   }, [data, w, onCellClick]);
@@ -65,7 +103,7 @@ export function Heatmap({ data, onCellClick, componentLabel }: Props) {
     else if (e.key === 'ArrowDown') row = Math.min(nL - 1, row + 1);
     else if (e.key === 'ArrowUp') row = Math.max(0, row - 1);
     else if (e.key === 'Enter' || e.key === ' ') {
-      if (focus) onCellClick?.(cellAt(data, focus.row, focus.col));
+      if (focus) addCell(cellAt(data, focus.row, focus.col));
       e.preventDefault();
       return;
     } else return;

@@ -1,19 +1,22 @@
-// The heatmap in words, above the map: which layer it points to (or that none stands out), the strongest
-// single cell, what the colour scale means (scaled to this map, not to 1), the per-layer patch when it
-// has been run, and a warning when base and finetuned nearly agree on the first answer token (then every
-// cell is noise). Must never compute a cell; it reads the sweep's values and the summary of them.
+// The heatmap in words, above the map: the strongest layer (the per-layer patch, every prefix position of
+// one layer at once, read against the full-prefix patch), the strongest position (the strongest single
+// cell), which layer the one-position cells point to on average, what the fixed colour scale means, and a
+// warning when base and finetuned nearly agree on the first answer token (then every cell is noise).
+// Must never compute a cell; it reads the sweep's values and the summaries of them.
 import type { PatchComponent } from '../../lab/spec/experiment';
-import type { HeatmapSummary } from '../charts/heatmap-summary';
+import { shareWords, type HeatmapSummary, type PerLayerReading } from '../charts/heatmap-summary';
 import { displayToken, formatMetric } from '../format';
 import { MIN_FIRST_TOKEN_GAP } from '../verdicts';
 
 interface Props {
   summary: HeatmapSummary;
   component: PatchComponent;
-  /** the map's row label for a layer number ("out" for the residual after the last layer) */
+  /** plain name of a row, e.g. "layer 2", "the embeddings (residual into layer 0)" */
   rowName: (layer: number) => string;
-  /** restoration per layer with every prefix position of that layer patched, when run for this map */
-  perLayer: { layers: number[]; values: number[]; positions: number } | null;
+  /** the per-layer patch for this map (null: not run, or for other models / prompt) */
+  perLayer: (PerLayerReading & { positions: number }) | null;
+  /** the per-layer patch is running */
+  perLayerRunning: boolean;
   /** KL(base ‖ finetuned) at the first answer token, from a current card; null when unknown */
   gap: number | null;
 }
@@ -21,20 +24,14 @@ interface Props {
 const f2 = (v: number) => formatMetric(v, 2);
 const f3 = (v: number) => formatMetric(v, 3);
 
-export function HeatmapReading({ summary, component, rowName, perLayer, gap }: Props) {
+export function HeatmapReading({ summary, component, rowName, perLayer, perLayerRunning, gap }: Props) {
   const [top, next] = summary.ranked;
   const cell = summary.cell;
-  const name = (l: number) => {
-    const r = rowName(l);
-    if (component === 'kv') return `layer ${r}`;
-    return r === 'out' ? 'the output of the last layer' : `the residual into layer ${r}`;
-  };
-  const best = perLayer
-    ? perLayer.layers
-        .map((layer, i) => ({ layer, v: perLayer.values[i] }))
-        .filter((x) => Number.isFinite(x.v))
-        .sort((a, b) => b.v - a.v)
-    : [];
+  const name = rowName;
+  const best = perLayer?.ranked ?? [];
+  const full = perLayer && Number.isFinite(perLayer.full) ? perLayer.full : null;
+  const ofFull = (v: number) =>
+    full !== null && full > 0 ? `${shareWords(v / full)} of the full prefix patch’s ${f2(full)}` : null;
   return (
     <div
       className="heatmap-reading small"
@@ -48,11 +45,48 @@ export function HeatmapReading({ summary, component, rowName, perLayer, gap }: P
           question where their first answer tokens differ.
         </p>
       )}
+      {best.length > 0 && best[0].value <= 0 ? (
+        <p data-testid="per-layer-reading" data-layer="none" data-full={full ?? 'NaN'}>
+          <b>No single layer restores it:</b> with all {perLayer!.positions} prefix positions of one layer
+          patched at once, the best is {name(best[0].layer)} ({f2(best[0].value)}).
+          {full !== null &&
+            ` Every layer at once (the full prefix patch, the mark on the legend): ${f2(full)}.`}
+        </p>
+      ) : best.length > 0 ? (
+        <p data-testid="per-layer-reading" data-layer={best[0].layer} data-full={full ?? 'NaN'}>
+          <b>
+            Strongest layer: {name(best[0].layer)}
+            {!perLayer!.clear && best[1] ? `, narrowly ahead of ${name(best[1].layer)}` : ''}.
+          </b>{' '}
+          With all {perLayer!.positions} prefix positions of one layer patched at once, {name(best[0].layer)}{' '}
+          restores the most ({f2(best[0].value)}
+          {ofFull(best[0].value) ? `: ${ofFull(best[0].value)}` : ''})
+          {best[1] ? `; next ${name(best[1].layer)} (${f2(best[1].value)})` : ''}.
+          {full !== null &&
+            ` Every layer at once (the full prefix patch, the mark on the legend): ${f2(full)}.`}
+        </p>
+      ) : (
+        <p className="muted">
+          {perLayerRunning
+            ? 'Patching every prefix position of one layer at once, for the strongest layer…'
+            : '“Per layer” below patches every prefix position of one layer at once: the clearest answer to which layer carries the effect.'}
+        </p>
+      )}
+      {cell && (
+        <p data-testid="strongest-position" data-position={cell.position}>
+          <b>
+            Strongest position: {cell.position} <code>{displayToken(cell.label)}</code>.
+          </b>{' '}
+          Patched alone, at {name(cell.layer)}, it restores {f2(cell.value)}
+          {ofFull(cell.value) ? `: ${ofFull(cell.value)}` : ''}.
+        </p>
+      )}
       {top ? (
         summary.standsOut ? (
           <p>
-            <b>Which layer: {name(top.layer)}.</b> Its cells restore the most on average ({f3(top.mean)} per
-            position{next ? `; next ${name(next.layer)}, ${f3(next.mean)}` : ''}).
+            One position at a time, {name(top.layer)} restores the most on average ({f3(top.mean)} per
+            position
+            {next ? `; next ${name(next.layer)}, ${f3(next.mean)}` : ''}).
           </p>
         ) : (
           <p>
@@ -68,30 +102,16 @@ export function HeatmapReading({ summary, component, rowName, perLayer, gap }: P
       ) : (
         <p className="muted">No cell has a value yet.</p>
       )}
-      {cell && (
-        <p>
-          Strongest single cell: {name(cell.layer)} at position {cell.position}{' '}
-          <code>{displayToken(cell.label)}</code>, {f2(cell.value)}. Colours are scaled to this map: the
-          legend’s top is {f2(summary.scaleTop)}, while 1 would mean fully back to Base’s first answer token
-          {summary.negative ? '; orange cells move it further from Base' : ''}.
-        </p>
-      )}
-      {best.length > 0 ? (
-        <p data-testid="per-layer-reading">
-          With all {perLayer!.positions} prefix positions of one layer patched at once: {name(best[0].layer)}{' '}
-          restores the most ({f2(best[0].v)})
-          {best[1] ? `, then ${name(best[1].layer)} (${f2(best[1].v)})` : ''}.
-        </p>
-      ) : (
-        <p className="muted">
-          “Per layer” below patches every prefix position of one layer at once: the clearest answer to which
-          layer carries the effect.
-        </p>
-      )}
+      <p className="muted">
+        Colours are on a fixed scale: white = Finetuned’s first answer token (0), dark purple = fully back to
+        Base’s (1){summary.negative ? ', orange = further from Base' : ''}; they are never stretched to fit
+        this map.
+      </p>
       {component === 'resid' && (
         <p className="muted">
-          Row “out” is the stream after the last layer: from prefix positions it cannot change the answer, so
-          it stays at 0.
+          Row 0 is the token embeddings (the stream into layer 0), row n the stream into layer n; row “out” is
+          the stream after the last layer: from prefix positions it cannot change the answer, so it stays at
+          0.
         </p>
       )}
     </div>

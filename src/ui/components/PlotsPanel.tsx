@@ -5,7 +5,7 @@
 import { useCallback, useId, useMemo } from 'react';
 import type { PatchComponent } from '../../lab/spec/experiment';
 import type { HeatmapCell, HeatmapData } from '../charts/heatmap';
-import { heatmapRows, summarizeHeatmap } from '../charts/heatmap-summary';
+import { heatmapRows, readPerLayer, summarizeHeatmap } from '../charts/heatmap-summary';
 import type { LayerSeries } from '../charts/layer-lines';
 import { rowSummaries } from '../charts/scales';
 import { downloadText } from '../save-file';
@@ -48,6 +48,13 @@ export function PlotsPanel() {
     const rows = heatmapRows(result.component, result.layers, numLayers);
     return { summary: summarizeHeatmap(result), rows };
   }, [result]);
+  const perLayer = useMemo(
+    () =>
+      layerSweep.result && layerSweep.key === key && layerSweep.result.component === comp
+        ? { ...readPerLayer(layerSweep.result), positions: layerSweep.result.positions.length }
+        : null,
+    [layerSweep.result, layerSweep.key, key, comp],
+  );
   const data: HeatmapData | null = useMemo(() => {
     if (!result || !reading) return null;
     const top = reading.summary.standsOut ? reading.summary.ranked[0] : undefined;
@@ -62,8 +69,13 @@ export function PlotsPanel() {
       rowTitle: reading.rows.title,
       highlightRow: top ? result.layers.indexOf(top.layer) : null,
       rowMeans: rowSummaries(result.values, result.layers.length, result.positions.length).mean,
+      rowKey: reading.rows.key,
+      reference:
+        perLayer && Number.isFinite(perLayer.full)
+          ? { value: perLayer.full, label: 'full prefix patch' }
+          : null,
     };
-  }, [result, prompt, reading]);
+  }, [result, prompt, reading, perLayer]);
   // The first-token gap the sweep's restoration divides by, from any card current for this spec.
   const gap = useMemo(() => {
     for (const c of spec.conditions) {
@@ -73,14 +85,6 @@ export function PlotsPanel() {
     }
     return null;
   }, [spec, conditions]);
-  const perLayer =
-    layerSweep.result && layerSweep.key === key && layerSweep.result.component === comp
-      ? {
-          layers: layerSweep.result.layers,
-          values: layerSweep.result.values,
-          positions: layerSweep.result.positions.length,
-        }
-      : null;
 
   const onCell = useCallback(
     (cell: HeatmapCell) => {
@@ -130,6 +134,13 @@ export function PlotsPanel() {
         layers: r.layers,
         series: [
           { name: `${COMP_LABEL[r.component]}, all prefix positions`, colour: '#3b6fb6', values: r.values },
+          // NOTE: the same value at every layer: the reference line, every layer patched at once
+          {
+            name: 'every layer at once',
+            colour: '#1d2330',
+            values: r.layers.map(() => r.allLayers),
+            dashed: true,
+          },
         ],
         note: `patching one layer at a time at ${r.positions.length} positions · ${r.metric}`,
       };
@@ -224,8 +235,9 @@ export function PlotsPanel() {
           <HeatmapReading
             summary={reading.summary}
             component={comp}
-            rowName={(l) => reading.rows.labels[data.layers.indexOf(l)] ?? String(l)}
+            rowName={(l) => reading.rows.names[data.layers.indexOf(l)] ?? `layer ${l}`}
             perLayer={perLayer}
+            perLayerRunning={layerSweep.status === 'running'}
             gap={stale ? null : gap}
           />
         )}
