@@ -230,10 +230,13 @@ function drawLegend(
     .attr('height', 10)
     .attr('fill', `url(#${gradId})`)
     .attr('stroke', '#bbb');
+  // NOTE: other maps share this renderer (attention Δ prefix mass, also within −1 … 1): only a
+  // restoration map's ends mean Finetuned and Base
+  const restoration = data.metric.startsWith('restoration');
   const ticks: { v: number; text: string; anchor: string }[] = [
     { v: domain[0], text: d3.format('.0f')(domain[0]).replace('-', '−'), anchor: 'start' },
-    { v: 0, text: '0 = Finetuned', anchor: 'middle' },
-    { v: domain[1], text: `${d3.format('.0f')(domain[1])} = Base`, anchor: 'end' },
+    { v: 0, text: restoration ? '0 = Finetuned' : '0', anchor: 'middle' },
+    { v: domain[1], text: `${d3.format('.0f')(domain[1])}${restoration ? ' = Base' : ''}`, anchor: 'end' },
   ];
   legend
     .selectAll('text.tick')
