@@ -8,6 +8,8 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { SMOLLM2_135M_SHAPE, writeRandomLlama } from '../scripts/fixtures/random-llama';
 
 export type Runtime = 'wasm' | 'node_cpu';
+/** the random SmolLM2-135M-shaped model the bench writes when missing */
+export const DEFAULT_MODEL_DIR = '.cache/bench-model';
 export const RUNTIMES: readonly Runtime[] = ['wasm', 'node_cpu'];
 
 /**
@@ -65,7 +67,8 @@ export interface BenchArgs {
 }
 
 const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead,control,q4] [--threads N] [--reps N] [--overhead-pairs N]
-  [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--heatmap-stride S[,Q]] [--liftoff]`;
+  [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--heatmap-stride S[,Q]] [--liftoff]
+  [--model-dir DIR (an existing model folder instead of the SmolLM2-135M-shaped bench model)]`;
 
 function intArg(name: string, v: string | undefined, min: number): number {
   const n = Number(v);
@@ -91,7 +94,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     sweepCalls: { wasm: 3, node_cpu: 10 },
     sweepSequentialCells: { wasm: 6, node_cpu: 16 },
     liftoff: false,
-    modelDir: '.cache/bench-model',
+    modelDir: DEFAULT_MODEL_DIR,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -157,6 +160,12 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--liftoff':
         args.liftoff = true;
         break;
+      case '--model-dir': {
+        const dir = next();
+        if (!dir) throw new Error(`--model-dir needs a folder\n${USAGE}`);
+        args.modelDir = dir;
+        break;
+      }
       case '--help':
       case '-h':
         process.stderr.write(`${USAGE}\n`);

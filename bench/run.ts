@@ -14,6 +14,7 @@ import { folderSource } from '../src/hub/folder-files-node';
 import type { ArchSpec } from '../src/engine/types';
 import { loadModel } from '../src/engine/weights';
 import {
+  DEFAULT_MODEL_DIR,
   ensureBenchModel,
   loadSample,
   log,
@@ -208,7 +209,10 @@ function buildReport(
     }),
     only: args.only,
     liftoff: args.liftoff,
-    model: 'random-weight SmolLM2-135M shape (30 layers, hidden 576, 9/3 heads, MLP 1536, vocab 49152), fp32',
+    model:
+      args.modelDir === DEFAULT_MODEL_DIR
+        ? 'random-weight SmolLM2-135M shape (30 layers, hidden 576, 9/3 heads, MLP 1536, vocab 49152), fp32'
+        : `${args.modelDir} (${spec.numLayers} layers, hidden ${spec.hiddenSize}, ${spec.numHeads}/${spec.numKvHeads} heads, MLP ${spec.intermediateSize}, vocab ${spec.vocabSize}), fp32`,
     decode_prompt_tokens: args.decodePrompt,
     sweep_seq_len: args.sweepSeq,
     sweep_batch_rows: args.sweepBatch,
@@ -346,7 +350,8 @@ async function main(): Promise<void> {
   );
   // NOTE: 'error' keeps ORT's placement notes off the output; both runtimes get the same thread count.
   configureOrt({ numThreads: args.threads, logLevel: 'error' });
-  ensureBenchModel(args.modelDir);
+  // NOTE: only the default folder is (re)written; `--model-dir` names a model made elsewhere, kept as it is
+  if (args.modelDir === DEFAULT_MODEL_DIR) ensureBenchModel(args.modelDir);
   const { spec, weights } = await loadModel(folderSource(args.modelDir));
   const rest = args.only.filter((x) => x !== 'heatmap' && x !== 'neighbours' && x !== 'int8');
   const results = rest.length ? await measureAll(spec, weights, args) : new Map<Runtime, RuntimeResult>();
