@@ -52,6 +52,11 @@ export function staticDirs(dirs: StaticDir[]): Plugin {
       res.setHeader('Content-Type', types[path.extname(abs)] ?? 'application/octet-stream');
       res.setHeader('Content-Length', String(fs.statSync(abs).size));
       res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+      // NOTE: ORT's WASM thread pool starts its pthreads as module workers from /ort/*.mjs; in a
+      // cross-origin isolated page a worker script without these headers is refused and the session
+      // waits forever for its threads.
+      res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+      res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
       fs.createReadStream(abs).pipe(res);
       return;
     }
