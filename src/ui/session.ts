@@ -73,6 +73,8 @@ export class LabSession {
   private disposed = false;
   /** condition keys of the last run started, to tell whether the spec changed in a way that matters */
   private lastRunKeys = '';
+  /** promptKey of the spec whose load failed last: a spec that differs from it loads again */
+  private failedPromptKey: string | null = null;
 
   /** Creates no worker until start(): React may construct and discard a session (StrictMode). */
   constructor(store: LabStoreApi, makeClient: () => EngineClient = () => new EngineClient()) {
@@ -137,7 +139,10 @@ export class LabSession {
 
   private onSpecChange(): void {
     const s = this.store.getState();
-    const promptStale = s.promptKey !== promptKey(s.spec);
+    // NOTE: after a failed load promptKey is still the models that loaded before; going back to them
+    // (undo, the demo again) must load them again and clear the error, not find nothing changed.
+    const failedElsewhere = s.promptStatus === 'error' && this.failedPromptKey !== promptKey(s.spec);
+    const promptStale = s.promptKey !== promptKey(s.spec) || failedElsewhere;
     const runStale = this.runKeys() !== this.lastRunKeys;
     if (!promptStale && !runStale) return; // e.g. a rename
     if (this.timer) clearTimeout(this.timer);
@@ -256,6 +261,7 @@ export class LabSession {
         this.store.setState({ promptStatus: 'cancelled', loading: null });
         return false;
       }
+      this.failedPromptKey = key;
       this.store.setState({
         promptStatus: 'error',
         promptError: errorMessage(e),

@@ -29,7 +29,14 @@ export function withBase(spec: ExperimentSpec, from: string, to: string): Experi
   return { ...spec, models };
 }
 
-export function LoadStatus({ onPickFolder }: { onPickFolder: () => void }) {
+export function LoadStatus({
+  onPickFolder,
+  onBackToDemo,
+}: {
+  onPickFolder: () => void;
+  /** the embedded demo's models again (null when the failed models are the demo's) */
+  onBackToDemo: (() => void) | null;
+}) {
   const session = useSession();
   const loads = useLab((s) => s.loads);
   const status = useLab((s) => s.promptStatus);
@@ -132,6 +139,11 @@ export function LoadStatus({ onPickFolder }: { onPickFolder: () => void }) {
             <button type="button" className="btn small" onClick={() => void session?.retryLoad()}>
               Retry
             </button>
+            {onBackToDemo && (
+              <button type="button" className="btn small" onClick={onBackToDemo} data-testid="back-to-demo">
+                Back to the demo
+              </button>
+            )}
           </div>
         </div>
       )}

@@ -5,14 +5,14 @@
 // load a model itself (the worker does, through the session) and never hold a token.
 import { useId, useState } from 'react';
 import type { CatalogPair } from '../../lab/run/catalog';
-import type { ExperimentSpec } from '../../lab/spec/experiment';
+import { defaultSpec, type ExperimentSpec } from '../../lab/spec/experiment';
 import { formatBytes } from '../../common/format';
 import { describeSource } from '../format';
 import { useSession } from '../session-context';
 import { replaceModels } from '../spec-edit';
 import { useLab } from '../store';
 import { CatalogPicker, isCatalogPair } from './CatalogPicker';
-import { DemoModelPicker } from './DemoModelPicker';
+import { DemoModelPicker, demoFinetuneOf } from './DemoModelPicker';
 import { HubAccess } from './HubAccess';
 import { HubModelForm } from './HubModelForm';
 import { LoadStatus } from './LoadStatus';
@@ -109,7 +109,18 @@ export function ModelsPanel() {
         <HubModelForm key={mode} kind={mode} models={spec.models} onUse={(m) => setModels(m)} />
       )}
       {mode === 'local' && <LocalFolderPicker models={spec.models} onUse={(m) => setModels(m)} />}
-      <LoadStatus onPickFolder={() => setMode('local')} />
+      <LoadStatus
+        onPickFolder={() => setMode('local')}
+        onBackToDemo={
+          mode === 'demo' && demoFinetuneOf(spec.models)
+            ? null
+            : () => {
+                setMode('demo');
+                const d = defaultSpec();
+                setModels(d.models, d.conversation.templateArgs);
+              }
+        }
+      />
       {mode !== 'demo' && mode !== 'local' && <HubAccess open={mode === 'hub'} />}
 
       <dl className="model-list">

@@ -19,7 +19,7 @@ export function PromptPanel() {
   const setSpec = useLab((s) => s.setSpec);
   const prompt = useLab((s) => s.prompt);
   const promptStatus = useLab((s) => s.promptStatus);
-  const promptError = useLab((s) => s.promptError);
+  // NOTE: the Models panel shows a failed load (its message and actions); this panel only points there
   const ui = useLab((s) => s.ui);
   const setUi = useLab((s) => s.setUi);
   const uid = useId();
@@ -215,8 +215,9 @@ export function PromptPanel() {
         <p className="muted">Loading the models and rendering the prompt…</p>
       )}
       {promptStatus === 'error' && (
-        <p role="alert" className="error">
-          The prompt could not be rendered: {promptError}
+        <p className="muted" data-testid="prompt-load-failed">
+          No prompt: the models did not load or the prompt could not be rendered (the message and what to do
+          are in the Models panel).
         </p>
       )}
       {!prompt && promptStatus !== 'running' && promptStatus !== 'error' && (
