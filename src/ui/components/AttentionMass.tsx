@@ -11,11 +11,11 @@ import { attentionToCsv, prefixDiffHeatmap, regionMeans, strongestPrefixHead } f
 import type { Job } from '../engine-queue';
 import { formatMetric } from '../format';
 import { promptKey } from '../results-state';
-import { downloadText } from '../save-file';
 import { useSession } from '../session-context';
 import { useLab } from '../store';
 import { ChartFrame } from './ChartFrame';
 import { HeadGrid } from './HeadGrid';
+import { CsvButton, ProgressRow, RunOrCancel } from './RunControls';
 
 const REGION_COLOUR: Record<string, string> = {
   prefix: '#f4c95d',
@@ -111,44 +111,25 @@ export function AttentionMass() {
               ))}
             </select>
           </label>
-          {running ? (
-            <button type="button" className="btn small" onClick={cancel}>
-              Cancel
-            </button>
-          ) : (
-            <button
-              type="button"
-              className="btn small primary"
-              onClick={() => void run()}
-              data-testid="run-attention"
-            >
-              {result ? 'Recompute' : 'Compute attention'}
-            </button>
-          )}
-          {result && (
-            <button
-              type="button"
-              className="btn small"
-              onClick={() => downloadText('attention-mass.csv', attentionToCsv(result), 'text/csv')}
-            >
-              CSV
-            </button>
-          )}
+          <RunOrCancel
+            running={running}
+            onRun={() => void run()}
+            onCancel={cancel}
+            label={result ? 'Recompute' : 'Compute attention'}
+            testId="run-attention"
+          />
+          {result && <CsvButton file="attention-mass.csv" csv={() => attentionToCsv(result)} />}
         </span>
       }
     >
       {running && (
-        <div className="progress-row" role="status">
-          <progress
-            max={progress.total || 1}
-            value={progress.total ? progress.done : undefined}
-            aria-label="attention progress"
-            data-testid="attention-progress"
-          />
-          <span className="small muted">
-            {progress.total ? `${progress.done} / ${progress.total} runs` : 'starting…'}
-          </span>
-        </div>
+        <ProgressRow
+          label="attention progress"
+          testId="attention-progress"
+          done={progress.done}
+          total={progress.total}
+          unit="runs"
+        />
       )}
       {status === 'error' && error && (
         <p role="alert" className="error small">

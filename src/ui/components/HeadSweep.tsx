@@ -10,12 +10,12 @@ import { headSweepHeatmap, headSweepToCsv } from '../attention-view';
 import type { HeatmapCell } from '../charts/heatmap';
 import type { Job } from '../engine-queue';
 import { promptKey } from '../results-state';
-import { downloadText } from '../save-file';
 import { useSession } from '../session-context';
 import { addHeadPatchCondition } from '../spec-edit';
 import { useLab } from '../store';
 import { ChartFrame } from './ChartFrame';
 import { HeadGrid } from './HeadGrid';
+import { CsvButton, ProgressRow, RunOrCancel } from './RunControls';
 
 export function HeadSweep() {
   const spec = useLab((s) => s.spec);
@@ -98,44 +98,24 @@ export function HeadSweep() {
       }
       actions={
         <span className="row">
-          {running ? (
-            <button type="button" className="btn small" onClick={cancel}>
-              Cancel
-            </button>
-          ) : (
-            <button
-              type="button"
-              className="btn small primary"
-              onClick={() => void run()}
-              data-testid="run-head-sweep"
-            >
-              {result ? 'Re-run per head' : 'Run per head'}
-            </button>
-          )}
-          {result && (
-            <button
-              type="button"
-              className="btn small"
-              onClick={() => downloadText('head-sweep.csv', headSweepToCsv(result), 'text/csv')}
-            >
-              CSV
-            </button>
-          )}
+          <RunOrCancel
+            running={running}
+            onRun={() => void run()}
+            onCancel={cancel}
+            label={result ? 'Re-run per head' : 'Run per head'}
+            testId="run-head-sweep"
+          />
+          {result && <CsvButton file="head-sweep.csv" csv={() => headSweepToCsv(result)} />}
         </span>
       }
     >
       {running && (
-        <div className="progress-row" role="status">
-          <progress
-            max={progress.total || 1}
-            value={progress.total ? progress.done : undefined}
-            aria-label="per-head sweep progress"
-            data-testid="head-sweep-progress"
-          />
-          <span className="small muted">
-            {progress.total ? `${progress.done} / ${progress.total}` : 'starting…'}
-          </span>
-        </div>
+        <ProgressRow
+          label="per-head sweep progress"
+          testId="head-sweep-progress"
+          done={progress.done}
+          total={progress.total}
+        />
       )}
       {status === 'error' && error && (
         <p role="alert" className="error small">

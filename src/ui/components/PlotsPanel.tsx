@@ -22,6 +22,7 @@ import { Heatmap } from './Heatmap';
 import { HeatmapReading } from './HeatmapReading';
 import { LayerLines } from './LayerLines';
 import { LogitLens } from './LogitLens';
+import { ProgressRow } from './RunControls';
 
 const COMP_LABEL = { kv: 'K/V', resid: 'residual' } as const;
 
@@ -208,17 +209,7 @@ export function PlotsPanel() {
         }
       >
         {running && (
-          <div className="progress-row" role="status">
-            <progress
-              max={sweep.total || 1}
-              value={sweep.total ? sweep.done : undefined}
-              aria-label="sweep progress"
-              data-testid="sweep-progress"
-            />
-            <span className="small muted">
-              {sweep.total ? `${sweep.done} / ${sweep.total}` : 'starting…'}
-            </span>
-          </div>
+          <ProgressRow label="sweep progress" testId="sweep-progress" done={sweep.done} total={sweep.total} />
         )}
         {sweep.status === 'error' && sweep.error && (
           <p role="alert" className="error small">
