@@ -301,8 +301,11 @@ export async function loadLoraFromStore(
   };
 }
 
-/** An adapter folder (`adapter_config.json` + `adapter_model.safetensors`) for the given base spec. */
-export async function loadLora(source: FileSource, spec: ArchSpec): Promise<LoraAdapter> {
+/**
+ * An adapter folder's parsed config and its safetensors file opened by range (header read, no tensor
+ * data); refuses a folder without `adapter_config.json` or `adapter_model.safetensors`.
+ */
+export async function openLoraFolder(source: FileSource) {
   for (const f of ['adapter_config.json', 'adapter_model.safetensors']) {
     if (!(await source.has(f))) {
       const hint =
@@ -316,11 +319,17 @@ export async function loadLora(source: FileSource, spec: ArchSpec): Promise<Lora
     await source.readJson('adapter_config.json'),
     `${source.id}/adapter_config.json`,
   );
-  const store = await openSafetensors(
+  const file = await openSafetensors(
     await source.openRandomAccess('adapter_model.safetensors'),
     'adapter_model.safetensors',
   );
-  return loadLoraFromStore(cfg, store, spec, `${source.id}/adapter_model.safetensors`);
+  return { cfg, file };
+}
+
+/** An adapter folder (`adapter_config.json` + `adapter_model.safetensors`) for the given base spec. */
+export async function loadLora(source: FileSource, spec: ArchSpec): Promise<LoraAdapter> {
+  const { cfg, file } = await openLoraFolder(source);
+  return loadLoraFromStore(cfg, file, spec, `${source.id}/adapter_model.safetensors`);
 }
 
 /** W + scale·scaling·B·A for every branch (fp64 accumulation, one fp32 rounding). Other weights shared. */

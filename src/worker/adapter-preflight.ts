@@ -6,10 +6,9 @@
 // Must never read a base model's weights, never touch ORT, the DOM or React, and never hold tokens.
 
 import { errorMessage } from '../common/errors';
-import { EngineError } from '../engine/errors';
 import { parseConfigDetailed } from '../engine/config';
-import { loadLoraFromStore, parseLoraConfig } from '../engine/lora';
-import { openSafetensors, type TensorStore } from '../engine/safetensors';
+import { loadLoraFromStore, openLoraFolder } from '../engine/lora';
+import type { TensorStore } from '../engine/safetensors';
 import { planMemory, type GpuLimits, type PlanResult } from '../engine/memory';
 import type { FileSource } from '../engine/files';
 import type { ArchSpec } from '../engine/types';
@@ -53,23 +52,7 @@ async function baseSpecOf(base: FileSource): Promise<{ spec: ArchSpec; notes: st
  * branches it returns have their shapes and empty data.
  */
 async function loadLoraShapes(source: FileSource, spec: ArchSpec) {
-  for (const f of ['adapter_config.json', 'adapter_model.safetensors']) {
-    if (!(await source.has(f))) {
-      const hint =
-        f.endsWith('.safetensors') && (await source.has('adapter_model.bin'))
-          ? ' (only the pickle .bin is present)'
-          : '';
-      throw new EngineError('missing_file', `${source.id}: no ${f}${hint}`, { file: f, source: source.id });
-    }
-  }
-  const cfg = parseLoraConfig(
-    await source.readJson('adapter_config.json'),
-    `${source.id}/adapter_config.json`,
-  );
-  const file = await openSafetensors(
-    await source.openRandomAccess('adapter_model.safetensors'),
-    'adapter_model.safetensors',
-  );
+  const { cfg, file } = await openLoraFolder(source);
   const shapesOnly: TensorStore = {
     tensors: file.tensors,
     metadata: file.metadata,
