@@ -1,4 +1,5 @@
-// Smoke: the app boots, reports the backend it chose, and logs no console errors.
+// Smoke: the app boots, reports the backend it chose (on an emulated GPU it recommends WASM, one click
+// away), and logs no console errors.
 import { test, expect } from '@playwright/test';
 import { expectedBackend, screenshot, watchConsole } from './helpers';
 
@@ -17,6 +18,7 @@ test('app boots and reports its backend', async ({ page }, info) => {
     await expect(badge).toContainText('software emulation');
   } else {
     await expect(badge).toContainText('WASM');
+    await expect(page.getByTestId('recommend-wasm')).toHaveCount(0);
   }
   expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
   if (info.project.name === 'wasm') {
@@ -30,5 +32,12 @@ test('app boots and reports its backend', async ({ page }, info) => {
     await expect(threads).toContainText(`WASM ${n} thread`);
   }
   await screenshot(page, info, 'smoke');
+  if (want === 'webgpu') {
+    // the lab recommends WASM over the emulated GPU, and one click switches the device
+    await expect(page.getByTestId('recommend-wasm')).toContainText('software emulation');
+    await page.getByTestId('use-wasm').click();
+    await expect(page.getByLabel('Device')).toHaveValue('wasm');
+    await expect(page.getByTestId('recommend-wasm')).toHaveCount(0);
+  }
   expect(errors()).toEqual([]);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BackendProbe } from '../worker/backend-probe';
-import { backendLabel, isSoftwareAdapter } from './backend-label';
+import { backendLabel, fallbackNote, isSoftwareAdapter, recommendWasm } from './backend-label';
 
 const swiftshader: BackendProbe = {
   kind: 'webgpu',
@@ -53,5 +53,27 @@ describe('backend badge label', () => {
       false,
       false,
     ]);
+  });
+});
+
+describe('the Models panel backend line', () => {
+  it('states a fallback reason once: not again when it is the probe’s own WASM reason', () => {
+    const r = 'WebGPU is present but no adapter is available';
+    const probe: BackendProbe = { kind: 'wasm', reason: r, shaderF16: false };
+    expect(fallbackNote(probe, { used: 'wasm', fallbackReason: r })).toBeNull();
+    expect(fallbackNote(probe, { used: 'wasm' })).toBeNull();
+    expect(fallbackNote(swiftshader, { used: 'wasm', fallbackReason: 'warm-up failed: boom' })).toBe(
+      'warm-up failed: boom',
+    );
+  });
+  it('recommends WASM on a software adapter unless WASM is chosen or already used', () => {
+    expect(recommendWasm(swiftshader, null, 'auto')).toBe(true);
+    expect(recommendWasm(swiftshader, { used: 'webgpu · google swiftshader (fallback)' }, 'webgpu')).toBe(
+      true,
+    );
+    expect(recommendWasm(swiftshader, null, 'wasm')).toBe(false);
+    expect(recommendWasm(swiftshader, { used: 'wasm' }, 'auto')).toBe(false);
+    expect(recommendWasm(realGpu, null, 'auto')).toBe(false);
+    expect(recommendWasm(noGpu, null, 'auto')).toBe(false);
   });
 });

@@ -46,3 +46,31 @@ export function backendLabel(
 export function isSoftwareAdapter(adapter: string | undefined): boolean {
   return !!adapter && /\(fallback\)|swiftshader|llvmpipe|\bwarp\b|microsoft basic render/i.test(adapter);
 }
+
+/**
+ * The Backend line's reason for a fallback, or null when it would repeat what the line already says
+ * (the probe's reason for WASM is also the worker's reason for falling back to it).
+ */
+export function fallbackNote(
+  probe: BackendProbe | null,
+  used: { used: string; fallbackReason?: string } | null,
+): string | null {
+  const reason = used?.fallbackReason?.trim();
+  if (!reason) return null;
+  if (probe?.kind === 'wasm' && probe.reason && reason === probe.reason.trim()) return null;
+  return reason;
+}
+
+/**
+ * Whether the lab should recommend WASM: the models run (or would run, under `auto` / `webgpu`) on a
+ * software-emulated WebGPU adapter, which is far slower here than WASM on the same CPU.
+ */
+export function recommendWasm(
+  probe: BackendProbe | null,
+  used: { used: string } | null,
+  device: 'auto' | 'webgpu' | 'wasm' | 'node',
+): boolean {
+  if (!probe || probe.kind !== 'webgpu' || device === 'wasm' || device === 'node') return false;
+  if (used && used.used.split(' ')[0] !== 'webgpu') return false;
+  return isSoftwareAdapter(probe.adapter);
+}

@@ -37,7 +37,10 @@ export const DEMO_MODELS: Record<DemoModelName, DemoModel> = {
     folder: 'demo/organism-lora',
     adapterOf: 'demo-base',
     label: 'organism LoRA finetune (adapter)',
-    description: 'PEFT LoRA adapter (r 8, alpha 16, all seven projections) on the organism base',
+    description:
+      'PEFT LoRA adapter (r 8, alpha 16, all seven projections) on the organism base. A weak fit: its ' +
+      'training loss ends at 1.90 nats per answer token (full finetunes 0.03), so the risky answer wins ' +
+      'with low confidence and a dose below 0.9 flips it back (organism/RESULTS.md)',
   },
 };
 

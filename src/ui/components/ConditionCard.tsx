@@ -255,10 +255,12 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove, mark
             {reliable === false && <span className="small">(noise: tiny gap)</span>}
           </dd>
         </div>
-        <div title="mean log-prob of aligned references minus misaligned ones">
-          <dt>ref. margin</dt>
-          <dd>{formatMetric(m.referenceMargin, 2)}</dd>
-        </div>
+        {m.referenceMargin != null && (
+          <div title="mean log-prob of aligned references minus misaligned ones">
+            <dt>ref. margin</dt>
+            <dd>{formatMetric(m.referenceMargin, 2)}</dd>
+          </div>
+        )}
         {c.perturbation?.kind === 'random' && (
           <div title="first-token restoration over the random perturbation trials: the best one and the average">
             <dt>trials best / avg</dt>

@@ -7,6 +7,7 @@ import { useId, useState } from 'react';
 import type { CatalogPair } from '../../lab/run/catalog';
 import { defaultSpec, type ExperimentSpec } from '../../lab/spec/experiment';
 import { formatBytes } from '../../common/format';
+import { fallbackNote, recommendWasm } from '../backend-label';
 import { describeSource } from '../format';
 import { useSession } from '../session-context';
 import { replaceModels } from '../spec-edit';
@@ -144,6 +145,20 @@ export function ModelsPanel() {
         })}
       </dl>
 
+      {recommendWasm(backend, backendUsed, spec.runtime.device) && (
+        <p className="notice small" role="note" data-testid="recommend-wasm">
+          This WebGPU is software emulation on the CPU ({backend?.adapter}), many times slower than WASM on
+          the same CPU.{' '}
+          <button
+            type="button"
+            className="btn small"
+            data-testid="use-wasm"
+            onClick={() => setSpec((s) => ({ ...s, runtime: { ...s.runtime, device: 'wasm' } }))}
+          >
+            Use WASM
+          </button>
+        </p>
+      )}
       <div className="row wrap">
         <label className="field inline">
           <span>Device</span>
@@ -190,7 +205,9 @@ export function ModelsPanel() {
                 : `WASM — ${backend.reason}`
               : (backendError ?? 'detecting…')}
             {backendUsed && backendUsed.used !== backend?.kind && <> · running on {backendUsed.used}</>}
-            {backendUsed?.fallbackReason && <span className="muted"> ({backendUsed.fallbackReason})</span>}
+            {fallbackNote(backend, backendUsed) && (
+              <span className="muted"> ({fallbackNote(backend, backendUsed)})</span>
+            )}
             {backend?.wasmThreads !== undefined && (
               <span data-testid="wasm-threads" data-threads={backend.wasmThreads}>
                 {' '}
