@@ -138,12 +138,11 @@ test('the heatmap says which layer: row means beside the grid, the top row marke
     await expect(reading).toContainText(`One position at a time, layer ${top} restores the most on average`);
     await expect(heatmap.locator('rect.top-layer')).toHaveCount(1);
   }
-  await expect(reading).toContainText(`Strongest single cell`);
+  await expect(reading).toContainText('Strongest position:');
 
-  // The per-layer patch answers it with every prefix position of a layer at once.
-  await page.getByRole('button', { name: 'Per layer (K/V)' }).click();
+  // The per-layer patch runs with the sweep and answers it with every prefix position of a layer at once.
   await expect(page.getByTestId('per-layer-reading')).toContainText(
-    /layer \d+ restores the most \(\d\.\d\d\)/,
+    /layer \d+ restores the most \(\d\.\d\d: /,
     {
       timeout: 120_000,
     },
