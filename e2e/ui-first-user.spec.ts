@@ -155,7 +155,7 @@ test('the heatmap says which layer: row means beside the grid, the top row marke
   await expect(page.getByTestId('run-sweep')).toBeVisible({ timeout: 200_000 });
   await expect(heatmap.locator('.y-axis text').last()).toHaveText('out');
   await expect(heatmap).toContainText('residual into layer');
-  await expect(reading).toContainText('Row “out” is the stream after the last layer');
+  await expect(reading).toContainText('row “out” is the stream after the last layer');
   expect(errors()).toEqual([]);
 });
 
