@@ -4,13 +4,16 @@
 // weights move, download progress, cancel and resume, a run, a second page from the cache, clearing
 // the cache; a gated repo's 401 message, a pending token's 403, then a token that works and never
 // reaches the share link, the spec, storage or the cache; a 404; a model too big for the backend
-// refused before its download with a q4 button; local folders picked or dropped; the demo organism's
+// refused before its download with a q4 button; a base + full finetune that fits a smaller WASM heap
+// (`?wasm-heap=`) only in int8, switched to int8 and answering; local folders picked or dropped; the demo organism’s
 // finetune choice. Screenshots of each mode go to e2e-screenshots/.
 import { test, expect, type Locator, type Page, type TestInfo } from '@playwright/test';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startHubTestServer, TEST_REPOS, TEST_TOKENS, type HubTestServer } from '../scripts/hub-test-server';
 import { decodeLink } from '../src/lab/spec/link';
+import { parseConfig } from '../src/engine/config';
+import { estimateMemory } from '../src/engine/memory';
 import { SCREENSHOT_DIR, watchConsole } from './helpers';
 
 let server: HubTestServer;
@@ -215,6 +218,47 @@ test('a model too big for the backend is refused before its download, with an in
   // WASM: int8 is the first lighter dtype that fits (q4 would too, but decodes 10–20× slower there)
   await error.getByRole('button', { name: /Switch to 8-bit weights \(int8\)/ }).click();
   await expect(page.getByLabel('Weights')).toHaveValue('int8');
+});
+
+test('a base + full finetune that does not fit the (smaller) WASM heap in fp32 loads and answers in int8', async ({
+  page,
+}, info) => {
+  // NOTE: the pair of tiny fixtures stands in for Qwen2.5-0.5B + its full finetune (2 × 2 GB fp32 in a 4 GiB
+  // heap): `?wasm-heap=` makes the check assume a heap between what the pair needs in int8 and in fp32,
+  // computed with the planner's own estimate (its rule: both sessions plus the second one's staging).
+  const arch = parseConfig(JSON.parse(fs.readFileSync('fixtures/tiny-llama/config.json', 'utf8')));
+  const need = (dtype: 'fp32' | 'int8') => {
+    const e = estimateMemory(arch, { dtype, contextLength: 1024 });
+    return 2 * e.totalBytes + e.weightsBytes;
+  };
+  const heapKiB = Math.round((need('fp32') + need('int8')) / 2 / 1024);
+  expect(need('int8')).toBeLessThan(heapKiB * 1024);
+  expect(need('fp32')).toBeGreaterThan(heapKiB * 1024);
+  server.reset();
+  const errors = watchConsole(page);
+  await page.goto(`/?wasm-heap=${heapKiB}K`);
+  await allDone(page);
+  await expect(page.getByTestId('wasm-heap')).toHaveAttribute('data-bytes', String(heapKiB * 1024));
+  await useHubMode(page);
+  await loadHub(page, TEST_REPOS.llama, '', TEST_REPOS.llamaFt);
+  const error = page.getByTestId('load-error');
+  await expect(error).toHaveAttribute('data-problem', 'memory');
+  await expect(error).toContainText('its 2 sessions');
+  await expect(error).toContainText('WebAssembly heap this page was given');
+  expect(weightGets(TEST_REPOS.llama)).toEqual([]);
+  expect(weightGets(TEST_REPOS.llamaFt)).toEqual([]);
+  await error.getByRole('button', { name: /Switch to 8-bit weights \(int8\)/ }).click();
+  await expect(page.getByLabel('Weights')).toHaveValue('int8');
+  await expect(error).toBeHidden();
+  await allDone(page);
+  await expect(panel(page).locator('.model-list')).toContainText(TEST_REPOS.llamaFt);
+  // both sessions were built in int8 (the list says each model's dtype)
+  await expect(panel(page).locator('.model-list')).toHaveText(/int8[\s\S]*int8/);
+  expect(weightGets(TEST_REPOS.llama).length).toBe(1);
+  expect(weightGets(TEST_REPOS.llamaFt).length).toBe(1);
+  await expect(page.getByTestId('load-error')).toHaveCount(0);
+  await shot(page, info, 'ui-hub-int8-pair');
+  expect(errors()).toEqual([]);
 });
 
 test('an adapter naming a re-upload as its base: load it on the base it names instead', async ({ page }) => {

@@ -250,6 +250,32 @@ describe('planSessions: every session of a spec at once', () => {
     expect(withJudge.message).toMatch(/base \+ finetuned .* \+ judge/);
   });
 
+  it('a smaller WASM heap (heapBytes) is the limit, for one session and for several, and says so', () => {
+    const fp32 = estimateMemory(qwen05, ctx);
+    const int8 = estimateMemory(qwen05, { ...ctx, dtype: 'int8' });
+    // between one int8 session and one fp32 session: fp32 refused, int8 offered
+    const heapBytes = Math.round((fp32.totalBytes + int8.totalBytes) / 2);
+    const one = planMemory(qwen05, ctx, { backend: 'wasm', heapBytes });
+    expect(one.ok).toBe(false);
+    expect(one.suggestion).toBe('int8');
+    expect(one.message).toMatch(/WebAssembly heap this page was given/);
+    expect(planMemory(qwen05, { ...ctx, dtype: 'int8' }, { backend: 'wasm', heapBytes }).ok).toBe(true);
+    // the pair: int8 totals and the second session's staging must fit the smaller heap
+    const pair = [
+      { label: 'base', spec: qwen05 },
+      { label: 'finetuned', spec: qwen05 },
+    ];
+    const pairHeap = 2 * int8.totalBytes + int8.weightsBytes + 1;
+    const p = planSessions(pair, ctx, { backend: 'wasm', heapBytes: pairHeap });
+    expect(p.suggestion).toBe('int8');
+    expect(planSessions(pair, { ...ctx, dtype: 'int8' }, { backend: 'wasm', heapBytes: pairHeap }).ok).toBe(
+      true,
+    );
+    expect(
+      planSessions(pair, { ...ctx, dtype: 'int8' }, { backend: 'wasm', heapBytes: pairHeap - 2 }).ok,
+    ).toBe(false);
+  });
+
   it('on onnxruntime-node the budget is the machine; beyond q4 it names what else would fit', () => {
     const pair = [
       { label: 'a', spec: qwen05 },

@@ -25,7 +25,16 @@ export const WEBGPU_DEFAULT_LIMITS: GpuLimits = {
 };
 
 /** wasm32 linear memory: everything the WASM backend holds lives in one 4 GiB heap. */
-const WASM_HEAP_LIMIT = 4 * 1024 ** 3;
+export const WASM_HEAP_LIMIT = 4 * 1024 ** 3;
+
+/**
+ * The WASM backend as a memory target: one heap of `heapBytes` (default WASM_HEAP_LIMIT; less to model
+ * a device whose browser caps WebAssembly memory lower, e.g. the page's `?wasm-heap=` setting).
+ */
+export interface WasmTarget {
+  backend: 'wasm';
+  heapBytes?: number;
+}
 
 export interface MemoryOptions {
   dtype: WeightDtype;
@@ -192,13 +201,18 @@ function checkWebGpu(est: MemoryEstimate, limits: GpuLimits, budgetBytes?: numbe
   return { ok: problems.length === 0, problems };
 }
 
-function checkWasm(est: MemoryEstimate): FitCheck {
-  return est.totalBytes > WASM_HEAP_LIMIT
+/** The heap a WASM target has, in words: “WebAssembly's 4.00 GiB heap” (or the smaller one set). */
+const heapOf = (t: WasmTarget) => t.heapBytes ?? WASM_HEAP_LIMIT;
+const heapWords = (t: WasmTarget) =>
+  t.heapBytes === undefined
+    ? `WebAssembly's ${formatBytes(heapOf(t))} heap`
+    : `the ${formatBytes(heapOf(t))} WebAssembly heap this page was given`;
+
+function checkWasm(est: MemoryEstimate, target: WasmTarget): FitCheck {
+  return est.totalBytes > heapOf(target)
     ? {
         ok: false,
-        problems: [
-          `it needs about ${formatBytes(est.totalBytes)}, more than WebAssembly's ${formatBytes(WASM_HEAP_LIMIT)} heap`,
-        ],
+        problems: [`it needs about ${formatBytes(est.totalBytes)}, more than ${heapWords(target)}`],
       }
     : { ok: true, problems: [] };
 }
@@ -220,11 +234,11 @@ export interface PlanResult {
 export function planMemory(
   spec: ArchSpec,
   opts: MemoryOptions,
-  target: { backend: 'webgpu'; limits: GpuLimits; budgetBytes?: number } | { backend: 'wasm' },
+  target: { backend: 'webgpu'; limits: GpuLimits; budgetBytes?: number } | WasmTarget,
   label = 'this model',
 ): PlanResult {
   const check = (e: MemoryEstimate) =>
-    target.backend === 'webgpu' ? checkWebGpu(e, target.limits, target.budgetBytes) : checkWasm(e);
+    target.backend === 'webgpu' ? checkWebGpu(e, target.limits, target.budgetBytes) : checkWasm(e, target);
   const estimate = estimateMemory(spec, opts);
   const first = check(estimate);
   if (first.ok) return { ok: true, estimate, suggestion: null, message: null };
@@ -295,7 +309,7 @@ export function planSessions(
   opts: Omit<MemoryOptions, 'loraParams' | 'weightCopies'>,
   target:
     | { backend: 'webgpu'; limits: GpuLimits; budgetBytes?: number }
-    | { backend: 'wasm' }
+    | WasmTarget
     | { backend: 'node'; budgetBytes: number },
 ): SessionsPlanResult {
   const estimatesFor = (dtype: WeightDtype) =>
@@ -318,9 +332,9 @@ export function planSessions(
       // full finetune that failed with std::bad_alloc).
       const sizes = es.map((e) => e.estimate.weightsBytes).sort((a, b) => b - a);
       const staging = sizes[1] ?? 0;
-      if (total + staging > WASM_HEAP_LIMIT)
+      if (total + staging > heapOf(target))
         problems.push(
-          `${what}${staging > 0 ? `, plus ${formatBytes(staging)} while a second one opens` : ''}: more than WebAssembly's ${formatBytes(WASM_HEAP_LIMIT)} heap, which they share`,
+          `${what}${staging > 0 ? `, plus ${formatBytes(staging)} while a second one opens` : ''}: more than ${heapWords(target)}, which they share`,
         );
     } else if (target.backend === 'node') {
       if (total > target.budgetBytes)

@@ -20,6 +20,7 @@ import {
   staleConditions,
 } from './results-state';
 import type { LabStoreApi, ModelLoad } from './store';
+import { wasmHeapFromQuery } from './wasm-heap';
 
 const AUTO_RUN_DELAY_MS = 450;
 const INFO_TIMEOUT_MS = 8000;
@@ -99,8 +100,9 @@ export class LabSession {
     this.clientOrNull = this.makeClient();
     this.queueOrNull = new EngineQueue(this.clientOrNull);
     this.active = {};
+    const heap = typeof location === 'undefined' ? null : wasmHeapFromQuery(location.search);
     this.client
-      .request({ type: 'probe' })
+      .request({ type: 'probe', ...(heap ? { wasmHeapBytes: heap.bytes } : {}) })
       .then((r) => {
         if (!this.disposed) this.store.setState({ backend: r.backend });
       })

@@ -76,6 +76,8 @@ let lastSpec: ExperimentSpec | null = null;
 const readyFor = new Map<number, { spec: ExperimentSpec; lab: Lab }>();
 /** models sections (with dtype and device) that passed the preflight */
 const preflighted = new Set<string>();
+/** the WebAssembly heap the memory check assumes (the page's `?wasm-heap=`); undefined: 4 GiB */
+let wasmHeapBytes: number | undefined;
 
 const MODEL_REQUESTS: ReadonlySet<WorkerRequest['type']> = new Set([
   'prepare',
@@ -148,13 +150,13 @@ function labFor(spec: ExperimentSpec): Lab {
  */
 async function labReady(spec: ExperimentSpec): Promise<Lab> {
   const models = modelsToCheck(spec);
-  const key = JSON.stringify([models, spec.runtime, [...confirmed].sort()]);
+  const key = JSON.stringify([models, spec.runtime, [...confirmed].sort(), wasmHeapBytes ?? null]);
   if (Object.keys(models).length > 0 && !preflighted.has(key)) {
     probe ??= await probeHere();
     postProgress({ stage: 'preflight', model: Object.keys(models).join(', '), loaded: 0, total: 1 });
     await preflightOrThrow(spec, {
       resolveSource: (s) => resolveSource(s, false),
-      target: preflightTarget(spec.runtime.device, probe),
+      target: preflightTarget(spec.runtime.device, probe, wasmHeapBytes),
       confirmed,
     });
     postProgress({ stage: 'preflight', model: Object.keys(models).join(', '), loaded: 1, total: 1 });
@@ -258,7 +260,8 @@ async function info(): Promise<EngineInfo> {
  * cancel, and `handle` turns that into 'error' / 'cancelled'.
  */
 const handlers: RequestHandlers<AbortSignal> = {
-  async probe() {
+  async probe(req) {
+    if (req.wasmHeapBytes !== undefined) wasmHeapBytes = req.wasmHeapBytes;
     probe ??= await probeHere();
     return { type: 'probe-done', backend: probe };
   },

@@ -12,13 +12,18 @@ import { preflightSpec, type ModelPreflight, type PreflightOptions } from './ada
 import type { BackendProbe } from './backend-probe';
 import { LoadProblemError } from './load-problem';
 
-/** Where the spec will run, for the memory check: the probed adapter's limits, or WASM's heap. */
+/**
+ * Where the spec will run, for the memory check: the probed adapter's limits, or WASM's heap (4 GiB, or
+ * `wasmHeapBytes` when the page was asked to assume less).
+ */
 export function preflightTarget(
   device: ExperimentSpec['runtime']['device'],
   probe: BackendProbe | null,
+  wasmHeapBytes?: number,
 ): NonNullable<PreflightOptions['target']> {
   const gpu = device === 'webgpu' || (device === 'auto' && probe?.kind === 'webgpu');
-  if (!gpu) return { backend: 'wasm' };
+  if (!gpu)
+    return wasmHeapBytes === undefined ? { backend: 'wasm' } : { backend: 'wasm', heapBytes: wasmHeapBytes };
   return {
     backend: 'webgpu',
     limits: {

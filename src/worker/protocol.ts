@@ -25,7 +25,11 @@ import type { ExportPlan } from '../lab/export/plan';
 export type SpecJson = unknown;
 
 export type WorkerRequest =
-  | { id: number; type: 'probe' }
+  /**
+   * which backends this browser has; `wasmHeapBytes` (the page's `?wasm-heap=` setting) makes the memory
+   * check assume a smaller WebAssembly heap than 4 GiB from now on
+   */
+  | { id: number; type: 'probe'; wasmHeapBytes?: number }
   /** load the spec's models (cached by source) and render its prompt */
   | { id: number; type: 'prepare'; spec: SpecJson }
   /** run every condition, streaming 'prompt', 'token' and 'condition' events */

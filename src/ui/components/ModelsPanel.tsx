@@ -12,6 +12,7 @@ import { describeSource } from '../format';
 import { useSession } from '../session-context';
 import { replaceModels } from '../spec-edit';
 import { useLab } from '../store';
+import { wasmHeapFromQuery } from '../wasm-heap';
 import { CatalogPicker, isCatalogPair } from './CatalogPicker';
 import { DemoModelPicker, demoFinetuneOf } from './DemoModelPicker';
 import { HubAccess } from './HubAccess';
@@ -79,6 +80,7 @@ export function ModelsPanel() {
   const pickCatalog = (c: CatalogPair) => setModels(c.models, c.templateArgs);
 
   const heap = jsHeap();
+  const wasmHeap = typeof location === 'undefined' ? null : wasmHeapFromQuery(location.search);
   // NOTE: what the engine reports belongs to the last models that loaded; not to sources that failed.
   // NOTE: nor while a load is in flight (the previous models' numbers would sit next to the new names).
   const modelInfo = new Map(
@@ -226,6 +228,12 @@ export function ModelsPanel() {
               ? `${formatBytes(info.memory.weights)} weights · ${formatBytes(info.memory.kvCache)} KV`
               : 'models: —'}
             {heap !== null && <span className="muted"> · page {formatBytes(heap)}</span>}
+            {wasmHeap && (
+              <span data-testid="wasm-heap" data-bytes={wasmHeap.bytes}>
+                {' '}
+                · the memory check assumes a {wasmHeap.label} WebAssembly heap (set by ?wasm-heap=), not 4 GiB
+              </span>
+            )}
           </dd>
         </div>
       </dl>
