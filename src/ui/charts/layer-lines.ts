@@ -25,8 +25,16 @@ export function renderLayerLines(
   opts: LayerLinesOptions,
 ): void {
   const width = opts.width;
-  const height = opts.height ?? 200;
   const margin = { top: 22, right: 16, bottom: 34, left: 52 };
+  // NOTE: the legend wraps onto more rows when the chart is narrow (a phone); each extra row adds to
+  // the top margin and to the height, so the plot area keeps its size and no name runs off the SVG.
+  const legendRows = layoutLegend(
+    series.map((s) => s.name),
+    width - margin.left - 6 - margin.right,
+  );
+  const extra = (legendRows.length ? legendRows[legendRows.length - 1].row : 0) * LEGEND_ROW;
+  margin.top += extra;
+  const height = (opts.height ?? 200) + extra;
   const svg = d3.select(svgEl);
   svg.selectAll('*').remove();
   svg
@@ -101,9 +109,9 @@ export function renderLayerLines(
       .text((d) => `${s.name} · layer ${d.l}: ${d3.format('.4~g')(d.v)}`);
   }
   const legend = svg.append('g').attr('transform', `translate(${margin.left + 6},8)`);
-  let lx = 0;
-  for (const s of series) {
-    const g = legend.append('g').attr('transform', `translate(${lx},0)`);
+  for (const [i, s] of series.entries()) {
+    const { x: lx, row } = legendRows[i];
+    const g = legend.append('g').attr('transform', `translate(${lx},${row * LEGEND_ROW})`);
     g.append('line')
       .attr('x1', 0)
       .attr('x2', 14)
@@ -113,6 +121,29 @@ export function renderLayerLines(
       .attr('stroke-width', 2)
       .attr('stroke-dasharray', s.dashed ? '4 3' : null);
     g.append('text').attr('x', 18).attr('dy', '0.35em').attr('fill', '#333').text(s.name);
-    lx += 30 + s.name.length * 6;
   }
+}
+
+const LEGEND_ROW = 14;
+/** an entry's width: the line's 18 px, the name at about 6 px a character (10 px font), 12 px gap */
+const legendWidth = (name: string): number => 30 + name.length * 6;
+
+/**
+ * Places legend entries left to right, starting a new row when the next one would pass `maxWidth` (an
+ * entry wider than a whole row gets a row of its own). Pure; exported for tests.
+ */
+export function layoutLegend(names: readonly string[], maxWidth: number): { x: number; row: number }[] {
+  const out: { x: number; row: number }[] = [];
+  let x = 0;
+  let row = 0;
+  for (const name of names) {
+    const w = legendWidth(name);
+    if (x > 0 && x + w - 12 > maxWidth) {
+      row += 1;
+      x = 0;
+    }
+    out.push({ x, row });
+    x += w;
+  }
+  return out;
 }

@@ -13,6 +13,7 @@ import { previewPrompt, tokenTexts } from '../preview';
 import { currentLoadStep } from '../load-steps';
 import { isCurrent, isDone, type ConditionState } from '../results-state';
 import { duplicateCondition, removeCondition, renameCondition } from '../spec-edit';
+import { ONE_COLUMN_QUERY, useMediaQuery } from '../hooks/useMediaQuery';
 import { useLab } from '../store';
 import {
   answerVerdict,
@@ -24,6 +25,7 @@ import {
 } from '../verdicts';
 import { DraftField } from './DraftField';
 import { NextTokenBars } from './NextTokenBars';
+import { PatchControls } from './PatchControls';
 import { TokenStrip } from './TokenStrip';
 import { TrialStrip } from './TrialStrip';
 
@@ -90,6 +92,8 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove, mark
       ? resemblance(result.text, refs.base?.text ?? null, refs.finetuned?.text ?? null)
       : null;
   const reliable = current ? restorationReliable(m.klFinetuned) : null;
+  // NOTE: in one column the side panel's patch controls are a page's length below; open them here.
+  const patchHere = useMediaQuery(ONE_COLUMN_QUERY) && ui.patchTarget === c.id;
 
   return (
     <article
@@ -311,6 +315,7 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove, mark
           Remove
         </button>
       </footer>
+      {patchHere && <PatchControls inCard />}
     </article>
   );
 }

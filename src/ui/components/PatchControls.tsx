@@ -1,11 +1,14 @@
 // Patch controls for the patch-target condition: component (K/V or residual), layers (all / range /
 // picked on a mini ruler), positions (prefix, query control, a segment, or tokens picked on the strip),
-// the source model, and the LoRA dose slider when the condition's model is an adapter. Changes the spec
-// only; must never compute activations or decide what a position means (the lab does).
+// the source model, and the LoRA dose slider when the condition's model is an adapter. In one column (a
+// phone) they open inside the card being patched (`inCard`, rendered by ConditionCard) and the side panel
+// only says so: there the side panels sit a page's length below the cards. Changes the spec only; must
+// never compute activations or decide what a position means (the lab does).
 import { useId } from 'react';
 import type { LayerSelection, PatchSettings, PositionSelection } from '../../lab/spec/experiment';
 import { describePatch } from '../describe';
 import { setLoraScale, setPatch } from '../spec-edit';
+import { ONE_COLUMN_QUERY, useMediaQuery } from '../hooks/useMediaQuery';
 import { useLab, type LabState } from '../store';
 import { LayerRuler } from './LayerRuler';
 
@@ -29,7 +32,26 @@ const layerMode = (l: LayerSelection): LayerMode =>
 type PosMode = 'prefix' | 'query-control' | 'query' | 'postfix' | 'picked';
 const posMode = (p: PositionSelection): PosMode => (typeof p === 'object' ? 'picked' : p);
 
-export function PatchControls() {
+interface Props {
+  /** rendered inside the target card (one-column layout): no condition picker, a Close button */
+  inCard?: boolean;
+}
+
+export function PatchControls({ inCard = false }: Props) {
+  const oneColumn = useMediaQuery(ONE_COLUMN_QUERY);
+  if (oneColumn && !inCard)
+    return (
+      <section className="panel" aria-label="Patch">
+        <h2>Patch</h2>
+        <p className="muted small" data-testid="patch-hint">
+          Press <b>Patch</b> on a card: its patch controls open inside that card.
+        </p>
+      </section>
+    );
+  return <PatchForm inCard={inCard} />;
+}
+
+function PatchForm({ inCard }: { inCard: boolean }) {
   const spec = useLab((s) => s.spec);
   const setSpec = useLab((s) => s.setSpec);
   const ui = useLab((s) => s.ui);
@@ -67,24 +89,45 @@ export function PatchControls() {
   };
 
   return (
-    <section className="panel" aria-labelledby={`${uid}-h`}>
-      <h2 id={`${uid}-h`}>Patch</h2>
-      <label className="field">
-        <span>Condition</span>
-        <select
-          value={target?.id ?? ''}
-          onChange={(e) => setUi({ patchTarget: e.target.value || null, pickPositions: false })}
-          aria-label="condition that the patch controls change"
-        >
-          {!target && <option value="">— choose —</option>}
-          {spec.conditions.map((c) => (
-            <option key={c.id} value={c.id}>
-              {c.label}
-              {c.patch ? ' (patched)' : ''}
-            </option>
-          ))}
-        </select>
-      </label>
+    <section
+      className={inCard ? 'card-patch' : 'panel'}
+      aria-labelledby={`${uid}-h`}
+      data-testid={inCard ? 'card-patch' : undefined}
+    >
+      {inCard ? (
+        <div className="row">
+          <h4 id={`${uid}-h`}>Patch this card</h4>
+          <span className="spacer" />
+          <button
+            type="button"
+            className="btn small"
+            onClick={() => setUi({ patchTarget: null, pickPositions: false })}
+            aria-label="close the patch controls"
+          >
+            Close
+          </button>
+        </div>
+      ) : (
+        <h2 id={`${uid}-h`}>Patch</h2>
+      )}
+      {!inCard && (
+        <label className="field">
+          <span>Condition</span>
+          <select
+            value={target?.id ?? ''}
+            onChange={(e) => setUi({ patchTarget: e.target.value || null, pickPositions: false })}
+            aria-label="condition that the patch controls change"
+          >
+            {!target && <option value="">— choose —</option>}
+            {spec.conditions.map((c) => (
+              <option key={c.id} value={c.id}>
+                {c.label}
+                {c.patch ? ' (patched)' : ''}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
       {!target && (
         <p className="muted small">Pick a condition to patch, or add “Finetuned, prefix K/V from base”.</p>
       )}
