@@ -5,7 +5,15 @@
 
 import { errorMessage } from '../common/errors';
 import { EngineError } from './errors';
-import { buildDecoderGraph, type DecoderIo, type DecoderOptions, type GraphDtype } from './graph/decoder';
+import {
+  buildDecoderGraph,
+  buildDecoderGraphFrom,
+  type DecoderGraph,
+  type DecoderIo,
+  type DecoderOptions,
+  type GraphDtype,
+  type WeightProvider,
+} from './graph/decoder';
 import * as N from './graph/names';
 import type { WeightDtype } from './memory';
 import {
@@ -130,10 +138,15 @@ export class EngineModel {
     readonly graphBytes = 0,
   ) {}
 
-  /** Builds the graph for `spec` (+ adapter) and opens a session on the requested backend. */
+  /**
+   * Builds the graph for `spec` (+ adapter) and opens a session on the requested backend. From a
+   * WeightProvider (weights.ts `storeWeights`) each tensor is read, converted and written straight into
+   * the graph's external data, one at a time: the graph is then the only JS copy of the weights, and it
+   * is dropped once ORT has its session (kept only while a WebGPU session may still fall back to WASM).
+   */
   static async create(
     spec: ArchSpec,
-    weights: WeightMap,
+    weights: WeightMap | WeightProvider,
     opts: EngineModelOptions = {},
   ): Promise<EngineModel> {
     const asked = opts.dtype ?? 'fp32';
@@ -146,8 +159,17 @@ export class EngineModel {
       dtype,
       q4: opts.q4,
     };
-    opts.onStage?.('graph');
-    const graph = buildDecoderGraph(spec, weights, decoderOpts);
+    let graph: DecoderGraph;
+    if (weights instanceof Map) {
+      opts.onStage?.('graph');
+      graph = buildDecoderGraph(spec, weights, decoderOpts);
+    } else {
+      // NOTE: the weights are read while they are written into the graph (the provider reports that as
+      // reading); what is left after the last one is encoding the protobuf, the 'graph' stage
+      graph = await buildDecoderGraphFrom(spec, weights, decoderOpts, (done, total) => {
+        if (done === total) opts.onStage?.('graph');
+      });
+    }
     const graphBytes = graph.model.byteLength + graph.externalData.reduce((n, f) => n + f.data.byteLength, 0);
     const gpuOutputs: string[] = [];
     for (let l = 0; l < spec.numLayers; l++) gpuOutputs.push(N.presentKey(l), N.presentValue(l));

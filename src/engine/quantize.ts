@@ -49,13 +49,18 @@ export function q4Blocks(k: number, blockSize = Q4_BLOCK): number {
 
 const clamp15 = (x: number) => (x < 0 ? 0 : x > 15 ? 15 : x);
 
+/** Whether `quantizeQ4` gives an [n, k] matrix zero points under these options (before quantizing). */
+export function q4HasZeroPoints(n: number, opts: Q4Options = {}): boolean {
+  return !((opts.symmetric ?? true) || (!!opts.alignedZeroPoints && n % 4 !== 0));
+}
+
 /** Quantizes row-major W [n, k] (fp32) to MatMulNBits inputs. */
 export function quantizeQ4(w: Float32Array, n: number, k: number, opts: Q4Options = {}): Q4Matrix {
   const bs = opts.blockSize ?? Q4_BLOCK;
   if (bs < 16 || (bs & (bs - 1)) !== 0)
     throw new Error(`block size ${bs}: MatMulNBits needs a power of two ≥ 16`);
   if (w.length !== n * k) throw new Error(`weights have ${w.length} values, [${n}, ${k}] needs ${n * k}`);
-  const symmetric = (opts.symmetric ?? true) || (!!opts.alignedZeroPoints && n % 4 !== 0);
+  const symmetric = !q4HasZeroPoints(n, opts);
   const blocks = q4Blocks(k, bs);
   const half = bs / 2;
   const codes = new Uint8Array(n * blocks * half);

@@ -495,14 +495,14 @@ function f16ToF32Table(): Float32Array {
 }
 
 /** IEEE binary16 bits → fp32 values (exact: every f16 value is representable in fp32). */
-export function f16ToF32(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
+export function f16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   const table = f16ToF32Table();
   for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
   return out;
 }
 
 /** bfloat16 bits → fp32 values (exact: bf16 is the top half of an fp32). */
-export function bf16ToF32(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
+export function bf16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
   return out;
@@ -571,6 +571,47 @@ function decodeF32(t: TensorInfo, raw: Uint8Array): Float32Array {
     default: {
       const b = aligned(raw, 8);
       return Float32Array.from(new Float64Array(b.buffer, b.byteOffset, n));
+    }
+  }
+}
+
+/**
+ * A float tensor's stored bytes decoded to fp32 into `out` (its element count): no fresh memory, so a
+ * loader can decode every tensor into one reused buffer or straight into its final place.
+ */
+export function decodeF32Into(t: TensorInfo, raw: Uint8Array, out: Float32Array): Float32Array {
+  requireFloat(t);
+  const n = (t.end - t.begin) / DTYPE_SIZE[t.dtype];
+  if (out.length !== n || raw.byteLength !== t.end - t.begin) {
+    throw new EngineError(
+      'shape_mismatch',
+      `${t.file}: tensor ${t.name} has ${n} values, ${out.length} asked for`,
+      {
+        file: t.file,
+        tensor: t.name,
+        expected: n,
+        got: out.length,
+      },
+    );
+  }
+  switch (t.dtype) {
+    case 'F32': {
+      new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(raw);
+      return out;
+    }
+    case 'F16': {
+      const b = aligned(raw, 2);
+      return f16ToF32(new Uint16Array(b.buffer, b.byteOffset, n), out);
+    }
+    case 'BF16': {
+      const b = aligned(raw, 2);
+      return bf16ToF32(new Uint16Array(b.buffer, b.byteOffset, n), out);
+    }
+    default: {
+      const b = aligned(raw, 8);
+      const src = new Float64Array(b.buffer, b.byteOffset, n);
+      for (let i = 0; i < n; i++) out[i] = src[i];
+      return out;
     }
   }
 }

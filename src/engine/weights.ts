@@ -6,9 +6,10 @@
 import { isObject } from '../common/json';
 import { parseConfigDetailed } from './config';
 import { EngineError } from './errors';
-import { openSafetensors, openShardedSafetensors, type TensorStore } from './safetensors';
+import type { WeightProvider } from './graph/decoder';
+import { decodeF32Into, openSafetensors, openShardedSafetensors, type TensorStore } from './safetensors';
 import type { FileSource } from './files';
-import type { ArchSpec, WeightMap } from './types';
+import type { ArchSpec, Tensor, WeightMap } from './types';
 
 export interface RequiredTensor {
   name: string;
@@ -118,6 +119,75 @@ export async function loadWeights(
   return weights;
 }
 
+/** Reused decode buffers up to this many values; a larger tensor (an embedding) gets its own, dropped after. */
+const SCRATCH_VALUES = 16 * 1024 * 1024;
+
+/** A model's tensors read on demand: the graph's weights one at a time, and single tensors to keep. */
+export interface StoreWeights extends WeightProvider {
+  /** one required tensor as a fresh fp32 Tensor (for what outlives the graph: the embedding, …); not counted in onProgress */
+  read(name: string): Promise<Tensor>;
+  /** the values of the required tensors, counted as fp32 (what the old full WeightMap held) */
+  readonly fp32Bytes: number;
+  /** drops the reused scratch memory */
+  release(): void;
+}
+
+/**
+ * The required tensors of `store` (checked first, so a bad file fails before any big read), read only
+ * when asked for: `values` decodes into one reused scratch buffer (valid until the next call), `valuesInto`
+ * straight into the caller's memory — so building a graph from it never holds a second copy of the model.
+ */
+export function storeWeights(
+  spec: ArchSpec,
+  store: TensorStore,
+  opts: LoadWeightsOptions = {},
+): StoreWeights {
+  const req = checkTensors(spec, store);
+  const shapes = new Map(req.map((r) => [r.name, r.shape]));
+  let scratch: Float32Array | null = null;
+  let done = 0;
+  const raw = async (name: string) => {
+    const stored = storedTensorName(spec, store, name);
+    const info = store.tensors.get(stored);
+    if (!info || !shapes.has(name))
+      throw new EngineError('missing_tensor', `checkpoint lacks ${stored}`, { tensor: stored });
+    return { info, bytes: await store.readBytes(stored) };
+  };
+  const decoded = async (
+    name: string,
+    out: (n: number) => Float32Array,
+    report = true,
+  ): Promise<Float32Array> => {
+    const { info, bytes } = await raw(name);
+    const n = (shapes.get(name) as number[]).reduce((a, d) => a * d, 1);
+    const values = decodeF32Into(info, bytes, out(n));
+    if (report) opts.onProgress?.(Math.min(++done, req.length), req.length, name, n * 4);
+    return values;
+  };
+  let fp32Bytes = 0;
+  for (const r of req) fp32Bytes += r.shape.reduce((a, d) => a * d, 1) * 4;
+  return {
+    fp32Bytes,
+    shape: (name) => shapes.get(name),
+    values: (name) =>
+      decoded(name, (n) => {
+        if (n > SCRATCH_VALUES) return new Float32Array(n);
+        if (!scratch || scratch.length < n) scratch = new Float32Array(Math.max(n, scratch?.length ?? 0));
+        return scratch.subarray(0, n);
+      }),
+    valuesInto: async (name, dst) => {
+      await decoded(name, () => dst);
+    },
+    read: async (name) => ({
+      shape: [...(shapes.get(name) ?? [])],
+      data: await decoded(name, (n) => new Float32Array(n), false),
+    }),
+    release: () => {
+      scratch = null;
+    },
+  };
+}
+
 /** `model.safetensors`, or the shards listed by `model.safetensors.index.json`. */
 export async function openModelTensors(source: FileSource): Promise<TensorStore> {
   if (await source.has('model.safetensors')) {
@@ -156,11 +226,22 @@ export interface LoadedModel {
   notes: string[];
 }
 
+/** A model folder opened without reading its weights: `storeWeights` / `loadWeights` read them. */
+export interface OpenedModel extends Omit<LoadedModel, 'weights'> {
+  store: TensorStore;
+}
+
 /**
  * A whole model folder → spec + fp32 weights. `spec.eosTokenIds` is config.json's list extended by
  * generation_config.json's `eos_token_id`.
  */
 export async function loadModel(source: FileSource, opts: LoadWeightsOptions = {}): Promise<LoadedModel> {
+  const { store, ...rest } = await openModel(source);
+  return { ...rest, weights: await loadWeights(rest.spec, store, opts) };
+}
+
+/** config.json, generation_config.json and the safetensors headers of a model folder (no tensor read). */
+export async function openModel(source: FileSource): Promise<OpenedModel> {
   if (!(await source.has('config.json'))) {
     throw new EngineError('missing_file', `${source.id}: no config.json`, {
       file: 'config.json',
@@ -183,6 +264,5 @@ export async function loadModel(source: FileSource, opts: LoadWeightsOptions = {
     }
   }
   const store = await openModelTensors(source);
-  const weights = await loadWeights(spec, store, opts);
-  return { spec, weights, config, generationConfig, notes };
+  return { spec, store, config, generationConfig, notes };
 }

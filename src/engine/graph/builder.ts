@@ -32,17 +32,23 @@ export interface GraphBuilderOptions {
   externalChunkBytes?: number;
 }
 
-/** Bytes of one weight, written straight into the external file so no intermediate copy exists. */
+/**
+ * Bytes of one weight, written straight into its place (external file or raw_data) when the graph is
+ * built, so no intermediate copy exists. A write may be asynchronous (reading the tensor from a file
+ * then); only `buildAsync` accepts those.
+ */
 export interface WeightSource {
   dataType: DataType;
   dims: readonly number[];
   byteLength: number;
-  write(dst: Uint8Array): void;
+  write(dst: Uint8Array): void | Promise<void>;
 }
 
 interface PendingWrite {
+  /** external file index, or -1 for a small weight written into `raw` */
   file: number;
   offset: number;
+  raw?: Uint8Array;
   source: WeightSource;
 }
 
@@ -185,8 +191,9 @@ export class GraphBuilder {
   weight(name: string, source: WeightSource): string {
     const n = this.name(name, name);
     if (source.byteLength < this.externalThreshold) {
+      // NOTE: written at build time like the external ones, so a source may read its tensor lazily
       const raw = new Uint8Array(source.byteLength);
-      source.write(raw);
+      this.pending.push({ file: -1, offset: 0, raw, source });
       this.initializers.push({ name: n, dataType: source.dataType, dims: source.dims, raw });
       return n;
     }
@@ -306,7 +313,48 @@ export class GraphBuilder {
 
   // --- output ----------------------------------------------------------------------------------
 
+  /**
+   * The protobuf and the external data, every weight written in declaration order. Synchronous: every
+   * source's write must be too (use `buildAsync` for sources that read their tensor from a file).
+   */
   build(opsets: { domain: string; version: number }[] = [{ domain: '', version: 17 }]): BuiltModel {
+    const files = this.allocate();
+    for (const p of this.pending) {
+      const r = p.source.write(this.destination(files, p));
+      if (r instanceof Promise) throw new Error('a weight source wrote asynchronously: use buildAsync');
+    }
+    return this.finish(opsets, files);
+  }
+
+  /**
+   * As `build`, awaiting each write before the next, so a source that reads and converts its tensor
+   * holds one tensor at a time; `onWrite` is told after each weight (done of total, bytes so far).
+   */
+  async buildAsync(
+    opsets: { domain: string; version: number }[] = [{ domain: '', version: 17 }],
+    onWrite?: (done: number, total: number, bytes: number) => void,
+  ): Promise<BuiltModel> {
+    const files = this.allocate();
+    let bytes = 0;
+    for (let i = 0; i < this.pending.length; i++) {
+      const p = this.pending[i];
+      await p.source.write(this.destination(files, p));
+      bytes += p.source.byteLength;
+      onWrite?.(i + 1, this.pending.length, bytes);
+    }
+    return this.finish(opsets, files);
+  }
+
+  private allocate(): Uint8Array[] {
+    return this.fileSizes.map((size) => new Uint8Array(size));
+  }
+
+  private destination(files: Uint8Array[], p: PendingWrite): Uint8Array {
+    if (p.raw) return p.raw;
+    return files[p.file].subarray(p.offset, p.offset + p.source.byteLength);
+  }
+
+  private finish(opsets: { domain: string; version: number }[], files: Uint8Array[]): BuiltModel {
     const model = encodeModel({
       opsets,
       graph: {
@@ -317,12 +365,8 @@ export class GraphBuilder {
         outputs: this.outputs,
       },
     });
-    const files = this.fileSizes.map((size) => new Uint8Array(size));
-    for (const p of this.pending) {
-      p.source.write(files[p.file].subarray(p.offset, p.offset + p.source.byteLength));
-    }
-    const externalData =
-      this.pending.length === 0 ? [] : files.map((data, i) => ({ path: this.filePath(i), data }));
+    const external = this.pending.some((p) => p.file >= 0);
+    const externalData = external ? files.map((data, i) => ({ path: this.filePath(i), data })) : [];
     return { model, externalData };
   }
 }

@@ -5,16 +5,18 @@
 // merge LoRA into base weights, and never import ORT: it only produces bytes.
 
 import { EngineError } from '../errors';
-import { ENGINE_Q4, q4Blocks, quantizeInt8, quantizeQ4, type Q4Matrix } from '../quantize';
+import {
+  ENGINE_Q4,
+  q4Blocks,
+  q4HasZeroPoints,
+  quantizeInt8,
+  quantizeQ4,
+  type Q4Matrix,
+  type Int8Matrix,
+} from '../quantize';
 import { ropeTables } from '../rope';
 import type { ArchSpec, LoraAdapter, LoraTarget, Tensor, WeightMap } from '../types';
-import {
-  bytesSource,
-  float32Source,
-  GraphBuilder,
-  type ExternalDataFile,
-  type WeightSource,
-} from './builder';
+import { float32Source, GraphBuilder, type ExternalDataFile, type WeightSource } from './builder';
 import * as N from './names';
 import { DataType } from './proto';
 
@@ -77,21 +79,104 @@ const MS_DOMAIN = 'com.microsoft';
 /** Additive attention bias for disallowed positions; finite so fully masked rows stay NaN-free. */
 const MASK_NEG = -1e9;
 
-const int8Source = (dims: readonly number[], codes: Int8Array): WeightSource =>
-  bytesSource(DataType.INT8, dims, codes);
-
-function need(weights: WeightMap, name: string, shape: readonly number[]): Tensor {
-  const t = weights.get(name);
-  if (!t) throw new EngineError('missing_tensor', `weight ${name} is missing`, { tensor: name });
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-    throw new EngineError('shape_mismatch', `weight ${name} has shape [${t.shape}], expected [${shape}]`, {
-      tensor: name,
-      expected: shape,
-      got: t.shape,
-    });
-  }
-  return t;
+/**
+ * The base weights as the graph reads them: each tensor's shape when the graph is declared, its fp32
+ * values only when that weight is written out (one tensor at a time, in declaration order), so a
+ * provider reading from safetensors never holds the whole model. A WeightMap is one (`mapWeights`).
+ */
+export interface WeightProvider {
+  /** the tensor's shape, or undefined when there is none of that name */
+  shape(name: string): readonly number[] | undefined;
+  /** fp32 values (row-major); may be scratch memory that is valid only until the next call */
+  values(name: string): Float32Array | Promise<Float32Array>;
+  /** the fp32 values written into `dst` (of the tensor's length) */
+  valuesInto(name: string, dst: Float32Array): void | Promise<void>;
 }
+
+/** A WeightMap as a provider (synchronous: `buildDecoderGraph`). */
+export function mapWeights(weights: WeightMap): WeightProvider {
+  const get = (name: string): Tensor => {
+    const t = weights.get(name);
+    if (!t) throw new EngineError('missing_tensor', `weight ${name} is missing`, { tensor: name });
+    return t;
+  };
+  return {
+    shape: (name) => weights.get(name)?.shape,
+    values: (name) => get(name).data,
+    valuesInto: (name, dst) => dst.set(get(name).data),
+  };
+}
+
+/** `f(x)` now when x is a value, after it when a promise (sync providers keep `build` synchronous). */
+function then<T, R>(x: T | Promise<T>, f: (v: T) => R | Promise<R>): R | Promise<R> {
+  return x instanceof Promise ? x.then(f) : f(x);
+}
+
+/**
+ * A value computed on first use and dropped after its last declared use (a quantized matrix feeds its
+ * codes, scales and zero points, written one after the other).
+ */
+function shared<T>(make: () => T | Promise<T>) {
+  let uses = 0;
+  let value: T | Promise<T> | null = null;
+  return {
+    use(): void {
+      uses++;
+    },
+    take(): T | Promise<T> {
+      value ??= make();
+      const v = value;
+      if (--uses <= 0) value = null;
+      return v;
+    },
+  };
+}
+
+/** A weight whose bytes come from `make` at write time. */
+function lazySource(
+  dataType: DataType,
+  dims: readonly number[],
+  byteLength: number,
+  make: () => ArrayBufferView | Promise<ArrayBufferView>,
+): WeightSource {
+  return {
+    dataType,
+    dims,
+    byteLength,
+    write: (dst) =>
+      then(make(), (v) => {
+        if (v.byteLength !== byteLength)
+          throw new Error(`weight of ${v.byteLength} bytes, ${byteLength} declared`);
+        dst.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      }),
+  };
+}
+
+const TILE = 64;
+
+/** src [rows, cols] → out [cols, rows], × scale; tiled so both sides stay in cache. */
+function transposeInto(
+  src: Float32Array,
+  rows: number,
+  cols: number,
+  out: Float32Array,
+  scale: number,
+): void {
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(rows, r0 + TILE);
+    for (let c0 = 0; c0 < cols; c0 += TILE) {
+      const c1 = Math.min(cols, c0 + TILE);
+      for (let r = r0; r < r1; r++) {
+        const base = r * cols;
+        if (scale === 1) for (let c = c0; c < c1; c++) out[c * rows + r] = src[base + c];
+        else for (let c = c0; c < c1; c++) out[c * rows + r] = src[base + c] * scale;
+      }
+    }
+  }
+}
+
+const f32View = (dst: Uint8Array): Float32Array =>
+  new Float32Array(dst.buffer, dst.byteOffset, dst.byteLength / 4);
 
 /** [rows, cols] → [cols, rows] written straight into the destination, optionally scaled. */
 function transposedSource(t: Tensor, scale = 1): WeightSource {
@@ -100,22 +185,80 @@ function transposedSource(t: Tensor, scale = 1): WeightSource {
     dataType: DataType.FLOAT,
     dims: [cols, rows],
     byteLength: rows * cols * 4,
-    write(dst) {
-      const out = new Float32Array(dst.buffer, dst.byteOffset, rows * cols);
-      const src = t.data;
-      for (let r = 0; r < rows; r++) {
-        const base = r * cols;
-        for (let c = 0; c < cols; c++) out[c * rows + r] = src[base + c] * scale;
-      }
-    },
+    write: (dst) => transposeInto(t.data, rows, cols, f32View(dst), scale),
   };
 }
 
+/** Builds the decoder graph from weights in memory (synchronous). */
 export function buildDecoderGraph(
   spec: ArchSpec,
   weights: WeightMap,
   opts: DecoderOptions = {},
 ): DecoderGraph {
+  const d = declareDecoder(spec, mapWeights(weights), opts);
+  return { ...d.builder.build(d.opsets), io: d.io };
+}
+
+/**
+ * Builds the decoder graph reading each base weight from `weights` only when it is written into the
+ * external data (decoded, transposed or quantized straight into its place, one tensor at a time): the
+ * graph's bytes are the only copy of the weights. `onWrite` is told after each weight.
+ */
+export async function buildDecoderGraphFrom(
+  spec: ArchSpec,
+  weights: WeightProvider,
+  opts: DecoderOptions = {},
+  onWrite?: (done: number, total: number, bytes: number) => void,
+): Promise<DecoderGraph> {
+  const d = declareDecoder(spec, weights, opts);
+  return { ...(await d.builder.buildAsync(d.opsets, onWrite)), io: d.io };
+}
+
+function declareDecoder(
+  spec: ArchSpec,
+  weights: WeightProvider,
+  opts: DecoderOptions,
+): { builder: GraphBuilder; opsets: { domain: string; version: number }[]; io: DecoderIo } {
+  /** A base weight by name, its shape checked now, its values read at write time. */
+  interface Ref {
+    name: string;
+    shape: readonly number[];
+  }
+  const need = (name: string, shape: readonly number[]): Ref => {
+    const got = weights.shape(name);
+    if (!got) throw new EngineError('missing_tensor', `weight ${name} is missing`, { tensor: name });
+    if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
+      throw new EngineError('shape_mismatch', `weight ${name} has shape [${got}], expected [${shape}]`, {
+        tensor: name,
+        expected: shape,
+        got,
+      });
+    }
+    return { name, shape };
+  };
+  const size = (t: Ref): number => t.shape.reduce((a, x) => a * x, 1);
+  /** the tensor as stored, optionally mapped value by value */
+  const refSource = (t: Ref, map?: (v: number) => number): WeightSource => ({
+    dataType: DataType.FLOAT,
+    dims: t.shape,
+    byteLength: size(t) * 4,
+    write: (dst) => {
+      const out = f32View(dst);
+      return then(weights.valuesInto(t.name, out), () => {
+        if (map) for (let i = 0; i < out.length; i++) out[i] = map(out[i]);
+      });
+    },
+  });
+  /** [rows, cols] → [cols, rows], from the provider's values */
+  const refTransposed = (t: Ref): WeightSource => {
+    const [rows, cols] = t.shape;
+    return {
+      dataType: DataType.FLOAT,
+      dims: [cols, rows],
+      byteLength: rows * cols * 4,
+      write: (dst) => then(weights.values(t.name), (v) => transposeInto(v, rows, cols, f32View(dst), 1)),
+    };
+  };
   const patchInputs = opts.patchInputs ?? true;
   const tapOutputs = opts.tapOutputs ?? true;
   const lora = opts.lora;
@@ -183,12 +326,9 @@ export function buildDecoderGraph(
 
   const normOffset = spec.normWeightOffset ?? 0;
   const rmsNorm = (x: string, weightName: string, dim: number, out?: string): string => {
-    const raw = need(weights, weightName, [dim]).data;
+    const ref = need(weightName, [dim]);
     // Gemma stores w − 1: the initializer holds (1 + w), rounded to fp32 once (as transformers computes it)
-    const w = b.weight(
-      weightName,
-      float32Source([dim], normOffset === 0 ? raw : raw.map((v) => normOffset + v)),
-    );
+    const w = b.weight(weightName, refSource(ref, normOffset === 0 ? undefined : (v) => normOffset + v));
     // NOTE: Pow(x, 2) rather than x·x: it is the pattern ORT fuses into one SimplifiedLayerNormalization
     // kernel (CPU, WASM and WebGPU), which saves five dispatches per norm.
     const ms = b.reduceMean(b.op('Pow', [x, b.constF32([2], [])]), [-1]);
@@ -218,27 +358,55 @@ export function buildDecoderGraph(
     n: number;
     k: number;
   }
+  /** a matrix's 4-bit blocks, quantized when its first part is written and dropped after the last */
+  type SharedQ4 = ReturnType<typeof shared<Q4Matrix>>;
+  const sharedQ4 = (t: Ref): SharedQ4 =>
+    shared(() => then(weights.values(t.name), (v) => quantizeQ4(v, t.shape[0], t.shape[1], q4Opts)));
+  /** one part of a shared quantized matrix as a weight (its use counted now) */
+  const partOf = <Q>(
+    q: ReturnType<typeof shared<Q>>,
+    dataType: DataType,
+    dims: readonly number[],
+    byteLength: number,
+    pick: (m: Q) => ArrayBufferView,
+  ): WeightSource => {
+    q.use();
+    return lazySource(dataType, dims, byteLength, () => then(q.take(), pick));
+  };
   /** MatMulNBits' scales and zero points for a quantized matrix whose codes are already a weight */
-  const q4Inputs = (name: string, q: Q4Matrix, codes: string): Q4Weight => {
-    const blocks = q4Blocks(q.k, q.blockSize);
+  const q4Inputs = (name: string, q: SharedQ4, n: number, k: number, codes: string): Q4Weight => {
+    const blocks = q4Blocks(k, q4Block);
+    const zpBytes = n * Math.ceil(blocks / 2);
     return {
       codes,
-      scales: b.weight(`${name}.scales`, float32Source([q.n, blocks], q.scales)),
+      scales: b.weight(
+        `${name}.scales`,
+        partOf(q, DataType.FLOAT, [n, blocks], n * blocks * 4, (m) => m.scales),
+      ),
       // NOTE: zero points declared 1-D: ORT's WebGPU kernel views them as u32 words through the declared
       // shape ([N, 3] fails there, [3N] with N a multiple of 4 works); the CPU kernel takes either.
-      zeroPoints: q.zeroPoints
-        ? b.weight(`${name}.zero_points`, bytesSource(DataType.UINT8, [q.zeroPoints.length], q.zeroPoints))
+      zeroPoints: q4HasZeroPoints(n, q4Opts)
+        ? b.weight(
+            `${name}.zero_points`,
+            partOf(q, DataType.UINT8, [zpBytes], zpBytes, (m) => m.zeroPoints as Uint8Array),
+          )
         : null,
-      n: q.n,
-      k: q.k,
+      n,
+      k,
     };
   };
-  const q4Weight = (name: string, t: Tensor): Q4Weight => {
-    const [n, k] = t.shape;
-    const q = quantizeQ4(t.data, n, k, q4Opts);
+  const q4Codes = (name: string, q: SharedQ4, n: number, k: number): string => {
     const blocks = q4Blocks(k, q4Block);
-    const codes = b.weight(`${name}.q4`, bytesSource(DataType.UINT8, [n, blocks, q4Block / 2], q.codes));
-    return q4Inputs(name, q, codes);
+    const bytes = n * blocks * (q4Block / 2);
+    return b.weight(
+      `${name}.q4`,
+      partOf(q, DataType.UINT8, [n, blocks, q4Block / 2], bytes, (m) => m.codes),
+    );
+  };
+  const q4Weight = (name: string, t: Ref): Q4Weight => {
+    const [n, k] = t.shape;
+    const q = sharedQ4(t);
+    return q4Inputs(name, q, n, k, q4Codes(name, q, n, k));
   };
   /** x·Wᵀ with W 4-bit: ORT's MatMulNBits */
   const matmulQ4 = (x: string, w: Q4Weight, out?: string): string =>
@@ -263,13 +431,21 @@ export function buildDecoderGraph(
     /** fp32 [N] */
     scales: string;
   }
-  const int8Weight = (name: string, t: Tensor): Int8Weight => {
+  const sharedInt8 = (t: Ref) =>
+    shared(() => then(weights.values(t.name), (v) => quantizeInt8(v, t.shape[0], t.shape[1])));
+  const int8Parts = (name: string, q: ReturnType<typeof sharedInt8>, n: number, k: number): Int8Weight => ({
+    codes: b.weight(
+      `${name}.int8`,
+      partOf(q, DataType.INT8, [k, n], n * k, (m: Int8Matrix) => m.codes),
+    ),
+    scales: b.weight(
+      `${name}.scales`,
+      partOf(q, DataType.FLOAT, [n], n * 4, (m: Int8Matrix) => m.scales),
+    ),
+  });
+  const int8Weight = (name: string, t: Ref): Int8Weight => {
     const [n, k] = t.shape;
-    const q = quantizeInt8(t.data, n, k);
-    return {
-      codes: b.weight(`${name}.int8`, int8Source([k, n], q.codes)),
-      scales: b.weight(`${name}.scales`, float32Source([n], q.scales)),
-    };
+    return int8Parts(name, sharedInt8(t), n, k);
   };
   /** x·Wᵀ with W int8 per row: ORT's DynamicQuantizeMatMul */
   const matmulInt8 = (x: string, w: Int8Weight, out?: string): string =>
@@ -279,10 +455,10 @@ export function buildDecoderGraph(
     b.node('DynamicQuantizeMatMul', [x, w.codes, w.scales], { domain: MS_DOMAIN, names: [out] })[0];
 
   /** x·Wᵀ for a base matrix W [outDim, inDim] stored in `dtype` (x: [..., inDim]). */
-  const project = (x: string, name: string, t: Tensor, out?: string): string => {
+  const project = (x: string, name: string, t: Ref, out?: string): string => {
     if (dtype === 'q4') return matmulQ4(x, q4Weight(name, t), out);
     if (dtype === 'int8') return matmulInt8(x, int8Weight(name, t), out);
-    return b.matmul(x, b.weight(name, transposedSource(t)), out);
+    return b.matmul(x, b.weight(name, refTransposed(t)), out);
   };
   /** y = x·Wᵀ (+ bias) (+ lora_scale·scaling·(x·Aᵀ)·Bᵀ) */
   const linear = (
@@ -300,14 +476,11 @@ export function buildDecoderGraph(
     let y = project(
       x,
       `${prefix}.weight`,
-      need(weights, `${prefix}.weight`, [outDim, inDim]),
+      need(`${prefix}.weight`, [outDim, inDim]),
       bias || branch ? undefined : out,
     );
     if (bias) {
-      const bw = b.weight(
-        `${prefix}.bias`,
-        float32Source([outDim], need(weights, `${prefix}.bias`, [outDim]).data),
-      );
+      const bw = b.weight(`${prefix}.bias`, refSource(need(`${prefix}.bias`, [outDim])));
       y = b.add(y, bw, branch ? undefined : out);
     }
     if (branch && lora && loraScale3) {
@@ -412,26 +585,22 @@ export function buildDecoderGraph(
   // --- layers ----------------------------------------------------------------------------------
   const embedName = 'model.embed_tokens.weight';
   const embedScale = spec.embedScale ?? 1;
-  const embedT = need(weights, embedName, [V, H]);
+  const embedT = need(embedName, [V, H]);
   // NOTE: a 4-bit embedding: codes [V, blocks, blockSize/2] (MatMulNBits' B layout) read by
   // GatherBlockQuantized (quantized along the last axis, one block per row of it) and, when the head is
   // tied, by MatMulNBits — one copy. Each op gets its own scales ([V, blocks, 1] vs [V, blocks]); only
   // when every row is whole blocks (else the embedding stays fp32).
   const embedQ =
-    dtype === 'q4' && (opts.q4?.embedding ?? true) && H % q4Block === 0
-      ? quantizeQ4(embedT.data, V, H, q4Opts)
-      : null;
+    dtype === 'q4' && (opts.q4?.embedding ?? true) && H % q4Block === 0 ? sharedQ4(embedT) : null;
   const embedBlocks = H / q4Block;
-  const embedCodes = embedQ
-    ? b.weight(`${embedName}.q4`, bytesSource(DataType.UINT8, [V, embedBlocks, q4Block / 2], embedQ.codes))
-    : null;
+  const embedCodes = embedQ ? q4Codes(embedName, embedQ, V, H) : null;
   // NOTE: an int8 embedding is stored transposed, codes [H, V] with one scale per token: that is
   // DynamicQuantizeMatMul's B for a tied head (scale per output column), and the embedding is a Gather
   // along axis 1 of the same codes — one copy.
-  const embed8 = dtype === 'int8' ? quantizeInt8(embedT.data, V, H) : null;
-  const embed8Codes = embed8 ? b.weight(`${embedName}.int8`, int8Source([H, V], embed8.codes)) : null;
-  const embed8Scales = embed8 ? b.weight(`${embedName}.scales`, float32Source([V], embed8.scales)) : null;
-  const embed = embedQ || embed8 ? null : b.weight(embedName, float32Source([V, H], embedT.data));
+  const embed8 = dtype === 'int8' ? int8Parts(embedName, sharedInt8(embedT), V, H) : null;
+  const embed8Codes = embed8?.codes ?? null;
+  const embed8Scales = embed8?.scales ?? null;
+  const embed = embedQ || embed8 ? null : b.weight(embedName, refSource(embedT));
   // NOTE: taps are named node outputs, never Identity nodes (JSEP WebGPU has no Identity kernel).
   // Taps read the value before its patch (as the reference does), so they name the producing node.
   const rawResidName = (l: number): string | undefined => (tapOutputs ? N.residTap(l) : undefined);
@@ -439,19 +608,28 @@ export function buildDecoderGraph(
     patchInputs ? blend(x, residPatches[l].mask, residPatches[l].value) : x;
   let h: string; // [B,T,H]
   if (embedQ && embedCodes) {
-    const scales = b.weight(`${embedName}.scales_gather`, float32Source([V, embedBlocks, 1], embedQ.scales));
+    const scales = b.weight(
+      `${embedName}.scales_gather`,
+      partOf(embedQ, DataType.FLOAT, [V, embedBlocks, 1], V * embedBlocks * 4, (m) => m.scales),
+    );
     const gatherIn = [embedCodes, inputIds, scales];
-    const zp = embedQ.zeroPoints;
-    if (zp) {
+    if (q4HasZeroPoints(V, q4Opts)) {
       // GatherBlockQuantized packs zero points like its data, along the last axis: one per byte here
-      const one = new Uint8Array(V * embedBlocks);
-      const stride = Math.ceil(embedBlocks / 2);
-      for (let r = 0; r < V; r++) {
-        for (let k = 0; k < embedBlocks; k++)
-          one[r * embedBlocks + k] = (zp[r * stride + (k >> 1)] >> ((k & 1) * 4)) & 15;
-      }
+      const unpack = (m: Q4Matrix): Uint8Array => {
+        const zp = m.zeroPoints as Uint8Array;
+        const one = new Uint8Array(V * embedBlocks);
+        const stride = Math.ceil(embedBlocks / 2);
+        for (let r = 0; r < V; r++) {
+          for (let k = 0; k < embedBlocks; k++)
+            one[r * embedBlocks + k] = (zp[r * stride + (k >> 1)] >> ((k & 1) * 4)) & 15;
+        }
+        return one;
+      };
       gatherIn.push(
-        b.weight(`${embedName}.zero_points_gather`, bytesSource(DataType.UINT8, [V, embedBlocks, 1], one)),
+        b.weight(
+          `${embedName}.zero_points_gather`,
+          partOf(embedQ, DataType.UINT8, [V, embedBlocks, 1], V * embedBlocks, unpack),
+        ),
       );
     }
     const rows = b.node('GatherBlockQuantized', gatherIn, {
@@ -538,16 +716,16 @@ export function buildDecoderGraph(
   if (spec.tieWordEmbeddings) {
     flat =
       embedQ && embedCodes
-        ? matmulQ4(keptFlat, q4Inputs(embedName, embedQ, embedCodes))
+        ? matmulQ4(keptFlat, q4Inputs(embedName, embedQ, V, H, embedCodes))
         : embed8Codes && embed8Scales
           ? matmulInt8(keptFlat, { codes: embed8Codes, scales: embed8Scales })
           : b.gemmTransB(keptFlat, embed!);
   } else {
-    const headT = need(weights, 'lm_head.weight', [V, H]);
+    const headT = need('lm_head.weight', [V, H]);
     flat =
       dtype === 'q4' || dtype === 'int8'
         ? project(keptFlat, 'lm_head.weight', headT)
-        : b.gemmTransB(keptFlat, b.weight('lm_head.weight', float32Source([V, H], headT.data)));
+        : b.gemmTransB(keptFlat, b.weight('lm_head.weight', refSource(headT)));
   }
   if (spec.finalSoftcap !== undefined) flat = softcap(flat, spec.finalSoftcap); // Gemma-2
   const outShape = b.concat([b.shape(kept, 0, 2), b.constI64([V])], 0);
@@ -570,7 +748,6 @@ export function buildDecoderGraph(
 
   const opsets = [{ domain: '', version: 17 }];
   if (dtype === 'q4' || dtype === 'int8') opsets.push({ domain: MS_DOMAIN, version: 1 });
-  const built = b.build(opsets);
   const inputs = [N.INPUT_IDS, N.ATTENTION_MASK, N.POSITION_IDS, N.LOGITS_START];
   for (let l = 0; l < L; l++) inputs.push(N.pastKey(l), N.pastValue(l));
   if (lora) inputs.push(N.LORA_SCALE);
@@ -585,7 +762,8 @@ export function buildDecoderGraph(
     for (let l = 0; l < L; l++) outputs.push(N.kTap(l), N.vTap(l), N.attnTap(l));
   }
   return {
-    ...built,
+    builder: b,
+    opsets,
     io: { numLayers: L, dtype, hasLora: !!lora, patchInputs, tapOutputs, maxPositions, inputs, outputs },
   };
 }

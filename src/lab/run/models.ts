@@ -6,9 +6,9 @@ import { LensHead, lensWeightsOf } from '../../engine/lens';
 import { EngineModel } from '../../engine/model';
 import type { BackendRequest } from '../../engine/session';
 import type { FileSource } from '../../engine/files';
-import { loadModel } from '../../engine/weights';
+import { openModel, storeWeights } from '../../engine/weights';
 import { loadLora } from '../../engine/lora';
-import type { ArchSpec } from '../../engine/types';
+import type { ArchSpec, WeightMap } from '../../engine/types';
 import type { EmbeddingMatrix } from '../interventions/perturb';
 import type { KvProjections } from '../metrics/metrics';
 import { loadTokenizer, type LabTokenizer } from '../prompt/tokenizer';
@@ -191,8 +191,13 @@ export class ModelRegistry {
       });
     const source = await this.env.resolveSource(entry.source);
     progress('parse', 0, 1);
+    const opened = await openModel(source);
+    const { spec } = opened;
     let weightBytes = 0;
-    const loaded = await loadModel(source, {
+    // NOTE: the weights are read one tensor at a time while the graph is built (straight into its
+    // external data): no full fp32 copy is held beside ORT's. What the lab keeps beyond the session
+    // (the embedding, the lens head, the K/V projections) is read again after the session opened.
+    const weights = storeWeights(spec, opened.store, {
       onProgress: (done, total, _name, bytes) => {
         weightBytes += bytes;
         progress('parse', done, total, weightBytes);
@@ -204,31 +209,35 @@ export class ModelRegistry {
       { source: source.id },
     );
     const lora = entry.adapter
-      ? await loadLora(await this.env.resolveSource(entry.adapter), loaded.spec)
+      ? await loadLora(await this.env.resolveSource(entry.adapter), spec)
       : undefined;
-    const engine = await EngineModel.create(loaded.spec, loaded.weights, {
+    const engine = await EngineModel.create(spec, weights, {
       lora,
       backend: this.env.backend,
       dtype,
-      maxPositions: Math.min(this.env.maxPositions ?? 2048, loaded.spec.maxPositionEmbeddings),
+      maxPositions: Math.min(this.env.maxPositions ?? 2048, spec.maxPositionEmbeddings),
       onStage: (stage) => progress(stage, 0, 1),
     });
+    weights.release();
+    const embed = await weights.read('model.embed_tokens.weight');
+    const kept: WeightMap = new Map([
+      ['model.embed_tokens.weight', embed],
+      ['model.norm.weight', await weights.read('model.norm.weight')],
+    ]);
+    if (!spec.tieWordEmbeddings) kept.set('lm_head.weight', await weights.read('lm_head.weight'));
     progress('ready', 1, 1);
-    const embed = loaded.weights.get('model.embed_tokens.weight');
-    if (!embed) throw new Error(`${source.id}: no input embedding`);
     // NOTE: only the final norm and the head matrix are kept for the lens (tied: the embedding, kept anyway)
-    const lensWeights = lensWeightsOf(loaded.spec, loaded.weights);
+    const lensWeights = lensWeightsOf(spec, kept);
     let lens: Promise<LensHead> | null = null;
     const lensHead = (): Promise<LensHead> =>
-      (lens ??= LensHead.create(loaded.spec, lensWeights, engine.backend.kind));
+      (lens ??= LensHead.create(spec, lensWeights, engine.backend.kind));
     this.lensHeads.push(() => lens);
     const kvProjections: KvProjections = new Map();
-    for (let l = 0; l < loaded.spec.numLayers; l++) {
-      const proj = (t: 'k_proj' | 'v_proj') => {
+    for (let l = 0; l < spec.numLayers; l++) {
+      const proj = async (t: 'k_proj' | 'v_proj') => {
         const name = `model.layers.${l}.self_attn.${t}`;
-        const w = loaded.weights.get(`${name}.weight`);
-        if (!w) throw new Error(`${source.id}: no ${name}.weight`);
-        const bias = loaded.weights.get(`${name}.bias`)?.data;
+        const w = await weights.read(`${name}.weight`);
+        const bias = weights.shape(`${name}.bias`) ? (await weights.read(`${name}.bias`)).data : undefined;
         const br = lora?.branches.get(`${l}.${t}`);
         return {
           w,
@@ -236,15 +245,15 @@ export class ModelRegistry {
           ...(br && lora ? { lora: { a: br.a, b: br.b, scaling: lora.scaling } } : {}),
         };
       };
-      kvProjections.set(l, { k: proj('k_proj'), v: proj('v_proj') });
+      kvProjections.set(l, { k: await proj('k_proj'), v: await proj('v_proj') });
     }
     let parameterCount = 0;
-    for (const t of loaded.weights.values()) parameterCount += t.data.length;
+    parameterCount += weights.fp32Bytes / 4;
     for (const b of lora?.branches.values() ?? []) parameterCount += b.a.data.length + b.b.data.length;
     return {
       key,
       parameterCount,
-      arch: loaded.spec,
+      arch: spec,
       tokenizer,
       engine,
       embedding: { data: embed.data, vocab: embed.shape[0], hidden: embed.shape[1] },
