@@ -19,7 +19,7 @@ export const RUNTIMES: readonly Runtime[] = ['wasm', 'node_cpu'];
  * and decode, with the bytes each graph holds.
  */
 export type Section =
-  'prefill' | 'decode' | 'sweep' | 'overhead' | 'control' | 'q4' | 'heatmap' | 'neighbours' | 'int8';
+  'prefill' | 'decode' | 'sweep' | 'overhead' | 'control' | 'q4' | 'heatmap' | 'neighbours' | 'int8' | 'load';
 export const SECTIONS: readonly Section[] = [
   'prefill',
   'decode',
@@ -33,6 +33,8 @@ export const SECTIONS: readonly Section[] = [
   'neighbours',
   // fp32 vs int8 vs q4 prefill and decode, SmolLM2 and 0.5B shapes (bench/int8.ts): only when asked for
   'int8',
+  // the 0.5B LoRA pair from cached files to the first answer: times and peak RSS (bench/load.ts): when asked
+  'load',
 ];
 const DEFAULT_SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead'];
 
@@ -64,11 +66,16 @@ export interface BenchArgs {
   /** keep V8's default WASM tiering (Liftoff first); default false: TurboFan up front */
   liftoff: boolean;
   modelDir: string;
+  /** `--only load`: the weight dtypes to load (default fp32) */
+  loadDtypes: ('fp32' | 'int8' | 'q4')[];
+  /** `--only load`: stream (the lab's path) and / or map (the whole WeightMap first, the old path) */
+  loadWays: ('stream' | 'map')[];
 }
 
 const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead,control,q4] [--threads N] [--reps N] [--overhead-pairs N]
   [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--heatmap-stride S[,Q]] [--liftoff]
-  [--model-dir DIR (an existing model folder instead of the SmolLM2-135M-shaped bench model)]`;
+  [--model-dir DIR (an existing model folder instead of the SmolLM2-135M-shaped bench model)]
+  [--load-dtypes fp32,int8,q4] [--load-ways stream,map] (with --only load)`;
 
 function intArg(name: string, v: string | undefined, min: number): number {
   const n = Number(v);
@@ -95,6 +102,8 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     sweepSequentialCells: { wasm: 6, node_cpu: 16 },
     liftoff: false,
     modelDir: DEFAULT_MODEL_DIR,
+    loadDtypes: ['fp32'],
+    loadWays: ['stream', 'map'],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -164,6 +173,20 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         const dir = next();
         if (!dir) throw new Error(`--model-dir needs a folder\n${USAGE}`);
         args.modelDir = dir;
+        break;
+      }
+      case '--load-dtypes': {
+        const list = (next() ?? '').split(',').map((x) => x.trim());
+        if (list.some((x) => !['fp32', 'int8', 'q4'].includes(x)))
+          throw new Error(`--load-dtypes takes fp32, int8, q4\n${USAGE}`);
+        args.loadDtypes = list as BenchArgs['loadDtypes'];
+        break;
+      }
+      case '--load-ways': {
+        const list = (next() ?? '').split(',').map((x) => x.trim());
+        if (list.some((x) => x !== 'stream' && x !== 'map'))
+          throw new Error(`--load-ways takes stream, map\n${USAGE}`);
+        args.loadWays = list as BenchArgs['loadWays'];
         break;
       }
       case '--help':

@@ -31,6 +31,7 @@ import { measureAll, type RuntimeResult } from './measure';
 import { decodeBytesPerToken, measureBandwidth, rooflineFraction, type Bandwidth } from './roofline';
 import { defaultHeatmapArgs, heatmapTable, measureHeatmap } from './heatmap';
 import { measureNeighbours, neighboursTable } from './neighbours';
+import { loadTable, measureLoad } from './load';
 
 type PerRuntime<T> = Record<Runtime, T | null>;
 
@@ -352,8 +353,12 @@ async function main(): Promise<void> {
   configureOrt({ numThreads: args.threads, logLevel: 'error' });
   // NOTE: only the default folder is (re)written; `--model-dir` names a model made elsewhere, kept as it is
   if (args.modelDir === DEFAULT_MODEL_DIR) ensureBenchModel(args.modelDir);
+  // NOTE: the load section runs in child processes of its own; it needs nothing loaded here
+  const load = args.only.includes('load')
+    ? await measureLoad(args.runtimes, args.threads, args.loadDtypes, args.loadWays)
+    : null;
   const { spec, weights } = await loadModel(folderSource(args.modelDir));
-  const rest = args.only.filter((x) => x !== 'heatmap' && x !== 'neighbours' && x !== 'int8');
+  const rest = args.only.filter((x) => x !== 'heatmap' && x !== 'neighbours' && x !== 'int8' && x !== 'load');
   const results = rest.length ? await measureAll(spec, weights, args) : new Map<Runtime, RuntimeResult>();
   const decodeRan = ['decode', 'q4'].some((x) => args.only.includes(x as Section));
   let bw: Bandwidth | null = null;
@@ -379,6 +384,7 @@ async function main(): Promise<void> {
     heatmap,
     neighbours,
     int8,
+    load,
   };
   log(`done in ${report.wall_s} s`);
   const text = [
@@ -386,6 +392,7 @@ async function main(): Promise<void> {
     heatmap ? heatmapTable(heatmap) : '',
     neighbours ? neighboursTable(neighbours) : '',
     int8 ? int8Table(int8) : '',
+    load ? loadTable(load) : '',
   ].filter(Boolean);
   process.stdout.write(args.json ? `${JSON.stringify(report)}\n` : `${text.join('\n\n')}\n`);
 }

@@ -1,0 +1,200 @@
+// `npm run bench -- --only load`: loading the Qwen2.5-0.5B-shaped LoRA pair (.cache/bench-qwen0.5b +
+// -lora, written by `npx tsx scripts/fixtures/real-shapes.ts`) from cached files to the first answer, each
+// case in a fresh child process so its peak RSS is its own: weights read + graph built, ORT session
+// create, the first answer (33-token prompt, base and finetuned rows, greedy, 8 tokens), peak RSS
+// (getrusage maxrss, what `/usr/bin/time -v` reports) and RSS once the session is open, against the
+// graph's weight bytes. Two ways of loading: `stream` (what the lab does: each tensor read, converted
+// and written into the external data; the embedding, lens head and K/V projections read again after the
+// session, as models.ts keeps them) and `map` (the old path: the whole fp32 WeightMap first, then the graph
+// built from it). `--load-dtypes fp32,int8,q4` (default fp32), `--load-ways stream,map` (default both).
+// Prints numbers, never asserts; progress on stderr. One 0.5B child at a time.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { generate } from '../src/engine/generate';
+import { loadLora } from '../src/engine/lora';
+import { EngineModel } from '../src/engine/model';
+import { configureOrt } from '../src/engine/session';
+import { loadModel, openModel, storeWeights } from '../src/engine/weights';
+import { folderSource } from '../src/hub/folder-files-node';
+import { loadSample, log, type LoadSample, type Runtime } from './lib';
+
+export type LoadWay = 'stream' | 'map';
+export type LoadDtype = 'fp32' | 'int8' | 'q4';
+
+const MODEL = '.cache/bench-qwen0.5b';
+const ADAPTER = '.cache/bench-qwen0.5b-lora';
+const PROMPT = 33;
+const NEW_TOKENS = 8;
+
+export interface LoadFigures {
+  runtime: Runtime;
+  way: LoadWay;
+  dtype: LoadDtype;
+  /** weights read and the graph built (stream: both at once; map: the WeightMap, then the graph), s */
+  buildS: number;
+  /** ORT InferenceSession.create, s */
+  sessionS: number;
+  /** prompt prefill + 8 greedy tokens for the base and the finetuned row (one batch), s */
+  answerS: number;
+  /** from the start to the first answer, s */
+  totalS: number;
+  /** bytes of the graph handed to ORT (weights as built + protobuf) */
+  graphBytes: number;
+  /** peak resident set of the child (getrusage maxrss) */
+  peakRssBytes: number;
+  /** resident set after the first answer */
+  rssAfterBytes: number;
+  /** CPU seconds of the child, user and system */
+  userS: number;
+  systemS: number;
+  load: [LoadSample, LoadSample];
+}
+
+interface ChildArgs {
+  runtime: Runtime;
+  way: LoadWay;
+  dtype: LoadDtype;
+  threads: number;
+}
+
+function promptIds(vocab: number): number[] {
+  return Array.from({ length: PROMPT }, (_, t) => (t * 7919 + 104729 + 11) % vocab);
+}
+
+/** One load in this process (the child). */
+async function loadOnce(a: ChildArgs): Promise<Omit<LoadFigures, 'load'>> {
+  configureOrt({ numThreads: a.threads, logLevel: 'error' });
+  const backend = a.runtime === 'wasm' ? 'wasm' : 'node-cpu';
+  const t0 = performance.now();
+  let tSession = 0;
+  const onStage = (stage: string) => {
+    if (stage === 'session') tSession = performance.now();
+  };
+  let engine: EngineModel;
+  const opts = { backend, dtype: a.dtype, maxPositions: 2048, onStage } as const;
+  if (a.way === 'map') {
+    const loaded = await loadModel(folderSource(MODEL));
+    const lora = await loadLora(folderSource(ADAPTER), loaded.spec);
+    engine = await EngineModel.create(loaded.spec, loaded.weights, { ...opts, lora });
+  } else {
+    const opened = await openModel(folderSource(MODEL));
+    const lora = await loadLora(folderSource(ADAPTER), opened.spec);
+    const weights = storeWeights(opened.spec, opened.store);
+    engine = await EngineModel.create(opened.spec, weights, { ...opts, lora });
+    weights.release();
+    // what models.ts keeps beyond the session
+    const kept = [await weights.read('model.embed_tokens.weight'), await weights.read('model.norm.weight')];
+    for (let l = 0; l < opened.spec.numLayers; l++) {
+      for (const t of ['k_proj', 'v_proj']) {
+        kept.push(await weights.read(`model.layers.${l}.self_attn.${t}.weight`));
+        if (opened.spec.qkvBias) kept.push(await weights.read(`model.layers.${l}.self_attn.${t}.bias`));
+      }
+    }
+    (globalThis as { keptWeights?: unknown }).keptWeights = kept;
+  }
+  const tCreated = performance.now();
+  const ids = promptIds(engine.spec.vocabSize);
+  await generate(engine, {
+    inputIds: [ids, ids],
+    loraScale: [0, 1],
+    maxNewTokens: NEW_TOKENS,
+    stopTokens: [],
+  });
+  const tAnswer = performance.now();
+  const ru = process.resourceUsage();
+  return {
+    runtime: a.runtime,
+    way: a.way,
+    dtype: a.dtype,
+    buildS: (tSession - t0) / 1000,
+    sessionS: (tCreated - tSession) / 1000,
+    answerS: (tAnswer - tCreated) / 1000,
+    totalS: (tAnswer - t0) / 1000,
+    graphBytes: engine.graphBytes,
+    peakRssBytes: ru.maxRSS * 1024,
+    rssAfterBytes: process.memoryUsage().rss,
+    userS: ru.userCPUTime / 1e6,
+    systemS: ru.systemCPUTime / 1e6,
+  };
+}
+
+const SELF = fileURLToPath(import.meta.url);
+
+export async function measureLoad(
+  runtimes: readonly Runtime[],
+  threads: number,
+  dtypes: readonly LoadDtype[],
+  ways: readonly LoadWay[],
+): Promise<LoadFigures[]> {
+  if (!existsSync(`${MODEL}/config.json`) || !existsSync(`${ADAPTER}/adapter_config.json`)) {
+    log(`load: ${MODEL} or ${ADAPTER} missing (npx tsx scripts/fixtures/real-shapes.ts); skipped`);
+    return [];
+  }
+  const out: LoadFigures[] = [];
+  for (const runtime of runtimes) {
+    for (const dtype of dtypes) {
+      for (const way of ways) {
+        const args: ChildArgs = { runtime, way, dtype, threads };
+        log(`load: ${runtime} ${dtype} ${way} (child process)`);
+        const before = loadSample();
+        // NOTE: a fresh process per case: peak RSS is a process's high-water mark
+        const r = spawnSync(
+          process.execPath,
+          [...process.execArgv, SELF, '--load-child', JSON.stringify(args)],
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
+        );
+        const line = r.stdout.trim().split('\n').pop() ?? '';
+        if (r.status !== 0 || !line.startsWith('{')) {
+          log(`load: ${runtime} ${dtype} ${way} failed (exit ${r.status}, signal ${r.signal})`);
+          continue;
+        }
+        const f = {
+          ...(JSON.parse(line) as Omit<LoadFigures, 'load'>),
+          load: [before, loadSample()] as [LoadSample, LoadSample],
+        };
+        log(
+          `load: ${runtime} ${dtype} ${way}: build ${f.buildS.toFixed(1)} s, session ${f.sessionS.toFixed(1)} s, ` +
+            `answer ${f.answerS.toFixed(1)} s; peak RSS ${(f.peakRssBytes / 1e9).toFixed(2)} GB = ` +
+            `${(f.peakRssBytes / f.graphBytes).toFixed(2)}× the graph`,
+        );
+        out.push(f);
+      }
+    }
+  }
+  return out;
+}
+
+const gb = (b: number): string => (b / 1e9).toFixed(2);
+
+export function loadTable(rows: readonly LoadFigures[]): string {
+  const head =
+    '| runtime | dtype | way | build s | session s | answer s | total s | graph GB | peak RSS GB | peak ÷ graph | RSS after GB | CPU user / sys s | load |\n' +
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
+  const body = rows.map(
+    (r) =>
+      `| ${r.runtime} | ${r.dtype} | ${r.way} | ${r.buildS.toFixed(1)} | ${r.sessionS.toFixed(1)} | ${r.answerS.toFixed(1)} | ` +
+      `${r.totalS.toFixed(1)} | ${gb(r.graphBytes)} | ${gb(r.peakRssBytes)} | ${(r.peakRssBytes / r.graphBytes).toFixed(2)} | ` +
+      `${gb(r.rssAfterBytes)} | ${r.userS.toFixed(1)} / ${r.systemS.toFixed(1)} | ${r.load[0].load[0]}–${r.load[1].load[0]} |`,
+  );
+  return [
+    '### Load: Qwen2.5-0.5B-shaped LoRA pair (one session), cached files → first answer',
+    '',
+    head,
+    ...body,
+  ].join('\n');
+}
+
+if (process.argv[2] === '--load-child') {
+  loadOnce(JSON.parse(process.argv[3]) as ChildArgs).then(
+    (f) => {
+      process.stdout.write(`${JSON.stringify(f)}\n`);
+      process.exit(0);
+    },
+    (e: unknown) => {
+      process.stderr.write(`load child failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
