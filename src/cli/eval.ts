@@ -12,7 +12,7 @@ import {
   summaryJson,
   type EvalProgress,
 } from '../lab/eval/evaluate';
-import type { ExperimentSpec } from '../lab/spec/experiment';
+import type { ExperimentSpec, ModelSource } from '../lab/spec/experiment';
 import type { Judge, JudgeScore } from '../lab/eval/judge';
 import { ApiJudge } from '../lab/eval/judge-api';
 import { jsonPost } from '../hub/json-post';
@@ -50,6 +50,19 @@ function positiveInt(flags: Flags, name: string, max: number): number | undefine
   return n;
 }
 
+/**
+ * The source of a model judge that is not one of the spec's models (`--judge model:<source>`), or null:
+ * the memory preflight counts it as one more session.
+ */
+export function judgeSourceArg(spec: ExperimentSpec, flags: Flags): ModelSource | null {
+  const arg = str(flags, 'judge');
+  if (!arg?.startsWith('model:')) return null;
+  const what = arg.slice(6);
+  if (Object.hasOwn(spec.models, what)) return null;
+  const source = parseSourceArg(what, (p) => fs.existsSync(p));
+  return source.kind === 'local' ? { kind: 'local', path: path.resolve(source.path) } : source;
+}
+
 /** The judge a --judge argument names. */
 async function judgeFromArgs(
   lab: Lab,
@@ -71,13 +84,8 @@ async function judgeFromArgs(
     });
   }
   if (arg.startsWith('model:')) {
-    const what = arg.slice(6);
-    if (Object.hasOwn(spec.models, what)) return specModelJudge(lab, spec, what);
-    const source = parseSourceArg(what, (p) => fs.existsSync(p));
-    return sourceModelJudge(
-      lab,
-      source.kind === 'local' ? { kind: 'local', path: path.resolve(source.path) } : source,
-    );
+    const source = judgeSourceArg(spec, flags);
+    return source ? sourceModelJudge(lab, source) : specModelJudge(lab, spec, arg.slice(6));
   }
   if (arg.startsWith('marker:')) {
     const markers = parseMarkers(arg.slice(7));

@@ -6,11 +6,11 @@ import { errorMessage } from '../common/errors';
 import { configureOrt } from '../engine/session';
 import { EngineError } from '../engine/errors';
 import { redactToken } from '../hub/hub-api';
-import { parseSpec, type ExperimentSpec } from '../lab/spec/experiment';
+import { parseSpec, type ExperimentSpec, type ModelSource } from '../lab/spec/experiment';
 import { decodeLink, encodeLink } from '../lab/spec/link';
 import { Lab } from '../lab/run/lab';
 import type { LensResult, RunResult } from '../lab/spec/results';
-import { evalCommand, EvalUsageError, EVAL_USAGE } from './eval';
+import { evalCommand, EvalUsageError, EVAL_USAGE, judgeSourceArg } from './eval';
 import { inspectModel } from './inspect';
 import { preflightMemory } from './preflight';
 import { cacheCommand } from './cache-command';
@@ -126,12 +126,18 @@ function specDir(arg: string | undefined): string {
  * The memory preflight (preflight.ts): every session of the spec planned together from configs and
  * adapter headers, before anything is downloaded; throws when they cannot fit.
  */
-async function checkMemory(args: Args, spec: ExperimentSpec, baseDir: string): Promise<void> {
+async function checkMemory(
+  args: Args,
+  spec: ExperimentSpec,
+  baseDir: string,
+  judge?: ModelSource | null,
+): Promise<void> {
   const backend = flag(args, 'backend') === 'wasm' ? 'wasm' : 'node-cpu';
   const hubOpts = cliHubOptions(args.flags);
   await preflightMemory(spec, {
     resolveSource: (s) => resolveNodeSource(s, baseDir, { ...hubOpts, mode: 'ranges' }),
     backend,
+    ...(judge ? { judge } : {}),
   });
 }
 
@@ -315,7 +321,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'eval': {
         const spec = labSpecArg(args, arg);
-        await checkMemory(args, spec, specDir(arg));
+        await checkMemory(args, spec, specDir(arg), judgeSourceArg(spec, args.flags));
         const lab = makeLab(args, specDir(arg));
         try {
           return await evalCommand(lab, spec, args.flags);

@@ -51,13 +51,14 @@ const adapterBytes = writeSafetensors(
 const sources: Record<string, FileSource> = {
   base: source('base', { 'config.json': JSON.stringify(QWEN05) }),
   ft: source('ft', { 'config.json': JSON.stringify(QWEN05) }),
+  judge: source('judge', { 'config.json': JSON.stringify(QWEN05) }),
   adapter: source('adapter', { 'adapter_model.safetensors': adapterBytes }),
 };
 const resolveSource = (s: ModelSource) =>
   Promise.resolve(sources[s.kind === 'local' ? s.path : 'none'] ?? sources.base);
 const local = (path: string) => ({ kind: 'local' as const, path });
 
-function spec(models: ExperimentSpec['models'], dtype: 'fp32' | 'q4' = 'fp32'): ExperimentSpec {
+function spec(models: ExperimentSpec['models'], dtype: 'fp32' | 'int8' | 'q4' = 'fp32'): ExperimentSpec {
   const d = defaultSpec();
   return { ...d, models, runtime: { ...d.runtime, dtype } };
 }
@@ -93,5 +94,46 @@ describe('preflightMemory', () => {
     expect(plan.estimates.map((e) => e.label)).toEqual(['base + finetuned']);
     expect(await adapterParameters(sources.adapter)).toBe(2 * 32 * 896);
     expect(opened.every((f) => f === 'adapter/adapter_model.safetensors')).toBe(true);
+  });
+
+  it('a model judge from another source is one more session, in fp32 whatever the spec’s dtype', async () => {
+    const models: ExperimentSpec['models'] = {
+      base: { source: local('base'), role: 'base' },
+      finetuned: { source: local('base'), adapter: local('adapter'), role: 'finetuned' },
+    };
+    // fp32: the LoRA pair (one session) fits WASM alone, not with a 0.5B judge beside it; int8 for the
+    // spec's session makes room, and the judge is still counted in fp32
+    await expect(preflightMemory(spec(models), { resolveSource, backend: 'wasm' })).resolves.toMatchObject({
+      ok: true,
+    });
+    const e = await preflightMemory(spec(models), {
+      resolveSource,
+      backend: 'wasm',
+      judge: local('judge'),
+    }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(MemoryPreflightError);
+    expect((e as Error).message).toMatch(/2 sessions \(base \+ finetuned .* \+ judge .*\).*Choose int8/);
+    expect((e as MemoryPreflightError).plan.suggestion).toBe('int8');
+    const withJudge = await preflightMemory(spec(models, 'int8'), {
+      resolveSource,
+      backend: 'wasm',
+      judge: local('judge'),
+    });
+    expect(withJudge.estimates.map((x) => x.label)).toEqual(['base + finetuned', 'judge']);
+    expect(withJudge.estimates[1].estimate.weightsBytes).toBeGreaterThan(
+      3 * withJudge.estimates[0].estimate.weightsBytes,
+    );
+    // the spec's own plain base as the judge, in fp32: the same session, nothing added
+    const plain = spec({
+      base: { source: local('base'), role: 'base' },
+      finetuned: { source: local('ft'), role: 'finetuned' },
+    });
+    const same = await preflightMemory(plain, {
+      resolveSource,
+      backend: 'node-cpu',
+      budgetBytes: 16 * 2 ** 30,
+      judge: local('base'),
+    });
+    expect(same.estimates.map((x) => x.label)).toEqual(['base', 'finetuned']);
   });
 });

@@ -1,8 +1,8 @@
 // The CLI's memory check before a load, as the browser's worker/preflight.ts: every session the spec
 // opens (a base, a full finetune, an adapter riding on its base's session) planned together from the
 // configs and the adapters' safetensors headers alone — on WASM they share one 4 GiB heap, on
-// onnxruntime-node the machine's memory — so a spec that cannot fit is refused with the dtype that
-// would, before any weight is read or downloaded.
+// onnxruntime-node the machine's memory — and a model judge from another source (in fp32), so a spec
+// that cannot fit is refused with the dtype that would, before any weight is read or downloaded.
 // Must never read a base model's weights, nor an adapter's tensors.
 
 import os from 'node:os';
@@ -10,7 +10,7 @@ import { parseConfigDetailed } from '../engine/config';
 import type { FileSource } from '../engine/files';
 import { planSessions, type SessionPlanInput, type SessionsPlanResult } from '../engine/memory';
 import { openSafetensors } from '../engine/safetensors';
-import { specSessions } from '../lab/run/models';
+import { JUDGE_DTYPE, judgeSharesSession, specSessions } from '../lab/run/models';
 import type { ExperimentSpec, ModelSource } from '../lab/spec/experiment';
 
 export class MemoryPreflightError extends Error {
@@ -42,6 +42,8 @@ export interface CliPreflightOptions {
   contextLength?: number;
   /** onnxruntime-node's budget; default the machine's memory */
   budgetBytes?: number;
+  /** a model judge from another source (`eval --judge model:<source>`): one more session, in fp32 */
+  judge?: ModelSource;
 }
 
 /** The spec's sessions planned together; throws MemoryPreflightError when they do not fit. */
@@ -57,6 +59,11 @@ export async function preflightMemory(
       ? await adapterParameters(await opts.resolveSource(s.entry.adapter))
       : 0;
     sessions.push({ label: s.ids.join(' + '), spec: arch, loraParams });
+  }
+  if (opts.judge && !judgeSharesSession(spec, opts.judge)) {
+    const src = await opts.resolveSource(opts.judge);
+    const { spec: arch } = parseConfigDetailed(await src.readJson('config.json'), `${src.id}/config.json`);
+    sessions.push({ label: 'judge', spec: arch, dtype: JUDGE_DTYPE });
   }
   const plan = planSessions(
     sessions,

@@ -276,6 +276,11 @@ export interface SessionPlanInput {
   spec: ArchSpec;
   /** LoRA parameters on top (a finetune given as an adapter shares its base's session) */
   loraParams?: number;
+  /**
+   * a session whose dtype the spec does not choose (a model judge loads fp32): it is counted in this
+   * dtype whatever dtype is planned or suggested for the others
+   */
+  dtype?: WeightDtype;
 }
 
 export interface SessionsPlanResult {
@@ -315,7 +320,7 @@ export function planSessions(
   const estimatesFor = (dtype: WeightDtype) =>
     sessions.map((s) => ({
       label: s.label,
-      estimate: estimateMemory(s.spec, { ...opts, dtype, loraParams: s.loraParams ?? 0 }),
+      estimate: estimateMemory(s.spec, { ...opts, dtype: s.dtype ?? dtype, loraParams: s.loraParams ?? 0 }),
     }));
   const problemsOf = (es: { label: string; estimate: MemoryEstimate }[]): string[] => {
     const total = es.reduce((n, e) => n + e.estimate.totalBytes, 0);

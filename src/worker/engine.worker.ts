@@ -14,7 +14,13 @@ import { clearDownloadCache, resolveBrowserSource } from './hub-sources';
 import { hubToken } from '../hub/token';
 import { DEFAULT_HUB_ENDPOINT } from '../hub/hub-api';
 import { problemOf } from './load-problem';
-import { confirmKey, modelsToCheck, preflightOrThrow, preflightTarget } from './preflight';
+import {
+  confirmKey,
+  modelsToCheck,
+  preflightJudgeOrThrow,
+  preflightOrThrow,
+  preflightTarget,
+} from './preflight';
 import { parseSpec, type ExperimentSpec, type ModelEntry, type ModelSource } from '../lab/spec/experiment';
 import { Lab } from '../lab/run/lab';
 import { exportPlanFromLab } from '../lab/export/resolve';
@@ -386,7 +392,15 @@ const handlers: RequestHandlers<AbortSignal> = {
 
 async function evalContext(req: { spec: SpecJson }, signal: AbortSignal): Promise<EvalHandlerContext> {
   const spec = specOf(req.spec);
-  return { lab: await labReady(spec), spec, post, signal };
+  const checkJudge = async (source: ModelSource) => {
+    probe ??= await probeHere();
+    await preflightJudgeOrThrow(spec, source, {
+      resolveSource: (s) => resolveSource(s, false),
+      target: preflightTarget(spec.runtime.device, probe, wasmHeapBytes),
+      confirmed,
+    });
+  };
+  return { lab: await labReady(spec), spec, post, signal, checkJudge };
 }
 
 /** Runs the handler of `type` (K ties the request to its handler and its response). */

@@ -12,7 +12,7 @@ import {
   type EvalRow,
   type EvalStore,
 } from '../lab/eval/eval-table';
-import type { ExperimentSpec } from '../lab/spec/experiment';
+import type { ExperimentSpec, ModelSource } from '../lab/spec/experiment';
 import type { Judge } from '../lab/eval/judge';
 import { ApiJudge } from '../lab/eval/judge-api';
 import { jsonPost } from '../hub/json-post';
@@ -51,6 +51,11 @@ export interface EvalHandlerContext {
   signal: AbortSignal;
   /** default: IndexedDB when the environment has it, else memory for the worker's lifetime */
   store?: EvalStore;
+  /**
+   * the memory check for a judge from another source, before its weights download (the worker's
+   * preflightJudgeOrThrow: the spec's sessions and the judge together); throws when it cannot fit
+   */
+  checkJudge?: (source: ModelSource) => Promise<void>;
 }
 
 let defaultStore: EvalStore | null = null;
@@ -78,11 +83,13 @@ function judgeIdentity(spec: ExperimentSpec, j: EvalJudgeRequest): { id: string;
   }
 }
 
-async function makeJudge(lab: Lab, spec: ExperimentSpec, j: EvalJudgeRequest): Promise<Judge> {
+async function makeJudge(ctx: EvalHandlerContext, j: EvalJudgeRequest): Promise<Judge> {
+  const { lab, spec } = ctx;
   switch (j.kind) {
     case 'model':
       return specModelJudge(lab, spec, j.model);
     case 'model-source':
+      await ctx.checkJudge?.(j.source);
       return sourceModelJudge(lab, j.source);
     case 'api':
       return new ApiJudge({
@@ -131,7 +138,7 @@ export const evalHandlers: Pick<RequestHandlers<EvalHandlerContext>, EvalType> =
     const { store, key } = keptRows(req, ctx);
     const plan = planEvaluation(spec, req.samples);
     if (req.fresh) await store.clear(key);
-    const judge = await makeJudge(ctx.lab, spec, req.judge);
+    const judge = await makeJudge(ctx, req.judge);
     const rows = new Map<string, EvalRow>();
     const rowId = (r: EvalRow) => `${r.condition}\u0000${r.set}\u0000${r.question}\u0000${r.sample}`;
     for (const r of await store.load(key)) rows.set(rowId(r), r);

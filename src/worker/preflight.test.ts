@@ -7,7 +7,13 @@ import { memoryDownloadCache, type DownloadCache } from '../hub/download-cache';
 import { defaultSpec, type ExperimentSpec, type ModelEntry } from '../lab/spec/experiment';
 import { resolveBrowserSource } from './hub-sources';
 import { problemOf } from './load-problem';
-import { confirmKey, modelsToCheck, preflightOrThrow, preflightTarget } from './preflight';
+import {
+  confirmKey,
+  modelsToCheck,
+  preflightJudgeOrThrow,
+  preflightOrThrow,
+  preflightTarget,
+} from './preflight';
 
 let server: HubTestServer;
 let cache: DownloadCache;
@@ -113,6 +119,7 @@ describe('preflightOrThrow', () => {
   it('the embedded demo needs no preflight; the target follows the device and the probe', () => {
     expect(modelsToCheck(defaultSpec())).toEqual({});
     expect(preflightTarget('wasm', null)).toEqual({ backend: 'wasm' });
+    expect(preflightTarget('auto', null, 2 ** 30)).toEqual({ backend: 'wasm', heapBytes: 2 ** 30 });
     expect(preflightTarget('auto', { kind: 'wasm', shaderF16: false })).toEqual({ backend: 'wasm' });
     expect(
       preflightTarget('auto', {
@@ -154,5 +161,54 @@ describe('preflightOrThrow: every session in one WASM heap', () => {
     expect(problemOf(e)).toMatchObject({ kind: 'memory', model: 'base, finetuned', suggestion: 'int8' });
     expect((e as Error).message).toMatch(/2 sessions .*heap, which they share/);
     await preflightOrThrow(specWith(spec.models, 'q4'), o);
+  });
+
+  it('a separate model judge counts as one more session (fp32), the spec’s own plain model as none', async () => {
+    const { memorySource } = await import('../engine/files');
+    const config = JSON.stringify({
+      architectures: ['Qwen2ForCausalLM'],
+      model_type: 'qwen2',
+      hidden_size: 896,
+      intermediate_size: 4864,
+      num_hidden_layers: 24,
+      num_attention_heads: 14,
+      num_key_value_heads: 2,
+      vocab_size: 151936,
+      tie_word_embeddings: true,
+      max_position_embeddings: 32768,
+    });
+    const local = (path: string) => ({ kind: 'local' as const, path });
+    const read: string[] = [];
+    const o = {
+      ...opts(),
+      resolveSource: (s: { kind: string; path?: string }) => {
+        read.push(s.path ?? '?');
+        return Promise.resolve(memorySource({ 'config.json': config }, s.path ?? 'x'));
+      },
+    };
+    // a full pair in q4 fits one heap; a 0.5B judge in fp32 beside it too (≈ 2 GiB + 2 × 0.4 GiB)…
+    const q4 = specWith(
+      {
+        base: { source: local('base'), role: 'base' },
+        finetuned: { source: local('ft'), role: 'finetuned' },
+      },
+      'q4',
+    );
+    await preflightJudgeOrThrow(q4, local('judge'), o);
+    expect(read).toContain('judge');
+    // …but not beside the same pair in fp32 (each fits alone): refused, naming the judge
+    const fp32 = specWith(q4.models, 'fp32');
+    const e = await thrown(preflightJudgeOrThrow(fp32, local('judge'), o));
+    expect(problemOf(e)).toMatchObject({ kind: 'memory' });
+    expect((e as Error).message).toMatch(/3 sessions \(base .* \+ finetuned .* \+ judge .*\)/);
+    // the spec's own base as the judge, in fp32, is the same session: no check, nothing read
+    read.length = 0;
+    await preflightJudgeOrThrow(
+      specWith({ base: fp32.models.base, finetuned: fp32.models.base }),
+      local('base'),
+      o,
+    );
+    await preflightJudgeOrThrow(fp32, { kind: 'demo', name: 'demo-base' }, o);
+    expect(read).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@
 // Must never read a base model's weights, and never hold tokens.
 import { isHubError } from '../hub/hub-api';
 import { planSessions, WEBGPU_DEFAULT_LIMITS, type SessionPlanInput } from '../engine/memory';
-import { specSessions } from '../lab/run/models';
+import { JUDGE_DTYPE, judgeSharesSession, specSessions } from '../lab/run/models';
 import type { FileSource } from '../engine/files';
 import type { ExperimentSpec, ModelSource } from '../lab/spec/experiment';
 import { preflightSpec, type ModelPreflight, type PreflightOptions } from './adapter-preflight';
@@ -56,18 +56,14 @@ export interface WorkerPreflightOptions {
 }
 
 /**
- * Throws when a model cannot be loaded as the spec asks: the original Hub error (so a 401 keeps its
- * reason), a LoadProblemError for a base to confirm or a dtype that does not fit, else an Error that
- * names the model. Resolves when every model may be downloaded.
- */
-/**
  * All of the spec's sessions at once (WASM: one 4 GiB heap): each model passed alone, but a base, a full
- * finetune and a model judge add up. Throws a memory LoadProblemError naming the dtype that fits.
+ * finetune and a model judge (`extra`) add up. Throws a memory LoadProblemError naming the dtype that fits.
  */
 function checkSessionsFit(
   spec: ExperimentSpec,
   results: readonly ModelPreflight[],
   opts: WorkerPreflightOptions,
+  extra: readonly SessionPlanInput[] = [],
 ): void {
   const byId = new Map(results.map((r) => [r.id, r]));
   const sessions: SessionPlanInput[] = [];
@@ -77,6 +73,7 @@ function checkSessionsFit(
     if (!r?.arch) continue;
     sessions.push({ label: s.ids.join(' + '), spec: r.arch, loraParams: r.loraParams });
   }
+  sessions.push(...extra);
   if (sessions.length < 2) return;
   const plan = planSessions(
     sessions,
@@ -94,6 +91,11 @@ function checkSessionsFit(
   });
 }
 
+/**
+ * Throws when a model cannot be loaded as the spec asks: the original Hub error (so a 401 keeps its
+ * reason), a LoadProblemError for a base to confirm or a dtype that does not fit, else an Error that
+ * names the model. Resolves when every model may be downloaded.
+ */
 export async function preflightOrThrow(spec: ExperimentSpec, opts: WorkerPreflightOptions): Promise<void> {
   const models = modelsToCheck(spec);
   if (Object.keys(models).length === 0) return;
@@ -131,4 +133,44 @@ export async function preflightOrThrow(spec: ExperimentSpec, opts: WorkerPreflig
       });
     }
   }
+}
+
+/**
+ * Before a model judge from another source (the Evaluation panel's separate judge) downloads its
+ * weights: its config fits the backend alone in fp32, and the spec's sessions and the judge fit
+ * together (WASM: one heap). A judge the spec already opens, or the embedded demo, costs nothing here.
+ * Throws like preflightOrThrow (a memory problem names the judge; its suggestion is for the spec's
+ * dtype, the judge stays fp32).
+ */
+export async function preflightJudgeOrThrow(
+  spec: ExperimentSpec,
+  source: ModelSource,
+  opts: WorkerPreflightOptions,
+): Promise<void> {
+  if (source.kind === 'demo' || judgeSharesSession(spec, source)) return;
+  const judgeSpec: ExperimentSpec = {
+    ...spec,
+    models: { judge: { source } },
+    runtime: { ...spec.runtime, dtype: JUDGE_DTYPE },
+  };
+  const [judge] = await preflightSpec(judgeSpec, {
+    resolveSource: opts.resolveSource,
+    target: opts.target,
+    contextLength: opts.contextLength ?? 1024,
+  });
+  if (judge.failure) {
+    if (isHubError(judge.failure)) throw judge.failure;
+    throw new Error(`judge: ${judge.errors.join('; ')}`);
+  }
+  if (judge.memory && !judge.memory.ok)
+    throw new Error(`judge: ${judge.memory.message ?? 'does not fit in memory'}`);
+  if (!judge.arch) return;
+  const models = modelsToCheck(spec);
+  const results = Object.keys(models).length
+    ? await preflightSpec(
+        { ...spec, models },
+        { resolveSource: opts.resolveSource, contextLength: opts.contextLength ?? 1024 },
+      )
+    : [];
+  checkSessionsFit(spec, results, opts, [{ label: 'judge', spec: judge.arch, dtype: JUDGE_DTYPE }]);
 }

@@ -3,7 +3,7 @@
 // the worker. It must never load a model the lab's registry does not cache, and never touch the DOM.
 import type { ExperimentSpec, ModelSource } from '../spec/experiment';
 import { ModelJudge } from './judge';
-import { sourceKey } from '../run/models';
+import { JUDGE_DTYPE, sourceKey } from '../run/models';
 import { baseModelId, type Lab } from '../run/lab';
 
 function specEntry(spec: ExperimentSpec, modelId?: string) {
@@ -51,7 +51,7 @@ export async function sourceModelJudge(lab: Lab, source: ModelSource): Promise<M
     version: 1,
     name: 'judge',
     models: { base: entry, finetuned: entry },
-    runtime: { device: 'auto', dtype: 'fp32' },
+    runtime: { device: 'auto', dtype: JUDGE_DTYPE },
     conversation: { system: null, user: '', templateArgs: {} },
     conditions: [{ id: 'judge', label: 'judge', model: 'base' }],
     generation: { maxNewTokens: 1, temperature: 0, seed: 0 },

@@ -82,6 +82,19 @@ export function sourceKey(s: ModelSource): string {
 const entryKey = (e: ModelEntry) =>
   e.adapter ? `${sourceKey(e.source)}+${sourceKey(e.adapter)}` : sourceKey(e.source);
 
+/** The dtype a model judge loads in (judge-setup.ts sourceModelJudge): fp32, whatever the spec's. */
+export const JUDGE_DTYPE: WeightDtype = 'fp32';
+
+/**
+ * Whether a model judge loaded from `source` (plain, in JUDGE_DTYPE) is a session the spec already
+ * opens (the registry's cache key: the entry and its dtype), so that it costs no memory of its own.
+ */
+export function judgeSharesSession(spec: ExperimentSpec, source: ModelSource): boolean {
+  if (spec.runtime.dtype !== JUDGE_DTYPE) return false;
+  const key = entryKey({ source });
+  return specSessions(spec).some((s) => entryKey(s.entry) === key);
+}
+
 /**
  * The sessions `ModelRegistry.handles` opens for a spec, by the same rule: a base that another entry
  * finetunes with an adapter rides on that adapter's session (dose 0). Each with the ids it serves.
