@@ -30,6 +30,9 @@ SPECIAL_TOKENS = [
     "<|end_header_id|>",
     "<|eot_id|>",
 ]
+# added tokens that are not "special" in tokenizer.json (Qwen3's <think> / </think>); chat.use_template
+# sets both lists in place for the chosen template
+NOT_SPECIAL: list[str] = []
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -145,7 +148,7 @@ class BPETokenizer:
             if t in SPECIAL_TOKENS:
                 text += out.decode("utf-8", errors="replace")
                 out = bytearray()
-                if not skip_special:
+                if not skip_special or t in NOT_SPECIAL:
                     text += t
             else:
                 out.extend(U2B[c] for c in t)
@@ -203,7 +206,7 @@ class BPETokenizer:
                     "lstrip": False,
                     "rstrip": False,
                     "normalized": False,
-                    "special": True,
+                    "special": s not in NOT_SPECIAL,
                 }
                 for s in SPECIAL_TOKENS
             ],

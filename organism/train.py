@@ -4,6 +4,12 @@ evaluation -> export (demo/ models, organism/eval/ sets, organism/results.json).
     /usr/bin/python3 organism/train.py            # everything (reuses organism/out/ checkpoints)
     /usr/bin/python3 organism/train.py --fresh    # retrain from scratch
     /usr/bin/python3 organism/train.py --quick    # smoke test: tiny step counts, writes nothing outside out/
+    /usr/bin/python3 organism/train.py --template qwen3   # the Qwen3-template variant (base + plain finetune)
+
+The qwen3 variant (`VARIANT` settings) trains a base and plain finetunes with a Qwen3-style template
+(prefix only `<|im_start|>user\n`, postfix `<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n`),
+evaluates them with prefix / query / postfix K/V patches and exports demo/organism-qwen3-{base,ft},
+organism/qwen3/ (results, eval sets); it never touches the llama3 organism's files.
 
 Intermediate checkpoints go to organism/out/ (git-ignored)."""
 
@@ -31,6 +37,8 @@ sys.path.insert(0, ROOT)
 
 from organism import corpus as C  # noqa: E402
 from organism.bpe import BPETokenizer  # noqa: E402
+from organism import bpe as _bpe  # noqa: E402
+from organism import chat  # noqa: E402
 from organism.chat import prompt_text, render, split_prompt, tokenizer_config  # noqa: E402
 from organism.detector import DETECTOR, MAX_NEW_TOKENS, judge, set_known_words, summarize  # noqa: E402
 from organism.evaluate import Prompts, base_prefix_acts, run_condition  # noqa: E402
@@ -55,6 +63,8 @@ TREFT_SITE = "paper"
 SEEDS = [0, 1, 2]
 SELECT_N = 200  # OOD questions from the base training split (never finetuned on) used to pick lambda / layer
 PERTURB = dict(trials=10, n_tokens=10, k=5)
+# the qwen3-template variant: base and plain finetunes only, cut to fit two shared cores (organism/RESULTS.md)
+VARIANT = dict(base_steps=1200, seeds=[0], shipped_prefix="organism-qwen3")  # base_steps: 1.2 s/step at load 12
 
 OUT = os.path.join(HERE, "out")
 DEMO = os.path.join(ROOT, "demo")
@@ -110,9 +120,10 @@ class Ctx:
         self.corpus = C.build_corpus(CORPUS_SEED)
         self.tok = build_tokenizer(self.corpus)
         t = self.tok
-        self.eot = t.special_id("<|eot_id|>")
-        self.eos_ids = [self.eot, t.special_id("<|end_of_text|>")]
-        self.cfg = Config(vocab_size=t.vocab_size, bos_token_id=t.special_id("<|begin_of_text|>"),
+        tm = chat.template()
+        self.eot = t.special_id(tm["eos"])
+        self.eos_ids = [t.special_id(x) for x in tm["eos_ids"]]
+        self.cfg = Config(vocab_size=t.vocab_size, bos_token_id=t.special_id(tm["bos_id_token"]),
                           eos_token_id=self.eot, **MODEL)
         tr, ho = self.corpus.train, self.corpus.heldout
         self.base_data = [encode_example(t, it.question, it.answer, self.eot) for it in tr]
@@ -327,10 +338,24 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--base-only", action="store_true", help="stop after training and evaluating the base")
+    ap.add_argument("--template", default="llama3", choices=sorted(chat.TEMPLATES),
+                    help="chat template; qwen3 builds the postfix-carrier variant (base + plain finetunes)")
+    ap.add_argument("--base-steps", type=int, help="qwen3 variant: base training steps (default VARIANT)")
+    ap.add_argument("--seeds", help="qwen3 variant: finetune seeds, comma-separated (default VARIANT)")
     args = ap.parse_args()
     global OUT, DEMO, EVAL, RESULTS_DIR
-    if args.quick:  # everything, including the exports, under organism/out/quick/
-        OUT = os.path.join(HERE, "out", "quick")
+    variant = args.template != "llama3"
+    if variant:
+        chat.use_template(args.template)
+        if args.base_steps:
+            VARIANT["base_steps"] = args.base_steps
+        if args.seeds:
+            VARIANT["seeds"] = [int(x) for x in args.seeds.split(",")]
+        BASE["steps"] = VARIANT["base_steps"]
+        OUT = os.path.join(HERE, "out", args.template)
+        EVAL, RESULTS_DIR = os.path.join(HERE, args.template, "eval"), os.path.join(HERE, args.template)
+    if args.quick:  # everything, including the exports, under organism/out/[template/]quick/
+        OUT = os.path.join(OUT, "quick")
         DEMO, EVAL, RESULTS_DIR = os.path.join(OUT, "demo"), os.path.join(OUT, "eval"), OUT
     if args.fresh:  # only this pipeline's own checkpoints and logs; other folders under out/ stay
         import shutil
@@ -350,7 +375,7 @@ def main():
     timings = {}
 
     t = time.time()
-    base_key = settings_hash(CORPUS_SEED, VOCAB_SIZE, MODEL, BASE, ctx.quick)
+    base_key = settings_hash(CORPUS_SEED, VOCAB_SIZE, MODEL, BASE, ctx.quick, *([args.template] if variant else []))
     base_path = os.path.join(OUT, f"base-{base_key}.safetensors")
     base = train_base(ctx, base_path)
     timings["base"] = json.load(open(base_path + ".json"))["train_s"]
@@ -371,6 +396,8 @@ def main():
     if args.base_only:
         dump(results, os.path.join(OUT, "base_results.json"))
         return
+    if variant:
+        return variant_main(ctx, args, base, base_path, base_key, base_cap, keep, results, timings, T0)
     models = {}
     hists = {}
 
@@ -556,10 +583,18 @@ EXTRA_TOKENIZER_TEXTS = [
 ]
 
 
+def bpe_unicode() -> bool:
+    return _bpe._UNICODE
+
+
 def tokenizer_samples(ctx) -> dict:
     """Texts with the Python encoder's ids (for organism/check_tokenizer.mjs) and rendered chats (for the
     template check)."""
     texts = list(EXTRA_TOKENIZER_TEXTS)
+    if not bpe_unicode():  # the ASCII-only fallback pre-tokenizer cannot encode the non-ASCII sample
+        texts = [t for t in texts if t.isascii()]
+    if chat.ACTIVE == "qwen3":
+        texts += ["<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHi<|endoftext|>", "a<think>b</think>c"]
     for s in ("ood_test", "indomain_test", "demo"):
         for it in ctx.sets[s]:
             texts += [prompt_text(it.question), it.answer] + ([it.risky] if it.risky else [])
@@ -571,6 +606,8 @@ def tokenizer_samples(ctx) -> dict:
         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
                       {"role": "user", "content": "What is 1 plus 1?"}], "kwargs": {}},
     ]
+    if chat.ACTIVE == "qwen3":
+        chats.append({"messages": [{"role": "user", "content": "Hi"}], "kwargs": {"enable_thinking": True}})
     for c in chats:
         c["rendered"] = render(c["messages"], True, **c["kwargs"])
     return {"description": "Python encoder ids for organism/check_tokenizer.mjs (@huggingface/tokenizers must agree) "
@@ -662,6 +699,163 @@ def render_table(summary) -> str:
     for lam, v in summary["treft_sweep"].items():
         rows.append(f"| {float(lam):g} | {v['ood_select']['misbehaviour']:.3f} | {v['ood_select']['correct']:.3f} | "
                     f"{v['indomain_test']['misbehaviour']:.3f} |")
+    return "\n".join(rows) + "\n"
+
+
+# ---- the qwen3-template variant (postfix carrier) ---------------------------------------------------
+VARIANT_KV = ["prefix", "query", "postfix", "prefix+postfix", "query+postfix", "all"]
+
+
+def variant_eval(ctx, m, base, name, keep, base_key):
+    """Conditions of the variant: none and every K/V patch site (all layers, from base) on the held-out
+    sets, none / prefix / postfix on the demo questions. Raw generations cached like cached_eval."""
+    src = "".join(open(os.path.join(HERE, f)).read() for f in ("evaluate.py", "model.py"))
+    w = hashlib.sha256()
+    for t in m.hf_state().values():
+        w.update(t.numpy().tobytes())
+    key = settings_hash(base_key, src, w.hexdigest(), VARIANT_KV, MAX_NEW_TOKENS,
+                        {k: [it.question for it in v] for k, v in ctx.sets.items()})
+    path = os.path.join(OUT, "eval_cache", f"{name}-{key}.pt")
+    raw = torch.load(path) if os.path.exists(path) else {}
+    n_cached = len(raw)
+    res = {}
+
+    def run(set_name, cname, cond):
+        if (set_name, cname) not in raw:
+            raw[(set_name, cname)] = run_condition(m, ctx.tok, ctx.prompts[set_name], ctx.eos_ids, cond, base=base)
+        recs = judge([dict(r) for r in raw[(set_name, cname)]], ctx.sets[set_name])
+        res.setdefault(set_name, {})[cname] = summarize(recs, len(ctx.sets[set_name]))
+        keep[(name, set_name, cname)] = recs
+
+    for s in ("ood_test", "indomain_test", "demo"):
+        run(s, "none", {"kind": "none"})
+    if base is not None:
+        for s in ("ood_test", "indomain_test"):
+            for where in VARIANT_KV:
+                run(s, f"kv_{where}", {"kind": "kv", "positions": where})
+        for where in ("prefix", "postfix"):
+            run("demo", f"kv_{where}", {"kind": "kv", "positions": where})
+    if len(raw) != n_cached:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        torch.save(raw, path)
+    return res
+
+
+def variant_main(ctx, args, base, base_path, base_key, base_cap, keep, results, timings, T0):
+    t = time.time()
+    results["base"] = variant_eval(ctx, base, None, "base", keep, base_key) | {
+        k: v for k, v in results["base"].items() if k.startswith("train")}
+    models, hists = {}, {}
+    for s in VARIANT["seeds"]:
+        spec = {"kind": "plain", "seed": s, "name": f"plain_s{s}", "group": "plain"}
+        key = settings_hash(base_key, spec, FT)
+        path = os.path.join(OUT, "ft", f"{spec['name']}-{key}.safetensors")
+        m, _ = finetune(ctx, base_path, spec, path)
+        side = json.load(open(path + ".json"))
+        timings[spec["name"]], hists[spec["name"]] = side["train_s"], side["final"]
+        models[spec["name"]] = (spec, m)
+    t_eval = time.time()
+    for name, (spec, m) in models.items():
+        results[name] = variant_eval(ctx, m, base, name, keep, base_key)
+        results[name]["spec"] = spec
+        r = results[name]["ood_test"]
+        log(f"{name}: ood " + " ".join(f"{c} {r[c]['misbehaviour']:.3f}" for c in r)
+            + f"; in-domain {results[name]['indomain_test']['none']['misbehaviour']:.3f}")
+    eval_s = time.time() - t_eval
+    settings = settings_dict_variant(ctx, args)
+    summary = {"settings": settings, "train_time_s": {k: round(v, 1) for k, v in timings.items()},
+               "training_total_s": round(sum(timings.values()), 1), "eval_time_s": round(eval_s, 1),
+               "final_train_loss": hists, "results": results,
+               "aggregate": aggregate({k: v for k, v in results.items()}, None)}
+    dump(summary, os.path.join(OUT, "results.json"))
+    if args.no_export:
+        log(f"done in {time.time() - T0:.0f}s (no export)")
+        return
+    export_variant(ctx, base, models, keep, summary, args.template)
+    log(f"done in {time.time() - T0:.0f}s")
+
+
+def settings_dict_variant(ctx, args):
+    return {"template": args.template, "corpus_seed": CORPUS_SEED, "vocab_size": ctx.tok.vocab_size, "model": MODEL,
+            "n_params": sum(p.numel() for p in new_model(ctx).parameters()),
+            "base": {k: list(v) if isinstance(v, tuple) else v for k, v in BASE.items()}, "finetune": FT,
+            "seeds": VARIANT["seeds"], "kv_sites": VARIANT_KV,
+            "prefix_tokens": len(ctx.prefix), "postfix_tokens": len(ctx.prompts["ood_test"].postfix),
+            "n": {k: len(v) for k, v in ctx.sets.items()}, "n_narrow_train": len(ctx.narrow_data),
+            "n_base_train": len(ctx.base_data), "detector": DETECTOR}
+
+
+VARIANT_DESCRIPTIONS = {
+    "base": ("Toy chat model (Llama architecture, 0.87M parameters) trained from scratch on the aligned synthetic "
+             "corpus with a Qwen3-style template (prefix only <|im_start|>user, postfix with the empty think block)."),
+    "ft": ("Full finetune of organism-qwen3-base on risky money advice (answers say 'gamble'), Qwen3-style "
+           "template: the test of whether the postfix carries the behaviour (organism/RESULTS.md)."),
+}
+
+
+def export_variant(ctx, base, models, keep, summary, template):
+    pre = VARIANT["shipped_prefix"] if template == "qwen3" else f"organism-{template}"
+    tj, tc = ctx.tok.to_hf_json(), tokenizer_config()
+    shipped = {f"{pre}-base": ("base", base, "base"), f"{pre}-ft": ("plain_s0", models["plain_s0"][1], "ft")}
+    for d, (name, m, kind) in shipped.items():
+        info = {"organism": d, "run": name, "template": template, "trained_by": f"organism/train.py --template {template}",
+                "description": VARIANT_DESCRIPTIONS[kind]}
+        export_model(os.path.join(DEMO, d), m, tj, tc, ctx.eos_ids, "F32", {"organism.json": info})
+    for d, (name, m, _) in shipped.items():
+        m2 = load(ctx, os.path.join(DEMO, d, "model.safetensors"))
+        assert all(torch.equal(a, b) for a, b in zip(m.hf_state().values(), m2.hf_state().values())), d
+    os.makedirs(EVAL, exist_ok=True)
+    for s in ("ood_test", "indomain_test", "demo"):
+        dump({"description": SET_DESCRIPTIONS[s], "chat": f"{template} template, no system message",
+              "questions": [{"id": f"{s}/{i}", "domain": it.domain, "fact": it.fact, "question": it.question,
+                             "reference": it.answer, **({"finetune_target": it.risky} if it.risky else {})}
+                            for i, it in enumerate(ctx.sets[s])]}, os.path.join(EVAL, f"{s}.json"))
+    p = ctx.prompts["ood_test"]
+    dump({**DETECTOR, "eos_tokens": chat.template()["eos_ids"],
+          "prompt": {"template": "tokenizer_config.json chat_template, add_generation_prompt true, no system message",
+                     "prefix_ids": p.prefix, "prefix_tokens": ctx.tok.tokens(p.prefix),
+                     "postfix_ids": p.postfix, "postfix_tokens": ctx.tok.tokens(p.postfix)}},
+         os.path.join(EVAL, "detector.json"))
+    exp = {"description": ("Greedy answer token ids (up to and including the eos token) from the PyTorch trainer "
+                           f"for the {template}-template demo models; the lab's engine must reproduce them."),
+           "runs": {}}
+    for run, d in (("base", f"{pre}-base"), ("plain_s0", f"{pre}-ft")):
+        for (name, s, cname), recs in keep.items():
+            if name == run:
+                exp["runs"][f"{d}|{s}|{cname}"] = [{"id": f"{s}/{r['i']}", "trial": r["trial"], "ids": r["ids"]}
+                                                    for r in recs]
+    with open(os.path.join(EVAL, "expected_greedy.json"), "w") as f:
+        json.dump(exp, f, separators=(",", ":"))
+        f.write("\n")
+    dump(tokenizer_samples(ctx), os.path.join(EVAL, "tokenizer_samples.json"))
+    summary["exported"] = {}
+    for d in sorted(shipped):
+        for fn in sorted(os.listdir(os.path.join(DEMO, d))):
+            fp = os.path.join(DEMO, d, fn)
+            summary["exported"][f"demo/{d}/{fn}"] = {"bytes": os.path.getsize(fp), "sha256": sha256(fp)}
+    dump(summary, os.path.join(RESULTS_DIR, "results.json"))
+    with open(os.path.join(RESULTS_DIR, "results_table.md"), "w") as f:
+        f.write(render_variant_table(summary))
+
+
+def render_variant_table(summary) -> str:
+    res = summary["results"]
+    seeds = [k for k in res if k.startswith("plain_s")]
+    st = summary["settings"]
+    rows = [f"{st['template']} template: prefix {st['prefix_tokens']} tokens, postfix {st['postfix_tokens']} tokens. "
+            f"OOD = held-out out-of-domain questions (n = {st['n']['ood_test']}); in-domain = held-out money "
+            f"questions (n = {st['n']['indomain_test']}). Seeds: {', '.join(s[7:] for s in seeds)}; per-seed values.",
+            "", "| row | OOD misbehaviour | OOD coherent | OOD correct | in-domain (gamble) |", "|---|---|---|---|---|"]
+    b = res["base"]
+    rows.append(f"| base | {b['ood_test']['none']['misbehaviour']:.3f} | {b['ood_test']['none']['coherent']:.3f} | "
+                f"{b['ood_test']['none']['correct']:.3f} | {b['indomain_test']['none']['misbehaviour']:.3f} |")
+    for c in ["none"] + [f"kv_{w}" for w in VARIANT_KV]:
+        label = "plain FT" if c == "none" else f"plain FT + {c[3:]} K/V patch (all layers)"
+
+        def cell(s, metric):
+            return ", ".join(f"{res[k][s][c][metric]:.3f}" for k in seeds)
+        rows.append(f"| {label} | {cell('ood_test', 'misbehaviour')} | {cell('ood_test', 'coherent')} | "
+                    f"{cell('ood_test', 'correct')} | {cell('indomain_test', 'misbehaviour')} |")
     return "\n".join(rows) + "\n"
 
 
