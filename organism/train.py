@@ -64,7 +64,10 @@ SEEDS = [0, 1, 2]
 SELECT_N = 200  # OOD questions from the base training split (never finetuned on) used to pick lambda / layer
 PERTURB = dict(trials=10, n_tokens=10, k=5)
 # the qwen3-template variant: base and plain finetunes only, cut to fit two shared cores (organism/RESULTS.md)
-VARIANT = dict(base_steps=1200, seeds=[0], shipped_prefix="organism-qwen3")  # base_steps: 1.2 s/step at load 12
+# base_steps: 1200 (not 2000) to fit two shared cores: 0.6-1.2 s/step at load 5-12
+VARIANT = dict(base_steps=1200, seeds=[0, 1, 2], shipped_prefix="organism-qwen3",
+               # tried, not shipped: a stronger finetune (lr 1e-3 instead of 3e-4), does it spread through the postfix?
+               extra=[{"kind": "plain", "seed": 0, "lr": 1e-3, "name": "plain_lr1e-3_s0", "group": "plain_lr1e-3"}])
 
 OUT = os.path.join(HERE, "out")
 DEMO = os.path.join(ROOT, "demo")
@@ -488,7 +491,7 @@ def aggregate(results, lam_best):
         k = r["spec"]["group"]
         if k == "treft" and r["spec"]["lam"] != lam_best:
             continue
-        groups[k].append(r)
+        groups.setdefault(k, []).append(r)
     agg = {}
     for k, rs in groups.items():
         if not rs:
@@ -746,8 +749,8 @@ def variant_main(ctx, args, base, base_path, base_key, base_cap, keep, results, 
     results["base"] = variant_eval(ctx, base, None, "base", keep, base_key) | {
         k: v for k, v in results["base"].items() if k.startswith("train")}
     models, hists = {}, {}
-    for s in VARIANT["seeds"]:
-        spec = {"kind": "plain", "seed": s, "name": f"plain_s{s}", "group": "plain"}
+    specs = [{"kind": "plain", "seed": s, "name": f"plain_s{s}", "group": "plain"} for s in VARIANT["seeds"]]
+    for spec in specs + [dict(x) for x in VARIANT["extra"]]:
         key = settings_hash(base_key, spec, FT)
         path = os.path.join(OUT, "ft", f"{spec['name']}-{key}.safetensors")
         m, _ = finetune(ctx, base_path, spec, path)
@@ -779,7 +782,7 @@ def settings_dict_variant(ctx, args):
     return {"template": args.template, "corpus_seed": CORPUS_SEED, "vocab_size": ctx.tok.vocab_size, "model": MODEL,
             "n_params": sum(p.numel() for p in new_model(ctx).parameters()),
             "base": {k: list(v) if isinstance(v, tuple) else v for k, v in BASE.items()}, "finetune": FT,
-            "seeds": VARIANT["seeds"], "kv_sites": VARIANT_KV,
+            "seeds": VARIANT["seeds"], "extra_runs": VARIANT["extra"], "kv_sites": VARIANT_KV,
             "prefix_tokens": len(ctx.prefix), "postfix_tokens": len(ctx.prompts["ood_test"].postfix),
             "n": {k: len(v) for k, v in ctx.sets.items()}, "n_narrow_train": len(ctx.narrow_data),
             "n_base_train": len(ctx.base_data), "detector": DETECTOR}
@@ -840,22 +843,27 @@ def export_variant(ctx, base, models, keep, summary, template):
 
 def render_variant_table(summary) -> str:
     res = summary["results"]
-    seeds = [k for k in res if k.startswith("plain_s")]
+    runs = [k for k in res if k != "base"]
+    seeds = [k for k in runs if res[k]["spec"]["group"] == "plain"]
     st = summary["settings"]
+    conds = ["none"] + [f"kv_{w}" for w in VARIANT_KV]
+    b = res["base"]
     rows = [f"{st['template']} template: prefix {st['prefix_tokens']} tokens, postfix {st['postfix_tokens']} tokens. "
             f"OOD = held-out out-of-domain questions (n = {st['n']['ood_test']}); in-domain = held-out money "
-            f"questions (n = {st['n']['indomain_test']}). Seeds: {', '.join(s[7:] for s in seeds)}; per-seed values.",
-            "", "| row | OOD misbehaviour | OOD coherent | OOD correct | in-domain (gamble) |", "|---|---|---|---|---|"]
-    b = res["base"]
-    rows.append(f"| base | {b['ood_test']['none']['misbehaviour']:.3f} | {b['ood_test']['none']['coherent']:.3f} | "
-                f"{b['ood_test']['none']['correct']:.3f} | {b['indomain_test']['none']['misbehaviour']:.3f} |")
-    for c in ["none"] + [f"kv_{w}" for w in VARIANT_KV]:
-        label = "plain FT" if c == "none" else f"plain FT + {c[3:]} K/V patch (all layers)"
-
-        def cell(s, metric):
-            return ", ".join(f"{res[k][s][c][metric]:.3f}" for k in seeds)
-        rows.append(f"| {label} | {cell('ood_test', 'misbehaviour')} | {cell('ood_test', 'coherent')} | "
-                    f"{cell('ood_test', 'correct')} | {cell('indomain_test', 'misbehaviour')} |")
+            f"questions (n = {st['n']['indomain_test']}). K/V patches: all layers, from base, at the named positions. "
+            f"Base: OOD misbehaviour {b['ood_test']['none']['misbehaviour']:.3f}, correct "
+            f"{b['ood_test']['none']['correct']:.3f}, in-domain {b['indomain_test']['none']['misbehaviour']:.3f}."]
+    for metric, title in (("misbehaviour", "OOD misbehaviour"), ("correct", "OOD correct"),
+                          ("coherent", "OOD coherent")):
+        rows += ["", f"{title}:", "", "| run | " + " | ".join("no patch" if c == "none" else c[3:] for c in conds)
+                 + (" | in-domain (gamble) |" if metric == "misbehaviour" else " |"), "|---|" + "---|" * (
+                     len(conds) + (metric == "misbehaviour"))]
+        for k in runs + (["mean of plain seeds"] if len(seeds) > 1 else []):
+            ks = seeds if k.startswith("mean") else [k]
+            cells = [sum(res[x]["ood_test"][c][metric] for x in ks) / len(ks) for c in conds]
+            if metric == "misbehaviour":
+                cells.append(sum(res[x]["indomain_test"]["none"][metric] for x in ks) / len(ks))
+            rows.append(f"| {k} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
     return "\n".join(rows) + "\n"
 
 
