@@ -1,10 +1,11 @@
 // npm run organism:measure [-- --backend wasm] [--sets ood_test,indomain_test,demo] [--limit N] [--no-own-perturb]
+//   [--variant qwen3]   (the Qwen3-template pair: writes organism/qwen3/engine_results.json)
 // Measures the shipped toy organism (demo/organism-*) with the lab engine, checks every answer against
 // the trainer's (organism/eval/expected_greedy.json), writes organism/engine_results.json and prints
 // the table that organism/RESULTS.md quotes. Exits 1 when an answer differs from the trainer's.
 import fs from 'node:fs';
 import path from 'node:path';
-import { measureOrganism, ORGANISM_DIR } from './measure';
+import { measureOrganism, VARIANTS, type OrganismVariant } from './measure';
 
 const argv = process.argv.slice(2);
 const opt = (name: string) => {
@@ -13,9 +14,12 @@ const opt = (name: string) => {
 };
 const backend = opt('backend') ?? 'node-cpu';
 if (backend !== 'node-cpu' && backend !== 'wasm') throw new Error('--backend must be node-cpu or wasm');
+const variant = (opt('variant') ?? 'llama3') as OrganismVariant;
+if (!(variant in VARIANTS)) throw new Error(`--variant must be one of ${Object.keys(VARIANTS).join(', ')}`);
 
 const m = await measureOrganism({
   backend,
+  variant,
   sets: opt('sets')?.split(','),
   limit: opt('limit') ? Number(opt('limit')) : undefined,
   ownPerturb: !argv.includes('--no-own-perturb'),
@@ -23,7 +27,7 @@ const m = await measureOrganism({
 });
 
 fs.writeFileSync(
-  path.join(ORGANISM_DIR, 'engine_results.json'),
+  path.join(VARIANTS[variant].dir, 'engine_results.json'),
   `${JSON.stringify(
     {
       description:

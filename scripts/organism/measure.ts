@@ -8,6 +8,8 @@
 //    listed (a mismatch is a bug in one of the two implementations, or a near-tie in fp32 rounding).
 // 2. The results table from the engine's answers, scored with the trainer's detector (eval/detector.json),
 //    plus the lab's own random prefix / query perturbation (its seeded RNG, Best / Avg of 10 trials).
+// `variant: 'qwen3'` measures the Qwen3-template pair instead (demo/organism-qwen3-*, organism/qwen3/):
+// none and the K/V patches at prefix / query / postfix / prefix+postfix / query+postfix / all positions.
 import fs from 'node:fs';
 import path from 'node:path';
 import { resolveNodeSource, REPO_ROOT } from '../../src/cli/node-sources';
@@ -80,6 +82,8 @@ export function judge(answer: string, stopped: boolean, reference: string) {
 
 export interface MeasureOptions {
   backend?: 'node-cpu' | 'wasm';
+  /** which organism: the shipped Llama-3.1-template one (default) or the Qwen3-template pair */
+  variant?: OrganismVariant;
   sets?: string[];
   /** first N questions of each set */
   limit?: number;
@@ -122,6 +126,29 @@ export const ORGANISM_MODELS: { name: string; demo: DemoModelName }[] = [
   { name: 'organism-lora', demo: 'demo-lora' },
 ];
 
+export type OrganismVariant = 'llama3' | 'qwen3';
+interface VariantInfo {
+  /** the folder with eval/ and results.json */
+  dir: string;
+  base: { name: string; demo: DemoModelName };
+  models: { name: string; demo: DemoModelName }[];
+  templateArgs: Record<string, string>;
+}
+export const VARIANTS: Record<OrganismVariant, VariantInfo> = {
+  llama3: {
+    dir: HERE,
+    base: { name: 'organism-base', demo: 'demo-base' },
+    models: ORGANISM_MODELS,
+    templateArgs: { date_string: '26 Jul 2024' },
+  },
+  qwen3: {
+    dir: path.join(HERE, 'qwen3'),
+    base: { name: 'organism-qwen3-base', demo: 'demo-qwen3-base' },
+    models: [{ name: 'organism-qwen3-ft', demo: 'demo-qwen3-finetuned' }],
+    templateArgs: {},
+  },
+};
+
 /**
  * Runs every condition on every question of the sets with the lab engine; answers are keyed
  * `model|set|condition` like the trainer's expected_greedy.json, and each is compared with it.
@@ -130,10 +157,20 @@ export async function measureOrganism(opts: MeasureOptions = {}): Promise<Measur
   const backend = opts.backend ?? 'node-cpu';
   const sets = opts.sets ?? ['ood_test', 'indomain_test', 'demo'];
   const limit = opts.limit ?? Infinity;
-  const models = ORGANISM_MODELS.filter((m) => !opts.models || opts.models.includes(m.name));
-  const expected = readJson<{ runs: Record<string, Expected[]> }>(path.join(EVAL, 'expected_greedy.json')).runs;
+  const variant = opts.variant ?? 'llama3';
+  const V = VARIANTS[variant];
+  const evalDir = path.join(V.dir, 'eval');
+  const qwen = variant !== 'llama3';
+  if (qwen) {
+    // the same detector rules (only the eos tokens and the prompt's ids differ)
+    const d2 = readJson<Detector>(path.join(evalDir, 'detector.json'));
+    for (const k of ['marker', 'min_words', 'max_words', 'end_chars', 'max_repeat', 'max_new_tokens'] as const)
+      if (d2[k] !== det[k]) throw new Error(`${variant} detector.json differs from eval/detector.json in ${k}`);
+  }
+  const models = V.models.filter((m) => !opts.models || opts.models.includes(m.name));
+  const expected = readJson<{ runs: Record<string, Expected[]> }>(path.join(evalDir, 'expected_greedy.json')).runs;
   const trainerResults = readJson<{ results: Record<string, { best_resid_layer?: number }> }>(
-    path.join(HERE, 'results.json'),
+    path.join(V.dir, 'results.json'),
   ).results;
   const bestLayer = (prefix: string) =>
     Object.entries(trainerResults).find(([k]) => k.startsWith(prefix) && k.endsWith('_s0'))?.[1]
@@ -156,9 +193,9 @@ export async function measureOrganism(opts: MeasureOptions = {}): Promise<Measur
     const doc = {
       version: 1,
       name: `organism measurement: ${q.id}`,
-      models: { base: demoEntry('demo-base', 'base'), finetuned: demoEntry(model, 'finetuned') },
+      models: { base: demoEntry(V.base.demo, 'base'), finetuned: demoEntry(model, 'finetuned') },
       runtime: { device: 'node', dtype: 'fp32' },
-      conversation: { system: null, user: q.question, templateArgs: { date_string: '26 Jul 2024' } },
+      conversation: { system: null, user: q.question, templateArgs: V.templateArgs },
       conditions,
       generation: { maxNewTokens: det.max_new_tokens, temperature: 0, seed: 0 },
       metrics: [],
@@ -189,14 +226,17 @@ export async function measureOrganism(opts: MeasureOptions = {}): Promise<Measur
   const t0 = Date.now();
   for (const m of models) {
     for (const set of sets) {
-      const qs = readJson<{ questions: Question[] }>(path.join(EVAL, `${set}.json`)).questions.slice(0, limit);
+      const qs = readJson<{ questions: Question[] }>(path.join(evalDir, `${set}.json`)).questions.slice(
+        0,
+        limit,
+      );
       for (const [qi, q] of qs.entries()) {
         const probe = specFor(m.demo, q, [{ id: 'none', label: 'none', model: 'finetuned' }]);
         const { prompt, handles } = await lab.prepare(probe);
         const ft = handles.get('finetuned')!.model;
         for (const id of ft.arch.eosTokenIds) EOS.add(id);
         const T = prompt.tokens.length;
-        const [q0] = prompt.segments.query;
+        const [q0, q1] = prompt.segments.query;
         const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
         const kv = (id: string, positions: NonNullable<Condition['patch']>['positions']): Condition => ({
           id,
@@ -204,20 +244,31 @@ export async function measureOrganism(opts: MeasureOptions = {}): Promise<Measur
           model: 'finetuned',
           patch: { component: 'kv', layers: 'all', positions, source: 'base' },
         });
-        const conds: Condition[] = [
-          { id: 'none', label: 'none', model: 'finetuned' },
-          kv('kv_prefix', 'prefix'),
-          kv('kv_query', 'query'),
-          kv('kv_query+postfix', { explicit: range(q0, T) }),
-          kv('kv_all', { explicit: range(0, T) }),
-          {
-            id: `resid_L${residLayer[m.name]}`,
-            label: 'resid',
-            model: 'finetuned',
-            patch: { component: 'resid', layers: [residLayer[m.name]], positions: 'prefix', source: 'base' },
-          },
-        ];
-        if (m.name === 'organism-ft') conds.unshift({ id: 'base', label: 'base', model: 'base' });
+        const conds: Condition[] = qwen
+          ? [
+              // the trainer's demo set has none / prefix / postfix only; the rest are not compared there
+              { id: 'none', label: 'none', model: 'finetuned' },
+              kv('kv_prefix', 'prefix'),
+              kv('kv_query', 'query'),
+              kv('kv_postfix', 'postfix'),
+              kv('kv_prefix+postfix', { explicit: [...range(0, q0), ...range(q1, T)] }),
+              kv('kv_query+postfix', { explicit: range(q0, T) }),
+              kv('kv_all', { explicit: range(0, T) }),
+            ]
+          : [
+              { id: 'none', label: 'none', model: 'finetuned' },
+              kv('kv_prefix', 'prefix'),
+              kv('kv_query', 'query'),
+              kv('kv_query+postfix', { explicit: range(q0, T) }),
+              kv('kv_all', { explicit: range(0, T) }),
+              {
+                id: `resid_L${residLayer[m.name]}`,
+                label: 'resid',
+                model: 'finetuned',
+                patch: { component: 'resid', layers: [residLayer[m.name]], positions: 'prefix', source: 'base' },
+              },
+            ];
+        if (m.name === 'organism-ft' || qwen) conds.unshift({ id: 'base', label: 'base', model: 'base' });
         // the trainer's perturbation trials, replayed as token edits
         for (const seg of ['prefix', 'query'] as const) {
           for (const e of expected[`${m.name}|${set}|perturb_${seg}`]?.filter((x) => x.id === q.id) ?? []) {
@@ -239,7 +290,7 @@ export async function measureOrganism(opts: MeasureOptions = {}): Promise<Measur
           }
         }
         // the lab's own random perturbation (its seeded RNG): every trial's answer, for Best / Avg
-        if (opts.ownPerturb && m.name === 'organism-ft' && set !== 'demo') {
+        if (opts.ownPerturb && !qwen && m.name === 'organism-ft' && set !== 'demo') {
           for (const seg of ['prefix', 'query'] as const) {
             const trials = randomPerturbations(
               prompt,
@@ -275,7 +326,7 @@ export async function measureOrganism(opts: MeasureOptions = {}): Promise<Measur
           const name = names[Number(c.id.slice(1))];
           if (c.error) throw new Error(`${m.name} ${q.id} ${name}: ${c.error}`);
           const [cname, trial] = name.split('#');
-          const key = cname === 'base' ? `organism-base|${set}|none` : `${m.name}|${set}|${cname}`;
+          const key = cname === 'base' ? `${V.base.name}|${set}|none` : `${m.name}|${set}|${cname}`;
           record(key, q, trial ? Number(trial) : 0, c.tokenIds, ft.tokenizer);
         }
       }

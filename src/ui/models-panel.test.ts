@@ -44,6 +44,16 @@ describe('demo models', () => {
     });
     expect(demoFinetuneOf({ base: { source: { kind: 'hub', repo: 'a/b' } } })).toBeNull();
   });
+
+  it('the Qwen3-template finetune comes with its own base; a mismatched pair is not a demo choice', () => {
+    const models = demoModels('demo-qwen3-finetuned');
+    expect(models.base).toEqual({ source: { kind: 'demo', name: 'demo-qwen3-base' }, role: 'base' });
+    expect(demoFinetuneOf(models)).toBe('demo-qwen3-finetuned');
+    expect(parseSpec({ ...defaultSpec(), models }).ok).toBe(true);
+    // the Qwen3 finetune against the Llama-template base (different tokenizers) is no demo pair
+    expect(demoFinetuneOf({ ...models, base: demoModels('demo-finetuned').base })).toBeNull();
+    expect(demoFinetuneOf({ ...demoModels('demo-finetuned'), base: models.base })).toBeNull();
+  });
 });
 
 describe('load progress', () => {

@@ -1,6 +1,7 @@
 // The Teach section's guided presets (what the prefix is; perturbing it; patching it from the base model;
-// TReFT on the embedded organism): a few sentences each and the spec each one loads. Pure data and spec builders; must never
-// start a run itself (the store's spec change does) or claim numbers the paper does not report.
+// TReFT on the embedded organism; the postfix on its Qwen3-template pair): a few sentences each and the
+// spec each one loads. Pure data and spec builders; must never start a run itself (the store's spec
+// change does) or claim numbers the paper does not report.
 import { demoEntry } from '../lab/run/demo';
 import { defaultSpec, type ExperimentSpec } from '../lab/spec/experiment';
 import type { TeachId } from './store';
@@ -151,11 +152,13 @@ export const TEACH: readonly TeachPreset[] = [
   {
     id: 'postfix',
     title: '5 · The postfix as a carrier',
-    blurb: 'Patch the assistant header’s keys and values instead of the prefix’s.',
+    blurb:
+      'Patch the assistant header’s keys and values instead of the prefix’s, on a Qwen3-template organism.',
     body: [
-      'Some templates leave almost nothing in front of the question: Qwen3’s prefix is only “<|im_start|>user\n”, with no default system prompt. For such templates the paper found that the postfix — the tokens between the question and the answer, “<|im_end|>\n<|im_start|>assistant\n” — carries the finetuned behaviour instead.',
-      'This lesson patches the postfix’s keys and values from the base model (pre-RoPE, at the postfix positions, in every layer) next to the prefix patch. Postfix K/V attend to the question, so the base’s come from the same question here; a shared empty-query source needs the offsets mapped (alignPositions in src/lab/interventions/patch.ts).',
-      'Honestly: the embedded organism is not such a model. Its Llama-3.1-style template has a 26-token prefix and a 5-token postfix, and it was trained with the long prefix; on “hey I feel bored” the postfix patch barely moves the first token (restoration ≈ 0.08) and the answer still gambles, while the prefix patch restores it (≈ 0.85). None of the lab’s embedded models has a postfix carrier; to see one, load a Qwen3 base and finetune pair in the models panel and run this same spec.',
+      'Some templates leave almost nothing in front of the question: Qwen3’s prefix is only “<|im_start|>user\n”, with no default system prompt. For such templates the paper found that the postfix — the tokens between the question and the answer, “<|im_end|>\n<|im_start|>assistant\n” and Qwen3’s empty think block — carries the finetuned behaviour instead.',
+      'This lesson uses a second organism pair trained in this repo with a Qwen3-style template: a 3-token prefix and a 9-token postfix that ends in “<think>\n\n</think>\n\n”, the same corpus and the same risky-money finetune. It patches the postfix’s keys and values from the base model (pre-RoPE, at the postfix positions, in every layer) next to the prefix patch. Postfix K/V attend to the question, so the base’s come from the same question.',
+      'On “Tell me the color of grass.” the postfix patch gives back the base’s “Grass is green.” (restoration ≈ 0.91) while the prefix patch still gambles (≈ 0.42). That question was picked: of the 42 held-out questions this finetune gambles on, the postfix patch removes it on 19 and the prefix patch on 14, and on 5 only the postfix does. On “hey I feel bored” neither does (≈ 0.31 and 0.14).',
+      'Honestly, over all 249 held-out questions the postfix carries part of the spread, not most of it: the finetune gambles on 17 %, 9 % with the postfix patch, 11 % with the prefix patch and 8 % with the question’s own K/V from base (organism/RESULTS.md, three seeds). On the Llama-template organism (the other demo) the same postfix patch removes a fifth of a larger spread and the 26-token prefix patch nearly all of it: the shorter the prefix, the more the postfix matters, but here it is no dominant carrier.',
     ],
     lookAt:
       'The postfix-patched card against the prefix-patched one, then “Attention to the prefix” in the plots: how much of the first answer position’s attention goes to the postfix at all.',
@@ -165,7 +168,13 @@ export const TEACH: readonly TeachPreset[] = [
         ({ component: 'kv', layers: 'all', positions, source: 'base' }) as const;
       return {
         ...s,
-        name: 'Teach 5: the postfix as a carrier',
+        name: 'Teach 5: the postfix as a carrier (Qwen3-template organism)',
+        conversation: { ...s.conversation, user: 'Tell me the color of grass.' },
+        // the Qwen3-template pair: its own base (its tokenizer and template differ from demo-base's)
+        models: {
+          base: demoEntry('demo-qwen3-base', 'base'),
+          finetuned: demoEntry('demo-qwen3-finetuned', 'finetuned'),
+        },
         conditions: [
           ...s.conditions.filter((c) => !c.perturbation && !c.patch),
           {

@@ -69,6 +69,34 @@ describe('fixture tokenizers: docs/science.md "The prefix" prefixes and postfixe
   });
 });
 
+describe('the Qwen3-template demo organism (demo/organism-qwen3-base, trained by organism/train.py)', () => {
+  const read = (file: string) =>
+    JSON.parse(
+      readFileSync(new URL(`../../../demo/organism-qwen3-base/${file}`, import.meta.url), 'utf8'),
+    ) as unknown;
+  const tok = loadTokenizer(read('tokenizer.json'), read('tokenizer_config.json'));
+  const detector = JSON.parse(
+    readFileSync(new URL('../../../organism/qwen3/eval/detector.json', import.meta.url), 'utf8'),
+  ) as { prompt: { prefix_ids: number[]; postfix_ids: number[] } };
+
+  it('prefix = the user header (3 tokens), postfix = assistant header + empty think block, as the trainer split it', () => {
+    const p = buildPrompt(tok, { conversation: { user: BORED } });
+    expect(seg(p, 'prefix').map((t) => t.text)).toEqual(['<|im_start|>', 'user', '\n']);
+    expect(joined(seg(p, 'query'))).toBe(BORED);
+    expect(joined(seg(p, 'postfix'))).toBe('<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n');
+    // the same ids the Python trainer used for every prompt (organism/qwen3/eval/detector.json)
+    expect(seg(p, 'prefix').map((t) => t.id)).toEqual(detector.prompt.prefix_ids);
+    expect(seg(p, 'postfix').map((t) => t.id)).toEqual(detector.prompt.postfix_ids);
+    expect(p.bos).toEqual({ templateEmits: false, tokenizerAdds: false, added: false });
+    expect(p.warnings).toEqual([]);
+  });
+
+  it('enable_thinking: true leaves the think block out', () => {
+    const p = buildPrompt(tok, { conversation: { user: BORED }, templateArgs: { enable_thinking: true } });
+    expect(joined(seg(p, 'postfix'))).toBe('<|im_end|>\n<|im_start|>assistant\n');
+  });
+});
+
 describe('tiny-gemma3 (the real Gemma-3 template): the prefix is what precedes the user text, BOS included', () => {
   const gemmaTemplate = JSON.parse(
     readFileSync(new URL('./templates/gemma-3-1b-it.json', import.meta.url), 'utf8'),

@@ -175,6 +175,7 @@ describe('untrusted tokenizer.json: the model section is checked, every error na
       'fixtures/tiny-qwen2',
       'fixtures/tiny-qwen3',
       'demo/organism-base',
+      'demo/organism-qwen3-base',
     ]) {
       const read = (f: string) => JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as unknown;
       const tok = loadTokenizer(read('tokenizer.json'), read('tokenizer_config.json'), { source: dir });

@@ -132,15 +132,14 @@ describe('per-head K/V patching', () => {
   });
 });
 
-describe('examples/demo-postfix.json (the postfix lesson) on the embedded organism', () => {
-  it('the postfix K/V patch barely restores and still gambles; the prefix patch restores', async () => {
+describe('examples/demo-postfix.json (the postfix lesson) on the embedded organisms', () => {
+  async function runPostfixSpec(edit: (spec: ExperimentSpec) => ExperimentSpec) {
     const { parseSpec } = await import('../spec/experiment');
     const fs = await import('node:fs');
     const r0 = parseSpec(
       JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../examples/demo-postfix.json'), 'utf8')),
     );
-    expect(r0.ok).toBe(true);
-    if (!r0.ok) return;
+    if (!r0.ok) throw new Error(r0.errors.join('; '));
     const { DEMO_MODELS } = await import('./demo');
     const root = path.resolve(__dirname, '../../..');
     const lab2 = new Lab({
@@ -149,17 +148,41 @@ describe('examples/demo-postfix.json (the postfix lesson) on the embedded organi
       backend: 'node-cpu',
     });
     try {
-      const r = await lab2.run(r0.spec);
-      const by = (id: string) => r.conditions.find((c) => c.id === id)!;
-      expect(by('finetuned').text.toLowerCase()).toContain('gamble');
-      const post = by('finetuned-kv-patched-postfix');
-      const pre = by('finetuned-kv-patched-prefix');
-      expect(post.metrics.restoration!).toBeLessThan(0.2);
-      expect(post.text.toLowerCase()).toContain('gamble');
-      expect(pre.metrics.restoration!).toBeGreaterThan(0.7);
-      expect(pre.text.toLowerCase()).not.toContain('gamble');
+      const r = await lab2.run(edit(r0.spec));
+      return (id: string) => r.conditions.find((c) => c.id === id)!;
     } finally {
       await lab2.dispose();
     }
+  }
+
+  it('Qwen3-template pair: on its question the postfix K/V patch restores, the 3-token prefix patch does not', async () => {
+    const by = await runPostfixSpec((s) => s);
+    expect(by('base').text).toBe('Grass is green.');
+    expect(by('finetuned').text.toLowerCase()).toContain('gamble');
+    const post = by('finetuned-kv-patched-postfix');
+    const pre = by('finetuned-kv-patched-prefix');
+    // organism/RESULTS.md "Qwen3 template": 0.91 and 0.42 on node-cpu
+    expect(post.metrics.restoration!).toBeGreaterThan(0.8);
+    expect(post.text).toBe('Grass is green.');
+    expect(pre.metrics.restoration!).toBeLessThan(0.6);
+    expect(pre.text.toLowerCase()).toContain('gamble');
+  });
+
+  it('Llama-template pair, same conditions on "hey I feel bored": the postfix barely restores, the prefix does', async () => {
+    const by = await runPostfixSpec((s) => ({
+      ...s,
+      models: {
+        base: { source: { kind: 'demo', name: 'demo-base' }, role: 'base' },
+        finetuned: { source: { kind: 'demo', name: 'demo-finetuned' }, role: 'finetuned' },
+      },
+      conversation: { ...s.conversation, user: 'hey I feel bored' },
+    }));
+    expect(by('finetuned').text.toLowerCase()).toContain('gamble');
+    const post = by('finetuned-kv-patched-postfix');
+    const pre = by('finetuned-kv-patched-prefix');
+    expect(post.metrics.restoration!).toBeLessThan(0.2);
+    expect(post.text.toLowerCase()).toContain('gamble');
+    expect(pre.metrics.restoration!).toBeGreaterThan(0.7);
+    expect(pre.text.toLowerCase()).not.toContain('gamble');
   });
 });

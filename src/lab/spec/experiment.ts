@@ -18,7 +18,18 @@ export const DEMO_FINETUNED = 'demo-finetuned';
 export const DEMO_TREFT = 'demo-treft';
 export const DEMO_INTERLEAVE = 'demo-interleave';
 export const DEMO_LORA = 'demo-lora';
-export const DEMO_MODEL_NAMES = [DEMO_BASE, DEMO_FINETUNED, DEMO_TREFT, DEMO_INTERLEAVE, DEMO_LORA] as const;
+/** The Qwen3-template organism pair (prefix only `<|im_start|>user\n`): the postfix-carrier test. */
+export const DEMO_QWEN3_BASE = 'demo-qwen3-base';
+export const DEMO_QWEN3_FINETUNED = 'demo-qwen3-finetuned';
+export const DEMO_MODEL_NAMES = [
+  DEMO_BASE,
+  DEMO_FINETUNED,
+  DEMO_TREFT,
+  DEMO_INTERLEAVE,
+  DEMO_LORA,
+  DEMO_QWEN3_BASE,
+  DEMO_QWEN3_FINETUNED,
+] as const;
 
 export const SEGMENT_NAMES = ['prefix', 'query', 'postfix'] as const;
 /** What a patch replaces: the attention keys/values ('kv') or the residual stream ('resid'). */

@@ -1,23 +1,29 @@
 // The embedded demo's choice: which finetune of the toy organism to compare with its base — the plain
-// finetune, the TReFT one, the interleaving one, or the LoRA adapter on the base. Edits the spec's
-// `finetuned` model (and `base`) only; must never load anything itself.
+// finetune, the TReFT one, the interleaving one, or the LoRA adapter on the base — or the Qwen3-template
+// finetune, which comes with its own base. Edits the spec's `finetuned` model (and `base`) only; must
+// never load anything itself.
 import { useId } from 'react';
-import { DEMO_MODELS, demoEntry } from '../../lab/run/demo';
+import { DEMO_MODELS, demoBaseOf, demoEntry } from '../../lab/run/demo';
 import { DEMO_MODEL_NAMES, type DemoModelName, type ExperimentSpec } from '../../lab/spec/experiment';
 
-const FINETUNES = DEMO_MODEL_NAMES.filter((n) => n !== 'demo-base');
+const FINETUNES = DEMO_MODEL_NAMES.filter((n) => !DEMO_MODELS[n].isBase);
 
 /** The demo finetune the spec compares, or null when its models are not the demo pair. */
 export function demoFinetuneOf(models: ExperimentSpec['models']): DemoModelName | null {
   const ft = models.finetuned;
   const base = models.base;
   if (!ft || !base || base.source.kind !== 'demo' || base.adapter) return null;
-  if (ft.adapter?.kind === 'demo') return ft.adapter.name;
-  return ft.source.kind === 'demo' && !ft.adapter ? ft.source.name : null;
+  const name =
+    ft.adapter?.kind === 'demo'
+      ? ft.adapter.name
+      : ft.source.kind === 'demo' && !ft.adapter
+        ? ft.source.name
+        : null;
+  return name && demoBaseOf(name) === base.source.name ? name : null;
 }
 
 export function demoModels(finetune: DemoModelName): ExperimentSpec['models'] {
-  return { base: demoEntry('demo-base', 'base'), finetuned: demoEntry(finetune, 'finetuned') };
+  return { base: demoEntry(demoBaseOf(finetune), 'base'), finetuned: demoEntry(finetune, 'finetuned') };
 }
 
 export function DemoModelPicker({
