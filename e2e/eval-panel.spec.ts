@@ -15,6 +15,9 @@ import { screenshot, SCREENSHOT_DIR, watchConsole } from './helpers';
 const KEY = 'sk-e2e-never-visible';
 const CONDITIONS = 4;
 const QUESTIONS = 8;
+/** the demo's random perturbation: every one of its 10 trials is an answer judged */
+const TRIALS = 10;
+const ANSWERS = (CONDITIONS - 1 + TRIALS) * QUESTIONS;
 let mock: MockServer;
 
 test.beforeAll(async () => {
@@ -49,11 +52,12 @@ async function openDemo(page: Page, url = '/') {
 }
 
 /** Runs the evaluation and waits until every answer is judged (or fails with the panel's message). */
-async function runEval(page: Page, info: TestInfo, what: string): Promise<void> {
+async function runEval(page: Page, info: TestInfo, what: string, total = ANSWERS): Promise<void> {
   const panel = page.getByTestId('eval-panel');
   const t0 = Date.now();
+  await expect(panel.getByTestId('eval-run')).toContainText(`(${total} answers)`);
   await panel.getByTestId('eval-run').click();
-  const all = `${CONDITIONS * QUESTIONS} / ${CONDITIONS * QUESTIONS} answers judged`;
+  const all = `${total} / ${total} answers judged`;
   await expect(
     panel.getByTestId('eval-progress').getByText(all).or(panel.getByTestId('eval-error')),
   ).toBeVisible({
@@ -92,12 +96,12 @@ test('evaluation with an API judge: rates per condition and question, answers, C
     panel.getByTestId('eval-export-csv').click(),
   ]);
   const csv = fs.readFileSync((await download.path())!, 'utf8');
-  expect(csv.split('\n')[0]).toMatch(/^condition,set,question,sample,seed,status,aligned,coherent,/);
+  expect(csv.split('\n')[0]).toMatch(/^condition,set,question,sample,trial,seed,status,aligned,coherent,/);
   expect(csv).toMatch(/,logprobs,/);
   expect(csv).not.toContain(KEY);
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }));
   expect(stored).not.toContain(KEY);
-  expect(mock.requests.filter((r) => r.authorized).length).toBeGreaterThanOrEqual(2 * CONDITIONS * QUESTIONS);
+  expect(mock.requests.filter((r) => r.authorized).length).toBeGreaterThanOrEqual(2 * ANSWERS);
 
   // The judged answers are kept (IndexedDB): after a reload they load without the key or any request.
   const before = mock.requests.length;
@@ -110,9 +114,7 @@ test('evaluation with an API judge: rates per condition and question, answers, C
   await again.getByTestId('eval-api-model').fill('judge-hash');
   await expect(again.getByTestId('eval-api-key')).toHaveValue('');
   await again.getByRole('button', { name: 'Load kept' }).click();
-  await expect(again.getByTestId('eval-progress')).toContainText(
-    `${CONDITIONS * QUESTIONS} / ${CONDITIONS * QUESTIONS}`,
-  );
+  await expect(again.getByTestId('eval-progress')).toContainText(`${ANSWERS} / ${ANSWERS}`);
   await expect(again.locator('[data-testid="eval-chart"] rect.ev-rate')).toHaveCount(rated);
   expect(mock.requests.length).toBe(before);
   expect(errors()).toEqual([]);
@@ -136,6 +138,15 @@ test('the embedded organism demo is judged by the marker rule by default: finetu
   expect(await rate('base')).toBe(0);
   expect(await rate('finetuned')).toBeGreaterThanOrEqual(0.75);
   expect(await rate('finetuned-kv-patched-prefix')).toBeLessThan(await rate('finetuned'));
+  // the perturbed condition: its bar is the Avg over every trial's answer; Best (per question the least
+  // misaligned trial) is never above it
+  const trials = panel.locator(
+    '[data-testid="eval-trials-row"][data-condition="finetuned-perturbed-prefix"]',
+  );
+  await expect(trials).toContainText(/Avg \d+ % of \d+ scored \(every answer of 10 trials\) · Best \d+ %/);
+  const avg = Number(await trials.getAttribute('data-avg'));
+  expect(avg).toBeCloseTo(await rate('finetuned-perturbed-prefix'), 12);
+  expect(Number(await trials.getAttribute('data-best'))).toBeLessThanOrEqual(avg);
   await panel.screenshot({ path: `${SCREENSHOT_DIR}/eval-panel-marker-judge-${info.project.name}.png` });
   expect(errors()).toEqual([]);
 });
@@ -149,6 +160,10 @@ test('evaluation with the base model as judge: full prompts refused with the rea
   const spec = defaultSpec();
   spec.models.base.source = { kind: 'url', url: `${baseURL}/fixtures/tiny-llama/` };
   spec.models.finetuned.source = { kind: 'url', url: `${baseURL}/fixtures/tiny-llama-ft/` };
+  // two trials keep the model judge's rows (each ~100 candidate rows) few
+  const pert = spec.conditions[2].perturbation;
+  if (pert?.kind !== 'random') throw new Error('the default spec’s third condition is a random perturbation');
+  pert.trials = 2;
   const link = encodeLink(spec, `${baseURL}/`);
   if (!link.ok) throw new Error(link.error.message);
   const panel = await openDemo(page, link.url);
@@ -160,7 +175,7 @@ test('evaluation with the base model as judge: full prompts refused with the rea
     },
   );
   await panel.getByTestId('eval-compact').check();
-  await runEval(page, info, 'model-judge evaluation');
+  await runEval(page, info, 'model-judge evaluation', (CONDITIONS - 1 + 2) * QUESTIONS);
   await panel.locator('[data-testid="eval-chart"] g.ev-bar').first().click();
   const rows = panel.getByTestId('eval-answer-row');
   await expect(rows).toHaveCount(QUESTIONS);

@@ -51,16 +51,28 @@ describe('piggyback eval', () => {
       'finetuned-perturbed-prefix',
       'finetuned-kv-patched-prefix',
     ]);
-    expect(s).toMatchObject({ rows: 32, total: 32, complete: true, samples: 1 });
+    // every trial of the random perturbation (4 trials) is an answer judged: 8 × (1 + 1 + 4 + 1)
+    expect(s).toMatchObject({ rows: 56, total: 56, complete: true, samples: 1 });
     expect(s.judge.id).toBe('model:local:../fixtures/tiny-llama@1');
-    for (const c of s.conditions) expect(c.overall.rows).toBe(8);
+    expect(s.conditions.map((c: { overall: { rows: number } }) => c.overall.rows)).toEqual([8, 8, 32, 8]);
+    expect(s.conditions.map((c: { trials: { count: number } | null }) => c.trials?.count ?? null)).toEqual([
+      null,
+      null,
+      4,
+      null,
+    ]);
+    expect(s.conditions[2].trials.best.rows).toBe(8);
+    expect(r.stderr).toMatch(
+      /Finetuned, prefix perturbed: Avg over 4 trials misaligned .* of \d+ scored \(32 answers/,
+    );
+    expect(r.stderr).toMatch(/Best trial per question × sample misaligned .* of \d+ scored/);
     expect(fs.readFileSync(csv, 'utf8').split('\n')[0]).toMatch(
-      /^condition,set,question,sample,seed,status,/,
+      /^condition,set,question,sample,trial,seed,status,/,
     );
 
     const again = await cli(['eval', 'examples/fixtures-eval.json', '--samples', '1']);
     expect(again.code).toBe(0);
-    expect(again.stderr).toMatch(/32 rows restored/);
+    expect(again.stderr).toMatch(/56 rows restored/);
     expect(JSON.parse(again.stdout)).toEqual(s);
   });
 

@@ -10,6 +10,7 @@ import {
   rowsToCsv,
   ratesToCsv,
   summaryJson,
+  type RateSummary,
   type EvalProgress,
 } from '../lab/eval/evaluate';
 import type { ExperimentSpec, ModelSource } from '../lab/spec/experiment';
@@ -165,14 +166,23 @@ export async function evalCommand(
       fs.writeFileSync(ratesOut, ratesToCsv(summary));
       io.stderr(`  wrote ${path.resolve(ratesOut)}\n`);
     }
+    const rate = (r: RateSummary) => {
+      const ci = r.bootstrap ? ` [${fmt(r.bootstrap[0] * 100)}, ${fmt(r.bootstrap[1] * 100)}]` : '';
+      return `misaligned ${r.rate === null ? '–' : `${fmt(r.rate * 100)} %${ci}`} of ${r.n} scored`;
+    };
     for (const c of summary.conditions) {
       const r = c.overall;
-      const ci = r.bootstrap ? ` [${fmt(r.bootstrap[0] * 100)}, ${fmt(r.bootstrap[1] * 100)}]` : '';
+      // NOTE: a random perturbation leads with its Avg over every trial's answer, then its Best
+      const avg = c.trials ? `Avg over ${c.trials.count} trials ` : '';
       io.stderr(
-        `  ${c.label}: misaligned ${r.rate === null ? '–' : `${fmt(r.rate * 100)} %${ci}`} of ${r.n} scored` +
+        `  ${c.label}: ${avg}${rate(r)}` +
           ` (${r.rows} answers; ${r.counts.unscored} unscored, ${r.counts.incoherent} incoherent,` +
           ` ${r.counts.refusal + r.counts.code} refusal/code, ${r.counts.error} errors)\n`,
       );
+      if (c.trials)
+        io.stderr(
+          `  ${' '.repeat(c.label.length)}  Best trial per question × sample ${rate(c.trials.best)}\n`,
+        );
     }
     io.stdout(summaryJson(summary) + '\n');
     return 0;

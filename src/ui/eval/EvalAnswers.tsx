@@ -54,7 +54,7 @@ export function Answers({ rows, title, onClose }: { rows: EvalRow[]; title: stri
           <tbody>
             {rows.map((r) => (
               <tr
-                key={`${r.set}|${r.question}|${r.sample}`}
+                key={`${r.set}|${r.question}|${r.sample}|${r.trial ?? ''}`}
                 data-testid="eval-answer-row"
                 data-status={r.status}
               >
@@ -62,7 +62,10 @@ export function Answers({ rows, title, onClose }: { rows: EvalRow[]; title: stri
                   {r.question}
                   {r.set === 'in-domain' && <span className="muted small"> (in-domain)</span>}
                 </td>
-                <td>{r.sample + 1}</td>
+                <td>
+                  {r.sample + 1}
+                  {r.trial !== undefined && <span className="muted small"> · trial {r.trial + 1}</span>}
+                </td>
                 <td>
                   <span
                     className="ev-chip"

@@ -7,6 +7,7 @@
 // never enter the store, the spec, a link, a log or an export.
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { specHash, type ExperimentSpec } from '../../lab/spec/experiment';
+import { planEvaluation } from '../../lab/eval/eval-table';
 import { useWidth } from '../hooks/useWidth';
 import { EvalForm } from './EvalForm';
 import { EvalResults } from './EvalResults';
@@ -49,9 +50,8 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
       ? judge
       : defaultJudge(spec, base);
   const target = useMemo(() => evalSpec(spec, compact), [spec, compact]);
-  const questionCount =
-    !spec.evaluation || spec.evaluation.questions === 'em-first-plot' ? 8 : spec.evaluation.questions.length;
-  const total = spec.conditions.length * (questionCount + (spec.evaluation?.inDomain?.length ?? 0)) * samples;
+  // every trial of a random perturbation is an answer of its own (planEvaluation counts them)
+  const total = useMemo(() => planEvaluation(target, samples).total, [target, samples]);
   const stale = summary !== null && summary.spec.hash !== specHash(target);
 
   return (

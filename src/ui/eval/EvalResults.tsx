@@ -8,7 +8,16 @@ import { downloadBlob, downloadText } from '../save-file';
 import { renderQuestionMultiples, renderRateChart } from './eval-charts';
 import { Answers } from './EvalAnswers';
 import { evalStore, useEval } from './eval-store';
-import { answersFor, fileStem, num, pct, questionCells, rateBars } from './eval-view';
+import {
+  answersFor,
+  fileStem,
+  num,
+  pct,
+  questionCells,
+  rateBars,
+  trialRates,
+  trialRatesText,
+} from './eval-view';
 
 interface Props {
   summary: EvalSummary;
@@ -97,6 +106,21 @@ export function EvalResults({ summary, stale, width }: Props) {
         <svg ref={rateSvg} />
       </ChartFrame>
       {selected && selected.question === undefined && answers}
+      {trialRates(summary).length > 0 && (
+        <ul className="small ev-trials" data-testid="eval-trials">
+          {trialRates(summary).map((t) => (
+            <li
+              key={t.id}
+              data-testid="eval-trials-row"
+              data-condition={t.id}
+              data-avg={t.avg.rate ?? ''}
+              data-best={t.best.rate ?? ''}
+            >
+              <strong>{t.label}</strong>: {trialRatesText(t)}
+            </li>
+          ))}
+        </ul>
+      )}
       <ChartFrame title="Per question" file={`${stem}-questions`} testId="eval-multiples">
         <svg ref={multSvg} />
       </ChartFrame>

@@ -20,6 +20,8 @@ import {
   rateBars,
   rememberedKey,
   rememberKey,
+  trialRates,
+  trialRatesText,
 } from './eval-view';
 
 const spec: ExperimentSpec = {
@@ -79,6 +81,47 @@ describe('eval view', () => {
     expect(cells.map((c) => c.question)).toEqual(['q1', 'q2']);
     expect(cells[0].bars[0]).toMatchObject({ rate: 0.5, n: 2 });
     expect(cells[1].bars[1]).toMatchObject({ id: 'finetuned', rate: 0, n: 1 });
+  });
+
+  it('a random perturbation: its bar is the Avg over trials; Avg and Best side by side, Avg first', () => {
+    const ts: ExperimentSpec = {
+      ...spec,
+      conditions: [
+        spec.conditions[0],
+        {
+          id: 'rand',
+          label: 'Random',
+          model: 'finetuned',
+          perturbation: { kind: 'random', segment: 'prefix', k: 2, n: 3, trials: 2, seed: 0 },
+        },
+      ],
+    };
+    const tr = (question: string, sample: number, trial: number, aligned: number): EvalRow => ({
+      ...row('rand', question, sample, aligned),
+      trial,
+    });
+    // q1 s0: 10, 80 → best aligned; q1 s1: 5, 20 → best misaligned; q2 s0: 10, 10 → misaligned
+    const rs = [
+      tr('q1', 0, 0, 10),
+      tr('q1', 0, 1, 80),
+      tr('q1', 1, 0, 5),
+      tr('q1', 1, 1, 20),
+      tr('q2', 0, 0, 10),
+      tr('q2', 0, 1, 10),
+    ];
+    const sum = summarize(ts, planEvaluation(ts), rs, { key: 'k', judge: { id: 'j', label: 'j' } });
+    expect(rateBars(sum)[1]).toMatchObject({ label: 'Random · Avg of 2 trials', rate: 5 / 6, n: 6 });
+    const [t] = trialRates(sum);
+    expect(t).toMatchObject({ id: 'rand', trials: 2 });
+    expect(t.avg.rate).toBeCloseTo(5 / 6, 12);
+    expect(t.best).toMatchObject({ rate: 2 / 3, n: 3 });
+    expect(trialRatesText(t)).toBe(
+      'Avg 83 % of 6 scored (every answer of 2 trials) · Best 67 % of 3 scored (per question × sample, the least misaligned trial)',
+    );
+    // only random-perturbation conditions have trial rates
+    expect(trialRates(summary).map((x) => x.id)).toEqual(
+      spec.conditions.filter((c) => c.perturbation?.kind === 'random').map((c) => c.id),
+    );
   });
 
   it('the answers behind a bar', () => {

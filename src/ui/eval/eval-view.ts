@@ -62,9 +62,47 @@ const bar = (id: string, label: string, r: RateSummary): RateBar => ({
   counts: r.counts,
 });
 
-/** One bar per condition: the general set's misaligned rate. */
+/** One bar per condition: the general set's misaligned rate (a random perturbation's Avg over its trials). */
 export function rateBars(summary: EvalSummary): RateBar[] {
-  return summary.conditions.map((c) => bar(c.id, c.label, c.overall));
+  return summary.conditions.map((c) =>
+    bar(c.id, c.trials ? `${c.label} · Avg of ${c.trials.count} trials` : c.label, c.overall),
+  );
+}
+
+export interface TrialRates {
+  id: string;
+  label: string;
+  /** trials per question × sample */
+  trials: number;
+  /** misaligned rate over every trial's answer (the condition's bar) */
+  avg: RateBar;
+  /** misaligned rate of the least misaligned trial per question × sample */
+  best: RateBar;
+}
+
+/** Per random-perturbation condition: Avg (every trial) first, then Best, over the general set. */
+export function trialRates(summary: EvalSummary): TrialRates[] {
+  return summary.conditions.flatMap((c) =>
+    c.trials
+      ? [
+          {
+            id: c.id,
+            label: c.label,
+            trials: c.trials.count,
+            avg: bar(c.id, c.label, c.overall),
+            best: bar(c.id, c.label, c.trials.best),
+          },
+        ]
+      : [],
+  );
+}
+
+/** "Avg 67 % of 12 scored (every one of 3 trials) · Best 25 % of 4 scored (the least misaligned trial)". */
+export function trialRatesText(t: TrialRates): string {
+  return (
+    `Avg ${barCaption(t.avg)} (every answer of ${t.trials} trials) · ` +
+    `Best ${barCaption(t.best)} (per question × sample, the least misaligned trial)`
+  );
 }
 
 export interface QuestionCell {
