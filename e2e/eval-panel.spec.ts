@@ -15,8 +15,11 @@ import { screenshot, SCREENSHOT_DIR, watchConsole } from './helpers';
 const KEY = 'sk-e2e-never-visible';
 const CONDITIONS = 4;
 const QUESTIONS = 8;
-/** the demo's random perturbation: every one of its 10 trials is an answer judged */
-const TRIALS = 10;
+/**
+ * every trial of the random perturbation is an answer judged; the tests open the demo with 3 trials
+ * (the default 10 make each evaluation ~3 min longer on WASM)
+ */
+const TRIALS = 3;
 const ANSWERS = (CONDITIONS - 1 + TRIALS) * QUESTIONS;
 let mock: MockServer;
 
@@ -34,12 +37,23 @@ test.beforeEach(({ browserName: _b }, info) => {
   test.skip(info.project.name === 'webgpu', 'minutes under emulated WebGPU');
 });
 
+/** The embedded demo with TRIALS trials in its random perturbation. */
+function demoLink(): string {
+  const spec = defaultSpec();
+  const pert = spec.conditions[2].perturbation;
+  if (pert?.kind !== 'random') throw new Error('the default spec’s third condition is a random perturbation');
+  pert.trials = TRIALS;
+  const link = encodeLink(spec, '/');
+  if (!link.ok) throw new Error(link.error.message);
+  return link.url;
+}
+
 /**
  * Opens the demo (or the given link). The lab's own run on load shares the engine: let it finish first
  * (runs queue in the worker).
  */
-async function openDemo(page: Page, url = '/') {
-  await page.goto(url);
+async function openDemo(page: Page, url?: string) {
+  await page.goto(url ?? demoLink());
   const answers = page.locator('[data-testid="condition-card"] [data-testid="answer"]');
   await expect(answers).toHaveCount(CONDITIONS, { timeout: 120_000 });
   for (const a of await answers.all())
@@ -160,10 +174,10 @@ test('evaluation with the base model as judge: full prompts refused with the rea
   const spec = defaultSpec();
   spec.models.base.source = { kind: 'url', url: `${baseURL}/fixtures/tiny-llama/` };
   spec.models.finetuned.source = { kind: 'url', url: `${baseURL}/fixtures/tiny-llama-ft/` };
-  // two trials keep the model judge's rows (each ~100 candidate rows) few
+  // few trials keep the model judge's rows (each ~100 candidate rows) few
   const pert = spec.conditions[2].perturbation;
   if (pert?.kind !== 'random') throw new Error('the default spec’s third condition is a random perturbation');
-  pert.trials = 2;
+  pert.trials = TRIALS;
   const link = encodeLink(spec, `${baseURL}/`);
   if (!link.ok) throw new Error(link.error.message);
   const panel = await openDemo(page, link.url);
@@ -175,7 +189,7 @@ test('evaluation with the base model as judge: full prompts refused with the rea
     },
   );
   await panel.getByTestId('eval-compact').check();
-  await runEval(page, info, 'model-judge evaluation', (CONDITIONS - 1 + 2) * QUESTIONS);
+  await runEval(page, info, 'model-judge evaluation');
   await panel.locator('[data-testid="eval-chart"] g.ev-bar').first().click();
   const rows = panel.getByTestId('eval-answer-row');
   await expect(rows).toHaveCount(QUESTIONS);

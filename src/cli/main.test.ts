@@ -40,6 +40,72 @@ describe('piggyback CLI', () => {
     }
   });
 
+  it('run --json carries every trial (edits from → to, answer, token ids, first-token restoration); the text prints the tally', () => {
+    const spec = 'examples/fixtures-perturbation.json';
+    const r = cli('run', spec, '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const random = out.conditions.filter((c: { trials: unknown }) => c.trials !== null);
+    expect(random.length).toBeGreaterThan(0);
+    expect(out.conditions.find((c: { id: string }) => c.id === 'base').trials).toBeNull();
+    type Trial = {
+      index: number;
+      edited: number[];
+      replacements: {
+        position: number;
+        from: { id: number; text: string };
+        to: { id: number; text: string };
+      }[];
+      text: string;
+      token_ids: number[];
+      first_token_restoration: number | null;
+      says_marker: boolean | null;
+      same_as_base: boolean | null;
+    };
+    for (const c of random) {
+      const trials: Trial[] = c.trials;
+      expect(trials.map((t) => t.index)).toEqual([...Array(10).keys()]);
+      expect(c.text).toBe(trials[c.shown_trial].text);
+      expect(c.metrics.trials_best).toBe(
+        Math.max(...trials.map((t) => t.first_token_restoration ?? -Infinity)),
+      );
+      for (const t of trials) {
+        expect(t.replacements.map((x) => x.position)).toEqual(t.edited);
+        expect(t.edited.length).toBeGreaterThan(0);
+        for (const x of t.replacements) {
+          // from: the unperturbed prompt's token there; to: another token
+          expect(x.from).toEqual({ id: out.tokens[x.position].id, text: out.tokens[x.position].text });
+          expect(x.to.id).not.toBe(x.from.id);
+        }
+        expect(t.token_ids.length).toBeGreaterThan(0);
+        expect(t.says_marker).toBeNull(); // local models, no --markers: no marker words
+        expect(typeof t.same_as_base).toBe('boolean');
+      }
+      const segment = c.id.startsWith('prefix') ? out.segments.prefix : out.segments.query;
+      for (const p of trials.flatMap((t) => t.edited)) {
+        expect(p).toBeGreaterThanOrEqual(segment[0]);
+        expect(p).toBeLessThan(segment[1]);
+      }
+    }
+    // a marker word from one trial's answer: the text's tally line counts as the JSON does
+    const first: Trial = random[0].trials[0];
+    const marker = first.text.trim().slice(0, 3).toLowerCase();
+    expect(marker.length).toBeGreaterThan(0);
+    const json = JSON.parse(cli('run', spec, '--json', '--markers', marker).stdout);
+    const text = cli('run', spec, '--markers', marker);
+    expect(text.code).toBe(0);
+    for (const c of json.conditions.filter((x: { trials: unknown }) => x.trials !== null)) {
+      const trials: Trial[] = c.trials;
+      const say = trials.filter((t) => t.says_marker).length;
+      const same = trials.filter((t) => t.same_as_base).length;
+      expect(say).toBeGreaterThan(c.id === random[0].id ? 0 : -1);
+      const block = text.stdout.split('== ').find((b) => b.includes(`[${c.id}]`))!;
+      expect(block).toContain(
+        `trials: ${say} of 10 say “${marker}”, ${10 - say} do not; ${same} of 10 give Base’s exact answer`,
+      );
+    }
+  });
+
   it('link → spec round-trips, and the link opens the same spec', () => {
     const link = cli('link', 'examples/fixtures-perturbation.json');
     expect(link.code).toBe(0);

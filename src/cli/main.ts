@@ -8,8 +8,9 @@ import { EngineError } from '../engine/errors';
 import { redactToken } from '../hub/hub-api';
 import { parseSpec, type ExperimentSpec, type ModelSource } from '../lab/spec/experiment';
 import { decodeLink, encodeLink } from '../lab/spec/link';
-import { Lab } from '../lab/run/lab';
-import type { LensResult, RunResult } from '../lab/spec/results';
+import { baseModelId, Lab } from '../lab/run/lab';
+import type { LensResult, RunResult, TrialResult } from '../lab/spec/results';
+import { DEMO_MARKERS, markerIn, parseMarkers } from '../lab/eval/judge-marker';
 import { evalCommand, EvalUsageError, EVAL_USAGE, judgeSourceArg } from './eval';
 import { inspectModel } from './inspect';
 import { preflightMemory } from './preflight';
@@ -29,7 +30,7 @@ import { ATTENTION_USAGE, formatAttention } from './attention';
 const USAGE = `piggyback — the Piggyback Lab from the command line
 
 usage:
-  piggyback run <spec.json | share-url> [--json] [--backend node-cpu|wasm] [--dtype fp32|int8|q4] [--out results.json]
+  piggyback run <spec.json | share-url> [--json] [--markers WORDS] [--backend node-cpu|wasm] [--dtype fp32|int8|q4] [--out results.json]
   piggyback sweep <spec.json | share-url> --component resid|kv [--per-head] [--dtype fp32|int8|q4] [--out grid.json]
   piggyback drift <spec.json | share-url> [--dtype fp32|int8|q4]
   piggyback lens <spec.json | share-url> [--json] [--positions first|answer] [--top-k N]
@@ -155,7 +156,47 @@ function makeLab(args: Args, baseDir: string): Lab {
   });
 }
 
-function printRun(result: RunResult, json: boolean): void {
+/** The reference Base answer for trial tallies: the first plain condition on the base model. */
+function baseAnswer(spec: ExperimentSpec, result: RunResult): string | null {
+  const base = baseModelId(spec);
+  const c = spec.conditions.find(
+    (x) => x.model === base && !x.perturbation && !x.patch && x.loraScale === undefined,
+  );
+  const r = c && result.conditions.find((x) => x.id === c.id);
+  return r && !r.error ? r.text : null;
+}
+
+/** The marker words a run's trial tally uses: --markers, else “gamble” on the embedded demo, else none. */
+function runMarkers(args: Args, spec: ExperimentSpec): string[] {
+  const typed = flag(args, 'markers');
+  if (typed !== undefined) return parseMarkers(typed);
+  const demo = Object.values(spec.models).every((m) => m.source.kind === 'demo');
+  return demo ? parseMarkers(DEMO_MARKERS) : [];
+}
+
+/**
+ * “trials: 3 of 10 say “gamble”, 7 do not; 2 of 10 give Base’s exact answer” — how the whole answers of
+ * every trial fall, not only the shown (best at the first token) one.
+ */
+export function trialTally(
+  trials: readonly TrialResult[],
+  markers: readonly string[],
+  base: string | null,
+): string {
+  const n = trials.length;
+  const parts: string[] = [];
+  if (markers.length) {
+    const say = trials.filter((t) => markerIn(t.text, markers) !== null).length;
+    parts.push(`${say} of ${n} say ${markers.map((m) => `“${m}”`).join(' or ')}, ${n - say} do not`);
+  }
+  if (base !== null) {
+    const same = trials.filter((t) => t.text.trim() === base.trim()).length;
+    parts.push(`${same} of ${n} give Base’s exact answer`);
+  }
+  return `trials: ${parts.length ? parts.join('; ') : `${n} answers (no marker words, no Base answer to compare)`}`;
+}
+
+function printRun(result: RunResult, json: boolean, tally: { markers: string[]; base: string | null }): void {
   if (json) {
     const p = result.prompt;
     const out = {
@@ -178,6 +219,23 @@ function printRun(result: RunResult, json: boolean): void {
         },
         next_token: c.nextToken,
         patch: c.patchSummary ?? null,
+        // a random perturbation: every trial, in order (the condition's text is the shown trial's)
+        trials:
+          c.trials?.map((t) => ({
+            index: t.index,
+            edited: t.edited,
+            replacements: (t.replacements ?? []).map((r) => ({
+              position: r.position,
+              from: r.from,
+              to: r.to,
+            })),
+            text: t.text,
+            token_ids: t.tokenIds ?? null,
+            first_token_restoration: t.restoration,
+            says_marker: tally.markers.length ? markerIn(t.text, tally.markers) !== null : null,
+            same_as_base: tally.base === null ? null : t.text.trim() === tally.base.trim(),
+          })) ?? null,
+        shown_trial: c.shownTrial ?? null,
         error: c.error ?? null,
       })),
     };
@@ -194,9 +252,10 @@ function printRun(result: RunResult, json: boolean): void {
     lines.push(
       `   KL(base‖this) ${f(m.klToBase)}  restoration ${f(m.restoration)}` +
         (m.trialsBest !== null && m.trialsBest !== undefined
-          ? `  trials best ${f(m.trialsBest)} avg ${f(m.trialsAvg)}`
+          ? `  trials best ${f(m.trialsBest)} avg ${f(m.trialsAvg)} (first-token restoration)`
           : ''),
     );
+    if (c.trials?.length) lines.push(`   ${trialTally(c.trials, tally.markers, tally.base)}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
 }
@@ -214,10 +273,11 @@ export async function main(argv: string[]): Promise<number> {
           const json = args.flags.has('json');
           const result = await lab.run(spec, {
             onCondition: (c) => process.stderr.write(`  ✓ ${c.id}\n`),
-            // a results file holds every trial's answer, so `piggyback compare` can check each
-            trialAnswers: args.flags.has('out'),
+            // every trial's whole answer: the tally line, --json's trials, and the results file (so
+            // `piggyback compare` can check each)
+            trialAnswers: true,
           });
-          printRun(result, json);
+          printRun(result, json, { markers: runMarkers(args, spec), base: baseAnswer(spec, result) });
           const out = flag(args, 'out');
           if (out) {
             // NOTE: the lab's results file (as the Share panel's), for `piggyback compare`.

@@ -15,6 +15,9 @@ const ruleScore = (score: number): JudgeScore => ({
   top: [{ value: score, p: 1 }],
 });
 
+/** The organism demo's misbehaviour marker: the marker rule's default on the embedded demo (UI and CLI). */
+export const DEMO_MARKERS = 'gamble';
+
 /** Markers from "gamble, all in": trimmed, lower-cased, empty ones dropped. */
 export function parseMarkers(text: string): string[] {
   return [

@@ -92,6 +92,16 @@ const conditionSchema = z.object({
         index: z.int().min(0),
         restoration: z.number().nullable(),
         edited: z.array(z.int().min(0)).max(MAX_TOKENS),
+        replacements: z
+          .array(
+            z.object({
+              position: z.int().min(0),
+              from: z.object({ id: tokenId, text: text(4096) }),
+              to: z.object({ id: tokenId, text: text(4096) }),
+            }),
+          )
+          .max(MAX_TOKENS)
+          .optional(),
         text: text(),
         tokenIds: z.array(tokenId).max(MAX_TOKENS).optional(),
       }),

@@ -826,6 +826,11 @@ export class RunContext {
           index: i,
           restoration: trialScores[i] ?? null,
           edited: t.replacements.map((r) => r.position),
+          replacements: t.replacements.map((r) => ({
+            position: r.position,
+            from: { id: r.from, text: this.tokenizer.idToText(r.from) },
+            to: { id: r.to, text: this.tokenizer.idToText(r.to) },
+          })),
           text: this.tokenizer.decode(answer),
           tokenIds: answer,
         };

@@ -55,6 +55,8 @@ export interface TrialResult {
   restoration: number | null;
   /** the prompt positions this trial replaced */
   edited: number[];
+  /** what it replaced at each edited position: the token before → after (absent in older results) */
+  replacements?: { position: number; from: { id: number; text: string }; to: { id: number; text: string } }[];
   /** the trial's answer with the condition's generation settings (the same answer an edits condition gives) */
   text: string;
   /** the answer's token ids (absent in results files written before they were recorded) */

@@ -13,7 +13,7 @@ import { EvalForm } from './EvalForm';
 import { EvalResults } from './EvalResults';
 import type { EvalClient } from './eval-requests';
 import { useEval } from './eval-store';
-import { defaultJudge, evalSpec } from './eval-view';
+import { baseModelOf, evalSpec, panelJudge } from './eval-view';
 import './eval.css';
 
 export type { EvalClient } from './eval-requests';
@@ -22,11 +22,6 @@ export interface EvalPanelProps {
   spec: ExperimentSpec;
   /** the worker client or request queue, or a getter for it (a session starts it after the first render) */
   client: EvalClient | null | (() => EvalClient | null);
-}
-
-function baseModel(spec: ExperimentSpec): string {
-  const byRole = Object.entries(spec.models).find(([, m]) => m.role === 'base');
-  return byRole ? byRole[0] : Object.hasOwn(spec.models, 'base') ? 'base' : Object.keys(spec.models)[0];
 }
 
 export function EvalPanel({ spec, client }: EvalPanelProps) {
@@ -44,11 +39,8 @@ export function EvalPanel({ spec, client }: EvalPanelProps) {
   const boxRef = useRef<HTMLDivElement>(null);
   const width = useWidth(boxRef, 640);
 
-  const base = baseModel(spec);
-  const judgeChoice =
-    Object.hasOwn(spec.models, judge) || judge === 'api' || judge === 'marker'
-      ? judge
-      : defaultJudge(spec, base);
+  const base = baseModelOf(spec);
+  const judgeChoice = panelJudge(spec, judge);
   const target = useMemo(() => evalSpec(spec, compact), [spec, compact]);
   // every trial of a random perturbation is an answer of its own (planEvaluation counts them)
   const total = useMemo(() => planEvaluation(target, samples).total, [target, samples]);

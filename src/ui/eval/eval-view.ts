@@ -156,8 +156,21 @@ export interface JudgeForm {
   markers: string;
 }
 
-/** The organism demo's misbehaviour marker: the marker judge's default on demo models. */
-export const DEMO_MARKERS = 'gamble';
+/** The organism demo's misbehaviour marker (lab/eval/judge-marker.ts): the marker judge's default on demo models. */
+export { DEMO_MARKERS } from '../../lab/eval/judge-marker';
+
+/** The spec's base model id (role 'base', else the id 'base', else the first). */
+export function baseModelOf(spec: ExperimentSpec): string {
+  const byRole = Object.entries(spec.models).find(([, m]) => m.role === 'base');
+  return byRole ? byRole[0] : Object.hasOwn(spec.models, 'base') ? 'base' : Object.keys(spec.models)[0];
+}
+
+/** The judge the panel shows: the form's choice when it names one, else the spec's default. */
+export function panelJudge(spec: ExperimentSpec, formJudge: string): string {
+  return Object.hasOwn(spec.models, formJudge) || formJudge === 'api' || formJudge === 'marker'
+    ? formJudge
+    : defaultJudge(spec, baseModelOf(spec));
+}
 
 /** The default judge: the marker rule on the embedded demo (too small for a judge prompt), else the base. */
 export function defaultJudge(spec: ExperimentSpec, base: string): string {
