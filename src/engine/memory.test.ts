@@ -1,6 +1,13 @@
 // Memory estimates against hand-computed numbers, and the refusal messages that suggest q4.
 import { describe, expect, it } from 'vitest';
-import { estimateMemory, planMemory, planSessions, q4Bytes, WEBGPU_DEFAULT_LIMITS } from './memory';
+import {
+  estimateMemory,
+  planMemory,
+  planSessions,
+  q4Bytes,
+  WEBGPU_DEFAULT_LIMITS,
+  WEBGPU_WEIGHT_BLOCK_BYTES,
+} from './memory';
 import { tinySpec } from './tiny-model';
 import type { ArchSpec } from './types';
 
@@ -17,6 +24,21 @@ const qwen05: ArchSpec = tinySpec({
   tieWordEmbeddings: true,
   qkvBias: true,
   maxPositionEmbeddings: 32768,
+});
+// NOTE: an MLP matrix of 100,000 × 896 fp32 (342 MiB) is one buffer on every backend (only the
+// embedding and an untied head are built as row blocks), so this shape is too big for WebGPU in fp32
+const wideMlp: ArchSpec = { ...qwen05, intermediateSize: 100_000 };
+const llama1b: ArchSpec = tinySpec({
+  modelType: 'llama',
+  vocabSize: 128256,
+  hiddenSize: 2048,
+  intermediateSize: 8192,
+  numLayers: 16,
+  numHeads: 32,
+  numKvHeads: 8,
+  headDim: 64,
+  tieWordEmbeddings: true,
+  maxPositionEmbeddings: 131072,
 });
 
 describe('estimateMemory', () => {
@@ -118,25 +140,51 @@ describe('estimateMemory', () => {
 describe('planMemory', () => {
   it('refuses fp32 on a default-limits GPU, naming the buffer and the limit, and suggests q4', () => {
     const p = planMemory(
-      qwen05,
+      wideMlp,
       { dtype: 'fp32', contextLength: 1024 },
       { backend: 'webgpu', limits: WEBGPU_DEFAULT_LIMITS },
-      'Qwen2.5-0.5B-Instruct',
+      'a wide-MLP model',
     );
     expect(p.ok).toBe(false);
     expect(p.suggestion).toBe('q4');
-    expect(p.message).toContain('Qwen2.5-0.5B-Instruct does not fit in fp32 on webgpu');
-    expect(p.message).toContain('model.embed_tokens.weight needs one 519 MiB buffer');
+    expect(p.message).toContain('a wide-MLP model does not fit in fp32 on webgpu');
+    expect(p.message).toMatch(/mlp\.(gate|up|down)_proj\.weight needs one 342 MiB buffer/);
     expect(p.message).toContain('maxStorageBufferBindingSize');
     expect(p.message).toContain('Choose q4');
   });
 
+  it('on WebGPU an fp32 embedding counts as row blocks that bind on any adapter (0.5B and 1B shapes fit)', () => {
+    for (const spec of [qwen05, llama1b]) {
+      const whole = estimateMemory(spec, { dtype: 'fp32', contextLength: 1024 });
+      expect(whole.largestBuffer.name).toBe('model.embed_tokens.weight');
+      expect(whole.largestBuffer.bytes).toBe(spec.vocabSize * spec.hiddenSize * 4);
+      const p = planMemory(
+        spec,
+        { dtype: 'fp32', contextLength: 1024 },
+        { backend: 'webgpu', limits: WEBGPU_DEFAULT_LIMITS },
+      );
+      expect(p.ok).toBe(true);
+      expect(p.estimate.largestBuffer.bytes).toBeLessThanOrEqual(WEBGPU_WEIGHT_BLOCK_BYTES);
+      // the same bytes in all: blocks, not copies
+      expect(p.estimate.weightsBytes).toBe(whole.weightsBytes);
+      const blocks = p.estimate.topBuffers.filter((b) =>
+        b.name.startsWith('model.embed_tokens.weight (rows'),
+      );
+      expect(blocks.length).toBeGreaterThan(0);
+    }
+    // WASM has one heap, no binding limit: one buffer there
+    expect(
+      planMemory(qwen05, { dtype: 'fp32', contextLength: 1024 }, { backend: 'wasm' }).estimate.largestBuffer
+        .name,
+    ).toBe('model.embed_tokens.weight');
+  });
+
   it('never suggests fp16 (it loads as fp32); an fp16 request that does not fit is offered q4', () => {
     const mid = { maxBufferSize: 300 * 2 ** 20, maxStorageBufferBindingSize: 300 * 2 ** 20 };
-    const p = planMemory(qwen05, { dtype: 'fp32', contextLength: 1024 }, { backend: 'webgpu', limits: mid });
+    const p = planMemory(wideMlp, { dtype: 'fp32', contextLength: 1024 }, { backend: 'webgpu', limits: mid });
     expect(p.suggestion).toBe('q4');
     const p16 = planMemory(
-      qwen05,
+      wideMlp,
       { dtype: 'fp16', contextLength: 1024 },
       { backend: 'webgpu', limits: mid },
     );
@@ -238,7 +286,8 @@ describe('planSessions: every session of a spec at once', () => {
     expect(planSessions(pair, { ...ctx, dtype: 'int8' }, { backend: 'wasm' }).ok).toBe(true);
     expect(planSessions(pair, { ...ctx, dtype: 'q4' }, { backend: 'wasm' }).ok).toBe(true);
     // WebGPU has no int8 kernel: there the lighter choice is q4
-    const gpu = planSessions(pair, ctx, { backend: 'webgpu', limits: WEBGPU_DEFAULT_LIMITS });
+    const wide = pair.map((s) => ({ ...s, spec: wideMlp }));
+    const gpu = planSessions(wide, ctx, { backend: 'webgpu', limits: WEBGPU_DEFAULT_LIMITS });
     expect(gpu.suggestion).toBe('q4');
   });
 

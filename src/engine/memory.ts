@@ -24,6 +24,12 @@ export const WEBGPU_DEFAULT_LIMITS: GpuLimits = {
   maxStorageBufferBindingSize: 134_217_728,
 };
 
+/**
+ * The largest fp32 embedding / untied head block the engine builds when the backend may be WebGPU
+ * (graph/decoder.ts `maxWeightBytes`): the guaranteed binding limit, so the blocks bind on any adapter.
+ */
+export const WEBGPU_WEIGHT_BLOCK_BYTES = WEBGPU_DEFAULT_LIMITS.maxStorageBufferBindingSize;
+
 /** wasm32 linear memory: everything the WASM backend holds lives in one 4 GiB heap. */
 export const WASM_HEAP_LIMIT = 4 * 1024 ** 3;
 
@@ -50,6 +56,12 @@ export interface MemoryOptions {
   loraParams?: number;
   /** weight copies: 2 for a full-finetune pair (two sessions), 1 for base + LoRA; default 1 */
   weightCopies?: number;
+  /**
+   * fp32 embedding / untied head stored as row blocks of at most this many bytes (graph/decoder.ts
+   * `maxWeightBytes`; the engine uses WEBGPU_WEIGHT_BLOCK_BYTES when the backend may be WebGPU): they
+   * count as blocks for the largest buffer. Default: one buffer each.
+   */
+  maxWeightBytes?: number;
 }
 
 export interface BufferEstimate {
@@ -137,7 +149,14 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
       buffers.push({ name: `${t.name} (scales, zero points)`, bytes: side });
       weightsBytes += q.codes + side;
     } else {
-      buffers.push({ name: t.name, bytes: count * fb });
+      const blocked =
+        (embedding || t.name === 'lm_head.weight') && count * fb > (opts.maxWeightBytes ?? Infinity);
+      if (blocked) {
+        const [n, k] = t.shape;
+        const per = Math.max(1, Math.floor(opts.maxWeightBytes! / (k * fb)));
+        for (let s = 0; s < n; s += per)
+          buffers.push({ name: `${t.name} (rows ${s}…)`, bytes: Math.min(per, n - s) * k * fb });
+      } else buffers.push({ name: t.name, bytes: count * fb });
       weightsBytes += count * fb;
     }
   }
@@ -239,6 +258,8 @@ export function planMemory(
 ): PlanResult {
   const check = (e: MemoryEstimate) =>
     target.backend === 'webgpu' ? checkWebGpu(e, target.limits, target.budgetBytes) : checkWasm(e, target);
+  // NOTE: on WebGPU the engine builds an fp32 embedding / head as blocks that bind on any adapter
+  if (target.backend === 'webgpu') opts = { maxWeightBytes: WEBGPU_WEIGHT_BLOCK_BYTES, ...opts };
   const estimate = estimateMemory(spec, opts);
   const first = check(estimate);
   if (first.ok) return { ok: true, estimate, suggestion: null, message: null };
@@ -320,7 +341,12 @@ export function planSessions(
   const estimatesFor = (dtype: WeightDtype) =>
     sessions.map((s) => ({
       label: s.label,
-      estimate: estimateMemory(s.spec, { ...opts, dtype: s.dtype ?? dtype, loraParams: s.loraParams ?? 0 }),
+      estimate: estimateMemory(s.spec, {
+        ...(target.backend === 'webgpu' ? { maxWeightBytes: WEBGPU_WEIGHT_BLOCK_BYTES } : {}),
+        ...opts,
+        dtype: s.dtype ?? dtype,
+        loraParams: s.loraParams ?? 0,
+      }),
     }));
   const problemsOf = (es: { label: string; estimate: MemoryEstimate }[]): string[] => {
     const total = es.reduce((n, e) => n + e.estimate.totalBytes, 0);

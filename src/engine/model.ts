@@ -15,7 +15,7 @@ import {
   type WeightProvider,
 } from './graph/decoder';
 import * as N from './graph/names';
-import type { WeightDtype } from './memory';
+import { WEBGPU_WEIGHT_BLOCK_BYTES, type WeightDtype } from './memory';
 import {
   createSession,
   type BackendInfo,
@@ -53,6 +53,11 @@ export interface EngineModelOptions {
   dtype?: WeightDtype;
   /** q4 only: block size and MatMulNBits accuracy_level (see DecoderOptions) */
   q4?: DecoderOptions['q4'];
+  /**
+   * fp32 embedding / untied head larger than this are stored as row blocks (DecoderOptions); default
+   * WEBGPU_WEIGHT_BLOCK_BYTES when the backend may be WebGPU ('webgpu', 'auto'), else none
+   */
+  maxWeightBytes?: number;
   session?: Omit<CreateSessionOptions, 'gpuOutputs'>;
   /** told when each step of create starts (graph build, session open, the WebGPU warm-up run), for progress */
   onStage?: (stage: 'graph' | 'session' | 'warmup') => void;
@@ -158,6 +163,11 @@ export class EngineModel {
       maxPositions: opts.maxPositions,
       dtype,
       q4: opts.q4,
+      maxWeightBytes:
+        opts.maxWeightBytes ??
+        (opts.backend === 'webgpu' || (opts.backend ?? 'auto') === 'auto'
+          ? WEBGPU_WEIGHT_BLOCK_BYTES
+          : undefined),
     };
     let graph: DecoderGraph;
     if (weights instanceof Map) {

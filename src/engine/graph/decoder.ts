@@ -49,6 +49,13 @@ export interface DecoderOptions {
    * true: GatherBlockQuantized, and a tied head runs MatMulNBits on the same codes)
    */
   q4?: { blockSize?: number; symmetric?: boolean; accuracyLevel?: number; embedding?: boolean };
+  /**
+   * fp32 only: an embedding (and an untied lm_head) larger than this many bytes is stored as row blocks
+   * of at most this size — gathered block by block and multiplied block by block, the logits
+   * concatenated — because WebGPU binds at most maxStorageBufferBindingSize per buffer (128 MiB by
+   * default) and a 1B model's embedding is 1 GiB. Default: no limit (one tensor, as before).
+   */
+  maxWeightBytes?: number;
 }
 
 /** Weight storage the graph can build. */
@@ -600,7 +607,56 @@ function declareDecoder(
   const embed8 = dtype === 'int8' ? int8Parts(embedName, sharedInt8(embedT), V, H) : null;
   const embed8Codes = embed8?.codes ?? null;
   const embed8Scales = embed8?.scales ?? null;
-  const embed = embedQ || embed8 ? null : b.weight(embedName, refSource(embedT));
+  // NOTE: fp32 matrices with one row per token, as row blocks under `maxWeightBytes` (one block, the
+  // tensor under its own name, when it fits: the graph is then what it always was)
+  const maxWeightBytes = opts.maxWeightBytes ?? Infinity;
+  interface RowBlock {
+    name: string;
+    start: number;
+    rows: number;
+  }
+  const rowBlocks = (name: string, t: Ref): RowBlock[] => {
+    const [rows, cols] = t.shape;
+    const per = Math.max(1, Math.floor(maxWeightBytes / (cols * 4)));
+    if (rows <= per) return [{ name: b.weight(name, refSource(t)), start: 0, rows }];
+    const all = shared(() => weights.values(t.name));
+    const out: RowBlock[] = [];
+    for (let start = 0; start < rows; start += per) {
+      const n = Math.min(per, rows - start);
+      const part = partOf(all, DataType.FLOAT, [n, cols], n * cols * 4, (v: Float32Array) =>
+        v.subarray(start * cols, (start + n) * cols),
+      );
+      out.push({ name: b.weight(`${name}.rows_${start}`, part), start, rows: n });
+    }
+    return out;
+  };
+  /** rows `ids` of a blocked matrix: each block gathers the ids inside it (clamped) and zeroes the rest */
+  const gatherBlocks = (blocks: RowBlock[], ids: string, out?: string): string => {
+    if (blocks.length === 1) return b.gather(blocks[0].name, ids, 0, out);
+    // NOTE: index arithmetic in fp32 (token ids < 2^24 are exact) and int32 indices: WebGPU-friendly ops
+    const idsF = b.cast(ids, DataType.FLOAT);
+    let acc = '';
+    blocks.forEach((blk, i) => {
+      const local = b.sub(idsF, b.constF32([blk.start], []));
+      const inside = b.mul(
+        b.clip(b.add(local, one), zero, one), // 1 when local ≥ 0
+        b.clip(b.sub(b.constF32([blk.rows], []), local), zero, one), // 1 when local < rows
+      );
+      const idx = b.cast(b.clip(local, zero, b.constF32([blk.rows - 1], [])), DataType.INT32);
+      const rows = b.mul(b.gather(blk.name, idx, 0), b.unsqueeze(inside, [2]));
+      acc = i === 0 ? rows : b.add(acc, rows, i === blocks.length - 1 ? out : undefined);
+    });
+    return acc;
+  };
+  /** x·Wᵀ for a blocked W [V, H]: one Gemm per block, concatenated along the vocabulary */
+  const gemmBlocks = (x: string, blocks: RowBlock[]): string =>
+    blocks.length === 1
+      ? b.gemmTransB(x, blocks[0].name)
+      : b.concat(
+          blocks.map((blk) => b.gemmTransB(x, blk.name)),
+          1,
+        );
+  const embed = embedQ || embed8 ? null : rowBlocks(embedName, embedT);
   // NOTE: taps are named node outputs, never Identity nodes (JSEP WebGPU has no Identity kernel).
   // Taps read the value before its patch (as the reference does), so they name the producing node.
   const rawResidName = (l: number): string | undefined => (tapOutputs ? N.residTap(l) : undefined);
@@ -647,7 +703,7 @@ function declareDecoder(
     const scale = b.unsqueeze(b.gather(embed8Scales, inputIds), [2]); // [B,T,1]
     h = b.mul(b.cast(cols, DataType.FLOAT), scale, embedScale === 1 ? rawResidName(0) : undefined);
   } else {
-    h = b.gather(embed!, inputIds, 0, embedScale === 1 ? rawResidName(0) : undefined);
+    h = gatherBlocks(embed!, inputIds, embedScale === 1 ? rawResidName(0) : undefined);
   }
   // Gemma: × √hidden (in the checkpoint dtype, as spec.embedScale holds it); resid.0 is after it
   if (embedScale !== 1) h = b.mul(h, b.constF32([embedScale], []), rawResidName(0));
@@ -719,13 +775,13 @@ function declareDecoder(
         ? matmulQ4(keptFlat, q4Inputs(embedName, embedQ, V, H, embedCodes))
         : embed8Codes && embed8Scales
           ? matmulInt8(keptFlat, { codes: embed8Codes, scales: embed8Scales })
-          : b.gemmTransB(keptFlat, embed!);
+          : gemmBlocks(keptFlat, embed!);
   } else {
     const headT = need('lm_head.weight', [V, H]);
     flat =
       dtype === 'q4' || dtype === 'int8'
         ? project(keptFlat, 'lm_head.weight', headT)
-        : b.gemmTransB(keptFlat, b.weight('lm_head.weight', refSource(headT)));
+        : gemmBlocks(keptFlat, rowBlocks('lm_head.weight', headT));
   }
   if (spec.finalSoftcap !== undefined) flat = softcap(flat, spec.finalSoftcap); // Gemma-2
   const outShape = b.concat([b.shape(kept, 0, 2), b.constI64([V])], 0);
