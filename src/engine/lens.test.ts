@@ -78,6 +78,34 @@ for (const c of cases) {
       expect(worst).toBeLessThan(1e-5);
     });
 
+    it('a head stored as row blocks (what WebGPU gets for a large vocabulary) gives the same rows', async () => {
+      const V = spec.vocabSize;
+      const H = spec.hiddenSize;
+      const blocked = await LensHead.create(
+        spec,
+        lensWeightsOf(spec, weights),
+        'wasm',
+        Math.floor(V / 2.5) * H * 4,
+      );
+      try {
+        const out = await model.evaluate({ inputIds: spreadIds(spec, 1, 5, 3), taps: { resid: [1] } });
+        const resid = out.resid.get(1)!.data;
+        const [want, got] = [
+          await lens.apply(resid, V, [0, V - 1]),
+          await blocked.apply(resid, V, [0, V - 1]),
+        ];
+        got.forEach((row, r) => {
+          expect(row.topIds).toEqual(want[r].topIds);
+          expect(relError(Float32Array.from(row.topLogp), Float32Array.from(want[r].topLogp))).toBeLessThan(
+            1e-6,
+          );
+          expect(row.trackedLogp[1]).toBeCloseTo(want[r].trackedLogp[1], 6);
+        });
+      } finally {
+        await blocked.dispose();
+      }
+    });
+
     it('every site matches the fp64 reference head (site numLayers patched to that residual)', async () => {
       const L = spec.numLayers;
       const V = spec.vocabSize;

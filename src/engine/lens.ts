@@ -9,6 +9,7 @@
 import { EngineError } from './errors';
 import { float32Source, GraphBuilder } from './graph/builder';
 import { DataType } from './graph/proto';
+import { WEBGPU_WEIGHT_BLOCK_BYTES } from './memory';
 import { createSession, type BackendRequest, type EngineSession, type OrtTensor } from './session';
 import type { ArchSpec, Tensor, WeightMap } from './types';
 
@@ -61,8 +62,19 @@ export class LensHead {
     private readonly session: EngineSession,
   ) {}
 
-  /** Builds the norm + head graph and opens it on `backend` (the decoder's backend, normally). */
-  static async create(spec: ArchSpec, w: LensWeights, backend: BackendRequest = 'auto'): Promise<LensHead> {
+  /**
+   * Builds the norm + head graph and opens it on `backend` (the decoder's backend, normally). A head
+   * larger than `maxWeightBytes` (default WEBGPU_WEIGHT_BLOCK_BYTES when the backend may be WebGPU, as
+   * the decoder) is stored as row blocks, one Gemm each, the logits concatenated.
+   */
+  static async create(
+    spec: ArchSpec,
+    w: LensWeights,
+    backend: BackendRequest = 'auto',
+    maxWeightBytes: number = backend === 'webgpu' || backend === 'auto'
+      ? WEBGPU_WEIGHT_BLOCK_BYTES
+      : Infinity,
+  ): Promise<LensHead> {
     const { hiddenSize: H, vocabSize: V } = spec;
     if (w.norm.shape.length !== 1 || w.norm.shape[0] !== H)
       throw new EngineError('shape_mismatch', `final norm has shape [${w.norm.shape}], expected [${H}]`);
@@ -80,7 +92,18 @@ export class LensHead {
     // the decoder's RMSNorm, op for op (graph/decoder.ts), so the last site reproduces its logits
     const ms = b.reduceMean(b.op('Pow', [resid, b.constF32([2], [])]), [-1]);
     const normed = b.mul(b.div(resid, b.sqrt(b.add(ms, b.constF32([spec.rmsNormEps], [])))), normW);
-    let logits = b.gemmTransB(normed, b.weight('head', float32Source([V, H], w.head.data)));
+    const per = Math.max(1, Math.floor(maxWeightBytes / (H * 4)));
+    let logits: string;
+    if (V <= per) logits = b.gemmTransB(normed, b.weight('head', float32Source([V, H], w.head.data)));
+    else {
+      const parts: string[] = [];
+      for (let s = 0; s < V; s += per) {
+        const n = Math.min(per, V - s);
+        const block = float32Source([n, H], w.head.data.subarray(s * H, (s + n) * H));
+        parts.push(b.gemmTransB(normed, b.weight(`head.rows_${s}`, block)));
+      }
+      logits = b.concat(parts, 1);
+    }
     const cap = spec.finalSoftcap;
     if (cap !== undefined)
       logits = b.mul(b.op('Tanh', [b.div(logits, b.constF32([cap], []))]), b.constF32([cap], []));
