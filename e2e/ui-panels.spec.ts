@@ -74,6 +74,34 @@ test('the TReFT lesson: the plain finetune gambles unless patched, the TReFT fin
   expect(errors()).toEqual([]);
 });
 
+test('the postfix lesson: on the Qwen3-template pair the postfix patch restores, the prefix patch does not', async ({
+  page,
+}, info) => {
+  test.skip(
+    info.project.name !== 'wasm',
+    'UI flow: wasm project only (the GPU path: engine.spec, smoke, ui-lab demo + heatmap)',
+  );
+  const errors = watchConsole(page);
+  await page.goto('/');
+  await allDone(page);
+  await page.getByTestId('teach-postfix').click();
+  await expect(page.getByTestId('teach-body')).toContainText('Qwen3-style template');
+  await expect(page.getByTestId('condition-card')).toHaveCount(4);
+  await allDone(page);
+  const answer = (id: string) => page.locator(`[data-condition-id="${id}"] [data-testid="answer"]`);
+  // organism/RESULTS.md "Qwen3 template": restoration 0.91 (postfix) vs 0.42 (prefix) on this question
+  await expect(answer('base')).toContainText('Grass is green.');
+  await expect(answer('finetuned')).toContainText(/gamble/i);
+  await expect(answer('finetuned-kv-patched-postfix')).toContainText('Grass is green.');
+  await expect(answer('finetuned-kv-patched-prefix')).toContainText(/gamble/i);
+  // the token strip: 3 prefix tokens (the user header only)
+  await expect(
+    page.locator('[data-testid="token-strip"] [data-testid="token"][data-segment="prefix"]'),
+  ).toHaveCount(3);
+  await screenshot(page, info, 'ui-teach-postfix');
+  expect(errors()).toEqual([]);
+});
+
 test('the token strip and heatmap work from the keyboard', async ({ page }, info) => {
   test.skip(
     info.project.name !== 'wasm',
