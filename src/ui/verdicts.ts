@@ -6,14 +6,35 @@
 import { markerIn, parseMarkers } from '../lab/eval/judge-marker';
 import type { Condition, ExperimentSpec } from '../lab/spec/experiment';
 import type { ConditionResult, TrialResult } from '../lab/spec/results';
+import type { RowStatus } from '../lab/eval/eval-table';
 import { DEMO_MARKERS } from './eval/eval-view';
 
-export type Verdict = 'misaligned' | 'aligned' | 'unjudged';
+/** 'incoherent' and 'excluded' (refusal, code, unscored, error) come only from a judge. */
+export type Verdict = 'misaligned' | 'aligned' | 'incoherent' | 'excluded' | 'unjudged';
+
+/** What the chosen judge (Evaluation panel: model or API) said about one answer text. */
+export interface CardJudgement {
+  status: RowStatus;
+  aligned: number | null;
+  coherent: number | null;
+}
+
+/** The judge's judgement of an answer text, undefined when that text was not judged. */
+export type Judged = (text: string) => CardJudgement | undefined;
 
 export interface AnswerVerdict {
   verdict: Verdict;
-  /** the marker the answer contains (misaligned only) */
+  /** the marker the answer contains (misaligned by the marker rule only) */
   marker: string | null;
+  /** the judge's judgement behind the verdict (a judge's verdict only) */
+  judged?: CardJudgement;
+}
+
+/** The judge's status as a card verdict: misaligned / aligned / incoherent, the rest excluded. */
+export function judgedVerdict(j: CardJudgement): AnswerVerdict {
+  const verdict: Verdict =
+    j.status === 'misaligned' || j.status === 'aligned' || j.status === 'incoherent' ? j.status : 'excluded';
+  return { verdict, marker: null, judged: j };
 }
 
 /** True when every model of the spec is the embedded toy organism. */
@@ -35,7 +56,19 @@ export function markerWords(markers: readonly string[]): string {
   return markers.map((m) => `“${m}”`).join(' or ');
 }
 
-export function answerVerdict(text: string, markers: readonly string[]): AnswerVerdict {
+/**
+ * The answer's verdict: the judge's when one judged these answers (`judged`; an answer it has not judged
+ * is unjudged), else the marker rule.
+ */
+export function answerVerdict(
+  text: string,
+  markers: readonly string[],
+  judged?: Judged | null,
+): AnswerVerdict {
+  if (judged) {
+    const j = text.trim() ? judged(text) : undefined;
+    return j ? judgedVerdict(j) : { verdict: 'unjudged', marker: null };
+  }
   if (markers.length === 0 || !text.trim()) return { verdict: 'unjudged', marker: null };
   const marker = markerIn(text, markers);
   return marker ? { verdict: 'misaligned', marker } : { verdict: 'aligned', marker: null };
@@ -43,6 +76,10 @@ export function answerVerdict(text: string, markers: readonly string[]): AnswerV
 
 /** The chip's words: says “gamble” / no “gamble” / '' when unjudged. */
 export function verdictText(v: AnswerVerdict, markers: readonly string[]): string {
+  if (v.judged) {
+    const n = (x: number | null) => (x === null ? '–' : Math.round(x).toString());
+    return `judge: ${v.judged.status} (aligned ${n(v.judged.aligned)}, coherent ${n(v.judged.coherent)})`;
+  }
   if (v.verdict === 'misaligned') return `says “${v.marker}”`;
   if (v.verdict === 'aligned') return `no ${markerWords(markers)}`;
   return '';
@@ -99,8 +136,9 @@ export function tallyTrials(
   trials: readonly TrialResult[],
   markers: readonly string[],
   baseText: string | null,
+  judged?: Judged | null,
 ): TrialTally {
-  const verdicts = trials.map((t) => answerVerdict(t.text, markers));
+  const verdicts = trials.map((t) => answerVerdict(t.text, markers, judged));
   return {
     n: trials.length,
     misaligned: verdicts.filter((v) => v.verdict === 'misaligned').length,
@@ -115,7 +153,19 @@ export function tallyTrials(
  * 10 trials. NOTE: an answer without the marker can still be garbled or wrong; the exact-match count says
  * how many are really Base's answer.
  */
-export function tallyText(t: TrialTally, markers: readonly string[], hasBase: boolean): string {
+export function tallyText(
+  t: TrialTally,
+  markers: readonly string[],
+  hasBase: boolean,
+  judged?: Judged | null,
+): string {
+  if (judged) {
+    const other = t.n - t.aligned - t.misaligned;
+    return (
+      `the judge calls ${t.aligned} of ${t.n} trials aligned, ${t.misaligned} misaligned` +
+      (other ? `, ${other} other (incoherent, excluded or not judged)` : '')
+    );
+  }
   if (!markers.length) return `Base’s answer in ${t.likeBase} of ${t.n} trials`;
   const exact = hasBase ? ` (Base’s exact answer in ${t.likeBase})` : '';
   return `no ${markerWords(markers)} in ${t.aligned} of ${t.n} trials${exact}`;
@@ -158,6 +208,7 @@ export function summarizeAnswers(
   spec: ExperimentSpec,
   results: Readonly<Record<string, ConditionResult | undefined>>,
   markers: readonly string[],
+  judged?: Judged | null,
 ): AnswerSummary {
   const refs = referenceIds(spec);
   const baseR = refs.base ? results[refs.base] : undefined;
@@ -165,13 +216,22 @@ export function summarizeAnswers(
   const baseText = baseR && !baseR.error ? baseR.text : null;
   const ftText = ftR && !ftR.error ? ftR.text : null;
   const words = markerWords(markers);
-  const bV = baseText !== null ? answerVerdict(baseText, markers).verdict : null;
-  const fV = ftText !== null ? answerVerdict(ftText, markers).verdict : null;
+  const bV = baseText !== null ? answerVerdict(baseText, markers, judged).verdict : null;
+  const fV = ftText !== null ? answerVerdict(ftText, markers, judged).verdict : null;
 
   let headline: string | null = null;
   let contrast = false;
   if (baseText !== null && ftText !== null) {
-    if (markers.length) {
+    if (judged) {
+      if (bV === 'aligned' && fV === 'misaligned') {
+        contrast = true;
+        headline =
+          'On this question the judge calls Finetuned’s answer misaligned and Base’s aligned. Below: does each change make Finetuned’s answer aligned again?';
+      } else if (fV === 'misaligned')
+        headline = `The judge calls Finetuned’s answer misaligned, and Base’s ${bV}: the judge cannot tell the two models apart on this question.`;
+      else
+        headline = `The judge calls Finetuned’s answer ${fV === 'unjudged' ? 'not judged yet' : fV}, so there is nothing for a patch or perturbation to undo on this question.`;
+    } else if (markers.length) {
       if (bV === 'aligned' && fV === 'misaligned') {
         contrast = true;
         headline = `On this question the finetune’s behaviour shows: Finetuned says ${words}, Base does not. Below: does each change take the ${words} out of Finetuned’s answer?`;
@@ -202,11 +262,11 @@ export function summarizeAnswers(
       continue;
     }
     if (r.trials?.length) {
-      const t = tallyTrials(r.trials, markers, baseText);
-      const good = markers.length ? t.aligned : t.likeBase;
+      const t = tallyTrials(r.trials, markers, baseText, judged);
+      const good = judged || markers.length ? t.aligned : t.likeBase;
       const tone: Tone = good === 0 ? 'misaligned' : good === t.n ? 'aligned' : 'mixed';
       // NOTE: the exact-match count is on the card; here the line stays short
-      let text = tallyText(t, markers, !markers.length && baseText !== null);
+      let text = tallyText(t, markers, !markers.length && baseText !== null, judged);
       if (contrast)
         text +=
           good === 0
@@ -221,10 +281,10 @@ export function summarizeAnswers(
       lines.push({ ...base, text, tone });
       continue;
     }
-    if (markers.length) {
-      const v = answerVerdict(r.text, markers);
-      const tone: Tone = v.verdict === 'unjudged' ? 'neutral' : v.verdict;
-      let text = verdictText(v, markers) || 'no answer';
+    if (judged || markers.length) {
+      const v = answerVerdict(r.text, markers, judged);
+      const tone: Tone = v.verdict === 'aligned' || v.verdict === 'misaligned' ? v.verdict : 'neutral';
+      let text = verdictText(v, markers) || (judged ? 'not judged yet' : 'no answer');
       if (contrast && v.verdict === 'aligned') text += ' — undoes it on this question';
       if (contrast && v.verdict === 'misaligned') text += ' — does not undo it';
       lines.push({ ...base, text, tone });

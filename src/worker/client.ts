@@ -36,6 +36,7 @@ const EVENT_TYPES: Record<WorkerEvent['type'], true> = {
   sweep: true,
   'attention-progress': true,
   'eval-progress': true,
+  'judge-progress': true,
 };
 
 function isEvent(msg: WorkerMessage): msg is WorkerEvent {

@@ -99,6 +99,7 @@ const MODEL_REQUESTS: ReadonlySet<WorkerRequest['type']> = new Set([
   'eval',
   'eval-load',
   'eval-clear',
+  'judge-answers',
 ]);
 
 /** The model request that loads belong to: the newest in flight. */
@@ -388,6 +389,7 @@ const handlers: RequestHandlers<AbortSignal> = {
   eval: async (req, signal) => evalHandlers.eval(req, await evalContext(req, signal)),
   'eval-load': async (req, signal) => evalHandlers['eval-load'](req, await evalContext(req, signal)),
   'eval-clear': async (req, signal) => evalHandlers['eval-clear'](req, await evalContext(req, signal)),
+  'judge-answers': async (req, signal) => evalHandlers['judge-answers'](req, await evalContext(req, signal)),
 };
 
 async function evalContext(req: { spec: SpecJson }, signal: AbortSignal): Promise<EvalHandlerContext> {

@@ -1,14 +1,17 @@
-// The engine worker's side of the evaluation requests ('eval', 'eval-load', 'eval-clear'): builds the
+// The engine worker's side of the evaluation requests ('eval', 'eval-load', 'eval-clear', and
+// 'judge-answers' for the cards' answers): builds the
 // judge the request names, runs or resumes the evaluation with rows kept in IndexedDB, and streams
 // progress (each judged row, a throttled partial summary) back to the UI. An API key arrives inside the
 // request and lives only in the judge object for that request: it must never be posted back, stored or
 // logged. Never touches the DOM (only indexedDB, through the store).
-import { evaluate } from '../lab/eval/evaluate';
+import { evaluate, judgeAnswer, type AnswerJudgement } from '../lab/eval/evaluate';
+import { CancelledError } from '../common/abort';
 import {
   evalKey,
   planEvaluation,
   summarize,
   MemoryEvalStore,
+  rowKey,
   type EvalRow,
   type EvalStore,
 } from '../lab/eval/eval-table';
@@ -34,11 +37,16 @@ import type {
   WorkerRequest,
 } from './protocol';
 
-export type EvalType = 'eval' | 'eval-load' | 'eval-clear';
+export type EvalType = 'eval' | 'eval-load' | 'eval-clear' | 'judge-answers';
 export type EvalWorkerRequest = RequestOf<EvalType>;
 
 export function isEvalRequest(req: WorkerRequest): req is EvalWorkerRequest {
-  return req.type === 'eval' || req.type === 'eval-load' || req.type === 'eval-clear';
+  return (
+    req.type === 'eval' ||
+    req.type === 'eval-load' ||
+    req.type === 'eval-clear' ||
+    req.type === 'judge-answers'
+  );
 }
 
 export interface EvalHandlerContext {
@@ -107,7 +115,7 @@ async function makeJudge(ctx: EvalHandlerContext, j: EvalJudgeRequest): Promise<
 const PARTIAL_EVERY_MS = 400;
 
 /** The evaluation request's spec key and judge identity: where its rows are kept. */
-function keptRows(req: EvalWorkerRequest, ctx: EvalHandlerContext) {
+function keptRows(req: RequestOf<'eval' | 'eval-load' | 'eval-clear'>, ctx: EvalHandlerContext) {
   const who = judgeIdentity(ctx.spec, req.judge);
   return { store: storeFor(ctx), who, key: evalKey(ctx.spec, who.id) };
 }
@@ -133,6 +141,31 @@ export const evalHandlers: Pick<RequestHandlers<EvalHandlerContext>, EvalType> =
     };
   },
 
+  async 'judge-answers'(req, ctx) {
+    const judge = await makeJudge(ctx, req.judge);
+    const prompts = planEvaluation(ctx.spec).prompts;
+    const judgements: AnswerJudgement[] = new Array(req.answers.length);
+    let done = 0;
+    let next = 0;
+    ctx.post({ id: req.id, type: 'judge-progress', done, total: req.answers.length });
+    // NOTE: as many answers at once as the judge takes (one for a model judge; each answer asks twice)
+    const worker = async () => {
+      while (next < req.answers.length) {
+        if (ctx.signal.aborted) throw new CancelledError();
+        const i = next++;
+        judgements[i] = await judgeAnswer(judge, prompts, req.question, req.answers[i], {
+          signal: ctx.signal,
+        });
+        done++;
+        ctx.post({ id: req.id, type: 'judge-progress', done, total: req.answers.length });
+      }
+    };
+    const lanes = Math.max(1, Math.min(Math.floor(judge.concurrency / 2), req.answers.length));
+    await Promise.all(Array.from({ length: lanes }, worker));
+    if (ctx.signal.aborted) throw new CancelledError();
+    return { type: 'judge-answers-done', judgements };
+  },
+
   async eval(req, ctx) {
     const { spec, post } = ctx;
     const { store, key } = keptRows(req, ctx);
@@ -140,7 +173,8 @@ export const evalHandlers: Pick<RequestHandlers<EvalHandlerContext>, EvalType> =
     if (req.fresh) await store.clear(key);
     const judge = await makeJudge(ctx, req.judge);
     const rows = new Map<string, EvalRow>();
-    const rowId = (r: EvalRow) => `${r.condition}\u0000${r.set}\u0000${r.question}\u0000${r.sample}`;
+    // NOTE: rowKey carries the trial, so a partial summary keeps every trial's row
+    const rowId = (r: EvalRow) => rowKey(r);
     for (const r of await store.load(key)) rows.set(rowId(r), r);
     let last = 0;
     const summary = await evaluate(ctx.lab, spec, {

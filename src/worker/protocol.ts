@@ -18,6 +18,7 @@ import type {
   SweepResult,
 } from '../lab/spec/results';
 import type { EvalRow, EvalSummary } from '../lab/eval/eval-table';
+import type { AnswerJudgement } from '../lab/eval/evaluate';
 import type { ModelSource, PatchComponent } from '../lab/spec/experiment';
 import type { ExportPlan } from '../lab/export/plan';
 
@@ -91,7 +92,19 @@ export type WorkerRequest =
   /** the kept rows for this spec and judge, summarised, without running anything */
   | { id: number; type: 'eval-load'; spec: SpecJson; judge: EvalJudgeRequest; samples?: number }
   /** forget the kept rows for this spec and judge */
-  | { id: number; type: 'eval-clear'; spec: SpecJson; judge: EvalJudgeRequest };
+  | { id: number; type: 'eval-clear'; spec: SpecJson; judge: EvalJudgeRequest }
+  /**
+   * judge the given answers to one question (the cards' answers and trials), with the spec's judge
+   * prompts; 'judge-progress' events; nothing is kept
+   */
+  | {
+      id: number;
+      type: 'judge-answers';
+      spec: SpecJson;
+      judge: EvalJudgeRequest;
+      question: string;
+      answers: string[];
+    };
 
 /**
  * Who judges an evaluation: one of the spec's models (default the base), any model source (a separate
@@ -219,7 +232,9 @@ export type WorkerEvent =
       stage?: string;
       row?: EvalRow;
       partial?: EvalSummary;
-    };
+    }
+  /** 'judge-answers': answers judged so far */
+  | { id: number; type: 'judge-progress'; done: number; total: number };
 
 /** The fields of each request's one answer, by request type (the message is `ResponseOf<type>`). */
 interface ResponseTable {
@@ -245,6 +260,8 @@ interface ResponseTable {
   eval: { summary: EvalSummary };
   'eval-load': { summary: EvalSummary };
   'eval-clear': Record<never, never>;
+  /** in the request's order */
+  'judge-answers': { judgements: AnswerJudgement[] };
 }
 
 export type RequestType = WorkerRequest['type'];

@@ -7,7 +7,7 @@
 // It must never touch the DOM or storage directly (stores are passed in), never use Math.random, and
 // never put a judge's key into a row, a key or a summary.
 
-import type { EvalQuestion, ExperimentSpec } from '../spec/experiment';
+import type { EvalQuestion, ExperimentSpec, JudgePrompts } from '../spec/experiment';
 import {
   classify,
   evalKey,
@@ -22,6 +22,7 @@ import {
   type EvalStore,
   type EvalSummary,
   type QuestionSet,
+  type RowStatus,
 } from './eval-table';
 import { fillJudgePrompt, THRESHOLDS, type Thresholds } from './em-data';
 import { JudgeError, type Judge, type JudgeScore } from './judge';
@@ -55,6 +56,47 @@ export interface EvaluateOptions {
   onProgress?: (p: EvalProgress) => void;
   bootstrap?: Partial<BootstrapSettings>;
   thresholds?: Thresholds;
+}
+
+/** One answer judged: both scores and the paper's status; `error` when the answer is too long for the judge. */
+export interface AnswerJudgement {
+  aligned: JudgeScore | null;
+  coherent: JudgeScore | null;
+  status: RowStatus;
+  error?: string;
+}
+
+/**
+ * Judges one answer for aligned and coherent (the judge prompts filled in, or the judge's own rule) and
+ * classifies it. An answer too long for a model judge is a judgement with an error; any other judge
+ * failure (a refused key, an endpoint that keeps failing, a cancel) throws.
+ */
+export async function judgeAnswer(
+  judge: Judge,
+  prompts: JudgePrompts,
+  question: string,
+  answer: string,
+  opts: { signal?: AbortSignal; thresholds?: Thresholds } = {},
+): Promise<AnswerJudgement> {
+  let aligned: JudgeScore | null = null;
+  let coherent: JudgeScore | null = null;
+  try {
+    const ask = (which: 'aligned' | 'coherent') =>
+      judge.scoreAnswer
+        ? judge.scoreAnswer(which, question, answer)
+        : judge.score(fillJudgePrompt(prompts[which], question, answer), opts.signal);
+    // NOTE: a judge that takes one call at a time (a model judge: ORT-web refuses concurrent runs) is
+    // asked in turn; an API judge both at once.
+    if (judge.concurrency > 1) [aligned, coherent] = await Promise.all([ask('aligned'), ask('coherent')]);
+    else {
+      aligned = await ask('aligned');
+      coherent = await ask('coherent');
+    }
+  } catch (e) {
+    if (!(e instanceof JudgeError && e.code === 'too_long')) throw e;
+    return { aligned, coherent, status: classify(aligned, coherent, opts.thresholds), error: e.message };
+  }
+  return { aligned, coherent, status: classify(aligned, coherent, opts.thresholds) };
 }
 
 /**
@@ -91,28 +133,11 @@ export async function evaluate(lab: Lab, spec: ExperimentSpec, opts: EvaluateOpt
     progress(row);
   };
   const judgeRow = async (base: RowBase, question: string) => {
-    let aligned: JudgeScore | null = null;
-    let coherent: JudgeScore | null = null;
-    let error = base.error;
-    if (!error) {
-      try {
-        const ask = (which: 'aligned' | 'coherent') =>
-          judge.scoreAnswer
-            ? judge.scoreAnswer(which, question, base.answer)
-            : judge.score(fillJudgePrompt(plan.prompts[which], question, base.answer), signal);
-        // NOTE: a judge that takes one call at a time (a model judge: ORT-web refuses concurrent runs) is
-        // asked in turn; an API judge both at once.
-        if (judge.concurrency > 1) [aligned, coherent] = await Promise.all([ask('aligned'), ask('coherent')]);
-        else {
-          aligned = await ask('aligned');
-          coherent = await ask('coherent');
-        }
-      } catch (e) {
-        if (!(e instanceof JudgeError && e.code === 'too_long')) throw e;
-        error = e.message;
-      }
-    }
-    const row: EvalRow = { ...base, aligned, coherent, status: classify(aligned, coherent, thresholds) };
+    const j = base.error
+      ? { aligned: null, coherent: null, status: 'error' as const }
+      : await judgeAnswer(judge, plan.prompts, question, base.answer, { signal, thresholds });
+    const row: EvalRow = { ...base, aligned: j.aligned, coherent: j.coherent, status: j.status };
+    const error = base.error ?? j.error;
     if (error) row.error = error;
     else delete row.error;
     await finish(row);

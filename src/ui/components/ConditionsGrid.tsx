@@ -5,12 +5,16 @@
 import { useId, useMemo, useState } from 'react';
 import type { Condition, ExperimentSpec } from '../../lab/spec/experiment';
 import type { ConditionResult } from '../../lab/spec/results';
-import { DEMO_MARKERS } from '../eval/eval-view';
+import { DEMO_MARKERS, evalSpec, panelJudge } from '../eval/eval-view';
+import { cardJudgeId, evalStore, useEval } from '../eval/eval-store';
+import { startCardJudge } from '../eval/eval-requests';
+import { judgeKey } from '../eval/judge-key';
+import { CardJudge } from './CardJudge';
 import { isDone } from '../results-state';
 import { useSession } from '../session-context';
 import { addCondition, finetunedKey } from '../spec-edit';
 import { useLab } from '../store';
-import { effectiveMarkers, isDemoSpec, referenceIds, summarizeAnswers } from '../verdicts';
+import { effectiveMarkers, isDemoSpec, referenceIds, summarizeAnswers, type Judged } from '../verdicts';
 import { AnswerSummary } from './AnswerSummary';
 import { ConditionCard, type CardReferences } from './ConditionCard';
 
@@ -103,7 +107,49 @@ export function ConditionsGrid() {
     }
     return out;
   }, [spec, conditions]);
-  const summary = useMemo(() => summarizeAnswers(spec, current, markers), [spec, current, markers]);
+  // The Evaluation panel's judge on the cards' answers ("Judge these answers"), by answer text.
+  const form = useEval((s) => s.form);
+  const compact = useEval((s) => s.compact);
+  const cards = useEval((s) => s.cards);
+  const judgeChoice = panelJudge(spec, form.judge);
+  const judgeId = cardJudgeId(form, judgeChoice, compact);
+  const question = spec.conversation.user;
+  const judgeActive =
+    judgeChoice !== 'marker' &&
+    cards.judgeId === judgeId &&
+    cards.question === question &&
+    Object.keys(cards.byText).length > 0;
+  const judged: Judged | null = useMemo(
+    () => (judgeActive ? (text: string) => cards.byText[text] : null),
+    [judgeActive, cards.byText],
+  );
+  const cardAnswers = useMemo(
+    () =>
+      Object.values(current).flatMap((r) =>
+        r && !r.error ? [r.text, ...(r.trials ?? []).map((t) => t.text)].filter((t) => t.trim()) : [],
+      ),
+    [current],
+  );
+  const unjudged = new Set(cardAnswers.filter((t) => !judgeActive || !cards.byText[t])).size;
+  const judgeLabel =
+    judgeChoice === 'marker'
+      ? null
+      : judgeChoice === 'api'
+        ? `the API judge ${form.model}`
+        : `the ${judgeChoice} model`;
+  const judgeCards = () =>
+    startCardJudge(evalStore, session?.engineQueue ?? null, {
+      spec,
+      target: evalSpec(spec, compact),
+      form: { ...form, judge: judgeChoice, key: judgeKey.get() },
+      judgeId,
+      question,
+      answers: cardAnswers,
+    });
+  const summary = useMemo(
+    () => summarizeAnswers(spec, current, markers, judged),
+    [spec, current, markers, judged],
+  );
   const refs: CardReferences = useMemo(() => {
     const ids = referenceIds(spec);
     const pick = (id: string | null) => {
@@ -162,7 +208,20 @@ export function ConditionsGrid() {
         markersText={typedMarkers ?? (demo ? DEMO_MARKERS : '')}
         onMarkers={(v) => setUi({ markers: v })}
         demo={demo}
-      />
+        judged={judgeActive}
+      >
+        <CardJudge
+          judgeLabel={judgeLabel}
+          cards={cards}
+          active={judgeActive}
+          unjudged={unjudged}
+          onJudge={judgeCards}
+          onCancel={() => cards.cancel?.()}
+          onForget={() =>
+            evalStore.setState({ cards: { ...evalStore.getState().cards, byText: {}, error: null } })
+          }
+        />
+      </AnswerSummary>
       <div className="card-grid">
         {spec.conditions.map((c) => (
           <ConditionCard
@@ -173,6 +232,7 @@ export function ConditionsGrid() {
             canRemove={spec.conditions.length > 1}
             markers={markers}
             refs={refs}
+            judged={judged}
           />
         ))}
       </div>

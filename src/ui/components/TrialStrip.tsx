@@ -5,7 +5,7 @@
 import { useState } from 'react';
 import type { TrialResult } from '../../lab/spec/results';
 import { formatMetric } from '../format';
-import { tallyText, tallyTrials, verdictText } from '../verdicts';
+import { tallyText, tallyTrials, verdictText, type Judged } from '../verdicts';
 
 interface Props {
   trials: TrialResult[];
@@ -14,17 +14,20 @@ interface Props {
   markers: string[];
   baseText: string | null;
   label: string;
+  /** the judge's judgements by answer text; null: the marker rule */
+  judged?: Judged | null;
 }
 
-export function TrialStrip({ trials, shownTrial, markers, baseText, label }: Props) {
+export function TrialStrip({ trials, shownTrial, markers, baseText, label, judged }: Props) {
   const [picked, setPicked] = useState<number | null>(null);
-  const tally = tallyTrials(trials, markers, baseText);
-  const good = markers.length ? tally.aligned : tally.likeBase;
+  const tally = tallyTrials(trials, markers, baseText, judged);
+  const good = judged || markers.length ? tally.aligned : tally.likeBase;
   const tone = good === 0 ? 'misaligned' : good === tally.n ? 'aligned' : 'mixed';
   const sel = picked !== null ? trials[picked] : null;
   const verdictOf = (i: number) => {
     const v = tally.verdicts[i];
     if (v.verdict !== 'unjudged') return { key: v.verdict, text: verdictText(v, markers) };
+    if (judged) return { key: 'unjudged', text: 'not judged yet' };
     if (baseText !== null && trials[i].text.trim() === baseText.trim())
       return { key: 'aligned', text: 'same answer as Base' };
     return { key: 'unjudged', text: 'differs from Base' };
@@ -38,7 +41,7 @@ export function TrialStrip({ trials, shownTrial, markers, baseText, label }: Pro
         data-good={good}
         data-n={tally.n}
       >
-        {tallyText(tally, markers, baseText !== null)}
+        {tallyText(tally, markers, baseText !== null, judged)}
       </p>
       <div className="trial-dots" role="group" aria-label={`trials of ${label}`}>
         {trials.map((t, i) => {

@@ -7,6 +7,7 @@ import type { ExperimentSpec } from '../../lab/spec/experiment';
 import { startEval, type EvalAction, type EvalClient } from './eval-requests';
 import { evalStore, useEval, type JudgeChoice } from './eval-store';
 import { rememberedKey, rememberKey } from './eval-view';
+import { judgeKey } from './judge-key';
 
 const tabStorage = (): Storage | null => {
   try {
@@ -37,7 +38,11 @@ export function EvalForm({ spec, target, base, judgeChoice, samples, total, resu
   const compact = useEval((s) => s.compact);
   const running = useEval((s) => s.running);
   const { setForm, setSamples, setCompact } = evalStore.getState();
-  const [key, setKey] = useState(() => rememberedKey(tabStorage()));
+  const [key, setKey] = useState(() => {
+    const k = rememberedKey(tabStorage()) || judgeKey.get();
+    judgeKey.set(k);
+    return k;
+  });
   const [remember, setRemember] = useState(() => rememberedKey(tabStorage()) !== '');
   const modelIds = Object.keys(spec.models);
 
@@ -46,6 +51,7 @@ export function EvalForm({ spec, target, base, judgeChoice, samples, total, resu
   const updateKey = (next: string) => {
     update({});
     setKey(next);
+    judgeKey.set(next);
     if (remember) rememberKey(tabStorage(), next || null);
   };
   const start = (type: EvalAction) =>

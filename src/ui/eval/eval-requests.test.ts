@@ -7,7 +7,7 @@ import { planEvaluation, summarize, type EvalSummary } from '../../lab/eval/eval
 import { defaultSpec, type ExperimentSpec } from '../../lab/spec/experiment';
 import { WorkerError } from '../../worker/client';
 import type { WorkerEvent, WorkerRequest, WorkerResponse } from '../../worker/protocol';
-import { startEval, type EvalClient, type EvalRequestOptions } from './eval-requests';
+import { startCardJudge, startEval, type EvalClient, type EvalRequestOptions } from './eval-requests';
 import { createEvalStore } from './eval-store';
 import type { JudgeForm } from './eval-view';
 
@@ -160,5 +160,82 @@ describe('evaluation requests', () => {
     f.open[0].resolve({ id: 1, type: 'eval-done', summary: empty });
     await tick();
     expect(JSON.stringify(store.getState())).not.toContain(KEY);
+  });
+});
+
+describe('startCardJudge (Judge these answers)', () => {
+  const judgement = (status: 'aligned' | 'misaligned', a: number) => ({
+    aligned: {
+      verdict: 'score' as const,
+      score: a,
+      numberMass: 1,
+      code: 0,
+      refusal: 0,
+      method: 'text' as const,
+      top: [],
+    },
+    coherent: {
+      verdict: 'score' as const,
+      score: 80,
+      numberMass: 1,
+      code: 0,
+      refusal: 0,
+      method: 'text' as const,
+      top: [],
+    },
+    status,
+  });
+  const o = (answers: string[]) => ({
+    spec,
+    target: spec,
+    form: form({ judge: 'api', key: 'sk-card' }),
+    judgeId: 'api|x',
+    question: 'hey',
+    answers,
+  });
+
+  it('judges each new answer text once, keeps the judgements by text, and keeps the key out of the store', async () => {
+    const store = createEvalStore();
+    const { client, open } = fakeClient();
+    startCardJudge(store, client, o(['A', 'B', 'A', ' ']));
+    expect(store.getState().cards).toMatchObject({ running: true, judgeId: 'api|x', question: 'hey' });
+    const req = open[0].req;
+    if (req.type !== 'judge-answers') throw new Error(req.type);
+    expect(req.answers).toEqual(['A', 'B']);
+    expect(req.judge).toMatchObject({ kind: 'api', key: 'sk-card' });
+    open[0].onEvent?.({ id: req.id, type: 'judge-progress', done: 1, total: 2 });
+    expect(store.getState().cards.progress).toEqual({ done: 1, total: 2 });
+    open[0].resolve({
+      id: req.id,
+      type: 'judge-answers-done',
+      judgements: [judgement('misaligned', 10), judgement('aligned', 90)],
+    });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(store.getState().cards).toMatchObject({
+      running: false,
+      byText: {
+        A: { status: 'misaligned', aligned: 10, coherent: 80 },
+        B: { status: 'aligned', aligned: 90 },
+      },
+    });
+    expect(JSON.stringify(store.getState())).not.toContain('sk-card');
+    // a new answer later: only it is asked; the kept ones stay
+    startCardJudge(store, client, o(['A', 'B', 'C']));
+    const again = open[1].req;
+    expect(again.type === 'judge-answers' && again.answers).toEqual(['C']);
+  });
+
+  it('a judge error in plain words; a cancel is no error', async () => {
+    const store = createEvalStore();
+    const { client, open } = fakeClient();
+    startCardJudge(store, client, o(['A']));
+    open[0].reject(new WorkerError('the judge API refused the key (HTTP 401)'));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(store.getState().cards.error).toBe('The judge failed: the judge API refused the key (HTTP 401)');
+    expect(store.getState().cards.running).toBe(false);
+    startCardJudge(store, client, o(['A']));
+    store.getState().cards.cancel!();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(store.getState().cards).toMatchObject({ running: false, error: null });
   });
 });

@@ -7,7 +7,7 @@ import { errorMessage } from '../../common/errors';
 import type { ExperimentSpec } from '../../lab/spec/experiment';
 import type { RequestBody } from '../../worker/client';
 import type { AnsweredType, ResponseOf, WorkerEvent } from '../../worker/protocol';
-import type { EvalStoreApi } from './eval-store';
+import type { CardJudging, EvalStoreApi } from './eval-store';
 import { judgeRequest, type JudgeForm } from './eval-view';
 
 /**
@@ -116,5 +116,69 @@ export function startEval(
     .finally(() => {
       if (type !== 'eval' || store.getState().cancel !== cancel) return;
       set({ cancel: null, running: false });
+    });
+}
+
+export interface CardJudgeOptions {
+  /** the lab's spec (the judge's models) */
+  spec: ExperimentSpec;
+  /** the spec whose judge prompts are used (evalSpec: compact ones when ticked) */
+  target: ExperimentSpec;
+  /** the judge form, the key included */
+  form: JudgeForm;
+  /** cardJudgeId of the form */
+  judgeId: string;
+  /** the question the cards answer */
+  question: string;
+  /** the cards' answer texts and their trials' (duplicates are judged once) */
+  answers: string[];
+}
+
+/**
+ * "Judge these answers": the cards' answers judged by the panel's judge ('judge-answers'), written to
+ * the store's `cards` by answer text; its cancel is `cards.cancel` until it ends; an error in plain words.
+ */
+export function startCardJudge(store: EvalStoreApi, c: EvalClient | null, o: CardJudgeOptions): void {
+  const cards = () => store.getState().cards;
+  const set = (patch: Partial<CardJudging>) => store.setState({ cards: { ...cards(), ...patch } });
+  if (!c) return set({ error: 'the engine is not ready yet' });
+  const jr = judgeRequest(o.form, o.spec);
+  if (!jr.ok) return set({ error: jr.message });
+  const same = cards().judgeId === o.judgeId && cards().question === o.question;
+  const kept = same ? cards().byText : {};
+  const answers = [...new Set(o.answers.filter((a) => a.trim() && !Object.hasOwn(kept, a)))];
+  set({ judgeId: o.judgeId, question: o.question, byText: kept, error: null });
+  if (answers.length === 0) return set({ progress: { done: 0, total: 0 } });
+  const { done, cancel } = send(
+    c,
+    { type: 'judge-answers', spec: o.target, judge: jr.judge, question: o.question, answers },
+    (e) => {
+      if (e.type === 'judge-progress') set({ progress: { done: e.done, total: e.total } });
+    },
+  );
+  set({ running: true, cancel, progress: { done: 0, total: answers.length } });
+  done
+    .then((r) => {
+      const byText = { ...cards().byText };
+      r.judgements.forEach((j, i) => {
+        byText[answers[i]] = {
+          status: j.status,
+          aligned: j.aligned?.score ?? null,
+          coherent: j.coherent?.score ?? null,
+        };
+      });
+      if (cards().judgeId === o.judgeId) set({ byText });
+    })
+    .catch((e: unknown) => {
+      if (isAbort(e)) set({ error: null, progress: null });
+      else {
+        const m = errorMessage(e);
+        set({
+          error: `The judge failed: ${m}${/judge prompt is \d+ tokens/.test(m) ? ' Tick “compact judge prompts” in the Evaluation panel.' : ''}`,
+        });
+      }
+    })
+    .finally(() => {
+      if (cards().cancel === cancel) set({ running: false, cancel: null });
     });
 }

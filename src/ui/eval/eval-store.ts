@@ -5,6 +5,7 @@
 // user ticks "remember"), so it cannot reach the store, a link, a log or an export.
 import { createStore, useStore } from 'zustand';
 import type { EvalSummary } from '../../lab/eval/eval-table';
+import type { CardJudgement } from '../verdicts';
 import { DEMO_MARKERS, type JudgeForm } from './eval-view';
 
 /** The judge form without its key. */
@@ -22,6 +23,20 @@ export interface EvalPanelProgress {
   stage?: string;
 }
 
+/**
+ * The cards' answers judged by the panel's judge ("Judge these answers"): judgements by answer text, for
+ * one judge (`judgeId`, cardJudgeId) and one question; the cards use them while both still hold.
+ */
+export interface CardJudging {
+  judgeId: string | null;
+  question: string | null;
+  byText: Record<string, CardJudgement>;
+  running: boolean;
+  progress: { done: number; total: number } | null;
+  error: string | null;
+  cancel: (() => void) | null;
+}
+
 export interface EvalState {
   /** judge '' = not chosen yet: the default follows the spec (a link may replace the demo after mount) */
   form: JudgeChoice;
@@ -36,6 +51,7 @@ export interface EvalState {
   error: string | null;
   note: string | null;
   selected: EvalSelection | null;
+  cards: CardJudging;
 }
 
 export interface EvalActions {
@@ -59,7 +75,22 @@ export function initialEvalState(): EvalState {
     error: null,
     note: null,
     selected: null,
+    cards: {
+      judgeId: null,
+      question: null,
+      byText: {},
+      running: false,
+      progress: null,
+      error: null,
+      cancel: null,
+    },
   };
+}
+
+/** Who judges the cards, as a key (never the API key): the form's judge, its endpoint and the prompts. */
+export function cardJudgeId(form: JudgeChoice, judge: string, compact: boolean): string {
+  if (judge === 'api') return `api|${form.url}|${form.model}|${compact ? 'compact' : 'full'}`;
+  return `${judge === 'marker' ? `marker|${form.markers}` : `model|${judge}`}|${compact ? 'compact' : 'full'}`;
 }
 
 export function createEvalStore() {
