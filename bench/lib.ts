@@ -70,12 +70,14 @@ export interface BenchArgs {
   loadDtypes: ('fp32' | 'int8' | 'q4')[];
   /** `--only load`: stream (the lab's path) and / or map (the whole WeightMap first, the old path) */
   loadWays: ('stream' | 'map')[];
+  /** `--only load`: ORT session config entries for the loads (`--load-session-config k=v,…`) */
+  loadSessionConfig?: Record<string, string>;
 }
 
 const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead,control,q4] [--threads N] [--reps N] [--overhead-pairs N]
   [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--heatmap-stride S[,Q]] [--liftoff]
   [--model-dir DIR (an existing model folder instead of the SmolLM2-135M-shaped bench model)]
-  [--load-dtypes fp32,int8,q4] [--load-ways stream,map] (with --only load)`;
+  [--load-dtypes fp32,int8,q4] [--load-ways stream,map] [--load-session-config key=value,…] (with --only load)`;
 
 function intArg(name: string, v: string | undefined, min: number): number {
   const n = Number(v);
@@ -187,6 +189,13 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         if (list.some((x) => x !== 'stream' && x !== 'map'))
           throw new Error(`--load-ways takes stream, map\n${USAGE}`);
         args.loadWays = list as BenchArgs['loadWays'];
+        break;
+      }
+      case '--load-session-config': {
+        const entries = (next() ?? '').split(',').map((kv) => kv.split('='));
+        if (entries.some((e) => e.length !== 2 || !e[0]))
+          throw new Error(`--load-session-config takes key=value,…\n${USAGE}`);
+        args.loadSessionConfig = Object.fromEntries(entries);
         break;
       }
       case '--help':

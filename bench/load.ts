@@ -6,12 +6,15 @@
 // graph's weight bytes. Two ways of loading: `stream` (what the lab does: each tensor read, converted
 // and written into the external data; the embedding, lens head and K/V projections read again after the
 // session, as models.ts keeps them) and `map` (the old path: the whole fp32 WeightMap first, then the graph
-// built from it). `--load-dtypes fp32,int8,q4` (default fp32), `--load-ways stream,map` (default both).
+// built from it). `--load-dtypes fp32,int8,q4` (default fp32), `--load-ways stream,map` (default both),
+// `--load-session-config key=value,…` (ORT session config entries, e.g. session.disable_prepacking=1).
 // Prints numbers, never asserts; progress on stderr. One 0.5B child at a time.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { generate } from '../src/engine/generate';
 import { loadLora } from '../src/engine/lora';
 import { EngineModel } from '../src/engine/model';
@@ -30,6 +33,8 @@ const NEW_TOKENS = 8;
 
 export interface LoadFigures {
   runtime: Runtime;
+  /** ORT session config entries the case ran with, if any */
+  sessionConfig?: Record<string, string>;
   way: LoadWay;
   dtype: LoadDtype;
   /** weights read and the graph built (stream: both at once; map: the WeightMap, then the graph), s */
@@ -44,6 +49,10 @@ export interface LoadFigures {
   graphBytes: number;
   /** peak resident set of the child (getrusage maxrss) */
   peakRssBytes: number;
+  /** resident set once the session is open (and the kept tensors read) */
+  rssCreatedBytes: number;
+  /** the same after a full GC */
+  rssGcBytes: number;
   /** resident set after the first answer */
   rssAfterBytes: number;
   /** CPU seconds of the child, user and system */
@@ -57,6 +66,8 @@ interface ChildArgs {
   way: LoadWay;
   dtype: LoadDtype;
   threads: number;
+  /** ORT session config entries (e.g. session.disable_prepacking=1) */
+  sessionConfig?: Record<string, string>;
 }
 
 function promptIds(vocab: number): number[] {
@@ -73,7 +84,13 @@ async function loadOnce(a: ChildArgs): Promise<Omit<LoadFigures, 'load'>> {
     if (stage === 'session') tSession = performance.now();
   };
   let engine: EngineModel;
-  const opts = { backend, dtype: a.dtype, maxPositions: 2048, onStage } as const;
+  const opts = {
+    backend,
+    dtype: a.dtype,
+    maxPositions: 2048,
+    onStage,
+    ...(a.sessionConfig ? { session: { sessionConfig: a.sessionConfig } } : {}),
+  } as const;
   if (a.way === 'map') {
     const loaded = await loadModel(folderSource(MODEL));
     const lora = await loadLora(folderSource(ADAPTER), loaded.spec);
@@ -95,6 +112,11 @@ async function loadOnce(a: ChildArgs): Promise<Omit<LoadFigures, 'load'>> {
     (globalThis as { keptWeights?: unknown }).keptWeights = kept;
   }
   const tCreated = performance.now();
+  const rssCreatedBytes = process.memoryUsage().rss;
+  // NOTE: a full GC, so what the JS side still holds is told apart from garbage not yet collected
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+  const rssGcBytes = process.memoryUsage().rss;
   const ids = promptIds(engine.spec.vocabSize);
   await generate(engine, {
     inputIds: [ids, ids],
@@ -106,6 +128,7 @@ async function loadOnce(a: ChildArgs): Promise<Omit<LoadFigures, 'load'>> {
   const ru = process.resourceUsage();
   return {
     runtime: a.runtime,
+    ...(a.sessionConfig ? { sessionConfig: a.sessionConfig } : {}),
     way: a.way,
     dtype: a.dtype,
     buildS: (tSession - t0) / 1000,
@@ -114,6 +137,8 @@ async function loadOnce(a: ChildArgs): Promise<Omit<LoadFigures, 'load'>> {
     totalS: (tAnswer - t0) / 1000,
     graphBytes: engine.graphBytes,
     peakRssBytes: ru.maxRSS * 1024,
+    rssCreatedBytes,
+    rssGcBytes,
     rssAfterBytes: process.memoryUsage().rss,
     userS: ru.userCPUTime / 1e6,
     systemS: ru.systemCPUTime / 1e6,
@@ -127,6 +152,7 @@ export async function measureLoad(
   threads: number,
   dtypes: readonly LoadDtype[],
   ways: readonly LoadWay[],
+  sessionConfig?: Record<string, string>,
 ): Promise<LoadFigures[]> {
   if (!existsSync(`${MODEL}/config.json`) || !existsSync(`${ADAPTER}/adapter_config.json`)) {
     log(`load: ${MODEL} or ${ADAPTER} missing (npx tsx scripts/fixtures/real-shapes.ts); skipped`);
@@ -136,7 +162,7 @@ export async function measureLoad(
   for (const runtime of runtimes) {
     for (const dtype of dtypes) {
       for (const way of ways) {
-        const args: ChildArgs = { runtime, way, dtype, threads };
+        const args: ChildArgs = { runtime, way, dtype, threads, ...(sessionConfig ? { sessionConfig } : {}) };
         log(`load: ${runtime} ${dtype} ${way} (child process)`);
         const before = loadSample();
         // NOTE: a fresh process per case: peak RSS is a process's high-water mark
@@ -170,13 +196,19 @@ const gb = (b: number): string => (b / 1e9).toFixed(2);
 
 export function loadTable(rows: readonly LoadFigures[]): string {
   const head =
-    '| runtime | dtype | way | build s | session s | answer s | total s | graph GB | peak RSS GB | peak ÷ graph | RSS after GB | CPU user / sys s | load |\n' +
+    '| runtime | dtype | way | build s | session s | answer s | total s | graph GB | peak RSS GB | peak ÷ graph | RSS open / after GC / after answer GB | CPU user / sys s | load |\n' +
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
   const body = rows.map(
     (r) =>
-      `| ${r.runtime} | ${r.dtype} | ${r.way} | ${r.buildS.toFixed(1)} | ${r.sessionS.toFixed(1)} | ${r.answerS.toFixed(1)} | ` +
+      `| ${r.runtime} | ${r.dtype} | ${r.way}${
+        r.sessionConfig
+          ? ` (${Object.entries(r.sessionConfig)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ')})`
+          : ''
+      } | ${r.buildS.toFixed(1)} | ${r.sessionS.toFixed(1)} | ${r.answerS.toFixed(1)} | ` +
       `${r.totalS.toFixed(1)} | ${gb(r.graphBytes)} | ${gb(r.peakRssBytes)} | ${(r.peakRssBytes / r.graphBytes).toFixed(2)} | ` +
-      `${gb(r.rssAfterBytes)} | ${r.userS.toFixed(1)} / ${r.systemS.toFixed(1)} | ${r.load[0].load[0]}–${r.load[1].load[0]} |`,
+      `${gb(r.rssCreatedBytes)} / ${gb(r.rssGcBytes)} / ${gb(r.rssAfterBytes)} | ${r.userS.toFixed(1)} / ${r.systemS.toFixed(1)} | ${r.load[0].load[0]}–${r.load[1].load[0]} |`,
   );
   return [
     '### Load: Qwen2.5-0.5B-shaped LoRA pair (one session), cached files → first answer',

@@ -355,7 +355,7 @@ async function main(): Promise<void> {
   if (args.modelDir === DEFAULT_MODEL_DIR) ensureBenchModel(args.modelDir);
   // NOTE: the load section runs in child processes of its own; it needs nothing loaded here
   const load = args.only.includes('load')
-    ? await measureLoad(args.runtimes, args.threads, args.loadDtypes, args.loadWays)
+    ? await measureLoad(args.runtimes, args.threads, args.loadDtypes, args.loadWays, args.loadSessionConfig)
     : null;
   const { spec, weights } = await loadModel(folderSource(args.modelDir));
   const rest = args.only.filter((x) => x !== 'heatmap' && x !== 'neighbours' && x !== 'int8' && x !== 'load');

@@ -52,6 +52,8 @@ export interface CreateSessionOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** intra-op threads for onnxruntime-node */
   intraOpNumThreads?: number;
+  /** ORT session config entries, e.g. `{ 'session.disable_prepacking': '1' }` (both runtimes: `extra`) */
+  sessionConfig?: Readonly<Record<string, string>>;
 }
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
@@ -217,6 +219,7 @@ function sessionOptions(
     graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
     externalData: graph.externalData.map((f) => ({ path: f.path, data: f.data })),
     ...(opts.intraOpNumThreads ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+    ...(opts.sessionConfig ? { extra: { ...opts.sessionConfig } } : {}),
     // NOTE: the session's own logger ignores env.logLevel; without this, placement notes print as errors.
     ...(pendingConfig.logLevel ? { logSeverityLevel: SEVERITY[pendingConfig.logLevel] } : {}),
   };
