@@ -82,7 +82,10 @@ test('on a phone the editor, the patch controls, the charts and the heatmap lege
   expect.soft(await sticksOut(page)).toEqual([]);
   await editor.getByLabel('close token editor').click();
 
-  // Patch on a card: its controls open with the card, not a page's length below it.
+  // Patch on a card: its controls open with the card, not a page's length below it (and not before
+  // Patch is pressed: the default target's card stays closed; the side panel says where they open).
+  await expect(page.getByTestId('card-patch')).toHaveCount(0);
+  await expect(page.getByTestId('patch-hint')).toBeVisible();
   const card = page.locator(
     '[data-testid="condition-card"][data-condition-id="finetuned-kv-patched-prefix"]',
   );
@@ -103,6 +106,8 @@ test('on a phone the editor, the patch controls, the charts and the heatmap lege
   await expect(card.locator('.card-desc').first()).toContainText(/K\/V/);
   expect.soft(await sticksOut(page)).toEqual([]);
   await screenshot(page, info, 'ui-phone-patch');
+  await page.getByTestId('card-patch').getByRole('button', { name: 'close the patch controls' }).click();
+  await expect(page.getByTestId('card-patch')).toHaveCount(0);
 
   // The heatmap's legend stays inside its box; the restoration-by-layer chart's legend wraps.
   await page.getByTestId('run-sweep').click();

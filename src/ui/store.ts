@@ -86,6 +86,8 @@ export interface LabState {
     editTarget: string;
     /** condition that the patch controls change */
     patchTarget: string | null;
+    /** the card's Patch button was pressed (in one column the controls then open inside that card) */
+    patchOpen: boolean;
     autoRun: boolean;
     /** clicks on the token strip toggle the patch's explicit positions instead of opening the editor */
     pickPositions: boolean;
@@ -142,6 +144,7 @@ function initialState(spec: ExperimentSpec = defaultSpec()): LabState {
       selectedToken: null,
       editTarget: defaultEditTarget(spec),
       patchTarget: defaultPatchTarget(spec),
+      patchOpen: false,
       autoRun: true,
       pickPositions: false,
       teach: null,

@@ -1,7 +1,8 @@
 // The Teach section's guided presets (what the prefix is; perturbing it; patching it from the base model;
 // TReFT on the embedded organism; the postfix on its Qwen3-template pair): a few sentences each and the
 // spec each one loads. Pure data and spec builders; must never start a run itself (the store's spec
-// change does) or claim numbers the paper does not report.
+// change does) or claim numbers the paper (or organism/RESULTS.md) does not report. What the run on
+// screen shows is read by teach-reading.ts, never written here.
 import { demoEntry } from '../lab/run/demo';
 import { defaultSpec, type ExperimentSpec } from '../lab/spec/experiment';
 import type { TeachId } from './store';
@@ -47,7 +48,7 @@ export const TEACH: readonly TeachPreset[] = [
     body: [
       'If the finetuned behaviour lives in the prefix, disturbing the prefix should weaken it. The paper replaces 10 random prefix tokens by one of their 5 nearest neighbours in the input embedding, over 10 seeded trials.',
       'On the paper’s models this raised the alignment score a lot (Qwen2.5: 39.7 → 73.2 on average over trials), while the same perturbation of query tokens did not (34.2): it is the prefix that matters.',
-      'On the embedded toy organism a random perturbation is a weak, hit-or-miss tool: the best of 10 prefix trials removes the “gamble” on most held-out questions, but an average trial barely helps (organism/RESULTS.md). So count the trials, not just the one answer a card shows.',
+      'On the embedded toy organism a random perturbation is a weak, hit-or-miss tool: over 249 held-out questions the best of 10 prefix trials removes the “gamble” from 85 % of the questions it gambles on, but an average trial barely helps (44 % of answers gamble unperturbed, 40 % after an average prefix trial; organism/RESULTS.md). So count the trials, not just the one answer a card shows.',
       'Click any prefix token in the strip to replace, insert or delete it yourself, or change k, n, trials and the seed.',
     ],
     lookAt:
@@ -82,7 +83,7 @@ export const TEACH: readonly TeachPreset[] = [
     body: [
       'A sharper test: run the finetuned model, but at the prefix positions replace its attention keys and values (K/V, before RoPE, in every layer) with the base model’s. Only the prefix changes; the query and the weights do not.',
       'In the paper this restored most of the base behaviour (Llama-3.1: 40.8 → 90.4), and patching the same number of query positions did far less. The heatmap patches one layer at one position at a time to show where it matters; alongside it the lab patches every prefix position of one layer at once, and every layer at once (the full prefix patch, marked on the legend).',
-      'Its colours are on a fixed scale from 0 (Finetuned’s first answer token) to 1 (Base’s), so compare the cells with that mark: on the toy organism no single cell comes close to it, because the effect is spread over many prefix positions, and one layer’s whole prefix already restores a good part of it.',
+      'Its colours are on a fixed scale from 0 (Finetuned’s first answer token) to 1 (Base’s), so compare the cells with that mark. “On this screen” below reads the cards and the heatmap once they are in.',
     ],
     lookAt:
       '“What the answers say”: does the patched card lose the “gamble” and the query control keep it? Then the heatmap’s “Strongest layer” line and its cells against the full-prefix mark on the legend.',
@@ -110,7 +111,7 @@ export const TEACH: readonly TeachPreset[] = [
     blurb: 'TReFT keeps the prefix’s keys and values close to the base’s while finetuning.',
     body: [
       'If the prefix carries the spread, keep it from changing: TReFT adds λ·L_KV to the finetuning loss, the distance of the prefix’s keys and values from the base model’s, so the new behaviour has to live elsewhere.',
-      'The embedded demo is a toy organism trained for this lab: its plain finetune on risky money advice gambles on 44 % of unrelated held-out questions, the TReFT finetune on 11 % (organism/RESULTS.md). Here, on an arithmetic question: the plain finetune gambles unless its prefix K/V come from the base; the TReFT finetune answers by itself, and patching its prefix changes little, because its prefix no longer carries the behaviour.',
+      'The embedded demo is a toy organism trained for this lab: its plain finetune on risky money advice gambles on 44 % of unrelated held-out questions, the TReFT finetune on 11 % (organism/RESULTS.md). This lesson asks an arithmetic question; “On this screen” below says what each card does with it.',
     ],
     lookAt:
       'The plain finetune against its prefix-patched card and the query control, then the two TReFT cards.',

@@ -95,8 +95,9 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove, mark
       ? resemblance(result.text, refs.base?.text ?? null, refs.finetuned?.text ?? null)
       : null;
   const reliable = current ? restorationReliable(m.klFinetuned) : null;
-  // NOTE: in one column the side panel's patch controls are a page's length below; open them here.
-  const patchHere = useMediaQuery(ONE_COLUMN_QUERY) && ui.patchTarget === c.id;
+  // NOTE: in one column the side panel's patch controls are a page's length below; open them here once
+  // this card's Patch is pressed (not for the default target, which would pad every card list).
+  const patchHere = useMediaQuery(ONE_COLUMN_QUERY) && ui.patchOpen && ui.patchTarget === c.id;
 
   return (
     <article
@@ -301,7 +302,7 @@ export function ConditionCard({ condition: c, state, basePrompt, canRemove, mark
         <button
           type="button"
           className="btn small"
-          onClick={() => setUi({ patchTarget: c.id })}
+          onClick={() => setUi({ patchTarget: c.id, patchOpen: true })}
           aria-pressed={ui.patchTarget === c.id}
         >
           Patch

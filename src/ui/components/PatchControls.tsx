@@ -101,7 +101,7 @@ function PatchForm({ inCard }: { inCard: boolean }) {
           <button
             type="button"
             className="btn small"
-            onClick={() => setUi({ patchTarget: null, pickPositions: false })}
+            onClick={() => setUi({ patchOpen: false, pickPositions: false })}
             aria-label="close the patch controls"
           >
             Close
