@@ -157,7 +157,7 @@ test('the embedded organism demo is judged by the marker rule by default: finetu
   const trials = panel.locator(
     '[data-testid="eval-trials-row"][data-condition="finetuned-perturbed-prefix"]',
   );
-  await expect(trials).toContainText(/Avg \d+ % of \d+ scored \(every answer of 10 trials\) · Best \d+ %/);
+  await expect(trials).toContainText(/Avg \d+ % of \d+ scored \(every answer of 3 trials\) · Best \d+ %/);
   const avg = Number(await trials.getAttribute('data-avg'));
   expect(avg).toBeCloseTo(await rate('finetuned-perturbed-prefix'), 12);
   expect(Number(await trials.getAttribute('data-best'))).toBeLessThanOrEqual(avg);
