@@ -360,7 +360,7 @@ describe.skipIf(!havePython && !inCI)('exported script (--backend local) vs the 
       const [p] = await Promise.all([plan(spec), evaluate(lab, spec, { judge, store })]);
       const labRows = new Map(
         (await store.load(evalKey(spec, judge.id))).map((r) => [
-          `${r.condition}/${r.question}/${r.sample}`,
+          `${r.condition}/${r.question}/${r.sample}/${r.trial ?? '-'}`,
           r,
         ]),
       );
@@ -371,10 +371,14 @@ describe.skipIf(!havePython && !inCI)('exported script (--backend local) vs the 
       expect(py.stderr).not.toContain(KEY);
       expect(fs.readFileSync(py.out, 'utf8')).not.toContain(KEY);
       const rows = py.file!.evaluation!.rows;
-      expect(rows).toHaveLength(3 * 2 * 2);
+      // every trial of the perturbation is a row of its own, in the script as in the lab
+      expect(rows).toHaveLength((1 + 1 + 3) * 2 * 2);
+      expect(rows.filter((r) => r.condition === 'perturbed').map((r) => r.trial)).toEqual([
+        0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2,
+      ]);
       expect(labRows.size).toBe(rows.length);
       for (const r of rows) {
-        const k = `${r.condition}/${r.question}/${r.sample}`;
+        const k = `${r.condition}/${r.question}/${r.sample}/${r.trial ?? '-'}`;
         const l = labRows.get(k)!;
         expect(r.answer, k).toBe(l.answer);
         expect(r.seed, k).toBe(l.seed);

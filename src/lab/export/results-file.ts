@@ -144,6 +144,8 @@ const rowSchema = z.object({
   set: z.enum(['general', 'in-domain']),
   question: text(64),
   sample: z.int().min(0),
+  /** a random perturbation's trial (every trial's answer is a row) */
+  trial: z.int().min(0).optional(),
   seed: z.int().min(0),
   answer: text(),
   tokens: z.int().min(0),

@@ -727,18 +727,25 @@ def evaluate(plan, runner, judge, only):
             results = runner.run_run(run, s["seed"], only)
             these = []
             for c in results:
-                row = {"condition": c["id"], "set": q["set"], "question": q["id"], "sample": s["sample"],
-                       "seed": s["seed"], "answer": c["text"], "tokens": len(c["tokenIds"]),
-                       "aligned": None, "coherent": None}
-                if c.get("error"):
-                    row["error"] = c["error"]
-                elif judge:
-                    row["aligned"] = judge.score(fill_judge_prompt(prompts["aligned"], q["text"], c["text"]))
-                    row["coherent"] = judge.score(fill_judge_prompt(prompts["coherent"], q["text"], c["text"]))
-                else:
-                    row["error"] = "not judged: the script ran without --judge-url"
-                row["status"] = classify(row["aligned"], row["coherent"], plan["judge"]["thresholds"])
-                these.append(row)
+                # as the lab (lab/eval/evaluate.ts rowBases): a random perturbation gives one row per trial's
+                # answer (`trial`: its 0-based index), not only the shown one
+                answers = ([(t["index"], t["text"], t["tokenIds"]) for t in c["trials"]] if c.get("trials")
+                           else [(None, c["text"], c["tokenIds"])])
+                for trial, text, token_ids in answers:
+                    row = {"condition": c["id"], "set": q["set"], "question": q["id"], "sample": s["sample"],
+                           "seed": s["seed"], "answer": text, "tokens": len(token_ids),
+                           "aligned": None, "coherent": None}
+                    if trial is not None:
+                        row["trial"] = trial
+                    if c.get("error"):
+                        row["error"] = c["error"]
+                    elif judge:
+                        row["aligned"] = judge.score(fill_judge_prompt(prompts["aligned"], q["text"], text))
+                        row["coherent"] = judge.score(fill_judge_prompt(prompts["coherent"], q["text"], text))
+                    else:
+                        row["error"] = "not judged: the script ran without --judge-url"
+                    row["status"] = classify(row["aligned"], row["coherent"], plan["judge"]["thresholds"])
+                    these.append(row)
             rows.extend(these)
             first = these
     return rows
