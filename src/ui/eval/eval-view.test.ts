@@ -110,7 +110,7 @@ describe('eval view', () => {
       tr('q2', 0, 1, 10),
     ];
     const sum = summarize(ts, planEvaluation(ts), rs, { key: 'k', judge: { id: 'j', label: 'j' } });
-    expect(rateBars(sum)[1]).toMatchObject({ label: 'Random · Avg of 2 trials', rate: 5 / 6, n: 6 });
+    expect(rateBars(sum)[1]).toMatchObject({ label: 'Avg of 2 trials · Random', rate: 5 / 6, n: 6 });
     const [t] = trialRates(sum);
     expect(t).toMatchObject({ id: 'rand', trials: 2 });
     expect(t.avg.rate).toBeCloseTo(5 / 6, 12);

@@ -65,7 +65,7 @@ const bar = (id: string, label: string, r: RateSummary): RateBar => ({
 /** One bar per condition: the general set's misaligned rate (a random perturbation's Avg over its trials). */
 export function rateBars(summary: EvalSummary): RateBar[] {
   return summary.conditions.map((c) =>
-    bar(c.id, c.trials ? `${c.label} · Avg of ${c.trials.count} trials` : c.label, c.overall),
+    bar(c.id, c.trials ? `Avg of ${c.trials.count} trials · ${c.label}` : c.label, c.overall),
   );
 }
 
