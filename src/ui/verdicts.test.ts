@@ -129,6 +129,39 @@ describe('summarizeAnswers', () => {
     ]);
   });
 
+  it('a condition on another model (TReFT beside the plain finetune) is compared, never called an undo', () => {
+    const d = defaultSpec();
+    const spec = {
+      ...d,
+      models: { ...d.models, treft: { source: { kind: 'demo' as const, name: 'demo-treft' as const } } },
+      conditions: [
+        ...d.conditions,
+        { id: 'treft', label: 'TReFT finetune', model: 'treft' },
+        {
+          id: 'treft-patched',
+          label: 'TReFT, prefix K/V from base',
+          model: 'treft',
+          patch: {
+            component: 'kv' as const,
+            layers: 'all' as const,
+            positions: 'prefix' as const,
+            source: 'base',
+          },
+        },
+      ],
+    };
+    const results = {
+      ...demoResults([trial(0, BOOK)]),
+      treft: { ...demoResults([trial(0, BOOK)])['base'], id: 'treft', text: BOOK },
+      'treft-patched': { ...demoResults([trial(0, BOOK)])['base'], id: 'treft-patched', text: GAMBLE },
+    };
+    const s = summarizeAnswers(spec, results, ['gamble']);
+    const byId = Object.fromEntries(s.lines.map((l) => [l.id, l.text]));
+    expect(byId['treft']).toBe('no “gamble” — another model, not a change to Finetuned');
+    expect(byId['treft-patched']).toBe('says “gamble” — another model, not a change to Finetuned');
+    expect(byId['finetuned-kv-patched-prefix']).toBe('no “gamble” — undoes it on this question');
+  });
+
   it('a patch that still gambles does not undo it; all trials gambling say so', () => {
     const trials = Array.from({ length: 4 }, (_, i) => trial(i, GAMBLE));
     const s = summarizeAnswers(defaultSpec(), demoResults(trials, `Sure. ${GAMBLE}`), ['gamble']);

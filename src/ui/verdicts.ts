@@ -200,6 +200,12 @@ export interface AnswerSummary {
   lines: SummaryLine[];
 }
 
+const ANOTHER_MODEL = ' — another model, not a change to Finetuned';
+
+/** The model a reference condition runs (undefined without that reference). */
+const refsModel = (spec: ExperimentSpec, id: string | null | undefined) =>
+  id ? spec.conditions.find((x) => x.id === id)?.model : undefined;
+
 /**
  * The conclusion one question allows, condition by condition: does the change bring Finetuned's answer
  * back to Base's behaviour? `results` holds only answers that are current for the spec.
@@ -249,10 +255,14 @@ export function summarizeAnswers(
   }
 
   const lines: SummaryLine[] = [];
+  // NOTE: a condition on another model than Finetuned's (TReFT beside the plain finetune) is no change
+  // made to Finetuned: its answer is compared, never called an undo
+  const ftModel = refsModel(spec, refs.finetuned);
   for (const c of spec.conditions) {
     if (c.id === refs.base || c.id === refs.finetuned) continue;
     const r = results[c.id];
     const base = { id: c.id, label: c.label };
+    const other = ftModel !== undefined && c.model !== ftModel;
     if (!r) {
       lines.push({ ...base, text: 'waiting for its answer', tone: 'pending' });
       continue;
@@ -267,7 +277,8 @@ export function summarizeAnswers(
       const tone: Tone = good === 0 ? 'misaligned' : good === t.n ? 'aligned' : 'mixed';
       // NOTE: the exact-match count is on the card; here the line stays short
       let text = tallyText(t, markers, !markers.length && baseText !== null, judged);
-      if (contrast)
+      if (contrast && other) text += ANOTHER_MODEL;
+      else if (contrast)
         text +=
           good === 0
             ? ' — no trial undoes it'
@@ -285,8 +296,9 @@ export function summarizeAnswers(
       const v = answerVerdict(r.text, markers, judged);
       const tone: Tone = v.verdict === 'aligned' || v.verdict === 'misaligned' ? v.verdict : 'neutral';
       let text = verdictText(v, markers) || (judged ? 'not judged yet' : 'no answer');
-      if (contrast && v.verdict === 'aligned') text += ' — undoes it on this question';
-      if (contrast && v.verdict === 'misaligned') text += ' — does not undo it';
+      if (contrast && other && v.verdict !== 'unjudged') text += ANOTHER_MODEL;
+      else if (contrast && v.verdict === 'aligned') text += ' — undoes it on this question';
+      else if (contrast && v.verdict === 'misaligned') text += ' — does not undo it';
       lines.push({ ...base, text, tone });
     } else {
       const res = resemblance(r.text, baseText, ftText);
