@@ -132,21 +132,23 @@ describe('preflightOrThrow', () => {
   });
 });
 
+/** a config.json of Qwen2.5-0.5B's shape (2 GiB in fp32): two of them do not fit one WASM heap */
+const QWEN05_CONFIG = JSON.stringify({
+  architectures: ['Qwen2ForCausalLM'],
+  model_type: 'qwen2',
+  hidden_size: 896,
+  intermediate_size: 4864,
+  num_hidden_layers: 24,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  vocab_size: 151936,
+  tie_word_embeddings: true,
+  max_position_embeddings: 32768,
+});
+
 describe('preflightOrThrow: every session in one WASM heap', () => {
   it('a base + full finetune that each fit alone is refused together, with int8, before any download', async () => {
     const { memorySource } = await import('../engine/files');
-    const config = JSON.stringify({
-      architectures: ['Qwen2ForCausalLM'],
-      model_type: 'qwen2',
-      hidden_size: 896,
-      intermediate_size: 4864,
-      num_hidden_layers: 24,
-      num_attention_heads: 14,
-      num_key_value_heads: 2,
-      vocab_size: 151936,
-      tie_word_embeddings: true,
-      max_position_embeddings: 32768,
-    });
     const local = (path: string) => ({ kind: 'local' as const, path });
     const spec = specWith({
       base: { source: local('base'), role: 'base' },
@@ -155,7 +157,7 @@ describe('preflightOrThrow: every session in one WASM heap', () => {
     const o = {
       ...opts(),
       resolveSource: (s: { kind: string; path?: string }) =>
-        Promise.resolve(memorySource({ 'config.json': config }, s.path ?? 'x')),
+        Promise.resolve(memorySource({ 'config.json': QWEN05_CONFIG }, s.path ?? 'x')),
     };
     const e = await thrown(preflightOrThrow(spec, o));
     expect(problemOf(e)).toMatchObject({ kind: 'memory', model: 'base, finetuned', suggestion: 'int8' });
@@ -165,25 +167,13 @@ describe('preflightOrThrow: every session in one WASM heap', () => {
 
   it('a separate model judge counts as one more session (fp32), the spec’s own plain model as none', async () => {
     const { memorySource } = await import('../engine/files');
-    const config = JSON.stringify({
-      architectures: ['Qwen2ForCausalLM'],
-      model_type: 'qwen2',
-      hidden_size: 896,
-      intermediate_size: 4864,
-      num_hidden_layers: 24,
-      num_attention_heads: 14,
-      num_key_value_heads: 2,
-      vocab_size: 151936,
-      tie_word_embeddings: true,
-      max_position_embeddings: 32768,
-    });
     const local = (path: string) => ({ kind: 'local' as const, path });
     const read: string[] = [];
     const o = {
       ...opts(),
       resolveSource: (s: { kind: string; path?: string }) => {
         read.push(s.path ?? '?');
-        return Promise.resolve(memorySource({ 'config.json': config }, s.path ?? 'x'));
+        return Promise.resolve(memorySource({ 'config.json': QWEN05_CONFIG }, s.path ?? 'x'));
       },
     };
     // a full pair in q4 fits one heap; a 0.5B judge in fp32 beside it too (≈ 2 GiB + 2 × 0.4 GiB)…
