@@ -67,8 +67,15 @@ test('cards and the summary judge whole answers, and the perturbed card shows ev
   expect(bad).toBeGreaterThanOrEqual(0);
   await trials.nth(bad).click();
   await expect(trials.nth(bad)).toHaveAttribute('aria-pressed', 'true');
-  await expect(perturbed.getByTestId('trial-answer')).toContainText(/gamble/i);
+  await expect(perturbed.getByTestId('trial-answer').locator('.trial-text')).toContainText(/gamble/i);
   await expect(perturbed.getByTestId('trial-answer')).toContainText(`trial ${bad + 1} of 10`);
+  // …and the tokens it replaced, before → after, one line per edited position
+  const changed = Number(
+    /(\d+) tokens changed/.exec(await perturbed.getByTestId('trial-answer').innerText())?.[1] ?? NaN,
+  );
+  expect(changed).toBeGreaterThan(0);
+  await expect(perturbed.getByTestId('trial-edits').locator('li')).toHaveCount(changed);
+  await expect(perturbed.getByTestId('trial-edits').locator('li').first()).toContainText('→');
 
   // The patch's line: it takes the gamble out on this question.
   await expect(

@@ -70,6 +70,21 @@ export function TrialStrip({ trials, shownTrial, markers, baseText, label, judge
             trial {sel.index + 1} of {tally.n} · {verdictOf(sel.index).text} · first-token restoration{' '}
             {formatMetric(sel.restoration, 2)} · {sel.edited.length} tokens changed
           </div>
+          {sel.replacements && sel.replacements.length > 0 && (
+            <ul
+              className="trial-edits small"
+              data-testid="trial-edits"
+              aria-label="tokens this trial replaced"
+            >
+              {sel.replacements.map((r) => (
+                <li key={r.position} data-position={r.position}>
+                  <span className="muted">#{r.position}</span>{' '}
+                  <span className="mono">{JSON.stringify(r.from.text)}</span> →{' '}
+                  <span className="mono">{JSON.stringify(r.to.text)}</span>
+                </li>
+              ))}
+            </ul>
+          )}
           <div className="trial-text">{sel.text || <span className="muted">(empty answer)</span>}</div>
         </div>
       ) : (
