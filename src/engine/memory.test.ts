@@ -208,16 +208,6 @@ describe('planMemory', () => {
   });
 
   it('WASM: a Llama-3.2-1B-shaped pair fits as int8 or q4, not as fp32 (LoRA pair and full-finetune pair)', () => {
-    const llama1b = tinySpec({
-      vocabSize: 128256,
-      hiddenSize: 2048,
-      intermediateSize: 8192,
-      numLayers: 16,
-      numHeads: 32,
-      numKvHeads: 8,
-      headDim: 64,
-      tieWordEmbeddings: true,
-    });
     // r 32 on all seven projections: per layer r·(in + out) each
     const perLayer = 32 * (2 * (2048 + 2048) + 2 * (2048 + 512) + 2 * (2048 + 8192) + (8192 + 2048));
     const loraParams = 16 * perLayer;
