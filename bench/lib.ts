@@ -66,6 +66,8 @@ export interface BenchArgs {
   /** keep V8's default WASM tiering (Liftoff first); default false: TurboFan up front */
   liftoff: boolean;
   modelDir: string;
+  /** `--kv-cache`: the K/V cache layout of the timed models (default: the engine's, append on the CPU) */
+  kvCache?: 'append' | 'concat';
   /** `--only load`: the weight dtypes to load (default fp32) */
   loadDtypes: ('fp32' | 'int8' | 'q4')[];
   /** `--only load`: stream (the lab's path) and / or map (the whole WeightMap first, the old path) */
@@ -75,7 +77,7 @@ export interface BenchArgs {
 }
 
 const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead,control,q4] [--threads N] [--reps N] [--overhead-pairs N]
-  [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--heatmap-stride S[,Q]] [--liftoff]
+  [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--heatmap-stride S[,Q]] [--liftoff] [--kv-cache append|concat]
   [--model-dir DIR (an existing model folder instead of the SmolLM2-135M-shaped bench model)]
   [--load-dtypes fp32,int8,q4] [--load-ways stream,map] [--load-session-config key=value,…] (with --only load)`;
 
@@ -171,6 +173,12 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--liftoff':
         args.liftoff = true;
         break;
+      case '--kv-cache': {
+        const v = next();
+        if (v !== 'append' && v !== 'concat') throw new Error(`--kv-cache takes append or concat\n${USAGE}`);
+        args.kvCache = v;
+        break;
+      }
       case '--model-dir': {
         const dir = next();
         if (!dir) throw new Error(`--model-dir needs a folder\n${USAGE}`);

@@ -138,6 +138,7 @@ async function createModel(
     patchInputs: hooks,
     tapOutputs: hooks,
     dtype,
+    kvCache: args.kvCache,
     session: { intraOpNumThreads: args.threads },
   });
 }

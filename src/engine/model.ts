@@ -16,6 +16,7 @@ import {
 } from './graph/decoder';
 import * as N from './graph/names';
 import { WEBGPU_WEIGHT_BLOCK_BYTES, type WeightDtype } from './memory';
+import { appendSlots, compactAttention, newStore, storeFromData, storeToData, type KvStore } from './kvcache';
 import {
   createSession,
   type BackendInfo,
@@ -59,6 +60,13 @@ export interface EngineModelOptions {
    */
   maxWeightBytes?: number;
   session?: Omit<CreateSessionOptions, 'gpuOutputs'>;
+  /**
+   * How the K/V cache grows. 'append' (default on 'wasm' and 'node-cpu', and on 'auto' where there is
+   * no WebGPU): a JS-side capacity buffer per layer that each call writes only its new slots into
+   * (`kvcache.ts`); 'concat' (default where WebGPU may run): the graph concatenates past and new into
+   * `present.*`, which stays on the GPU under WebGPU.
+   */
+  kvCache?: 'append' | 'concat';
   /** told when each step of create starts (graph build, session open, the WebGPU warm-up run), for progress */
   onStage?: (stage: 'graph' | 'session' | 'warmup') => void;
 }
@@ -80,8 +88,10 @@ function badInput(message: string, details: Record<string, unknown> = {}): Engin
 }
 
 /**
- * A KV cache held as ORT tensors ([B, kvHeads, P, headDim] per layer, post-RoPE). Opaque: under WebGPU
- * the data lives on the GPU; `toData()` downloads it. Whoever receives one owns it and disposes it.
+ * A KV cache ([B, kvHeads, P, headDim] per layer, post-RoPE), opaque. Held either as ORT tensors
+ * (`tensors`: concat graphs; under WebGPU the data lives on the GPU) or as a view of the first P slots
+ * of a shared append buffer (`store`, kvcache.ts). `toData()` reads it out. Whoever receives one owns it
+ * and disposes it; disposing a view leaves the buffer to the other views on it.
  */
 export class KvCache {
   private disposed = false;
@@ -91,8 +101,8 @@ export class KvCache {
     readonly ort: Ort,
     readonly batch: number,
     readonly length: number,
-    readonly keys: readonly OrtTensor[],
-    readonly values: readonly OrtTensor[],
+    readonly tensors: { keys: readonly OrtTensor[]; values: readonly OrtTensor[] } | null,
+    readonly store: KvStore | null = null,
   ) {}
 
   get isDisposed(): boolean {
@@ -101,19 +111,20 @@ export class KvCache {
 
   async toData(): Promise<KvCacheData> {
     if (this.disposed) throw new Error('KV cache already disposed');
+    if (this.store) return storeToData(this.store, this.length);
     const read = async (t: OrtTensor): Promise<Float32Array> =>
       Float32Array.from((await t.getData()) as Float32Array);
     return {
       length: this.length,
-      keys: await Promise.all(this.keys.map(read)),
-      values: await Promise.all(this.values.map(read)),
+      keys: await Promise.all(this.tensors!.keys.map(read)),
+      values: await Promise.all(this.tensors!.values.map(read)),
     };
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [...this.keys, ...this.values]) t.dispose();
+    if (this.tensors) for (const t of [...this.tensors.keys, ...this.tensors.values]) t.dispose();
   }
 }
 
@@ -126,6 +137,27 @@ interface NoopPatch {
   mask: OrtTensor;
   resid: OrtTensor;
   kv: OrtTensor;
+}
+
+/** 'append' where the model will run on a CPU runtime, 'concat' where it may run on WebGPU */
+function defaultKvCache(request: BackendRequest): 'append' | 'concat' {
+  if (request === 'wasm' || request === 'node-cpu') return 'append';
+  if (request === 'webgpu') return 'concat';
+  const inNode = typeof process !== 'undefined' && !!process.versions?.node;
+  const gpu = (globalThis.navigator as { gpu?: unknown } | undefined)?.gpu;
+  return inNode || !gpu ? 'append' : 'concat';
+}
+
+/** [B, P+T] mask → [B, capacity+T]: slots P … capacity−1 of the append buffer are padding */
+function slackMask(mask: Float32Array, B: number, P: number, T: number, capacity: number): Float32Array {
+  if (capacity === P) return mask;
+  const S = P + T;
+  const out = new Float32Array(B * (capacity + T));
+  for (let b = 0; b < B; b++) {
+    out.set(mask.subarray(b * S, b * S + P), b * (capacity + T));
+    out.set(mask.subarray(b * S + P, (b + 1) * S), b * (capacity + T) + capacity);
+  }
+  return out;
 }
 
 export class EngineModel {
@@ -168,6 +200,7 @@ export class EngineModel {
         (opts.backend === 'webgpu' || (opts.backend ?? 'auto') === 'auto'
           ? WEBGPU_WEIGHT_BLOCK_BYTES
           : undefined),
+      kvAppend: (opts.kvCache ?? defaultKvCache(opts.backend ?? 'auto')) === 'append',
     };
     let graph: DecoderGraph;
     if (weights instanceof Map) {
@@ -182,7 +215,8 @@ export class EngineModel {
     }
     const graphBytes = graph.model.byteLength + graph.externalData.reduce((n, f) => n + f.data.byteLength, 0);
     const gpuOutputs: string[] = [];
-    for (let l = 0; l < spec.numLayers; l++) gpuOutputs.push(N.presentKey(l), N.presentValue(l));
+    if (!graph.io.kvAppend)
+      for (let l = 0; l < spec.numLayers; l++) gpuOutputs.push(N.presentKey(l), N.presentValue(l));
     const request = opts.backend ?? 'auto';
     const sessionOpts = { ...opts.session, gpuOutputs };
     opts.onStage?.('session');
@@ -245,14 +279,13 @@ export class EngineModel {
   /** A zero-length cache for `batch` rows (what a first call uses when no past is given). */
   emptyCache(batch: number): KvCache {
     const { numKvHeads: kvH, headDim: hd, numLayers: L } = this.spec;
+    if (this.io.kvAppend)
+      return new KvCache(this.session.ort, batch, 0, null, newStore(L, batch * kvH, hd, 0));
     const mk = (): OrtTensor => this.session.float32(new Float32Array(0), [batch, kvH, 0, hd]);
-    return new KvCache(
-      this.session.ort,
-      batch,
-      0,
-      Array.from({ length: L }, mk),
-      Array.from({ length: L }, mk),
-    );
+    return new KvCache(this.session.ort, batch, 0, {
+      keys: Array.from({ length: L }, mk),
+      values: Array.from({ length: L }, mk),
+    });
   }
 
   /** Uploads cache data (e.g. from the reference, or from another model) into this model's runtime. */
@@ -264,12 +297,18 @@ export class EngineModel {
     const perRow = kvH * data.length * hd;
     const B = batch ?? (perRow === 0 ? 1 : data.keys[0].length / perRow);
     if (!Number.isInteger(B) || B < 1) throw badInput(`cache size ${data.keys[0].length} is not B·${perRow}`);
-    const mk = (a: Float32Array, l: number): OrtTensor => {
+    for (const [l, a] of [...data.keys, ...data.values].entries()) {
       if (a.length !== B * perRow)
-        throw badInput(`cache layer ${l} holds ${a.length} values, expected ${B * perRow}`);
-      return this.session.float32(a, [B, kvH, data.length, hd]);
-    };
-    return new KvCache(this.session.ort, B, data.length, data.keys.map(mk), data.values.map(mk));
+        throw badInput(`cache layer ${l % L} holds ${a.length} values, expected ${B * perRow}`);
+    }
+    if (this.io.kvAppend) {
+      return new KvCache(this.session.ort, B, data.length, null, storeFromData(data, B * kvH, hd));
+    }
+    const mk = (a: Float32Array): OrtTensor => this.session.float32(a, [B, kvH, data.length, hd]);
+    return new KvCache(this.session.ort, B, data.length, {
+      keys: data.keys.map(mk),
+      values: data.values.map(mk),
+    });
   }
 
   /**
@@ -345,6 +384,7 @@ export class EngineModel {
     }
     const P = past?.length ?? 0;
     const S = P + T;
+    const append = this.io.kvAppend;
 
     const ids = new BigInt64Array(B * T);
     input.inputIds.forEach((row, b) => {
@@ -381,22 +421,46 @@ export class EngineModel {
     const taps = input.taps ?? {};
     let out: Record<string, OrtTensor>;
     let ownPast: KvCache | null = null;
+    let capacity = P;
+    let present: KvCache | null = null;
     try {
       if (!past) past = ownPast = this.emptyCache(B);
-      else if (past.ort !== s.ort) {
-        // NOTE: another runtime's tensors (onnxruntime-node vs -web) cannot be fed here: copy them.
+      else if (append ? !past.store : !past.tensors || past.ort !== s.ort) {
+        // NOTE: another runtime's tensors (onnxruntime-node vs -web) cannot be fed here, nor a cache of
+        // the other layout: copy them.
         past = ownPast = this.cacheFromData(await past.toData(), past.batch);
       }
       const pastIn = past;
+      const st = pastIn.store;
+      if (st && (st.rows !== B * kvH || st.headDim !== hd || st.keys.length !== L)) {
+        throw badInput(
+          `past cache is [${st.keys.length} layers, ${st.rows} rows × heads, head dim ${st.headDim}]`,
+          {
+            expected: [L, B * kvH, hd],
+          },
+        );
+      }
+      // NOTE: an append graph reads the whole capacity buffer; its slack slots P … capacity−1 are padding
+      capacity = pastIn.store?.capacity ?? P;
       const feeds: Record<string, OrtTensor> = {
         [N.INPUT_IDS]: mk(s.int64(ids, [B, T])),
-        [N.ATTENTION_MASK]: mk(s.float32(mask, [B, S])),
+        [N.ATTENTION_MASK]: mk(
+          s.float32(append ? slackMask(mask, B, P, T, capacity) : mask, [B, capacity + T]),
+        ),
         [N.POSITION_IDS]: mk(s.int64(pos, [B, T])),
         [N.LOGITS_START]: mk(s.int64(BigInt64Array.of(input.taps?.logits === 'last' ? -1n : 0n), [1])),
       };
-      for (let l = 0; l < L; l++) {
-        feeds[N.pastKey(l)] = pastIn.keys[l];
-        feeds[N.pastValue(l)] = pastIn.values[l];
+      if (pastIn.store) {
+        feeds[N.PAST_LENGTH] = mk(s.int64(BigInt64Array.of(BigInt(P)), [1]));
+        for (let l = 0; l < L; l++) {
+          feeds[N.pastKey(l)] = mk(s.float32(pastIn.store.keys[l], [B, kvH, capacity, hd]));
+          feeds[N.pastValue(l)] = mk(s.float32(pastIn.store.values[l], [B, kvH, capacity, hd]));
+        }
+      } else {
+        for (let l = 0; l < L; l++) {
+          feeds[N.pastKey(l)] = pastIn.tensors!.keys[l];
+          feeds[N.pastValue(l)] = pastIn.tensors!.values[l];
+        }
       }
       if (this.io.hasLora) {
         const scale = input.loraScale ?? new Array<number>(B).fill(1);
@@ -447,12 +511,31 @@ export class EngineModel {
         if (!(l >= 0 && l < L)) throw badInput(`layer tap ${l} out of range`);
       }
       const fetches = [N.LOGITS];
-      if (wantCache) for (let l = 0; l < L; l++) fetches.push(N.presentKey(l), N.presentValue(l));
+      if (wantCache) {
+        for (let l = 0; l < L; l++) {
+          fetches.push(...(append ? [N.newKey(l), N.newValue(l)] : [N.presentKey(l), N.presentValue(l)]));
+        }
+      }
       for (const site of new Set(taps.resid ?? [])) fetches.push(N.residTap(site));
       for (const l of new Set(taps.kv ?? [])) fetches.push(N.kTap(l), N.vTap(l));
       for (const l of new Set(taps.attn ?? [])) fetches.push(N.attnTap(l));
 
       out = await s.run(feeds, fetches);
+      if (wantCache && pastIn.store) {
+        const slots = async (name: string): Promise<Float32Array> => {
+          const data = (await out[name].getData()) as Float32Array;
+          out[name].dispose();
+          return data;
+        };
+        const newK: Float32Array[] = [];
+        const newV: Float32Array[] = [];
+        for (let l = 0; l < L; l++) {
+          newK.push(await slots(N.newKey(l)));
+          newV.push(await slots(N.newValue(l)));
+        }
+        const store = appendSlots(pastIn.store, P, T, newK, newV);
+        present = new KvCache(s.ort, B, S, null, store);
+      }
     } finally {
       for (const t of created) t.dispose();
       ownPast?.dispose();
@@ -472,22 +555,23 @@ export class EngineModel {
       v: new Map(),
       attn: new Map(),
     };
-    const present = wantCache
-      ? new KvCache(
-          s.ort,
-          B,
-          S,
-          Array.from({ length: L }, (_, l) => out[N.presentKey(l)]),
-          Array.from({ length: L }, (_, l) => out[N.presentValue(l)]),
-        )
-      : null;
+    if (wantCache && !append) {
+      present = new KvCache(s.ort, B, S, {
+        keys: Array.from({ length: L }, (_, l) => out[N.presentKey(l)]),
+        values: Array.from({ length: L }, (_, l) => out[N.presentValue(l)]),
+      });
+    }
     for (const site of new Set(taps.resid ?? []))
       result.resid.set(site, await cpu(N.residTap(site), [B, T, H]));
     for (const l of new Set(taps.kv ?? [])) {
       result.k.set(l, await cpu(N.kTap(l), [B, T, kvDim]));
       result.v.set(l, await cpu(N.vTap(l), [B, T, kvDim]));
     }
-    for (const l of new Set(taps.attn ?? [])) result.attn.set(l, await cpu(N.attnTap(l), [B, nH, T, S]));
+    for (const l of new Set(taps.attn ?? [])) {
+      const a = await cpu(N.attnTap(l), [B, nH, T, capacity + T]);
+      // NOTE: the contract is [B,nH,T,P+T]: an append graph's slack columns (all 0) are dropped
+      result.attn.set(l, capacity === P ? a : compactAttention(a, P, capacity, T));
+    }
     return { output: result, present };
   }
 

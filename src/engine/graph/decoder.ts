@@ -56,6 +56,14 @@ export interface DecoderOptions {
    * default) and a 1B model's embedding is 1 GiB. Default: no limit (one tensor, as before).
    */
   maxWeightBytes?: number;
+  /**
+   * The K/V cache as an append buffer (for the CPU runtimes): `past.*` are the caller's capacity
+   * buffers `[B, kvH, capacity, hd]` (slots ≥ `past_length` are slack, masked as padding in
+   * `attention_mask`), attention reads past and new K/V without concatenating them, and the outputs
+   * are only the T new slots (`kv_new.*`), which the caller writes into its buffer. Default false:
+   * `present.*` = past ⧺ new (what WebGPU keeps on the GPU).
+   */
+  kvAppend?: boolean;
 }
 
 /** Weight storage the graph can build. */
@@ -70,6 +78,8 @@ export interface DecoderIo {
   patchInputs: boolean;
   tapOutputs: boolean;
   maxPositions: number;
+  /** built with `kvAppend`: `past_length` input, `kv_new.*` outputs instead of `present.*` */
+  kvAppend: boolean;
   inputs: string[];
   outputs: string[];
 }
@@ -221,6 +231,28 @@ export async function buildDecoderGraphFrom(
   return { ...(await d.builder.buildAsync(d.opsets, onWrite)), io: d.io };
 }
 
+/**
+ * Append mode's slot indices (fp32, for the causal and window masks): the key slots are the capacity
+ * buffer's 0 … capacity−1 followed by the new tokens' real slots P … P+T−1 (P = `past_length`); the
+ * queries are P … P+T−1. Slack slots P … capacity−1 are masked as padding, so only real distances count
+ * (Gemma's sliding windows measure them).
+ */
+function appendSlotIndices(
+  b: GraphBuilder,
+  pastLength: string,
+  capacity: string,
+  totalLen: string,
+): { keyIdx: string; queryIdx: string } {
+  const zeroI = b.constI64([0], []);
+  const oneI = b.constI64([1], []);
+  const p = b.squeeze(pastLength, [0]);
+  const end = b.add(p, b.sub(totalLen, capacity)); // P + T
+  const newSlots = b.range(p, end, oneI);
+  const keyIdx = b.cast(b.concat([b.range(zeroI, capacity, oneI), newSlots], 0), DataType.FLOAT); // [cap+T]
+  const queryIdx = b.unsqueeze(b.cast(newSlots, DataType.FLOAT), [1]); // [T,1]
+  return { keyIdx, queryIdx };
+}
+
 function declareDecoder(
   spec: ArchSpec,
   weights: WeightProvider,
@@ -268,6 +300,7 @@ function declareDecoder(
   };
   const patchInputs = opts.patchInputs ?? true;
   const tapOutputs = opts.tapOutputs ?? true;
+  const kvAppend = opts.kvAppend ?? false;
   const lora = opts.lora;
   const maxPositions = opts.maxPositions ?? Math.min(spec.maxPositionEmbeddings, 8192);
   const { hiddenSize: H, numHeads: nH, numKvHeads: kvH, headDim: hd, numLayers: L } = spec;
@@ -294,6 +327,7 @@ function declareDecoder(
       value: b.input(N.pastValue(l), DataType.FLOAT, ['batch', kvH, 'past', hd]),
     });
   }
+  const pastLength = kvAppend ? b.input(N.PAST_LENGTH, DataType.INT64, [1]) : null;
   let loraScale3: string | undefined;
   if (lora) {
     const s = b.input(N.LORA_SCALE, DataType.FLOAT, ['batch']);
@@ -541,11 +575,11 @@ function declareDecoder(
       ? ropeInputs('rope_local', { headDim: hd, ...spec.localRope })
       : globalRope;
   /** x [B,h,T,hd] → x·cos + rotate_half(x)·sin, with rotate_half(x)·sin = [x2,x1]·[−sin,sin] */
-  const rope = (x: string, t: { cos4: string; sin4: string }): string => {
+  const rope = (x: string, t: { cos4: string; sin4: string }, out?: string): string => {
     // NOTE: positive axes: JSEP WebGPU's Split/Concat mis-shape with axis −1.
     const [x1, x2] = b.split(x, 3, 2);
     const rot = b.concat([x2, x1], 3);
-    return b.add(b.mul(x, t.cos4), b.mul(rot, t.sin4));
+    return b.add(b.mul(x, t.cos4), b.mul(rot, t.sin4), out);
   };
 
   // Attention bias [B,1,T,S]: causal by slot index (query slot P+i sees key slots ≤ P+i) × padding mask.
@@ -554,8 +588,12 @@ function declareDecoder(
   const totalLen = b.squeeze(b.shape(attnMask, 1, 2), [0]);
   const pastLen = b.sub(totalLen, b.squeeze(b.shape(inputIds, 1, 2), [0]));
   const oneI = b.constI64([1], []);
-  const keyIdx = b.cast(b.range(b.constI64([0], []), totalLen, oneI), DataType.FLOAT); // [S]
-  const queryIdx = b.unsqueeze(b.cast(b.range(pastLen, totalLen, oneI), DataType.FLOAT), [1]); // [T,1]
+  const { keyIdx, queryIdx } = pastLength
+    ? appendSlotIndices(b, pastLength, pastLen, totalLen)
+    : {
+        keyIdx: b.cast(b.range(b.constI64([0], []), totalLen, oneI), DataType.FLOAT), // [S]
+        queryIdx: b.unsqueeze(b.cast(b.range(pastLen, totalLen, oneI), DataType.FLOAT), [1]), // [T,1]
+      };
   const queryMinusKey = b.sub(queryIdx, keyIdx); // [T,S]
   const causal = b.clip(b.add(queryMinusKey, one), zero, one); // [T,S] 1 where key ≤ query
   const padding = b.unsqueeze(attnMask, [1, 2]); // [B,1,1,S]
@@ -588,6 +626,53 @@ function declareDecoder(
   const softcap = (x: string, c: number, out?: string): string =>
     b.mul(b.op('Tanh', [b.div(x, b.constF32([c], []))]), b.constF32([c], []), out);
   const group = nH / kvH;
+
+  /**
+   * softmax(q·Kᵀ)·V for layer l. Concat mode: K/V = past ⧺ new, named `present.*`. Append mode: scores
+   * against past and against new are concatenated (small: g·T rows), and probabilities × V are two
+   * MatMuls summed, so the cache is never copied in the graph.
+   */
+  const attention = (
+    l: number,
+    qR: string,
+    kR: string,
+    vT: string,
+    mask: { allowed: string; bias: string },
+  ): string => {
+    // GQA without repeating K/V: fold the head group into the query rows.
+    const qS = b.mul(qR, qScale);
+    const qg = group === 1 ? qS : b.reshape(qS, [0, kvH, -1, hd]); // [B,kvH,g·T,hd]
+    const keysT = (k: string): string => b.transpose(k, [0, 1, 3, 2]);
+    let presentK = '';
+    let presentV = '';
+    let rawScores: string; // [B,kvH,g·T,S]
+    if (kvAppend) {
+      rawScores = b.concat([b.matmul(qg, keysT(past[l].key)), b.matmul(qg, keysT(kR))], 3);
+    } else {
+      presentK = b.concat([past[l].key, kR], 2, N.presentKey(l)); // [B,kvH,S,hd]
+      presentV = b.concat([past[l].value, vT], 2, N.presentValue(l));
+      rawScores = b.matmul(qg, keysT(presentK));
+    }
+    const scores = attnCap === undefined ? rawScores : softcap(rawScores, attnCap); // Gemma-2
+    const scores4 = group === 1 ? scores : b.reshape(scores, [0, nH, -1, 0]); // [B,nH,T,S]
+    const probs = b.mul(
+      b.softmax(b.add(scores4, mask.bias), -1),
+      mask.allowed,
+      tapOutputs ? N.attnTap(l) : undefined,
+    ); // NOTE: × allowed zeroes rows that see no key (left padding), as the reference does
+    const probsG = group === 1 ? probs : b.reshape(probs, [0, kvH, -1, 0]); // [B,kvH,g·T,S]
+    let ctx: string; // [B,kvH,g·T,hd]
+    if (kvAppend) {
+      const slots = b.sub(b.shape(attnMask, 1, 2), b.shape(inputIds, 1, 2)); // [1] capacity
+      const end = b.constI64([Number.MAX_SAFE_INTEGER]);
+      const pPast = b.slice(probsG, b.constI64([0]), slots, [3]);
+      const pNew = b.slice(probsG, slots, end, [3]);
+      ctx = b.add(b.matmul(pPast, past[l].value), b.matmul(pNew, vT));
+    } else {
+      ctx = b.matmul(probsG, presentV);
+    }
+    return group === 1 ? ctx : b.reshape(ctx, [0, nH, -1, hd]);
+  };
 
   // --- layers ----------------------------------------------------------------------------------
   const embedName = 'model.embed_tokens.weight';
@@ -729,23 +814,9 @@ function declareDecoder(
       k4 = rmsNorm(k4, `${p}.self_attn.k_norm.weight`, hd);
     }
     const qR = rope(b.transpose(q4, [0, 2, 1, 3]), layerRope); // [B,nH,T,hd]
-    const kR = rope(b.transpose(k4, [0, 2, 1, 3]), layerRope); // [B,kvH,T,hd]
-    const vT = b.transpose(b.reshape(v, [0, 0, kvH, hd]), [0, 2, 1, 3]);
-    const presentK = b.concat([past[l].key, kR], 2, N.presentKey(l)); // [B,kvH,S,hd]
-    const presentV = b.concat([past[l].value, vT], 2, N.presentValue(l));
-    // GQA without repeating K/V: fold the head group into the query rows.
-    const qS = b.mul(qR, qScale);
-    const qg = group === 1 ? qS : b.reshape(qS, [0, kvH, -1, hd]); // [B,kvH,g·T,hd]
-    const rawScores = b.matmul(qg, b.transpose(presentK, [0, 1, 3, 2])); // [B,kvH,g·T,S]
-    const scores = attnCap === undefined ? rawScores : softcap(rawScores, attnCap); // Gemma-2
-    const scores4 = group === 1 ? scores : b.reshape(scores, [0, nH, -1, 0]); // [B,nH,T,S]
-    const probs = b.mul(
-      b.softmax(b.add(scores4, mask.bias), -1),
-      mask.allowed,
-      tapOutputs ? N.attnTap(l) : undefined,
-    ); // NOTE: × allowed zeroes rows that see no key (left padding), as the reference does
-    const ctx = b.matmul(group === 1 ? probs : b.reshape(probs, [0, kvH, -1, 0]), presentV); // [B,kvH,g·T,hd]
-    const ctx4 = group === 1 ? ctx : b.reshape(ctx, [0, nH, -1, hd]);
+    const kR = rope(b.transpose(k4, [0, 2, 1, 3]), layerRope, kvAppend ? N.newKey(l) : undefined); // [B,kvH,T,hd]
+    const vT = b.transpose(b.reshape(v, [0, 0, kvH, hd]), [0, 2, 1, 3], kvAppend ? N.newValue(l) : undefined);
+    const ctx4 = attention(l, qR, kR, vT, mask); // [B,nH,T,hd]
     const merged = b.reshape(b.transpose(ctx4, [0, 2, 1, 3]), [0, 0, nH * hd]);
     let o = linear(merged, l, 'self_attn', 'o_proj', nH * hd, H, spec.oBias);
     if (spec.sandwichNorms) o = rmsNorm(o, `${p}.post_attention_layernorm.weight`, H);
@@ -790,8 +861,13 @@ function declareDecoder(
   // --- outputs ---------------------------------------------------------------------------------
   b.output(N.LOGITS, DataType.FLOAT, ['batch', 'logits_seq', V]);
   for (let l = 0; l < L; l++) {
-    b.output(N.presentKey(l), DataType.FLOAT, ['batch', kvH, 'total', hd]);
-    b.output(N.presentValue(l), DataType.FLOAT, ['batch', kvH, 'total', hd]);
+    if (kvAppend) {
+      b.output(N.newKey(l), DataType.FLOAT, ['batch', kvH, 'seq', hd]);
+      b.output(N.newValue(l), DataType.FLOAT, ['batch', kvH, 'seq', hd]);
+    } else {
+      b.output(N.presentKey(l), DataType.FLOAT, ['batch', kvH, 'total', hd]);
+      b.output(N.presentValue(l), DataType.FLOAT, ['batch', kvH, 'total', hd]);
+    }
   }
   if (tapOutputs) {
     for (let l = 0; l <= L; l++) b.output(N.residTap(l), DataType.FLOAT, ['batch', 'seq', H]);
@@ -806,13 +882,15 @@ function declareDecoder(
   if (dtype === 'q4' || dtype === 'int8') opsets.push({ domain: MS_DOMAIN, version: 1 });
   const inputs = [N.INPUT_IDS, N.ATTENTION_MASK, N.POSITION_IDS, N.LOGITS_START];
   for (let l = 0; l < L; l++) inputs.push(N.pastKey(l), N.pastValue(l));
+  if (kvAppend) inputs.push(N.PAST_LENGTH);
   if (lora) inputs.push(N.LORA_SCALE);
   if (patchInputs) {
     for (let l = 0; l <= L; l++) inputs.push(N.residPatchMask(l), N.residPatch(l));
     for (let l = 0; l < L; l++) inputs.push(N.kvPatchMask(l), N.kPatch(l), N.vPatch(l));
   }
   const outputs = [N.LOGITS];
-  for (let l = 0; l < L; l++) outputs.push(N.presentKey(l), N.presentValue(l));
+  for (let l = 0; l < L; l++)
+    outputs.push(...(kvAppend ? [N.newKey(l), N.newValue(l)] : [N.presentKey(l), N.presentValue(l)]));
   if (tapOutputs) {
     for (let l = 0; l <= L; l++) outputs.push(N.residTap(l));
     for (let l = 0; l < L; l++) outputs.push(N.kTap(l), N.vTap(l), N.attnTap(l));
@@ -820,6 +898,16 @@ function declareDecoder(
   return {
     builder: b,
     opsets,
-    io: { numLayers: L, dtype, hasLora: !!lora, patchInputs, tapOutputs, maxPositions, inputs, outputs },
+    io: {
+      numLayers: L,
+      dtype,
+      hasLora: !!lora,
+      patchInputs,
+      tapOutputs,
+      maxPositions,
+      kvAppend,
+      inputs,
+      outputs,
+    },
   };
 }

@@ -18,6 +18,11 @@ export const LOGITS = 'logits';
 /** float32 [B, kvHeads, P, headDim], post-RoPE */
 export const pastKey = (l: number): string => `past.${l}.key`;
 export const pastValue = (l: number): string => `past.${l}.value`;
+/** int64 [1]: real cache length P (graphs built with `kvAppend`, whose past is a capacity buffer) */
+export const PAST_LENGTH = 'past_length';
+/** float32 [B, kvHeads, T, headDim], post-RoPE: the new slots only (graphs built with `kvAppend`) */
+export const newKey = (l: number): string => `kv_new.${l}.key`;
+export const newValue = (l: number): string => `kv_new.${l}.value`;
 /** float32 [B, kvHeads, P+T, headDim], post-RoPE */
 export const presentKey = (l: number): string => `present.${l}.key`;
 export const presentValue = (l: number): string => `present.${l}.value`;
