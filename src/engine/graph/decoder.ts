@@ -647,7 +647,10 @@ function declareDecoder(
     let presentV = '';
     let rawScores: string; // [B,kvH,g·T,S]
     if (kvAppend) {
-      rawScores = b.concat([b.matmul(qg, keysT(past[l].key)), b.matmul(qg, keysT(kR))], 3);
+      // NOTE: (K·qᵀ)ᵀ, not q·Kᵀ: the transposes are of the small operands (q, the scores), so the
+      // cache is read in place and never transposed into a copy
+      const pastScores = keysT(b.matmul(past[l].key, keysT(qg))); // [B,kvH,g·T,C]
+      rawScores = b.concat([pastScores, b.matmul(qg, keysT(kR))], 3);
     } else {
       presentK = b.concat([past[l].key, kR], 2, N.presentKey(l)); // [B,kvH,S,hd]
       presentV = b.concat([past[l].value, vT], 2, N.presentValue(l));
