@@ -84,7 +84,8 @@ describe('estimateMemory', () => {
     const proj = (n: number, k: number) => n * k + n * 4;
     const perLayer = 2 * proj(896, 896) + 2 * proj(128, 896) + 2 * proj(4864, 896) + proj(896, 4864);
     const vectors = (24 * (2 * 896 + 896 + 256) + 896) * 4;
-    expect(i8.weightsBytes).toBe(proj(151936, 896) + 24 * perLayer + vectors);
+    const zeroPoints = 151936 + 896 + 128 + 4864; // one uint8 [N] per distinct output width
+    expect(i8.weightsBytes).toBe(proj(151936, 896) + 24 * perLayer + vectors + zeroPoints);
     expect(i8.largestBuffer).toEqual({ name: 'model.embed_tokens.weight', bytes: 151936 * 896 });
     expect(i8.kvBytes).toBe(f32.kvBytes);
     expect(i8.weightsBytes).toBeLessThan(f32.weightsBytes / 3.9);

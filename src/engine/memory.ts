@@ -117,6 +117,7 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
   const buffers: BufferEstimate[] = [];
   let parameters = 0;
   let weightsBytes = 0;
+  const int8Widths = new Set<number>();
   for (const t of requiredTensors(spec)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     parameters += count;
@@ -128,11 +129,16 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
     const embedding = t.name === 'model.embed_tokens.weight';
     if (opts.dtype === 'int8' && t.shape.length === 2) {
       // NOTE: int8 (graph/decoder.ts): codes [K, N] one byte each + fp32 scales [N] per matrix; the
-      // embedding is stored transposed ([H, V] + [V] scales) and a tied head shares both.
+      // embedding is stored transposed ([H, V] + [V] scales) and a tied head shares both. The codes are
+      // unsigned, with one all-128 uint8 zero point [N] per distinct output width N.
       const [n, k] = t.shape;
       buffers.push({ name: t.name, bytes: n * k });
       buffers.push({ name: `${t.name} (scales)`, bytes: n * fb });
       weightsBytes += n * k + n * fb;
+      if (!int8Widths.has(n)) {
+        int8Widths.add(n);
+        weightsBytes += n;
+      }
     } else if (
       opts.dtype === 'q4' &&
       t.shape.length === 2 &&

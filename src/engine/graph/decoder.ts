@@ -150,6 +150,13 @@ function shared<T>(make: () => T | Promise<T>) {
 }
 
 /** A weight whose bytes come from `make` at write time. */
+/** int8 codes as DynamicQuantizeMatMul's unsigned B with zero point 128: code + 128 (a fresh array) */
+function unsignedCodes(codes: Int8Array): Uint8Array {
+  const out = new Uint8Array(codes.length);
+  for (let i = 0; i < codes.length; i++) out[i] = codes[i] + 128;
+  return out;
+}
+
 function lazySource(
   dataType: DataType,
   dims: readonly number[],
@@ -467,22 +474,42 @@ function declareDecoder(
     })[0];
 
   interface Int8Weight {
-    /** int8 [K, N]: Wᵀ's codes */
+    /** uint8 [K, N]: Wᵀ's codes + 128 (zero point 128) */
     codes: string;
     /** fp32 [N] */
     scales: string;
+    /** uint8 [N], all 128 */
+    zeroPoints: string;
   }
   const sharedInt8 = (t: Ref) =>
     shared(() => then(weights.values(t.name), (v) => quantizeInt8(v, t.shape[0], t.shape[1])));
+  // one all-128 zero-point initializer per distinct output width, shared by the matrices of that width
+  const int8Zp = new Map<number, string>();
+  const int8ZeroPoints = (n: number): string => {
+    let zp = int8Zp.get(n);
+    if (zp === undefined) {
+      zp = b.weight(
+        `int8.zero_points_${n}`,
+        lazySource(DataType.UINT8, [n], n, () => new Uint8Array(n).fill(128)),
+      );
+      int8Zp.set(n, zp);
+    }
+    return zp;
+  };
   const int8Parts = (name: string, q: ReturnType<typeof sharedInt8>, n: number, k: number): Int8Weight => ({
+    // NOTE: stored unsigned (code + 128, zero point 128): MLAS's u8·s8 GEMM on x86 without VNNI
+    // (AVX2) sums pairs of products in int16 with saturation (vpmaddubsw), which gave a relative error
+    // of ~0.16 per matmul on an AVX2 EPYC (bench/int8-kernels.ts); its u8·u8 path does not saturate.
+    // The values are the same: (code + 128 − 128)·scale.
     codes: b.weight(
       `${name}.int8`,
-      partOf(q, DataType.INT8, [k, n], n * k, (m: Int8Matrix) => m.codes),
+      partOf(q, DataType.UINT8, [k, n], n * k, (m: Int8Matrix) => unsignedCodes(m.codes)),
     ),
     scales: b.weight(
       `${name}.scales`,
       partOf(q, DataType.FLOAT, [n], n * 4, (m: Int8Matrix) => m.scales),
     ),
+    zeroPoints: int8ZeroPoints(n),
   });
   const int8Weight = (name: string, t: Ref): Int8Weight => {
     const [n, k] = t.shape;
@@ -493,7 +520,10 @@ function declareDecoder(
     // NOTE: ORT contrib op (CPU/WASM): quantizes x per tensor to uint8 (as DynamicQuantizeLinear), runs
     // MLAS's u8·s8 GEMM and scales column n by x_scale·b_scale[n]. Micro-bench (bench/int8-kernels.ts):
     // the fastest 8-bit option in both builds; MatMulNBits bits=8 dequantizes every run on WASM.
-    b.node('DynamicQuantizeMatMul', [x, w.codes, w.scales], { domain: MS_DOMAIN, names: [out] })[0];
+    b.node('DynamicQuantizeMatMul', [x, w.codes, w.scales, w.zeroPoints], {
+      domain: MS_DOMAIN,
+      names: [out],
+    })[0];
 
   /** x·Wᵀ for a base matrix W [outDim, inDim] stored in `dtype` (x: [..., inDim]). */
   const project = (x: string, name: string, t: Ref, out?: string): string => {
@@ -787,9 +817,10 @@ function declareDecoder(
     })[0]; // [B,T,blocks,blockSize]
     h = b.reshape(rows, [0, 0, H], embedScale === 1 ? rawResidName(0) : undefined);
   } else if (embed8Codes && embed8Scales) {
-    const cols = b.transpose(b.gather(embed8Codes, inputIds, 1), [1, 2, 0]); // int8 [B,T,H]
+    const cols = b.transpose(b.gather(embed8Codes, inputIds, 1), [1, 2, 0]); // uint8 [B,T,H], code + 128
     const scale = b.unsqueeze(b.gather(embed8Scales, inputIds), [2]); // [B,T,1]
-    h = b.mul(b.cast(cols, DataType.FLOAT), scale, embedScale === 1 ? rawResidName(0) : undefined);
+    const signed = b.sub(b.cast(cols, DataType.FLOAT), b.constF32([128], []));
+    h = b.mul(signed, scale, embedScale === 1 ? rawResidName(0) : undefined);
   } else {
     h = gatherBlocks(embed!, inputIds, embedScale === 1 ? rawResidName(0) : undefined);
   }
@@ -848,7 +879,7 @@ function declareDecoder(
       embedQ && embedCodes
         ? matmulQ4(keptFlat, q4Inputs(embedName, embedQ, V, H, embedCodes))
         : embed8Codes && embed8Scales
-          ? matmulInt8(keptFlat, { codes: embed8Codes, scales: embed8Scales })
+          ? matmulInt8(keptFlat, embed8!)
           : gemmBlocks(keptFlat, embed!);
   } else {
     const headT = need('lm_head.weight', [V, H]);
