@@ -47,8 +47,11 @@ describe('estimateMemory', () => {
     expect(e.parameters).toBe(494_032_768);
     expect(e.weightsBytes).toBe(494_032_768 * 4);
     expect(e.largestBuffer).toEqual({ name: 'model.embed_tokens.weight', bytes: 151936 * 896 * 4 });
-    // K and V: 2 · layers · kvHeads · ctx · headDim · 4 bytes
-    expect(e.kvBytes).toBe(2 * 24 * 2 * 1024 * 64 * 4);
+    // K and V: 2 · layers · kvHeads · slots · headDim · 4 bytes; the append cache's buffer has up to 64
+    // spare slots (1024 → 1088), the concat cache holds a step's past and present together
+    expect(e.kvBytes).toBe(2 * 24 * 2 * 1088 * 64 * 4);
+    const concat = estimateMemory(qwen05, { dtype: 'fp32', contextLength: 1024, kvCache: 'concat' });
+    expect(concat.kvBytes).toBe(2 * 24 * 2 * (1023 + 1024) * 64 * 4);
     expect(e.loaderBytes).toBe(494_032_768 * 4);
   });
 

@@ -7,6 +7,7 @@
 // Estimates only: must never allocate, never touch ORT or the GPU, never import Node APIs or the DOM.
 
 import { formatBytes } from '../common/format';
+import { capacityFor } from './kvcache';
 import { Q4_BLOCK } from './quantize';
 import type { ArchSpec } from './types';
 import { requiredTensors } from './weights';
@@ -62,6 +63,12 @@ export interface MemoryOptions {
    * count as blocks for the largest buffer. Default: one buffer each.
    */
   maxWeightBytes?: number;
+  /**
+   * how the K/V cache grows (model.ts `kvCache`): 'append' (the CPU runtimes' default) keeps one buffer
+   * per layer with up to KV_CHUNK spare slots (kvcache.ts capacityFor); 'concat' (WebGPU) holds the past
+   * and the present (one slot longer) together during every step. Default 'append'.
+   */
+  kvCache?: 'append' | 'concat';
 }
 
 export interface BufferEstimate {
@@ -170,9 +177,16 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
   parameters += lora;
   weightsBytes = weightsBytes * copies + lora * fb;
 
-  const kvPerLayer = batch * spec.numKvHeads * ctx * spec.headDim * fb;
+  // NOTE: append: one buffer of capacityFor(ctx) slots per layer and K/V (ctx + 1 … ctx + 64); concat:
+  // a step's past (ctx − 1 slots) and present (ctx) are alive together.
+  const concat = opts.kvCache === 'concat';
+  const kvSlots = concat ? 2 * ctx - 1 : capacityFor(ctx);
+  const kvPerLayer = batch * spec.numKvHeads * kvSlots * spec.headDim * fb;
   const kvBytes = 2 * spec.numLayers * kvPerLayer * copies;
-  buffers.push({ name: 'present.*.key / value (each)', bytes: kvPerLayer });
+  buffers.push({
+    name: concat ? 'present.*.key / value (each)' : 'K/V cache buffer (each)',
+    bytes: concat ? batch * spec.numKvHeads * ctx * spec.headDim * fb : kvPerLayer,
+  });
 
   // NOTE: activations, logits and the KV cache are fp32 whatever the weights; attention scores are per
   // layer, reused.
@@ -265,7 +279,8 @@ export function planMemory(
   const check = (e: MemoryEstimate) =>
     target.backend === 'webgpu' ? checkWebGpu(e, target.limits, target.budgetBytes) : checkWasm(e, target);
   // NOTE: on WebGPU the engine builds an fp32 embedding / head as blocks that bind on any adapter
-  if (target.backend === 'webgpu') opts = { maxWeightBytes: WEBGPU_WEIGHT_BLOCK_BYTES, ...opts };
+  if (target.backend === 'webgpu')
+    opts = { maxWeightBytes: WEBGPU_WEIGHT_BLOCK_BYTES, kvCache: 'concat', ...opts };
   const estimate = estimateMemory(spec, opts);
   const first = check(estimate);
   if (first.ok) return { ok: true, estimate, suggestion: null, message: null };
@@ -348,7 +363,9 @@ export function planSessions(
     sessions.map((s) => ({
       label: s.label,
       estimate: estimateMemory(s.spec, {
-        ...(target.backend === 'webgpu' ? { maxWeightBytes: WEBGPU_WEIGHT_BLOCK_BYTES } : {}),
+        ...(target.backend === 'webgpu'
+          ? { maxWeightBytes: WEBGPU_WEIGHT_BLOCK_BYTES, kvCache: 'concat' as const }
+          : {}),
         ...opts,
         dtype: s.dtype ?? dtype,
         loraParams: s.loraParams ?? 0,
