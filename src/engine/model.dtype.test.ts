@@ -4,7 +4,8 @@
 // weights, whose error (and greedy-token agreement) is what 4 bits cost; printed for the notes. int8: the
 // engine (DynamicQuantizeMatMul) against the fp64 reference on int8-dequantized weights with the
 // kernel's run-time activation quantization mimicked (referenceForward's quantizeActivations), ≤ 1e-4
-// as fp32. fp16: accepted, built as fp32, reported as such.
+// as fp32. fp16 without shader-f16 WebGPU: accepted, built as fp32, reported as such
+// (the fp16 graph: model.fp16.test.ts).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, relError } from './graph/compare';

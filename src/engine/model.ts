@@ -25,6 +25,7 @@ import {
   type EngineSession,
   type Ort,
   type OrtTensor,
+  webGpuHasF16,
 } from './session';
 import type {
   ArchSpec,
@@ -47,11 +48,16 @@ export interface EngineModelOptions {
   maxPositions?: number;
   /**
    * How the base weights are stored: fp32 (default), int8 (every matrix 8-bit per row, run by ORT's
-   * integer GEMM: for WASM / CPU) or q4 (every matrix 4-bit, graph/decoder.ts). fp16 is
-   * accepted and loads as fp32 (`dtype` says fp32, `dtypeNote` why): ORT folds fp16→fp32 Casts of
-   * initializers when the session opens, so fp16 weights would save no memory on any of its backends.
+   * integer GEMM: for WASM / CPU) or q4 (every matrix 4-bit, graph/decoder.ts). fp16 builds the fp16
+   * graph (fp16 matrices multiplied in fp16, the rest fp32) where WebGPU has `shader-f16`; elsewhere it
+   * loads as fp32 (`dtype` says which, `dtypeNote` why), unless `fp16Graph` forces it.
    */
   dtype?: WeightDtype;
+  /**
+   * fp16 only: build the fp16 graph whatever the backend (ORT's CPU and WASM builds run it too, for
+   * checking it against the reference); default: only on WebGPU with `shader-f16`
+   */
+  fp16Graph?: boolean;
   /** q4 only: block size and MatMulNBits accuracy_level (see DecoderOptions) */
   q4?: DecoderOptions['q4'];
   /**
@@ -72,7 +78,7 @@ export interface EngineModelOptions {
 }
 
 const FP16_NOTE =
-  'fp16 loads as fp32: ONNX Runtime turns fp16 weights back into fp32 copies when the session opens (constant folding of the Casts), so fp16 would save no memory here; choose q4 to save memory';
+  'fp16 loads as fp32 here: the fp16 graph needs WebGPU with the shader-f16 feature; on this backend choose int8 or q4 to save memory';
 
 // NOTE: measured on a SmolLM2-135M-shaped model in Node (onnxruntime-web 1.30, one thread): 770 ms vs
 // 70 ms per decoded token at load 9, 476 vs 26 ms on a quiet machine (BENCHMARKS.md, `--only q4`);
@@ -187,7 +193,11 @@ export class EngineModel {
     opts: EngineModelOptions = {},
   ): Promise<EngineModel> {
     const asked = opts.dtype ?? 'fp32';
-    const dtype: GraphDtype = asked === 'q4' || asked === 'int8' ? asked : 'fp32';
+    const request = opts.backend ?? 'auto';
+    const fp16 =
+      asked === 'fp16' &&
+      (opts.fp16Graph === true || ((request === 'webgpu' || request === 'auto') && (await webGpuHasF16())));
+    const dtype: GraphDtype = asked === 'q4' || asked === 'int8' ? asked : fp16 ? 'fp16' : 'fp32';
     const decoderOpts: DecoderOptions = {
       lora: opts.lora,
       patchInputs: opts.patchInputs,
@@ -217,7 +227,6 @@ export class EngineModel {
     const gpuOutputs: string[] = [];
     if (!graph.io.kvAppend)
       for (let l = 0; l < spec.numLayers; l++) gpuOutputs.push(N.presentKey(l), N.presentValue(l));
-    const request = opts.backend ?? 'auto';
     const sessionOpts = { ...opts.session, gpuOutputs };
     opts.onStage?.('session');
     const model = new EngineModel(
@@ -266,7 +275,7 @@ export class EngineModel {
    * q4 on WASM trades speed for memory.
    */
   get dtypeNote(): string | undefined {
-    if (this.askedDtype === 'fp16') return FP16_NOTE;
+    if (this.askedDtype === 'fp16' && this.io.dtype !== 'fp16') return FP16_NOTE;
     if (this.io.dtype === 'q4' && this.session.backend.kind === 'wasm') return Q4_WASM_NOTE;
     if (this.io.dtype === 'int8' && this.session.backend.kind === 'webgpu') return INT8_WEBGPU_NOTE;
     return undefined;

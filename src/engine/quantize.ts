@@ -7,6 +7,7 @@
 // Pure arithmetic on typed arrays: must never build graph nodes (graph/ does that), never import
 // ORT, Node APIs or the DOM.
 
+import { f16ToF32, f32ToF16 } from './safetensors';
 import type { Tensor, WeightMap } from './types';
 
 export const Q4_BLOCK = 32;
@@ -249,6 +250,18 @@ export function int8RoundTrip(weights: WeightMap): WeightMap {
   for (const [name, t] of weights) {
     if (isQuantizable(name, t))
       out.set(name, { shape: t.shape, data: dequantizeInt8(quantizeInt8(t.data, t.shape[0], t.shape[1])) });
+  }
+  return out;
+}
+
+/**
+ * The weights as the fp16 graph stores them (rounded to binary16 and back): every projection, an untied
+ * lm_head and the embedding, as `int8RoundTrip` picks them; norms and biases stay fp32.
+ */
+export function fp16RoundTrip(weights: WeightMap): WeightMap {
+  const out: WeightMap = new Map(weights);
+  for (const [name, t] of weights) {
+    if (isQuantizable(name, t)) out.set(name, { shape: t.shape, data: f16ToF32(f32ToF16(t.data)) });
   }
   return out;
 }

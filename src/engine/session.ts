@@ -25,7 +25,7 @@ export interface BackendInfo {
   reason?: string;
   /** WebGPU adapter, e.g. "google swiftshader" */
   adapter?: string;
-  /** the adapter offers `shader-f16` (fp16 weights are possible; fp32 is used for now) */
+  /** the adapter offers `shader-f16` (an fp16 request builds the fp16 graph) */
   shaderF16?: boolean;
 }
 
@@ -283,6 +283,22 @@ async function createNodeCpu(graph: SessionGraph, opts: CreateSessionOptions): P
     ort.InferenceSession.create(graph.model, sessionOptions(graph, opts, ['cpu'])),
   );
   return new EngineSession(ort, s, { kind: 'node-cpu' });
+}
+
+/**
+ * Whether this page's WebGPU adapter (the one a session would get) has `shader-f16`, which fp16
+ * kernels need; false in Node, without WebGPU, or when the adapter request fails.
+ */
+export async function webGpuHasF16(): Promise<boolean> {
+  if (isNode) return false;
+  const gpu = (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
+  if (!gpu) return false;
+  try {
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    return adapter?.features?.has('shader-f16') ?? false;
+  } catch {
+    return false;
+  }
 }
 
 /** The WebGPU attempt; resolves to a session or to the reason it could not be made. */

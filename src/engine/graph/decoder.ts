@@ -15,6 +15,7 @@ import {
   type Int8Matrix,
 } from '../quantize';
 import { ropeTables } from '../rope';
+import { f32ToF16Bits } from '../safetensors';
 import type { ArchSpec, LoraAdapter, LoraTarget, Tensor, WeightMap } from '../types';
 import { float32Source, GraphBuilder, type ExternalDataFile, type WeightSource } from './builder';
 import * as N from './names';
@@ -39,8 +40,8 @@ export interface DecoderOptions {
    * GatherBlockQuantized (a tied head shares its codes); norms, biases and LoRA stay fp32. int8: every
    * matrix as per-row symmetric 8-bit codes run by `com.microsoft` DynamicQuantizeMatMul (the activation
    * is quantized per tensor to uint8 at run time: MLAS's integer GEMM on CPU / WASM), the embedding as
-   * a Gather of the same codes a tied head multiplies by. fp16 is refused here (see CONTEXT.md: ORT folds fp16→fp32 Casts of initializers
-   * at session creation, so it saves nothing); EngineModel loads fp32 for it and says so.
+   * a Gather of the same codes a tied head multiplies by. fp16: every matrix in fp16, multiplied in fp16
+   * between Casts of the activation (for WebGPU with shader-f16; CONTEXT.md), the rest fp32.
    */
   dtype?: GraphDtype;
   /**
@@ -67,7 +68,7 @@ export interface DecoderOptions {
 }
 
 /** Weight storage the graph can build. */
-export type GraphDtype = 'fp32' | 'q4' | 'int8';
+export type GraphDtype = 'fp32' | 'q4' | 'int8' | 'fp16';
 
 /** What the built graph takes and gives, by name. */
 export interface DecoderIo {
@@ -202,6 +203,24 @@ function transposeInto(
 const f32View = (dst: Uint8Array): Float32Array =>
   new Float32Array(dst.buffer, dst.byteOffset, dst.byteLength / 4);
 
+/**
+ * fp32 values → binary16 bits in `dst` (round to nearest even). A finite value beyond fp16's range
+ * (±65504) is refused rather than turned into ±inf, which would poison every sum it enters.
+ */
+function writeF16(name: string, src: Float32Array, dst: Uint8Array): void {
+  const out = new Uint16Array(dst.buffer, dst.byteOffset, dst.byteLength / 2);
+  for (let i = 0; i < src.length; i++) {
+    const h = f32ToF16Bits(src[i]);
+    if ((h & 0x7c00) === 0x7c00 && Number.isFinite(src[i]))
+      throw new EngineError(
+        'unsupported_config',
+        `weight ${name} holds ${src[i]}, beyond fp16's range (±65504): load it in fp32`,
+        { tensor: name },
+      );
+    out[i] = h;
+  }
+}
+
 /** [rows, cols] → [cols, rows] written straight into the destination, optionally scaled. */
 function transposedSource(t: Tensor, scale = 1): WeightSource {
   const [rows, cols] = t.shape;
@@ -305,6 +324,21 @@ function declareDecoder(
       write: (dst) => then(weights.values(t.name), (v) => transposeInto(v, rows, cols, f32View(dst), 1)),
     };
   };
+  /** [rows, cols] → [cols, rows] in fp16 (transposed in fp32 scratch, then rounded into place) */
+  const refTransposedF16 = (t: Ref): WeightSource => {
+    const [rows, cols] = t.shape;
+    return {
+      dataType: DataType.FLOAT16,
+      dims: [cols, rows],
+      byteLength: rows * cols * 2,
+      write: (dst) =>
+        then(weights.values(t.name), (v) => {
+          const tmp = new Float32Array(rows * cols);
+          transposeInto(v, rows, cols, tmp, 1);
+          writeF16(t.name, tmp, dst);
+        }),
+    };
+  };
   const patchInputs = opts.patchInputs ?? true;
   const tapOutputs = opts.tapOutputs ?? true;
   const kvAppend = opts.kvAppend ?? false;
@@ -385,9 +419,23 @@ function declareDecoder(
   };
 
   const dtype: string = opts.dtype ?? 'fp32';
-  if (dtype !== 'fp32' && dtype !== 'q4' && dtype !== 'int8') {
-    throw new EngineError('unsupported_config', `weight dtype ${dtype}: the graph builds fp32, int8 or q4`);
+  if (dtype !== 'fp32' && dtype !== 'q4' && dtype !== 'int8' && dtype !== 'fp16') {
+    throw new EngineError(
+      'unsupported_config',
+      `weight dtype ${dtype}: the graph builds fp32, fp16, int8 or q4`,
+    );
   }
+  // NOTE: fp16 (for WebGPU with shader-f16): every matrix is stored in fp16 and multiplied in fp16 — its
+  // input cast down, its product cast back up. The residual stream, norms, RoPE, attention scores and
+  // softmax, biases and LoRA branches stay fp32, where fp16's range (±65504) is at risk (Gemma's
+  // activations overflow it). The weights are never cast to fp32 in the graph, so ORT has no Cast of
+  // an initializer to fold back into an fp32 copy.
+  const fp16 = dtype === 'fp16';
+  /** bytes per element of a float matrix as stored */
+  const matBytes = fp16 ? 2 : 4;
+  /** x (fp32) · W for an fp16 W: Cast ↓, `f`, Cast ↑ */
+  const viaF16 = (x: string, f: (x16: string) => string, out?: string): string =>
+    b.cast(f(b.cast(x, DataType.FLOAT16)), DataType.FLOAT, out);
   const q4Opts = {
     blockSize: opts.q4?.blockSize ?? ENGINE_Q4.blockSize,
     symmetric: opts.q4?.symmetric ?? ENGINE_Q4.symmetric,
@@ -529,6 +577,7 @@ function declareDecoder(
   const project = (x: string, name: string, t: Ref, out?: string): string => {
     if (dtype === 'q4') return matmulQ4(x, q4Weight(name, t), out);
     if (dtype === 'int8') return matmulInt8(x, int8Weight(name, t), out);
+    if (fp16) return viaF16(x, (x16) => b.matmul(x16, b.weight(name, refTransposedF16(t))), out);
     return b.matmul(x, b.weight(name, refTransposed(t)), out);
   };
   /** y = x·Wᵀ (+ bias) (+ lora_scale·scaling·(x·Aᵀ)·Bᵀ) */
@@ -735,22 +784,33 @@ function declareDecoder(
   }
   const rowBlocks = (name: string, t: Ref): RowBlock[] => {
     const [rows, cols] = t.shape;
-    const per = Math.max(1, Math.floor(maxWeightBytes / (cols * 4)));
-    if (rows <= per) return [{ name: b.weight(name, refSource(t)), start: 0, rows }];
+    const per = Math.max(1, Math.floor(maxWeightBytes / (cols * matBytes)));
+    if (rows <= per && !fp16) return [{ name: b.weight(name, refSource(t)), start: 0, rows }];
     const all = shared(() => weights.values(t.name));
     const out: RowBlock[] = [];
     for (let start = 0; start < rows; start += per) {
       const n = Math.min(per, rows - start);
-      const part = partOf(all, DataType.FLOAT, [n, cols], n * cols * 4, (v: Float32Array) =>
-        v.subarray(start * cols, (start + n) * cols),
-      );
-      out.push({ name: b.weight(`${name}.rows_${start}`, part), start, rows: n });
+      const blockName = rows <= per ? name : `${name}.rows_${start}`;
+      const pick = (v: Float32Array) => v.subarray(start * cols, (start + n) * cols);
+      const part = fp16
+        ? {
+            dataType: DataType.FLOAT16,
+            dims: [n, cols],
+            byteLength: n * cols * 2,
+            write: (dst: Uint8Array) => then(all.take(), (v) => writeF16(name, pick(v), dst)),
+          }
+        : partOf(all, DataType.FLOAT, [n, cols], n * cols * 4, pick);
+      if (fp16) all.use();
+      out.push({ name: b.weight(blockName, part), start, rows: n });
     }
     return out;
   };
   /** rows `ids` of a blocked matrix: each block gathers the ids inside it (clamped) and zeroes the rest */
   const gatherBlocks = (blocks: RowBlock[], ids: string, out?: string): string => {
-    if (blocks.length === 1) return b.gather(blocks[0].name, ids, 0, out);
+    /** rows of a block, as fp32 */
+    const rowsOf = (name: string, idx: string, o?: string): string =>
+      fp16 ? b.cast(b.gather(name, idx, 0), DataType.FLOAT, o) : b.gather(name, idx, 0, o);
+    if (blocks.length === 1) return rowsOf(blocks[0].name, ids, out);
     // NOTE: index arithmetic in fp32 (token ids < 2^24 are exact) and int32 indices: WebGPU-friendly ops
     const idsF = b.cast(ids, DataType.FLOAT);
     let acc = '';
@@ -761,17 +821,21 @@ function declareDecoder(
         b.clip(b.sub(b.constF32([blk.rows], []), local), zero, one), // 1 when local < rows
       );
       const idx = b.cast(b.clip(local, zero, b.constF32([blk.rows - 1], [])), DataType.INT32);
-      const rows = b.mul(b.gather(blk.name, idx, 0), b.unsqueeze(inside, [2]));
+      const rows = b.mul(rowsOf(blk.name, idx), b.unsqueeze(inside, [2]));
       acc = i === 0 ? rows : b.add(acc, rows, i === blocks.length - 1 ? out : undefined);
     });
     return acc;
   };
   /** x·Wᵀ for a blocked W [V, H]: one Gemm per block, concatenated along the vocabulary */
+  // NOTE: in fp16 each block has its own Cast ↓ / ↑ and the blocks are joined in fp32, so every block
+  // product is the same Cast–Gemm–Cast pattern as a single matrix
+  const gemmBlock = (x: string, w: string): string =>
+    fp16 ? viaF16(x, (x16) => b.gemmTransB(x16, w)) : b.gemmTransB(x, w);
   const gemmBlocks = (x: string, blocks: RowBlock[]): string =>
     blocks.length === 1
-      ? b.gemmTransB(x, blocks[0].name)
+      ? gemmBlock(x, blocks[0].name)
       : b.concat(
-          blocks.map((blk) => b.gemmTransB(x, blk.name)),
+          blocks.map((blk) => gemmBlock(x, blk.name)),
           1,
         );
   const embed = embedQ || embed8 ? null : rowBlocks(embedName, embedT);
