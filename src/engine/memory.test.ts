@@ -196,6 +196,29 @@ describe('planMemory', () => {
     expect(p16.suggestion).toBe('q4');
   });
 
+  it('the fp16 graph (WebGPU with shader-f16) counts every matrix at 2 bytes, norms and biases at 4', () => {
+    const f32 = estimateMemory(qwen05, { dtype: 'fp32', contextLength: 1024 });
+    const f16 = estimateMemory(qwen05, { dtype: 'fp16', contextLength: 1024, fp16Graph: true });
+    const vectors = (24 * (2 * 896 + 896 + 256) + 896) * 4;
+    expect(f16.weightsBytes).toBe((f32.weightsBytes - vectors) / 2 + vectors);
+    // fp32 with fp16Graph set is still fp32
+    expect(estimateMemory(qwen05, { dtype: 'fp32', contextLength: 1024, fp16Graph: true }).weightsBytes).toBe(
+      f32.weightsBytes,
+    );
+    // on such an adapter the embedding blocks are half the size, so an fp16 request that fits only there
+    const budget = Math.ceil(f16.totalBytes * 1.1);
+    const big = { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 31 };
+    const at = (shaderF16: boolean) =>
+      planMemory(
+        qwen05,
+        { dtype: 'fp16', contextLength: 1024 },
+        { backend: 'webgpu', limits: big, budgetBytes: budget, shaderF16 },
+      );
+    expect(at(true).ok).toBe(true);
+    expect(at(false).ok).toBe(false);
+    expect(at(true).estimate.largestBuffer.bytes).toBeLessThanOrEqual(128 * 2 ** 20);
+  });
+
   it('a total budget counts too; nothing fitting says so', () => {
     const big = { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 31 };
     const p = planMemory(

@@ -1,6 +1,6 @@
 // Memory planning before a load: bytes of the weights as the engine builds them for the chosen dtype
 // (fp32; int8: 8-bit codes + one scale per row for every matrix; q4: 4-bit blocks for every matrix;
-// fp16 loads as fp32), the KV cache for a context length and
+// fp16: 2-byte matrices where the fp16 graph is built (WebGPU with shader-f16), else as fp32), the KV cache for a context length and
 // batch, the largest activations, and the biggest single buffer — compared with the WebGPU adapter's
 // `maxBufferSize` and `maxStorageBufferBindingSize` (and WASM's 4 GiB heap), so a model that cannot
 // fit is refused with a message that names the buffer, the limit, and the dtype that would fit.
@@ -38,6 +38,14 @@ export const WASM_HEAP_LIMIT = 4 * 1024 ** 3;
  * The WASM backend as a memory target: one heap of `heapBytes` (default WASM_HEAP_LIMIT; less to model
  * a device whose browser caps WebAssembly memory lower, e.g. the page's `?wasm-heap=` setting).
  */
+export interface WebGpuTarget {
+  backend: 'webgpu';
+  limits: GpuLimits;
+  budgetBytes?: number;
+  /** the adapter has shader-f16, so an fp16 request builds the fp16 graph (2 bytes a matrix value) */
+  shaderF16?: boolean;
+}
+
 export interface WasmTarget {
   backend: 'wasm';
   heapBytes?: number;
@@ -69,6 +77,11 @@ export interface MemoryOptions {
    * and the present (one slot longer) together during every step. Default 'append'.
    */
   kvCache?: 'append' | 'concat';
+  /**
+   * dtype fp16 only: the fp16 graph is built (WebGPU with shader-f16: model.ts), so every matrix is 2
+   * bytes a value; otherwise an fp16 request loads as fp32 and counts 4
+   */
+  fp16Graph?: boolean;
 }
 
 export interface BufferEstimate {
@@ -93,7 +106,7 @@ export interface MemoryEstimate {
 }
 
 /**
- * Bytes per float the engine holds. fp16 is 4 too: EngineModel loads an fp16 request as fp32, because
+ * Bytes per float the engine holds outside an fp16 graph. fp16 is 4 too unless `fp16Graph`: EngineModel loads an fp16 request as fp32 there, because
  * ORT folds fp16→fp32 Casts of initializers when a session opens (graph/CONTEXT.md).
  */
 const FLOAT_BYTES = 4;
@@ -162,15 +175,17 @@ export function estimateMemory(spec: ArchSpec, opts: MemoryOptions): MemoryEstim
       buffers.push({ name: `${t.name} (scales, zero points)`, bytes: side });
       weightsBytes += q.codes + side;
     } else {
+      // NOTE: the fp16 graph stores every matrix (2-D) in fp16; norms and biases stay fp32
+      const eb = opts.dtype === 'fp16' && opts.fp16Graph && t.shape.length === 2 ? 2 : fb;
       const blocked =
-        (embedding || t.name === 'lm_head.weight') && count * fb > (opts.maxWeightBytes ?? Infinity);
+        (embedding || t.name === 'lm_head.weight') && count * eb > (opts.maxWeightBytes ?? Infinity);
       if (blocked) {
         const [n, k] = t.shape;
-        const per = Math.max(1, Math.floor(opts.maxWeightBytes! / (k * fb)));
+        const per = Math.max(1, Math.floor(opts.maxWeightBytes! / (k * eb)));
         for (let s = 0; s < n; s += per)
-          buffers.push({ name: `${t.name} (rows ${s}…)`, bytes: Math.min(per, n - s) * k * fb });
-      } else buffers.push({ name: t.name, bytes: count * fb });
-      weightsBytes += count * fb;
+          buffers.push({ name: `${t.name} (rows ${s}…)`, bytes: Math.min(per, n - s) * k * eb });
+      } else buffers.push({ name: t.name, bytes: count * eb });
+      weightsBytes += count * eb;
     }
   }
   const lora = opts.loraParams ?? 0;
@@ -273,14 +288,19 @@ export interface PlanResult {
 export function planMemory(
   spec: ArchSpec,
   opts: MemoryOptions,
-  target: { backend: 'webgpu'; limits: GpuLimits; budgetBytes?: number } | WasmTarget,
+  target: WebGpuTarget | WasmTarget,
   label = 'this model',
 ): PlanResult {
   const check = (e: MemoryEstimate) =>
     target.backend === 'webgpu' ? checkWebGpu(e, target.limits, target.budgetBytes) : checkWasm(e, target);
   // NOTE: on WebGPU the engine builds an fp32 embedding / head as blocks that bind on any adapter
   if (target.backend === 'webgpu')
-    opts = { maxWeightBytes: WEBGPU_WEIGHT_BLOCK_BYTES, kvCache: 'concat', ...opts };
+    opts = {
+      maxWeightBytes: WEBGPU_WEIGHT_BLOCK_BYTES,
+      kvCache: 'concat',
+      fp16Graph: target.shaderF16 ?? false,
+      ...opts,
+    };
   const estimate = estimateMemory(spec, opts);
   const first = check(estimate);
   if (first.ok) return { ok: true, estimate, suggestion: null, message: null };
@@ -354,17 +374,18 @@ const LIGHTER_DTYPES: readonly WeightDtype[] = ['int8', 'q4'];
 export function planSessions(
   sessions: readonly SessionPlanInput[],
   opts: Omit<MemoryOptions, 'loraParams' | 'weightCopies'>,
-  target:
-    | { backend: 'webgpu'; limits: GpuLimits; budgetBytes?: number }
-    | WasmTarget
-    | { backend: 'node'; budgetBytes: number },
+  target: WebGpuTarget | WasmTarget | { backend: 'node'; budgetBytes: number },
 ): SessionsPlanResult {
   const estimatesFor = (dtype: WeightDtype) =>
     sessions.map((s) => ({
       label: s.label,
       estimate: estimateMemory(s.spec, {
         ...(target.backend === 'webgpu'
-          ? { maxWeightBytes: WEBGPU_WEIGHT_BLOCK_BYTES, kvCache: 'concat' as const }
+          ? {
+              maxWeightBytes: WEBGPU_WEIGHT_BLOCK_BYTES,
+              kvCache: 'concat' as const,
+              fp16Graph: target.shaderF16 ?? false,
+            }
           : {}),
         ...opts,
         dtype: s.dtype ?? dtype,

@@ -9,7 +9,7 @@ import { errorMessage } from '../common/errors';
 import { parseConfigDetailed } from '../engine/config';
 import { loadLoraFromStore, openLoraFolder } from '../engine/lora';
 import type { TensorStore } from '../engine/safetensors';
-import { planMemory, type GpuLimits, type PlanResult, type WasmTarget } from '../engine/memory';
+import { planMemory, type PlanResult, type WasmTarget, type WebGpuTarget } from '../engine/memory';
 import type { FileSource } from '../engine/files';
 import type { ArchSpec } from '../engine/types';
 import { mapAdapterBase, type BaseMapping, type MirrorGroups } from '../lab/run/catalog';
@@ -126,7 +126,7 @@ export interface ModelPreflight {
 export interface PreflightOptions {
   resolveSource: (s: ModelSource) => FileSource | Promise<FileSource>;
   /** where it will run; omitted: no memory check */
-  target?: { backend: 'webgpu'; limits: GpuLimits; budgetBytes?: number } | WasmTarget;
+  target?: WebGpuTarget | WasmTarget;
   /** tokens a row can reach; default 1024 (the worker's graph size) */
   contextLength?: number;
   mirrors?: MirrorGroups;

@@ -128,7 +128,11 @@ describe('preflightOrThrow', () => {
         maxBufferSize: 1e9,
         maxStorageBufferBindingSize: 5e8,
       }),
-    ).toEqual({ backend: 'webgpu', limits: { maxBufferSize: 1e9, maxStorageBufferBindingSize: 5e8 } });
+    ).toEqual({
+      backend: 'webgpu',
+      shaderF16: true,
+      limits: { maxBufferSize: 1e9, maxStorageBufferBindingSize: 5e8 },
+    });
   });
 });
 

@@ -26,6 +26,7 @@ export function preflightTarget(
     return wasmHeapBytes === undefined ? { backend: 'wasm' } : { backend: 'wasm', heapBytes: wasmHeapBytes };
   return {
     backend: 'webgpu',
+    shaderF16: probe?.shaderF16 ?? false,
     limits: {
       maxBufferSize: probe?.maxBufferSize ?? WEBGPU_DEFAULT_LIMITS.maxBufferSize,
       maxStorageBufferBindingSize:
