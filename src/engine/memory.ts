@@ -106,8 +106,8 @@ export interface MemoryEstimate {
 }
 
 /**
- * Bytes per float the engine holds outside an fp16 graph. fp16 is 4 too unless `fp16Graph`: EngineModel loads an fp16 request as fp32 there, because
- * ORT folds fp16→fp32 Casts of initializers when a session opens (graph/CONTEXT.md).
+ * Bytes per float the engine holds. An fp16 request counts 4 too unless `fp16Graph`: EngineModel
+ * builds the fp16 graph only on WebGPU with shader-f16 and loads fp32 elsewhere (graph/CONTEXT.md).
  */
 const FLOAT_BYTES = 4;
 
