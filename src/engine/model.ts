@@ -25,7 +25,8 @@ import {
   type EngineSession,
   type Ort,
   type OrtTensor,
-  webGpuHasF16,
+  probeWebGpu,
+  type WebGpuPresence,
 } from './session';
 import type {
   ArchSpec,
@@ -145,13 +146,24 @@ interface NoopPatch {
   kv: OrtTensor;
 }
 
-/** 'append' where the model will run on a CPU runtime, 'concat' where it may run on WebGPU */
-function defaultKvCache(request: BackendRequest): 'append' | 'concat' {
+/**
+ * 'append' where the model will run on a CPU runtime, 'concat' where it may run on WebGPU: for `auto`,
+ * where an adapter is granted (`probeWebGpu`). NOTE: when a granted adapter still fails (session
+ * creation or the warm-up run) the WASM fallback keeps the concat graph: rebuilding would read the
+ * weights again.
+ */
+export function defaultKvCache(request: BackendRequest, gpu: WebGpuPresence): 'append' | 'concat' {
   if (request === 'wasm' || request === 'node-cpu') return 'append';
   if (request === 'webgpu') return 'concat';
-  const inNode = typeof process !== 'undefined' && !!process.versions?.node;
-  const gpu = (globalThis.navigator as { gpu?: unknown } | undefined)?.gpu;
-  return inNode || !gpu ? 'append' : 'concat';
+  return gpu.adapter ? 'concat' : 'append';
+}
+
+/**
+ * The graph an fp16 request gets: the fp16 graph where WebGPU has shader-f16 (or `forced`), else fp32
+ * (CPU / WASM would compute it in fp32 anyway: graph/CONTEXT.md).
+ */
+export function fp16GraphFor(request: BackendRequest, gpu: WebGpuPresence, forced?: boolean): boolean {
+  return forced === true || ((request === 'webgpu' || request === 'auto') && gpu.shaderF16);
 }
 
 /** [B, P+T] mask → [B, capacity+T]: slots P … capacity−1 of the append buffer are padding */
@@ -194,9 +206,9 @@ export class EngineModel {
   ): Promise<EngineModel> {
     const asked = opts.dtype ?? 'fp32';
     const request = opts.backend ?? 'auto';
-    const fp16 =
-      asked === 'fp16' &&
-      (opts.fp16Graph === true || ((request === 'webgpu' || request === 'auto') && (await webGpuHasF16())));
+    const cpu = request === 'wasm' || request === 'node-cpu';
+    const gpu: WebGpuPresence = cpu ? { adapter: false, shaderF16: false } : await probeWebGpu();
+    const fp16 = asked === 'fp16' && fp16GraphFor(request, gpu, opts.fp16Graph);
     const dtype: GraphDtype = asked === 'q4' || asked === 'int8' ? asked : fp16 ? 'fp16' : 'fp32';
     const decoderOpts: DecoderOptions = {
       lora: opts.lora,
@@ -210,7 +222,7 @@ export class EngineModel {
         (opts.backend === 'webgpu' || (opts.backend ?? 'auto') === 'auto'
           ? WEBGPU_WEIGHT_BLOCK_BYTES
           : undefined),
-      kvAppend: (opts.kvCache ?? defaultKvCache(opts.backend ?? 'auto')) === 'append',
+      kvAppend: (opts.kvCache ?? defaultKvCache(request, gpu)) === 'append',
     };
     let graph: DecoderGraph;
     if (weights instanceof Map) {

@@ -136,7 +136,7 @@ interface GpuAdapterLike {
   info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
   features?: { has(name: string): boolean };
 }
-interface GpuLike {
+export interface GpuLike {
   requestAdapter(opts?: { powerPreference?: string }): Promise<GpuAdapterLike | null>;
 }
 
@@ -285,19 +285,31 @@ async function createNodeCpu(graph: SessionGraph, opts: CreateSessionOptions): P
   return new EngineSession(ort, s, { kind: 'node-cpu' });
 }
 
+/** What a WebGPU session here would get, asked before a graph is built (its dtype and K/V cache). */
+export interface WebGpuPresence {
+  /** an adapter was granted: `auto` will try WebGPU */
+  adapter: boolean;
+  /** it has `shader-f16` (fp16 kernels) */
+  shaderF16: boolean;
+}
+
 /**
- * Whether this page's WebGPU adapter (the one a session would get) has `shader-f16`, which fp16
- * kernels need; false in Node, without WebGPU, or when the adapter request fails.
+ * Asks for the adapter a session would get; none in Node, without `navigator.gpu`, or when the request
+ * fails or returns null (Chrome on Linux without the flag exposes `navigator.gpu` and grants nothing).
  */
-export async function webGpuHasF16(): Promise<boolean> {
-  if (isNode) return false;
-  const gpu = (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
-  if (!gpu) return false;
+export async function probeWebGpu(
+  env: { inNode: boolean; gpu?: GpuLike } = {
+    inNode: isNode,
+    gpu: (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu,
+  },
+): Promise<WebGpuPresence> {
+  const none = { adapter: false, shaderF16: false };
+  if (env.inNode || !env.gpu) return none;
   try {
-    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-    return adapter?.features?.has('shader-f16') ?? false;
+    const adapter = await env.gpu.requestAdapter({ powerPreference: 'high-performance' });
+    return adapter ? { adapter: true, shaderF16: adapter.features?.has('shader-f16') ?? false } : none;
   } catch {
-    return false;
+    return none;
   }
 }
 
