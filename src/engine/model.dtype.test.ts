@@ -19,7 +19,16 @@ import { configureOrt } from './session';
 import { folderSource } from '../hub/folder-files-node';
 import type { ArchSpec, ForwardInput, LoraAdapter, WeightMap } from './types';
 import { tinyLora, tinySpec, tinyTokens, tinyWeights } from './tiny-model';
-import { FIXTURE_CASES, fixturePath, spreadIds, stepDecodeWorstError } from './test-fixtures';
+import {
+  expectTapsClose,
+  FIXTURE_CASES,
+  fixturePath,
+  prefillCheckInput,
+  residPatchErrors,
+  spreadIds,
+  stepDecodeWorstError,
+  top1Agreement,
+} from './test-fixtures';
 import { loadModel } from './weights';
 
 configureOrt({ numThreads: 1 });
@@ -28,16 +37,6 @@ const TOL = 1e-4;
 const cases = FIXTURE_CASES.filter((c) => c.folder !== 'tiny-llama-ft');
 const fixture = fixturePath;
 const ids = spreadIds;
-
-function argmaxRows(logits: Float32Array, V: number): number[] {
-  const out: number[] = [];
-  for (let r = 0; r < logits.length / V; r++) {
-    let best = 0;
-    for (let v = 1; v < V; v++) if (logits[r * V + v] > logits[r * V + best]) best = v;
-    out.push(best);
-  }
-  return out;
-}
 
 describe('q4 graph size', () => {
   it('shrinks the graph bytes by what memory.ts estimates', async () => {
@@ -106,32 +105,21 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
         });
 
         it('prefill logits and taps match the reference on dequantized weights and activations', async () => {
-          const L = spec.numLayers;
-          const input: ForwardInput = {
-            inputIds: ids(spec, 2, 12, 1),
-            taps: { resid: [0, L], kv: [L - 1], attn: [0] },
-            loraScale: lora ? [1, 0.5] : undefined,
-          };
+          const input = prefillCheckInput(spec, !!lora);
           const got = await model.forward(input);
           got.present.dispose();
           const want = ref(input);
           const err = relError(got.logits.data, want.logits.data);
           expect(err).toBeLessThan(TOL);
-          for (const kind of ['resid', 'k', 'v', 'attn'] as const) {
-            for (const [site, t] of want[kind]) {
-              expect(relError(got[kind].get(site)!.data, t.data), `${kind}.${site}`).toBeLessThan(TOL);
-            }
-          }
+          expectTapsClose(got, want, TOL);
           // what int8 costs: weights alone (reference without the activation rounding) and in all
           const weightsOnly = referenceForward(spec, dequant, input, { lora });
           const orig = referenceForward(spec, weights, input, { lora });
           const V = spec.vocabSize;
-          const a = argmaxRows(got.logits.data, V);
-          const b = argmaxRows(orig.logits.data, V);
-          const agree = a.filter((t, i) => t === b[i]).length / a.length;
+          const { agree, rows } = top1Agreement(got.logits.data, orig.logits.data, V);
           const rel = relError(got.logits.data, orig.logits.data);
           console.log(
-            `[${backend}] ${c.name} int8 vs fp64 on original weights: rel ${rel.toExponential(2)} (weights alone ${relError(weightsOnly.logits.data, orig.logits.data).toExponential(2)}), greedy agreement ${(agree * 100).toFixed(0)}% (${a.length} positions); vs dequantized ref rel ${err.toExponential(2)}`,
+            `[${backend}] ${c.name} int8 vs fp64 on original weights: rel ${rel.toExponential(2)} (weights alone ${relError(weightsOnly.logits.data, orig.logits.data).toExponential(2)}), greedy agreement ${(agree * 100).toFixed(0)}% (${rows} positions); vs dequantized ref rel ${err.toExponential(2)}`,
           );
           // the activation rounding is really modelled: without it the reference is far off …
           expect(relError(got.logits.data, weightsOnly.logits.data)).toBeGreaterThan(10 * TOL);
@@ -164,18 +152,9 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
         });
 
         it('patches still work: a full residual patch replaces the stream', async () => {
-          const input = ids(spec, 1, 6, 3);
-          const H = spec.hiddenSize;
-          const L = spec.numLayers;
-          const value = Float32Array.from({ length: 6 * H }, (_, i) => Math.sin(i) * 0.5);
-          const patches = {
-            resid: new Map([[1, { mask: new Float32Array(6).fill(1), value }]]),
-          };
-          const got = await model.forward({ inputIds: input, patches, taps: { resid: [L] } });
-          got.present.dispose();
-          const want = ref({ inputIds: input, patches, taps: { resid: [L] } });
-          expect(relError(got.logits.data, want.logits.data)).toBeLessThan(TOL);
-          expect(relError(got.resid.get(L)!.data, want.resid.get(L)!.data)).toBeLessThan(TOL);
+          const err = await residPatchErrors(model, spec, ref);
+          expect(err.logits).toBeLessThan(TOL);
+          expect(err.resid).toBeLessThan(TOL);
         });
       });
     }
@@ -237,32 +216,21 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
         });
 
         it('prefill logits and taps match the reference on the dequantized weights', async () => {
-          const L = spec.numLayers;
-          const input: ForwardInput = {
-            inputIds: ids(spec, 2, 12, 1),
-            taps: { resid: [0, L], kv: [L - 1], attn: [0] },
-            loraScale: lora ? [1, 0.5] : undefined,
-          };
+          const input = prefillCheckInput(spec, !!lora);
           const got = await model.forward(input);
           got.present.dispose();
           const want = referenceForward(spec, dequant, input, { lora });
           const err = relError(got.logits.data, want.logits.data);
           expect(err).toBeLessThan(TOL);
-          for (const kind of ['resid', 'k', 'v', 'attn'] as const) {
-            for (const [site, t] of want[kind]) {
-              expect(relError(got[kind].get(site)!.data, t.data), `${kind}.${site}`).toBeLessThan(TOL);
-            }
-          }
+          expectTapsClose(got, want, TOL);
           // what 4 bits cost: the same input on the original weights
           const orig = referenceForward(spec, weights, input, { lora });
           const V = spec.vocabSize;
-          const a = argmaxRows(got.logits.data, V);
-          const b = argmaxRows(orig.logits.data, V);
-          const agree = a.filter((t, i) => t === b[i]).length / a.length;
+          const { agree, rows } = top1Agreement(got.logits.data, orig.logits.data, V);
           const rel = relError(got.logits.data, orig.logits.data);
           const abs = maxAbsDiff(got.logits.data, orig.logits.data);
           console.log(
-            `[${backend}] ${c.name} q4 vs fp64 on original weights: logits max abs ${abs.toExponential(2)}, rel ${rel.toExponential(2)}, greedy agreement ${(agree * 100).toFixed(0)}% (${a.length} positions); vs dequantized ref rel ${err.toExponential(2)}`,
+            `[${backend}] ${c.name} q4 vs fp64 on original weights: logits max abs ${abs.toExponential(2)}, rel ${rel.toExponential(2)}, greedy agreement ${(agree * 100).toFixed(0)}% (${rows} positions); vs dequantized ref rel ${err.toExponential(2)}`,
           );
           // quantization really happened (a graph that silently kept fp32 would sit at ~1e-7) …
           expect(rel).toBeGreaterThan(10 * TOL);
@@ -282,23 +250,11 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
         });
 
         it('patches still work: a full residual patch replaces the stream', async () => {
-          const input = ids(spec, 1, 6, 3);
-          const H = spec.hiddenSize;
-          const L = spec.numLayers;
-          const value = Float32Array.from({ length: 6 * H }, (_, i) => Math.sin(i) * 0.5);
-          const patches = {
-            resid: new Map([[1, { mask: new Float32Array(6).fill(1), value }]]),
-          };
-          const got = await model.forward({ inputIds: input, patches, taps: { resid: [L] } });
-          got.present.dispose();
-          const want = referenceForward(
-            spec,
-            dequant,
-            { inputIds: input, patches, taps: { resid: [L] } },
-            { lora },
+          const err = await residPatchErrors(model, spec, (input) =>
+            referenceForward(spec, dequant, input, { lora }),
           );
-          expect(relError(got.logits.data, want.logits.data)).toBeLessThan(TOL);
-          expect(relError(got.resid.get(L)!.data, want.resid.get(L)!.data)).toBeLessThan(TOL);
+          expect(err.logits).toBeLessThan(TOL);
+          expect(err.resid).toBeLessThan(TOL);
         });
       });
     }

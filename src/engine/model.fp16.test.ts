@@ -20,23 +20,21 @@ import { configureOrt } from './session';
 import { folderSource } from '../hub/folder-files-node';
 import type { ArchSpec, ForwardInput, LoraAdapter, WeightMap } from './types';
 import { tinySpec, tinyWeights } from './tiny-model';
-import { FIXTURE_CASES, fixturePath, spreadIds } from './test-fixtures';
+import {
+  expectTapsClose,
+  FIXTURE_CASES,
+  fixturePath,
+  prefillCheckInput,
+  residPatchErrors,
+  spreadIds,
+  top1Agreement,
+} from './test-fixtures';
 import { loadModel } from './weights';
 
 configureOrt({ numThreads: 1 });
 
 const TOL = 1e-4;
 const cases = FIXTURE_CASES.filter((c) => c.folder !== 'tiny-llama-ft');
-
-function argmaxRows(logits: Float32Array, V: number): number[] {
-  const out: number[] = [];
-  for (let r = 0; r < logits.length / V; r++) {
-    let best = 0;
-    for (let v = 1; v < V; v++) if (logits[r * V + v] > logits[r * V + best]) best = v;
-    out.push(best);
-  }
-  return out;
-}
 
 describe('fp16 graph', () => {
   it('stores every matrix in half the bytes and no fp32 copy of one', async () => {
@@ -91,26 +89,15 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
         });
 
         it('prefill logits and taps match the reference on fp16-rounded weights', async () => {
-          const L = spec.numLayers;
-          const input: ForwardInput = {
-            inputIds: spreadIds(spec, 2, 12, 1),
-            taps: { resid: [0, L], kv: [L - 1], attn: [0] },
-            loraScale: lora ? [1, 0.5] : undefined,
-          };
+          const input = prefillCheckInput(spec, !!lora);
           const got = await model.forward(input);
           got.present.dispose();
           const want = ref(input);
           expect(relError(got.logits.data, want.logits.data)).toBeLessThan(TOL);
-          for (const kind of ['resid', 'k', 'v', 'attn'] as const) {
-            for (const [site, t] of want[kind])
-              expect(relError(got[kind].get(site)!.data, t.data), `${kind}.${site}`).toBeLessThan(TOL);
-          }
+          expectTapsClose(got, want, TOL);
           // what fp16 costs against the original weights in fp32 arithmetic (for the notes)
           const orig = referenceForward(spec, weights, input, { lora });
-          const V = spec.vocabSize;
-          const a = argmaxRows(got.logits.data, V);
-          const b = argmaxRows(orig.logits.data, V);
-          const agree = a.filter((t, i) => t === b[i]).length / a.length;
+          const { agree } = top1Agreement(got.logits.data, orig.logits.data, spec.vocabSize);
           console.log(
             `${c.name} fp16 ${backend}: rel error vs the fp64 reference on fp16-rounded weights ${relError(got.logits.data, want.logits.data).toExponential(2)}, vs original weights ${relError(got.logits.data, orig.logits.data).toExponential(2)}, top-1 agreement ${(agree * 100).toFixed(1)} %`,
           );
@@ -135,16 +122,9 @@ for (const backend of ['wasm', 'node-cpu'] as const) {
         });
 
         it('patches still work: a full residual patch replaces the stream', async () => {
-          const input = spreadIds(spec, 1, 6, 3);
-          const H = spec.hiddenSize;
-          const L = spec.numLayers;
-          const value = Float32Array.from({ length: 6 * H }, (_, i) => Math.sin(i) * 0.5);
-          const patches = { resid: new Map([[1, { mask: new Float32Array(6).fill(1), value }]]) };
-          const got = await model.forward({ inputIds: input, patches, taps: { resid: [L] } });
-          got.present.dispose();
-          const want = ref({ inputIds: input, patches, taps: { resid: [L] } });
-          expect(relError(got.logits.data, want.logits.data)).toBeLessThan(TOL);
-          expect(relError(got.resid.get(L)!.data, want.resid.get(L)!.data)).toBeLessThan(TOL);
+          const err = await residPatchErrors(model, spec, (input) => ref(input));
+          expect(err.logits).toBeLessThan(TOL);
+          expect(err.resid).toBeLessThan(TOL);
         });
       });
     }
