@@ -190,7 +190,7 @@ export function ModelsPanel() {
             }
           >
             <option value="fp32">fp32</option>
-            <option value="fp16">fp16</option>
+            <option value="fp16">fp16 (WebGPU)</option>
             <option value="int8">8-bit (WASM)</option>
             <option value="q4">4-bit</option>
           </select>
