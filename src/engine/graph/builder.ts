@@ -23,6 +23,30 @@ export interface BuiltModel {
   externalData: ExternalDataFile[];
 }
 
+/**
+ * Where `buildTo` writes the external data: one tensor at a time, each at its offset of its file (in
+ * increasing offset order per file; the gaps of the alignment are never written, so they read as
+ * zeros). A file sink (the CLI's graph cache) never holds the whole external data in memory.
+ */
+export interface ExternalDataSink {
+  write(path: string, offset: number, data: Uint8Array): void | Promise<void>;
+}
+
+/** Where one external initializer's bytes are. */
+export interface TensorPlace {
+  name: string;
+  path: string;
+  offset: number;
+  length: number;
+}
+
+/** What `buildTo` gives: the protobuf, the external files' sizes and where each tensor lies in them. */
+export interface BuiltModelFiles {
+  model: Uint8Array;
+  externalFiles: { path: string; size: number }[];
+  tensors: TensorPlace[];
+}
+
 export interface GraphBuilderOptions {
   /** file name prefix of the external data files; the first is `${prefix}`, then `${prefix}.1`, … */
   externalPath?: string;
@@ -30,6 +54,11 @@ export interface GraphBuilderOptions {
   externalThreshold?: number;
   /** start a new external file past this size (default 1 GiB: one ArrayBuffer each, far below 2 GB) */
   externalChunkBytes?: number;
+  /**
+   * byte alignment of each external tensor's offset (default 64); 4096 (a page) for a file ORT maps
+   * (`buildTo`): the tensors' bytes are the same, only their offsets move
+   */
+  externalAlign?: number;
 }
 
 /**
@@ -53,6 +82,9 @@ interface PendingWrite {
 }
 
 const ALIGN = 64;
+
+/** The page-sized alignment of a graph built into a file, so ORT can map each initializer in place. */
+export const FILE_ALIGN = 4096;
 
 export function float32Source(dims: readonly number[], data: Float32Array): WeightSource {
   return {
@@ -96,11 +128,13 @@ export class GraphBuilder {
   private readonly externalPath: string;
   private readonly externalThreshold: number;
   private readonly chunkBytes: number;
+  private readonly align: number;
 
   constructor(opts: GraphBuilderOptions = {}) {
     this.externalPath = opts.externalPath ?? 'model.onnx.data';
     this.externalThreshold = opts.externalThreshold ?? 1024;
     this.chunkBytes = opts.externalChunkBytes ?? 1 << 30;
+    this.align = opts.externalAlign ?? ALIGN;
   }
 
   /** A fresh tensor name; `want` is used verbatim when given (graph IO names), else made unique. */
@@ -198,7 +232,7 @@ export class GraphBuilder {
       return n;
     }
     let file = this.fileSizes.length - 1;
-    let offset = Math.ceil(this.fileSizes[file] / ALIGN) * ALIGN;
+    let offset = Math.ceil(this.fileSizes[file] / this.align) * this.align;
     if (offset > 0 && offset + source.byteLength > this.chunkBytes) {
       this.fileSizes.push(0);
       file++;
@@ -345,6 +379,46 @@ export class GraphBuilder {
     return this.finish(opsets, files);
   }
 
+  /**
+   * As `buildAsync`, but each external weight is written into one reused scratch buffer (as large as
+   * the largest weight) and handed to `sink` before the next, so the whole external data never exists
+   * in memory; the small weights go into the protobuf as before. Same tensors, same bytes.
+   */
+  async buildTo(
+    sink: ExternalDataSink,
+    opsets: { domain: string; version: number }[] = [{ domain: '', version: 17 }],
+    onWrite?: (done: number, total: number, bytes: number) => void,
+  ): Promise<BuiltModelFiles> {
+    const largest = this.pending.reduce((m, p) => (p.raw ? m : Math.max(m, p.source.byteLength)), 0);
+    let scratch: Uint8Array | null = largest > 0 ? new Uint8Array(largest) : null;
+    const tensors: TensorPlace[] = [];
+    let bytes = 0;
+    for (let i = 0; i < this.pending.length; i++) {
+      const p = this.pending[i];
+      if (p.raw) await p.source.write(p.raw);
+      else {
+        const dst = scratch!.subarray(0, p.source.byteLength);
+        await p.source.write(dst);
+        await sink.write(this.filePath(p.file), p.offset, dst);
+      }
+      bytes += p.source.byteLength;
+      onWrite?.(i + 1, this.pending.length, bytes);
+    }
+    scratch = null;
+    for (const t of this.initializers) {
+      if (t.external) {
+        const { location, offset, length } = t.external;
+        tensors.push({ name: t.name, path: location, offset, length });
+      }
+    }
+    const external = this.pending.some((p) => p.file >= 0);
+    return {
+      model: this.encode(opsets),
+      externalFiles: external ? this.fileSizes.map((size, i) => ({ path: this.filePath(i), size })) : [],
+      tensors,
+    };
+  }
+
   private allocate(): Uint8Array[] {
     return this.fileSizes.map((size) => new Uint8Array(size));
   }
@@ -354,8 +428,8 @@ export class GraphBuilder {
     return files[p.file].subarray(p.offset, p.offset + p.source.byteLength);
   }
 
-  private finish(opsets: { domain: string; version: number }[], files: Uint8Array[]): BuiltModel {
-    const model = encodeModel({
+  private encode(opsets: { domain: string; version: number }[]): Uint8Array {
+    return encodeModel({
       opsets,
       graph: {
         name: 'piggyback',
@@ -365,6 +439,10 @@ export class GraphBuilder {
         outputs: this.outputs,
       },
     });
+  }
+
+  private finish(opsets: { domain: string; version: number }[], files: Uint8Array[]): BuiltModel {
+    const model = this.encode(opsets);
     const external = this.pending.some((p) => p.file >= 0);
     const externalData = external ? files.map((data, i) => ({ path: this.filePath(i), data })) : [];
     return { model, externalData };

@@ -17,7 +17,15 @@ import {
 import { ropeTables } from '../rope';
 import { f32ToF16Bits } from '../safetensors';
 import type { ArchSpec, LoraAdapter, LoraTarget, Tensor, WeightMap } from '../types';
-import { float32Source, GraphBuilder, type ExternalDataFile, type WeightSource } from './builder';
+import {
+  FILE_ALIGN,
+  float32Source,
+  GraphBuilder,
+  type BuiltModelFiles,
+  type ExternalDataFile,
+  type ExternalDataSink,
+  type WeightSource,
+} from './builder';
 import * as N from './names';
 import { DataType } from './proto';
 
@@ -34,6 +42,8 @@ export interface DecoderOptions {
   externalPath?: string;
   /** split external data into files of at most this many bytes (default 1 GiB) */
   externalChunkBytes?: number;
+  /** offset alignment of the external tensors (default 64; `buildDecoderGraphTo` uses FILE_ALIGN) */
+  externalAlign?: number;
   /**
    * How the base weights are stored (default fp32). q4: every matrix as 4-bit blocks — q/k/v/o,
    * gate/up/down and an untied lm_head run by ORT's `com.microsoft` MatMulNBits, the embedding by
@@ -257,6 +267,32 @@ export async function buildDecoderGraphFrom(
   return { ...(await d.builder.buildAsync(d.opsets, onWrite)), io: d.io };
 }
 
+/** What `buildDecoderGraphTo` gives: the protobuf, the external files' sizes, the tensors' places, the IO. */
+export interface DecoderGraphFiles extends BuiltModelFiles {
+  io: DecoderIo;
+}
+
+/**
+ * As `buildDecoderGraphFrom`, but the external data goes to `sink` one tensor at a time (a file ORT
+ * opens from its path: the CLI's graph cache), never whole in memory. Offsets are FILE_ALIGN (a page)
+ * and the data is one file unless `externalAlign` / `externalChunkBytes` say otherwise; the tensors'
+ * bytes are the in-memory build's (decoder-stream.test.ts).
+ */
+export async function buildDecoderGraphTo(
+  spec: ArchSpec,
+  weights: WeightProvider,
+  sink: ExternalDataSink,
+  opts: DecoderOptions = {},
+  onWrite?: (done: number, total: number, bytes: number) => void,
+): Promise<DecoderGraphFiles> {
+  const d = declareDecoder(spec, weights, {
+    ...opts,
+    externalAlign: opts.externalAlign ?? FILE_ALIGN,
+    externalChunkBytes: opts.externalChunkBytes ?? Number.MAX_SAFE_INTEGER,
+  });
+  return { ...(await d.builder.buildTo(sink, d.opsets, onWrite)), io: d.io };
+}
+
 /**
  * Append mode's slot indices (fp32, for the causal and window masks): the key slots are the capacity
  * buffer's 0 … capacity−1 followed by the new tokens' real slots P … P+T−1 (P = `past_length`); the
@@ -354,6 +390,7 @@ function declareDecoder(
   const b = new GraphBuilder({
     externalPath: opts.externalPath,
     externalChunkBytes: opts.externalChunkBytes,
+    externalAlign: opts.externalAlign,
   });
 
   // --- inputs ----------------------------------------------------------------------------------
