@@ -12,9 +12,11 @@ import {
   type DecoderIo,
   type DecoderOptions,
   type GraphDtype,
+  buildDecoderGraphTo,
   type WeightProvider,
 } from './graph/decoder';
 import * as N from './graph/names';
+import { graphKey, type GraphStore } from './graph-store';
 import { WEBGPU_WEIGHT_BLOCK_BYTES, type WeightDtype } from './memory';
 import { appendSlots, compactAttention, newStore, storeFromData, storeToData, type KvStore } from './kvcache';
 import {
@@ -76,6 +78,13 @@ export interface EngineModelOptions {
   kvCache?: 'append' | 'concat';
   /** told when each step of create starts (graph build, session open, the WebGPU warm-up run), for progress */
   onStage?: (stage: 'graph' | 'session' | 'warmup') => void;
+  /**
+   * onnxruntime-node ('node-cpu') with a WeightProvider only: keep the graph as files in `store` and
+   * open the session from the path (ORT maps the external data: no JS copy beside ORT's), built into
+   * the store the first time. `source` identifies the weights' and the adapter's bytes (graph-store.ts
+   * graphKey adds the spec and the options). Ignored on the other backends.
+   */
+  graphStore?: { store: GraphStore; source: string };
 }
 
 const FP16_NOTE =
@@ -191,6 +200,11 @@ export class EngineModel {
     private readonly askedDtype: WeightDtype = 'fp32',
     /** bytes of the graph handed to ORT: the weights as built (fp32 or 4-bit) plus the graph itself */
     readonly graphBytes = 0,
+    /**
+     * whether this load built its graph: true unless it was opened from a graph store's entry
+     * (EngineModelOptions.graphStore) without building
+     */
+    readonly graphBuilt = true,
   ) {}
 
   /**
@@ -224,6 +238,17 @@ export class EngineModel {
           : undefined),
       kvAppend: (opts.kvCache ?? defaultKvCache(request, gpu)) === 'append',
     };
+    if (opts.graphStore && request === 'node-cpu' && !(weights instanceof Map)) {
+      const { store, source } = opts.graphStore;
+      const stored = await store.graph(graphKey(source, spec, decoderOpts, opts.lora), (sink) =>
+        buildDecoderGraphTo(spec, weights, sink, decoderOpts, (done, total) => {
+          if (done === total) opts.onStage?.('graph');
+        }),
+      );
+      opts.onStage?.('session');
+      const session = await createSession(stored, request, { ...opts.session });
+      return new EngineModel(spec, stored.io, session, undefined, asked, stored.graphBytes, stored.built);
+    }
     let graph: DecoderGraph;
     if (weights instanceof Map) {
       opts.onStage?.('graph');

@@ -40,9 +40,25 @@ export interface OrtConfig {
   logLevel?: 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
 }
 
-export interface SessionGraph {
+/** A graph in memory: the protobuf and its external data. */
+export interface GraphBytes {
   model: Uint8Array;
   externalData: ExternalDataFile[];
+}
+
+/**
+ * A graph on disk (onnxruntime-node only): the `.onnx` file, its external data beside it (ORT reads or
+ * maps it from there: no JS copy), and its size for messages.
+ */
+export interface GraphFile {
+  modelPath: string;
+  graphBytes: number;
+}
+
+export type SessionGraph = GraphBytes | GraphFile;
+
+export function isGraphFile(g: SessionGraph): g is GraphFile {
+  return 'modelPath' in g;
 }
 
 export interface CreateSessionOptions {
@@ -217,7 +233,9 @@ function sessionOptions(
   return {
     executionProviders: providers,
     graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
-    externalData: graph.externalData.map((f) => ({ path: f.path, data: f.data })),
+    ...(isGraphFile(graph)
+      ? {}
+      : { externalData: graph.externalData.map((f) => ({ path: f.path, data: f.data })) }),
     ...(opts.intraOpNumThreads ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
     ...(opts.sessionConfig ? { extra: { ...opts.sessionConfig } } : {}),
     // NOTE: the session's own logger ignores env.logLevel; without this, placement notes print as errors.
@@ -231,6 +249,7 @@ const OOM_PATTERN =
 
 /** The bytes a graph hands ORT: the model and its external data. */
 function graphBytesOf(graph: SessionGraph): number {
+  if (isGraphFile(graph)) return graph.graphBytes;
   return graph.model.byteLength + graph.externalData.reduce((n, f) => n + f.data.byteLength, 0);
 }
 
@@ -270,6 +289,7 @@ async function createWasm(
   opts: CreateSessionOptions,
   reason?: string,
 ): Promise<EngineSession> {
+  if (isGraphFile(graph)) throw new Error('a graph file opens on node-cpu only');
   const ort = await loadOrtWeb();
   const s = await createMapped('wasm', graph, () =>
     ort.InferenceSession.create(graph.model, sessionOptions(graph, opts, ['wasm'])),
@@ -279,8 +299,11 @@ async function createWasm(
 
 async function createNodeCpu(graph: SessionGraph, opts: CreateSessionOptions): Promise<EngineSession> {
   const ort = await loadOrtNode();
+  // NOTE: from a path, ORT reads the external data beside the .onnx file itself (maps it where it can)
   const s = await createMapped('node-cpu', graph, () =>
-    ort.InferenceSession.create(graph.model, sessionOptions(graph, opts, ['cpu'])),
+    isGraphFile(graph)
+      ? ort.InferenceSession.create(graph.modelPath, sessionOptions(graph, opts, ['cpu']))
+      : ort.InferenceSession.create(graph.model, sessionOptions(graph, opts, ['cpu'])),
   );
   return new EngineSession(ort, s, { kind: 'node-cpu' });
 }
@@ -327,6 +350,7 @@ async function tryWebGpu(
     return { reason: `WebGPU adapter request failed: ${errorMessage(e)}` };
   }
   if (!adapter) return { reason: 'WebGPU is present but no adapter is available' };
+  if (isGraphFile(graph)) return { reason: 'a graph file opens on node-cpu only' };
   const ort = await loadOrtWeb();
   const info: BackendInfo = {
     kind: 'webgpu',
@@ -369,6 +393,7 @@ export async function createSession(
       throw new Error(r.reason);
     }
     case 'auto': {
+      if (isGraphFile(graph)) return createNodeCpu(graph, opts);
       if (isNode) {
         try {
           await loadOrtNode();
