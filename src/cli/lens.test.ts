@@ -1,13 +1,24 @@
 // `piggyback lens` as a user runs it: --json is one LensResult; the table names every condition.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/piggyback.mjs');
 
+// NOTE: the graph cache (and any other cache) goes to a temp folder, never the user's
+const CACHE = fs.mkdtempSync(path.join(os.tmpdir(), 'piggyback-cli-test-'));
+afterAll(() => fs.rmSync(CACHE, { recursive: true, force: true }));
+
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, PIGGYBACK_CACHE: CACHE },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

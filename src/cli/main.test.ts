@@ -1,5 +1,5 @@
 // The `piggyback` command as a user runs it: a child process, stdout parsed, stderr for errors.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,12 +8,45 @@ import path from 'node:path';
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/piggyback.mjs');
 
+// NOTE: the graph cache (and any other cache) goes to a temp folder, never the user's
+const CACHE = fs.mkdtempSync(path.join(os.tmpdir(), 'piggyback-cli-test-'));
+afterAll(() => fs.rmSync(CACHE, { recursive: true, force: true }));
+
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, PIGGYBACK_CACHE: CACHE },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('piggyback CLI', () => {
+  it('run builds the graph files once, opens them after, and answers as without the graph cache', () => {
+    const dir = path.join(CACHE, 'graphs-run');
+    const spec = 'examples/fixtures-kv-patch.json';
+    const cold = cli('run', spec, '--json', '--graph-cache', dir);
+    expect(cold.code, cold.stderr).toBe(0);
+    expect(cold.stderr).toMatch(/building the graph file/);
+    const warm = cli('run', spec, '--json', '--graph-cache', dir);
+    expect(warm.code, warm.stderr).toBe(0);
+    expect(warm.stderr).not.toMatch(/building the graph file/);
+    expect(warm.stderr).toMatch(/opening from the graph cache/);
+    const none = cli('run', spec, '--json', '--no-graph-cache');
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stderr).not.toMatch(/graph (file|cache)/);
+    expect(JSON.parse(warm.stdout)).toEqual(JSON.parse(cold.stdout));
+    expect(JSON.parse(none.stdout)).toEqual(JSON.parse(cold.stdout));
+    // no temp folder left, one entry per session (base and finetuned here), nothing in the default place
+    expect(fs.readdirSync(dir).filter((e) => e.startsWith('.tmp-'))).toEqual([]);
+    expect(fs.readdirSync(dir).length).toBe(2);
+    // --backend wasm takes no graph file
+    const wasm = cli('run', spec, '--json', '--backend', 'wasm', '--graph-cache', path.join(CACHE, 'wasm'));
+    expect(wasm.code, wasm.stderr).toBe(0);
+    expect(fs.existsSync(path.join(CACHE, 'wasm'))).toBe(false);
+  });
+
   it('run --json prints one JSON object with segments, tokens and every condition', () => {
     const r = cli('run', 'examples/fixtures-kv-patch.json', '--json');
     expect(r.code).toBe(0);

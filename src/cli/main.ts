@@ -15,6 +15,8 @@ import { evalCommand, EvalUsageError, EVAL_USAGE, judgeSourceArg } from './eval'
 import { inspectModel } from './inspect';
 import { preflightMemory } from './preflight';
 import { cacheCommand } from './cache-command';
+import { defaultGraphCacheDir, FileGraphStore, sourceIdentity } from './graph-cache';
+import type { FileSource } from '../engine/files';
 import { cliHubOptions, HUB_USAGE, parseSourceArg, resolveNodeSource } from './node-sources';
 import {
   compareCommand,
@@ -41,6 +43,10 @@ ${EXPORT_USAGE}
   piggyback link <spec.json> [--base https://…/]
   piggyback spec <share-url>
 
+graph cache (run, sweep, drift, lens, attention, eval; node-cpu):
+  --graph-cache DIR  keep built graphs here (default: graphs/ in the cache folder, PIGGYBACK_CACHE)
+  --no-graph-cache   build the graph in memory each time
+
 ${HUB_USAGE}
 `;
 
@@ -54,7 +60,7 @@ interface Args {
 }
 
 /** Flags that never take a value (the next word stays positional). */
-const BOOLEAN_FLAGS = new Set(['json', 'no-cache', 'refresh', 'no-eval', 'per-head']);
+const BOOLEAN_FLAGS = new Set(['json', 'no-cache', 'refresh', 'no-eval', 'per-head', 'no-graph-cache']);
 
 function parseArgs(argv: string[]): Args {
   const positional: string[] = [];
@@ -142,13 +148,43 @@ async function checkMemory(
   });
 }
 
+/**
+ * The graph cache of a lab command (graph-cache.ts): `--graph-cache DIR`, else `graphs/` in the cache
+ * folder; none with `--no-graph-cache` or on `--backend wasm` (onnxruntime-web takes no file path).
+ */
+function graphCacheOf(args: Args, backend: string): FileGraphStore | null {
+  if (args.flags.has('no-graph-cache') || backend !== 'node-cpu') return null;
+  const given = args.flags.get('graph-cache');
+  if (given === true) throw new UsageError('--graph-cache needs a folder (or use --no-graph-cache)');
+  const dir = given !== undefined ? path.resolve(given) : defaultGraphCacheDir();
+  return new FileGraphStore(dir, { log: (line) => process.stderr.write(`  ${line}\n`) });
+}
+
 function makeLab(args: Args, baseDir: string): Lab {
   const backend = flag(args, 'backend') ?? 'node-cpu';
   if (backend !== 'node-cpu' && backend !== 'wasm')
     throw new UsageError(`--backend must be node-cpu or wasm`);
   configureOrt({ numThreads: 1 });
+  const store = graphCacheOf(args, backend);
+  // NOTE: what each resolved source is, for the graph key (graph-cache.ts sourceIdentity)
+  const kinds = new WeakMap<FileSource, ModelSource['kind']>();
   return new Lab({
-    resolveSource: (s) => resolveNodeSource(s, baseDir, { ...cliHubOptions(args.flags), prefetch: true }),
+    resolveSource: async (s) => {
+      const files = await resolveNodeSource(s, baseDir, { ...cliHubOptions(args.flags), prefetch: true });
+      kinds.set(files, s.kind);
+      return files;
+    },
+    ...(store
+      ? {
+          graphStore: {
+            store,
+            identify: async (files: FileSource) => {
+              const kind = kinds.get(files);
+              return kind ? sourceIdentity(kind, files) : null;
+            },
+          },
+        }
+      : {}),
     backend,
     onProgress: (p) => {
       if (p.loaded === p.total) process.stderr.write(`  ${p.model}: ${p.stage} done\n`);

@@ -6,6 +6,7 @@ import { LensHead, lensWeightsOf } from '../../engine/lens';
 import { EngineModel } from '../../engine/model';
 import type { BackendRequest } from '../../engine/session';
 import type { FileSource } from '../../engine/files';
+import type { GraphStore } from '../../engine/graph-store';
 import { openModel, storeWeights } from '../../engine/weights';
 import { loadLora } from '../../engine/lora';
 import type { ArchSpec, WeightMap } from '../../engine/types';
@@ -39,6 +40,11 @@ export interface ModelEnv {
   /** largest prompt + answer length the graphs must handle */
   maxPositions?: number;
   onProgress?: (p: LoadProgressEvent) => void;
+  /**
+   * Where built graphs are kept as files (the CLI, on node-cpu): `identify` says what a resolved
+   * source's bytes are (null: not identifiable cheaply, so that load builds in memory as without a store).
+   */
+  graphStore?: { store: GraphStore; identify(source: FileSource): Promise<string | null> };
 }
 
 export interface LoadedLabModel {
@@ -221,10 +227,11 @@ export class ModelRegistry {
       await source.readJson('tokenizer_config.json'),
       { source: source.id },
     );
-    const lora = entry.adapter
-      ? await loadLora(await this.env.resolveSource(entry.adapter), spec)
-      : undefined;
+    const adapterSource = entry.adapter ? await this.env.resolveSource(entry.adapter) : undefined;
+    const lora = adapterSource ? await loadLora(adapterSource, spec) : undefined;
+    const graphStore = await this.graphStoreFor(source, adapterSource);
     const engine = await EngineModel.create(spec, weights, {
+      ...(graphStore ? { graphStore } : {}),
       lora,
       backend: this.env.backend,
       dtype,
@@ -274,6 +281,19 @@ export class ModelRegistry {
       lensHead,
       kvProjections,
     };
+  }
+
+  /** The env's graph store with the identity of these weights (and adapter), or none. */
+  private async graphStoreFor(
+    source: FileSource,
+    adapter: FileSource | undefined,
+  ): Promise<{ store: GraphStore; source: string } | undefined> {
+    const g = this.env.graphStore;
+    if (!g) return undefined;
+    const base = await g.identify(source);
+    const lora = adapter ? await g.identify(adapter) : '';
+    if (base === null || lora === null) return undefined;
+    return { store: g.store, source: JSON.stringify({ model: base, adapter: lora }) };
   }
 
   async dispose(): Promise<void> {

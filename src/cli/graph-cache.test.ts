@@ -1,0 +1,216 @@
+// The CLI's graph cache: a model opened from its graph file answers as the in-memory build does, a warm
+// open builds nothing, a damaged entry is removed and built again, the key follows the adapter's bytes,
+// and a failed build leaves no temp folder behind.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { folderSource } from '../hub/folder-files-node';
+import { graphKey } from '../engine/graph-store';
+import { loadLora } from '../engine/lora';
+import { EngineModel, type EngineModelOptions } from '../engine/model';
+import { configureOrt } from '../engine/session';
+import { fixturePath, spreadIds } from '../engine/test-fixtures';
+import { openModel, storeWeights } from '../engine/weights';
+import { FileGraphStore, folderIdentity } from './graph-cache';
+
+configureOrt({ numThreads: 1 });
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graph-cache-test-'));
+});
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** A fresh EngineModel of a fixture (+ adapter) on node-cpu, through `store` when given. */
+async function open(
+  folder: string,
+  adapter: string | undefined,
+  store: FileGraphStore | null,
+  opts: EngineModelOptions = {},
+): Promise<EngineModel> {
+  const dir = fixturePath(folder);
+  const opened = await openModel(folderSource(dir));
+  const lora = adapter ? await loadLora(folderSource(adapter), opened.spec) : undefined;
+  const source = JSON.stringify({
+    model: await folderIdentity(dir),
+    adapter: adapter ? await folderIdentity(adapter) : '',
+  });
+  return EngineModel.create(opened.spec, storeWeights(opened.spec, opened.store), {
+    backend: 'node-cpu',
+    lora,
+    ...opts,
+    ...(store ? { graphStore: { store, source } } : {}),
+  });
+}
+
+/** Logits of two rows (base and LoRA dose) and 6 greedy tokens of row 0, as plain arrays. */
+async function answers(m: EngineModel): Promise<{ logits: number[]; greedy: number[] }> {
+  const ids = spreadIds(m.spec, 2, 9, 3);
+  const out = await m.forward({
+    inputIds: ids,
+    taps: { logits: 'all' },
+    ...(m.hasLora ? { loraScale: [0, 1] } : {}),
+  });
+  const logits = Array.from(out.logits.data);
+  out.present.dispose();
+  const seq = [...ids[0]];
+  const greedy: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const r = await m.forward({ inputIds: [seq], taps: { logits: 'last' } });
+    const v = r.logits.data;
+    let best = 0;
+    for (let j = 1; j < v.length; j++) if (v[j] > v[best]) best = j;
+    r.present.dispose();
+    greedy.push(best);
+    seq.push(best);
+  }
+  return { logits, greedy };
+}
+
+describe('graph cache (onnxruntime-node from a graph file)', () => {
+  const cases = [
+    { folder: 'tiny-llama', adapter: fixturePath('tiny-llama-lora'), dtype: 'fp32' as const },
+    { folder: 'tiny-qwen2', adapter: undefined, dtype: 'fp32' as const },
+    { folder: 'tiny-gemma3', adapter: undefined, dtype: 'int8' as const },
+    { folder: 'tiny-qwen3', adapter: undefined, dtype: 'q4' as const },
+  ];
+  for (const c of cases) {
+    it(`${c.folder}${c.adapter ? ' + LoRA' : ''}, ${c.dtype}: same answers as without; the warm open builds nothing`, async () => {
+      const store = new FileGraphStore(path.join(tmp, `same-${c.folder}`));
+      const plain = await open(c.folder, c.adapter, null, { dtype: c.dtype });
+      const want = await answers(plain);
+      await plain.dispose();
+      const cold = await open(c.folder, c.adapter, store, { dtype: c.dtype });
+      expect(cold.graphBuilt).toBe(true);
+      expect(await answers(cold)).toEqual(want);
+      await cold.dispose();
+      const warm = await open(c.folder, c.adapter, store, { dtype: c.dtype });
+      expect(warm.graphBuilt).toBe(false);
+      expect({ builds: store.builds, opens: store.opens }).toEqual({ builds: 1, opens: 1 });
+      expect(await answers(warm)).toEqual(want);
+      expect(warm.io).toEqual(cold.io);
+      await warm.dispose();
+    });
+  }
+
+  it('another dtype or option is another entry', async () => {
+    const store = new FileGraphStore(path.join(tmp, 'options'));
+    await (await open('tiny-llama', undefined, store)).dispose();
+    await (await open('tiny-llama', undefined, store, { dtype: 'int8' })).dispose();
+    await (await open('tiny-llama', undefined, store, { maxPositions: 40 })).dispose();
+    expect(store.builds).toBe(3);
+    expect(fs.readdirSync(store.dir).length).toBe(3);
+  });
+
+  it('a damaged entry is removed and built again', async () => {
+    const lines: string[] = [];
+    const store = new FileGraphStore(path.join(tmp, 'damaged'), { log: (l) => lines.push(l) });
+    const want = await answers(await open('tiny-llama', undefined, store));
+    const [entry] = fs.readdirSync(store.dir).map((e) => path.join(store.dir, e));
+    const damage: [string, () => void][] = [
+      ['external data cut short', () => fs.truncateSync(path.join(entry, 'model.onnx.data'), 4096)],
+      ['model.onnx missing', () => fs.rmSync(path.join(entry, 'model.onnx'))],
+      ['model.onnx overwritten', () => fs.writeFileSync(path.join(entry, 'model.onnx'), 'not a model')],
+      ['meta.json torn', () => fs.writeFileSync(path.join(entry, 'meta.json'), '{"format":')],
+      ['meta.json missing', () => fs.rmSync(path.join(entry, 'meta.json'))],
+    ];
+    for (const [i, [what, f]] of damage.entries()) {
+      f();
+      const m = await open('tiny-llama', undefined, store);
+      expect(m.graphBuilt, what).toBe(true);
+      expect(store.builds, what).toBe(i + 2);
+      expect(await answers(m), what).toEqual(want);
+      await m.dispose();
+    }
+    expect(lines.filter((l) => l.startsWith('graph cache entry damaged')).length).toBe(damage.length);
+    expect(lines.some((l) => l.startsWith('building the graph file'))).toBe(true);
+    const warm = await open('tiny-llama', undefined, store);
+    expect(warm.graphBuilt).toBe(false);
+    expect(lines.at(-1)).toMatch(/^opening from the graph cache/);
+    await warm.dispose();
+  });
+
+  it('the key changes when the adapter’s bytes change, not when they are copied', async () => {
+    const a = path.join(tmp, 'lora-a');
+    const b = path.join(tmp, 'lora-b');
+    fs.cpSync(fixturePath('tiny-llama-lora'), a, { recursive: true });
+    fs.cpSync(fixturePath('tiny-llama-lora'), b, { recursive: true });
+    const idA = (await folderIdentity(a)).split('|').slice(1);
+    expect((await folderIdentity(b)).split('|').slice(1)).toEqual(idA); // same bytes, other folder
+    const file = path.join(b, 'adapter_model.safetensors');
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 1] ^= 1; // the last byte of the last tensor's values
+    fs.writeFileSync(file, bytes);
+    const stat = fs.statSync(path.join(a, 'adapter_model.safetensors'));
+    fs.utimesSync(file, stat.atime, stat.mtime); // same size and mtime: only the hash can tell
+    expect((await folderIdentity(b)).split('|').slice(1)).not.toEqual(idA);
+
+    const store = new FileGraphStore(path.join(tmp, 'lora-key'));
+    const ma = await open('tiny-llama', a, store);
+    const mb = await open('tiny-llama', b, store);
+    expect(mb.graphBuilt).toBe(true);
+    expect(store.builds).toBe(2);
+    const [ra, rb] = [await answers(ma), await answers(mb)];
+    expect(rb.logits).not.toEqual(ra.logits);
+    await ma.dispose();
+    await mb.dispose();
+
+    // the adapter's shape is in the key too, whatever identifies its bytes
+    const opened = await openModel(folderSource(fixturePath('tiny-llama')));
+    const lora = await loadLora(folderSource(a), opened.spec);
+    const k1 = graphKey('x', opened.spec, {}, lora);
+    expect(graphKey('x', opened.spec, {}, { ...lora, alpha: lora.alpha * 2 })).not.toBe(k1);
+    expect(graphKey('x', opened.spec, {}, undefined)).not.toBe(k1);
+    expect(graphKey('x', opened.spec, { dtype: 'q4' }, lora)).not.toBe(k1);
+    expect(graphKey('x', { ...opened.spec, ropeTheta: 1 }, {}, lora)).not.toBe(k1);
+    expect(graphKey('x', opened.spec, {}, lora)).toBe(k1);
+  });
+
+  it('a model file that changes (size or mtime) is another entry', async () => {
+    const dir = path.join(tmp, 'model-copy');
+    fs.cpSync(fixturePath('tiny-qwen2'), dir, { recursive: true });
+    const before = await folderIdentity(dir);
+    const f = path.join(dir, 'model.safetensors');
+    const t = new Date(fs.statSync(f).mtimeMs + 5000);
+    fs.utimesSync(f, t, t);
+    expect(await folderIdentity(dir)).not.toBe(before);
+  });
+
+  it('a build that fails leaves neither a temp folder nor an entry', async () => {
+    const store = new FileGraphStore(path.join(tmp, 'failing'));
+    await expect(
+      store.graph('k', async (sink) => {
+        await sink.write('model.onnx.data', 0, new Uint8Array(8192));
+        throw new Error('reading the weights failed');
+      }),
+    ).rejects.toThrow('reading the weights failed');
+    expect(fs.readdirSync(store.dir)).toEqual([]);
+    // a source that fails mid-build through EngineModel too
+    const opened = await openModel(folderSource(fixturePath('tiny-llama')));
+    const weights = storeWeights(opened.spec, opened.store);
+    let n = 0;
+    const failing = {
+      ...weights,
+      valuesInto: async (name: string, dst: Float32Array) => {
+        if (++n === 5) throw new Error('disk went away');
+        await weights.valuesInto(name, dst);
+      },
+      values: async (name: string) => {
+        if (++n === 5) throw new Error('disk went away');
+        return weights.values(name);
+      },
+    };
+    await expect(
+      EngineModel.create(opened.spec, failing, {
+        backend: 'node-cpu',
+        graphStore: { store, source: 'tiny-llama' },
+      }),
+    ).rejects.toThrow('disk went away');
+    expect(fs.readdirSync(store.dir)).toEqual([]);
+    expect(store.builds).toBe(0);
+  });
+});

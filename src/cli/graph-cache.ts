@@ -1,0 +1,256 @@
+// The CLI's graph cache: built decoder graphs kept as files (`<cache>/graphs/<sha256 of the key>/`:
+// model.onnx, its page-aligned external data, meta.json), so a later run opens its session from the
+// path (ORT maps the weights) instead of building the graph again. Also how the CLI identifies a
+// model source's bytes for the key. Node-only. Must never leave a half-written entry where a reader
+// looks (build in a temp folder, then rename), never trust an entry it has not checked, and never touch
+// anything outside its folder.
+
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { FileSource } from '../engine/files';
+import type { ExternalDataSink } from '../engine/graph/builder';
+import type { DecoderGraphFiles } from '../engine/graph/decoder';
+import { GRAPH_FORMAT_VERSION, type GraphStore, type StoredGraph } from '../engine/graph-store';
+import { errorMessage } from '../common/errors';
+import { formatBytes } from '../common/format';
+import { defaultDownloadCacheDir } from '../hub/download-cache-node';
+
+const MODEL_FILE = 'model.onnx';
+const META_FILE = 'meta.json';
+
+interface Meta {
+  format: number;
+  key: string;
+  modelBytes: number;
+  modelSha256: string;
+  files: { path: string; size: number }[];
+  io: StoredGraph['io'];
+}
+
+/** `graphs/` in the CLI's one cache folder (PIGGYBACK_CACHE, else XDG, else ~/.cache/piggyback). */
+export function defaultGraphCacheDir(env: Record<string, string | undefined> = process.env): string {
+  return path.join(defaultDownloadCacheDir(env), 'graphs');
+}
+
+const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** An external data file name as the builder writes it: one plain name inside the entry. */
+function safeName(name: string): string {
+  if (!/^[\w.-]+$/.test(name) || name.startsWith('.') || name === META_FILE || name === MODEL_FILE)
+    throw new Error(`graph cache: refusing external data file name "${name}"`);
+  return name;
+}
+
+/** A sink writing each tensor at its offset of its file in `dir` (files opened on first write). */
+function fileSink(dir: string) {
+  const open = new Map<string, fs.FileHandle>();
+  const sink: ExternalDataSink = {
+    async write(name, offset, data) {
+      let fh = open.get(name);
+      if (!fh) {
+        fh = await fs.open(path.join(dir, safeName(name)), 'w');
+        open.set(name, fh);
+      }
+      let done = 0;
+      while (done < data.byteLength) {
+        const { bytesWritten } = await fh.write(data, done, data.byteLength - done, offset + done);
+        done += bytesWritten;
+      }
+    },
+  };
+  return {
+    sink,
+    /** sets each file to its declared size (the tail past the last tensor, or a file never written) */
+    async close(files: { path: string; size: number }[]): Promise<void> {
+      for (const f of files) {
+        const fh = open.get(f.path) ?? (await fs.open(path.join(dir, safeName(f.path)), 'w'));
+        open.set(f.path, fh);
+        await fh.truncate(f.size);
+      }
+      await closeAll();
+    },
+    closeAll,
+  };
+  async function closeAll(): Promise<void> {
+    const handles = [...open.values()];
+    open.clear();
+    for (const fh of handles) await fh.close().catch(() => undefined);
+  }
+}
+
+export interface FileGraphStoreOptions {
+  /** progress lines (default: none) */
+  log?: (line: string) => void;
+}
+
+/**
+ * Graphs as files under `dir`. An entry is used only when meta.json parses, names this format and this
+ * exact key, model.onnx has its recorded size and sha256, and every external file its recorded size;
+ * anything else is a damaged entry, removed and built again.
+ */
+export class FileGraphStore implements GraphStore {
+  /** graphs built by this store (misses and rebuilds) */
+  builds = 0;
+  /** graphs opened from an intact entry without building */
+  opens = 0;
+  private readonly log: (line: string) => void;
+
+  constructor(
+    readonly dir: string,
+    opts: FileGraphStoreOptions = {},
+  ) {
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** The entry folder of a key. */
+  entryDir(key: string): string {
+    return path.join(this.dir, sha256(key).slice(0, 40));
+  }
+
+  async graph(
+    key: string,
+    build: (sink: ExternalDataSink) => Promise<DecoderGraphFiles>,
+  ): Promise<StoredGraph> {
+    const entry = this.entryDir(key);
+    const found = await this.check(entry, key);
+    if (found.ok) {
+      this.opens++;
+      this.log(`opening from the graph cache (${formatBytes(found.graph.graphBytes)}, ${entry})`);
+      return found.graph;
+    }
+    if (found.why !== 'missing') {
+      this.log(`graph cache entry damaged (${found.why}): removing it and building again`);
+      await fs.rm(entry, { recursive: true, force: true });
+    }
+    this.log(`building the graph file (${entry})`);
+    await fs.mkdir(this.dir, { recursive: true });
+    const tmp = await fs.mkdtemp(path.join(this.dir, `.tmp-${path.basename(entry)}-`));
+    const files = fileSink(tmp);
+    try {
+      const built = await build(files.sink);
+      await files.close(built.externalFiles);
+      await fs.writeFile(path.join(tmp, MODEL_FILE), built.model);
+      const meta: Meta = {
+        format: GRAPH_FORMAT_VERSION,
+        key,
+        modelBytes: built.model.byteLength,
+        modelSha256: sha256(built.model),
+        files: built.externalFiles.map((f) => ({ path: safeName(f.path), size: f.size })),
+        io: built.io,
+      };
+      // NOTE: meta.json last: an entry without it reads as damaged, never as whole
+      await fs.writeFile(path.join(tmp, META_FILE), JSON.stringify(meta));
+      try {
+        await fs.rename(tmp, entry);
+      } catch (e) {
+        // another process finished the same entry first: keep theirs if it is intact
+        if (!(await this.check(entry, key)).ok) throw e;
+        await fs.rm(tmp, { recursive: true, force: true });
+      }
+    } catch (e) {
+      await files.closeAll();
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    this.builds++;
+    const again = await this.check(entry, key);
+    if (!again.ok) throw new Error(`graph cache: the entry just built is unreadable (${again.why})`);
+    return { ...again.graph, built: true };
+  }
+
+  /** Whether `entry` holds an intact graph for `key`, and why not. */
+  private async check(
+    entry: string,
+    key: string,
+  ): Promise<{ ok: true; graph: StoredGraph } | { ok: false; why: string }> {
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(entry, META_FILE), 'utf8');
+    } catch {
+      try {
+        await fs.access(entry);
+        return { ok: false, why: `no ${META_FILE}` };
+      } catch {
+        return { ok: false, why: 'missing' };
+      }
+    }
+    let meta: Meta;
+    try {
+      meta = JSON.parse(text) as Meta;
+    } catch (e) {
+      return { ok: false, why: `${META_FILE} does not parse: ${errorMessage(e)}` };
+    }
+    if (meta.format !== GRAPH_FORMAT_VERSION) return { ok: false, why: `format ${meta.format}` };
+    if (meta.key !== key) return { ok: false, why: 'another key' };
+    if (!Array.isArray(meta.files) || !meta.io) return { ok: false, why: `${META_FILE} is incomplete` };
+    let model: Buffer;
+    try {
+      model = await fs.readFile(path.join(entry, MODEL_FILE));
+    } catch {
+      return { ok: false, why: `no ${MODEL_FILE}` };
+    }
+    if (model.byteLength !== meta.modelBytes || sha256(model) !== meta.modelSha256)
+      return { ok: false, why: `${MODEL_FILE} is not the one built` };
+    let bytes = model.byteLength;
+    for (const f of meta.files) {
+      let size: number;
+      try {
+        size = (await fs.stat(path.join(entry, safeName(f.path)))).size;
+      } catch {
+        return { ok: false, why: `no ${f.path}` };
+      }
+      if (size !== f.size) return { ok: false, why: `${f.path} is ${size} bytes, ${f.size} written` };
+      bytes += size;
+    }
+    return {
+      ok: true,
+      graph: { modelPath: path.join(entry, MODEL_FILE), graphBytes: bytes, io: meta.io, built: false },
+    };
+  }
+}
+
+/** sha256 of a file's bytes, streamed. */
+async function fileSha256(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/**
+ * What a folder's files are, for the graph key: each file's name, size and mtime (cheap: a model's
+ * weights are not read), or, for an adapter folder (adapter_config.json), each file's sha256 (tens of
+ * MB). Sub-folders are not part of a model.
+ */
+export async function folderIdentity(dir: string): Promise<string> {
+  const names = (await fs.readdir(dir, { withFileTypes: true }))
+    .filter((d) => d.isFile())
+    .map((d) => d.name)
+    .sort();
+  const adapter = names.includes('adapter_config.json');
+  const parts: string[] = [];
+  for (const n of names) {
+    const full = path.join(dir, n);
+    if (adapter) parts.push(`${n}:sha256:${await fileSha256(full)}`);
+    else {
+      const st = await fs.stat(full);
+      parts.push(`${n}:${st.size}:${Math.round(st.mtimeMs)}`);
+    }
+  }
+  return `${path.resolve(dir)}|${parts.join('|')}`;
+}
+
+/**
+ * The identity of a resolved model source's bytes for the graph key, or null when there is none that
+ * is cheap and safe (a plain HTTP folder: the graph is built in memory then). A folder (demo, local):
+ * `folderIdentity`; a Hub repo: its resolved commit and each file's size and LFS sha256 (the download
+ * cache checks the bytes against them).
+ */
+export async function sourceIdentity(kind: string, files: FileSource): Promise<string | null> {
+  if (kind === 'demo' || kind === 'local') return folderIdentity(files.id);
+  const info = (files as { info?: { commit: string | null; files: readonly unknown[] } }).info;
+  if (info && typeof info.commit === 'string' && info.commit)
+    return `hub:${files.id}@${info.commit}|${JSON.stringify(info.files)}`;
+  return null;
+}
