@@ -71,7 +71,7 @@ export interface BenchArgs {
   /** `--only load`: the weight dtypes to load (default fp32) */
   loadDtypes: ('fp32' | 'int8' | 'q4')[];
   /** `--only load`: stream (the lab's path) and / or map (the whole WeightMap first, the old path) */
-  loadWays: ('stream' | 'map')[];
+  loadWays: ('stream' | 'map' | 'file' | 'file-warm')[];
   /** `--only load`: ORT session config entries for the loads (`--load-session-config k=v,…`) */
   loadSessionConfig?: Record<string, string>;
 }
@@ -79,7 +79,7 @@ export interface BenchArgs {
 const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead,control,q4] [--threads N] [--reps N] [--overhead-pairs N]
   [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--heatmap-stride S[,Q]] [--liftoff] [--kv-cache append|concat]
   [--model-dir DIR (an existing model folder instead of the SmolLM2-135M-shaped bench model)]
-  [--load-dtypes fp32,int8,q4] [--load-ways stream,map] [--load-session-config key=value,…] (with --only load)`;
+  [--load-dtypes fp32,int8,q4] [--load-ways stream,map,file,file-warm] [--load-session-config key=value,…] (with --only load)`;
 
 function intArg(name: string, v: string | undefined, min: number): number {
   const n = Number(v);
@@ -194,8 +194,8 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       }
       case '--load-ways': {
         const list = (next() ?? '').split(',').map((x) => x.trim());
-        if (list.some((x) => x !== 'stream' && x !== 'map'))
-          throw new Error(`--load-ways takes stream, map\n${USAGE}`);
+        if (list.some((x) => !['stream', 'map', 'file', 'file-warm'].includes(x)))
+          throw new Error(`--load-ways takes stream, map, file, file-warm\n${USAGE}`);
         args.loadWays = list as BenchArgs['loadWays'];
         break;
       }
