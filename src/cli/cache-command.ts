@@ -3,6 +3,7 @@
 import { defaultDownloadCacheDir, folderDownloadCache } from '../hub/download-cache-node';
 import { isRepoId } from '../hub/hub-api';
 import { formatBytes } from '../common/format';
+import { clearGraphCache, defaultGraphCacheDir } from './graph-cache';
 
 export async function cacheCommand(
   args: string[],
@@ -27,7 +28,9 @@ export async function cacheCommand(
   }
   if (sub === 'clear') {
     if (repo !== undefined && !isRepoId(repo)) throw new Error(`"${repo}" is not owner/name`);
-    const freed = await cache.clear(repo ? { repo } : undefined);
+    let freed = await cache.clear(repo ? { repo } : undefined);
+    // NOTE: the graph files are the whole cache's too (built from any source, not one repo's)
+    if (!repo) freed += await clearGraphCache(defaultGraphCacheDir(env));
     out(`cleared ${repo ?? 'the whole cache'} in ${dir}: ${formatBytes(freed)} freed\n`);
     return 0;
   }

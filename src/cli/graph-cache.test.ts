@@ -13,7 +13,8 @@ import { EngineModel, type EngineModelOptions } from '../engine/model';
 import { configureOrt } from '../engine/session';
 import { fixturePath, spreadIds } from '../engine/test-fixtures';
 import { openModel, storeWeights } from '../engine/weights';
-import { FileGraphStore, folderIdentity } from './graph-cache';
+import { cacheCommand } from './cache-command';
+import { defaultGraphCacheDir, FileGraphStore, folderIdentity } from './graph-cache';
 
 configureOrt({ numThreads: 1 });
 
@@ -212,5 +213,35 @@ describe('graph cache (onnxruntime-node from a graph file)', () => {
     ).rejects.toThrow('disk went away');
     expect(fs.readdirSync(store.dir)).toEqual([]);
     expect(store.builds).toBe(0);
+  });
+
+  it('a killed build’s old temp folder is removed by the next build of that entry, a recent one is kept', async () => {
+    const store = new FileGraphStore(path.join(tmp, 'stale'));
+    const opened = await openModel(folderSource(fixturePath('tiny-llama')));
+    const weights = storeWeights(opened.spec, opened.store);
+    const graphStore = { store, source: 'tiny-llama' };
+    const opts = { backend: 'node-cpu' as const, graphStore };
+    // the entry's id comes from the key; learn it from a first build, then fake two leftovers
+    await (await EngineModel.create(opened.spec, weights, opts)).dispose();
+    const [id] = fs.readdirSync(store.dir);
+    fs.rmSync(path.join(store.dir, id), { recursive: true });
+    const old = path.join(store.dir, `.tmp-${id}-old`);
+    const recent = path.join(store.dir, `.tmp-${id}-recent`);
+    for (const d of [old, recent]) fs.mkdirSync(d);
+    const long = new Date(Date.now() - 7 * 3600 * 1000);
+    fs.utimesSync(old, long, long);
+    await (await EngineModel.create(opened.spec, storeWeights(opened.spec, opened.store), opts)).dispose();
+    expect(fs.readdirSync(store.dir).sort()).toEqual([`.tmp-${id}-recent`, id].sort());
+  });
+
+  it('cache clear (the whole cache) removes the graph files too, and says how much', async () => {
+    const env = { PIGGYBACK_CACHE: path.join(tmp, 'clear') };
+    const store = new FileGraphStore(defaultGraphCacheDir(env));
+    await (await open('tiny-llama', undefined, store)).dispose();
+    expect(fs.readdirSync(store.dir).length).toBe(1);
+    const lines: string[] = [];
+    expect(await cacheCommand(['clear'], new Map(), env, (s) => lines.push(s))).toBe(0);
+    expect(fs.existsSync(store.dir)).toBe(false);
+    expect(lines.join('')).toMatch(/cleared the whole cache .*[1-9][\d.]* (KiB|MiB)/);
   });
 });

@@ -19,6 +19,8 @@ import { defaultDownloadCacheDir } from '../hub/download-cache-node';
 
 const MODEL_FILE = 'model.onnx';
 const META_FILE = 'meta.json';
+/** a temp folder untouched this long is a killed build's (a 0.5B pair builds in under a minute) */
+const STALE_TEMP_MS = 6 * 3600 * 1000;
 
 interface Meta {
   format: number;
@@ -126,6 +128,7 @@ export class FileGraphStore implements GraphStore {
     }
     this.log(`building the graph file (${entry})`);
     await fs.mkdir(this.dir, { recursive: true });
+    await this.removeStaleTemps(path.basename(entry));
     const tmp = await fs.mkdtemp(path.join(this.dir, `.tmp-${path.basename(entry)}-`));
     const files = fileSink(tmp);
     try {
@@ -158,6 +161,19 @@ export class FileGraphStore implements GraphStore {
     const again = await this.check(entry, key);
     if (!again.ok) throw new Error(`graph cache: the entry just built is unreadable (${again.why})`);
     return { ...again.graph, built: true };
+  }
+
+  /**
+   * Temp folders of this entry left by a build that was killed (a failing one removes its own): those
+   * older than STALE_TEMP_MS, so a build still running in another process keeps its folder.
+   */
+  private async removeStaleTemps(id: string): Promise<void> {
+    for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
+      if (!name.startsWith(`.tmp-${id}-`)) continue;
+      const full = path.join(this.dir, name);
+      const st = await fs.stat(full).catch(() => null);
+      if (st && Date.now() - st.mtimeMs > STALE_TEMP_MS) await fs.rm(full, { recursive: true, force: true });
+    }
   }
 
   /** Whether `entry` holds an intact graph for `key`, and why not. */
@@ -253,4 +269,19 @@ export async function sourceIdentity(kind: string, files: FileSource): Promise<s
   if (info && typeof info.commit === 'string' && info.commit)
     return `hub:${files.id}@${info.commit}|${JSON.stringify(info.files)}`;
   return null;
+}
+
+/** Removes a graph cache folder (`cache clear`); returns the bytes it held. */
+export async function clearGraphCache(dir: string): Promise<number> {
+  let bytes = 0;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) await walk(full);
+      else if (e.isFile()) bytes += (await fs.stat(full)).size;
+    }
+  };
+  await walk(dir);
+  await fs.rm(dir, { recursive: true, force: true });
+  return bytes;
 }
