@@ -203,6 +203,7 @@ export function folderDownloadCache(root: string = defaultDownloadCacheDir()): D
           }
           await rename(part, full);
           await rm(etagName(part), { force: true });
+          return { stored: true } as const;
         },
         async abort(keepPartial) {
           await close();

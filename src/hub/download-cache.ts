@@ -6,14 +6,19 @@
 // record per (origin, repo, revision asked) remembering the file list, so a second load needs no
 // request at all. Implementations here: in memory, and the browser's Cache Storage (`caches.open`);
 // the Node folder cache is in download-cache-node.ts.
+// When the store refuses a file (Cache Storage in a private window, a full quota, no Cache Storage at
+// all on an insecure origin) the file is held in memory for this page instead and `commit` says so
+// (`Committed`), so the bytes already downloaded are used and the user can be told.
 // Must never key or store anything by token (keys are built from origin, repo, revision and path
 // only), never hand out a file whose size disagrees with the one recorded, never keep a file whose
-// sha256 disagrees with the one expected, and never import Node APIs.
+// sha256 disagrees with the one expected, never fail a load because the store refused to keep a
+// file, and never import Node APIs.
 
 import type { DownloadSink } from './http-download';
 import { HubError, type RepoInfo } from './hub-api';
 import { Sha256 } from './sha256';
 import { blobReader, bufferReader, type RandomAccessReader } from '../engine/safetensors';
+import { formatBytes } from '../common/format';
 
 /** Where a file list came from: the endpoint's origin, the repo, the revision asked for. */
 export interface InfoKey {
@@ -66,13 +71,45 @@ export interface CachedFile {
   bytes(): Promise<Uint8Array>;
 }
 
+/**
+ * Why a file the cache was given is held in memory for this page only: `refused` (the store failed
+ * to write it: a private window's Cache Storage, an internal error), `quota` (QuotaExceededError),
+ * `unavailable` (no Cache Storage here: an insecure origin, or `caches.open` refused).
+ */
+export type NotStoredReason = 'refused' | 'quota' | 'unavailable';
+
+/** What `commit` did: kept the file in the store, or held it in memory for this page only. */
+export type Committed = { stored: true } | { stored: false; reason: NotStoredReason; detail: string };
+
+/** The store's refusal (a DOMException, usually) as a reason and its detail for messages. */
+export function notStoredReason(e: unknown): { reason: NotStoredReason; detail: string } {
+  const name = typeof e === 'object' && e !== null && 'name' in e ? String(e.name) : '';
+  const message = e instanceof Error ? e.message : String(e);
+  const detail = name && !message.includes(name) ? `${name}: ${message}` : message;
+  return { reason: name === 'QuotaExceededError' ? 'quota' : 'refused', detail };
+}
+
+/** The user's line for `bytes` the browser would not keep, e.g. "not cached: this browser refused …". */
+export function notCachedMessage(bytes: number, reason: NotStoredReason): string {
+  const b = formatBytes(bytes);
+  switch (reason) {
+    case 'quota':
+      return `not cached: this browser refused to store ${b} (its storage quota is full: a private window or no disk space); the next visit downloads again`;
+    case 'refused':
+      return `not cached: this browser refused to store ${b} (private window or no space); the next visit downloads again`;
+    case 'unavailable':
+      return `not cached: this page has no Cache Storage (an insecure origin or a private window), so ${b} are held in memory only; the next visit downloads again`;
+  }
+}
+
 /** A file being written: resume point, append, then commit (size and sha256 checked) or abort. */
 export interface CacheWriter extends DownloadSink {
   /**
    * makes the file visible to `open`; throws (and keeps nothing) when the size or the sha256 is not
-   * the one the writer was opened with
+   * the one the writer was opened with. When the store refuses the bytes, the file is held in memory
+   * for this page (still visible to `open`) and the result says `stored: false` — never a throw.
    */
-  commit(): Promise<void>;
+  commit(): Promise<Committed>;
   /** stops writing; `keepPartial` keeps the bytes so a later writer resumes from them */
   abort(keepPartial: boolean): Promise<void>;
 }
@@ -170,7 +207,7 @@ class ChunkWriter implements CacheWriter {
     private readonly key: CacheKey,
     private readonly check: FileCheck,
     partial: HeldPart | undefined,
-    private readonly onCommit: (data: Uint8Array[], size: number) => Promise<void>,
+    private readonly onCommit: (data: Uint8Array[], size: number) => Promise<Committed | void>,
     private readonly onAbort: (keep: HeldPart | null) => void,
   ) {
     this.chunks = partial ? [...partial.chunks] : [];
@@ -203,7 +240,7 @@ class ChunkWriter implements CacheWriter {
     this.validator = validator;
   }
 
-  async commit(): Promise<void> {
+  async commit(): Promise<Committed> {
     const size = this.check.size ?? null;
     if (size !== null && this.bytes !== size) {
       this.onAbort(null);
@@ -216,8 +253,10 @@ class ChunkWriter implements CacheWriter {
         throw hashError(this.key, this.check.sha256, got);
       }
     }
-    await this.onCommit(this.chunks, this.bytes);
+    const done = (await this.onCommit(this.chunks, this.bytes)) ?? { stored: true };
     this.onAbort(null);
+    this.chunks = [];
+    return done;
   }
 
   async abort(keepPartial: boolean): Promise<void> {
@@ -241,8 +280,13 @@ const INFO_FILE = '.piggyback-info.json';
 /** `origin owner/name@revision`: the key of a remembered file list. */
 const infoKeyString = (k: InfoKey) => `${k.origin} ${k.repo}@${k.revision}`;
 
-/** Keeps everything in memory (tests; a browser without Cache Storage). */
-export function memoryDownloadCache(): DownloadCache {
+/**
+ * Keeps everything in memory (tests; a browser without Cache Storage, where `notStored` gives the
+ * reason every commit reports, since nothing outlives the page).
+ */
+export function memoryDownloadCache(
+  opts: { notStored?: { reason: NotStoredReason; detail: string } } = {},
+): DownloadCache {
   const files = new Map<string, { key: CacheKey; data: Uint8Array }>();
   const partials = new Map<string, { key: CacheKey; part: HeldPart }>();
   const infos = new Map<string, { key: InfoKey; json: string }>();
@@ -267,8 +311,9 @@ export function memoryDownloadCache(): DownloadCache {
         key,
         check,
         partials.get(k)?.part,
-        async (chunks, size) => {
+        async (chunks, size): Promise<Committed> => {
           files.set(k, { key: { ...key }, data: concat(chunks, size) });
+          return opts.notStored ? { stored: false, ...opts.notStored } : { stored: true };
         },
         (keep) => {
           if (keep) partials.set(k, { key: { ...key }, part: keep });
@@ -360,29 +405,54 @@ function parseKeyUrl(url: string): (CacheKey & { kind: 'files' | 'info' }) | nul
 /**
  * Browser Cache Storage (`caches`, also available in workers on secure origins). Entries are whole
  * files as Blobs (the browser may keep them on disk); random access reads Blob slices. Partial
- * downloads are kept in memory for a resume within the session.
+ * downloads are kept in memory for a resume within the session. A file (or file list) the store
+ * refuses — `put` rejecting in a private window or over quota, `caches.open` refusing — is held in
+ * memory as its Blob for the life of this cache (the page) and `commit` says `stored: false`.
  */
 export function cacheStorageDownloadCache(
   storage: CacheStorageLike,
   name = CACHE_STORAGE_NAME,
 ): DownloadCache {
-  let opened: Promise<CacheLike> | null = null;
+  let opened: Promise<CacheLike | null> | null = null;
+  let openRefusal: { reason: NotStoredReason; detail: string } | null = null;
+  // NOTE: null when Cache Storage refuses to open (Firefox's private windows throw SecurityError):
+  // every file is then held in memory, as if there were no Cache Storage.
   const cache = () =>
     (opened ??= (async () => {
       for (const legacy of LEGACY_CACHE_STORAGE_NAMES) await storage.delete(legacy).catch(() => false);
-      return storage.open(name);
+      try {
+        return await storage.open(name);
+      } catch (e) {
+        openRefusal = { reason: 'unavailable', detail: notStoredReason(e).detail };
+        return null;
+      }
     })());
   const partials = new Map<string, HeldPart>();
+  /** files and file lists the store refused, by key URL: this page only */
+  const held = new Map<string, Blob>();
+  const heldInfos = new Map<string, string>();
   const sizeOf = (res: Response): number | null => {
     const s = res.headers.get(SIZE_HEADER);
     return s !== null && /^\d+$/.test(s) ? Number(s) : null;
   };
+  const heldFile = (blob: Blob, file: string): CachedFile => ({
+    size: blob.size,
+    reader: blobReader(blob, file),
+    bytes: async () => new Uint8Array(await blob.arrayBuffer()),
+  });
   return {
     kind: 'cache-storage',
     location: `Cache Storage "${name}"`,
     async open(key, expectedSize = null) {
-      const c = await cache();
       const url = keyUrl(key);
+      const h = held.get(url);
+      if (h) {
+        if (expectedSize === null || h.size === expectedSize) return heldFile(h, key.file);
+        held.delete(url);
+        return null;
+      }
+      const c = await cache();
+      if (!c) return null;
       const res = await c.match(url);
       if (!res) return null;
       const recorded = sizeOf(res);
@@ -395,11 +465,7 @@ export function cacheStorageDownloadCache(
         await c.delete(url);
         return null;
       }
-      return {
-        size: blob.size,
-        reader: blobReader(blob, key.file),
-        bytes: async () => new Uint8Array(await blob.arrayBuffer()),
-      };
+      return heldFile(blob, key.file);
     },
     async writer(key, check = {}) {
       assertOrigin(key.origin);
@@ -409,20 +475,33 @@ export function cacheStorageDownloadCache(
         key,
         check,
         partials.get(url),
-        async (chunks, size) => {
+        async (chunks, size): Promise<Committed> => {
           const blob = new Blob(chunks as BlobPart[]);
-          await (
-            await cache()
-          ).put(
-            url,
-            new Response(blob, {
-              headers: {
-                'Content-Type': 'application/octet-stream',
-                'Content-Length': String(size),
-                [SIZE_HEADER]: String(size),
-              },
-            }),
-          );
+          const c = await cache();
+          if (!c) {
+            held.set(url, blob);
+            return { stored: false, ...(openRefusal ?? { reason: 'unavailable', detail: '' }) };
+          }
+          try {
+            await c.put(
+              url,
+              new Response(blob, {
+                headers: {
+                  'Content-Type': 'application/octet-stream',
+                  'Content-Length': String(size),
+                  [SIZE_HEADER]: String(size),
+                },
+              }),
+            );
+          } catch (e) {
+            // NOTE: Chromium's off-the-record Cache Storage fails a large put with "Unexpected
+            // internal error"; a full quota throws QuotaExceededError. The bytes are here: use them.
+            await c.delete(url).catch(() => false);
+            held.set(url, blob);
+            return { stored: false, ...notStoredReason(e) };
+          }
+          held.delete(url);
+          return { stored: true };
         },
         (keep) => {
           if (keep) partials.set(url, keep);
@@ -431,10 +510,15 @@ export function cacheStorageDownloadCache(
       );
     },
     async delete(key) {
-      await (await cache()).delete(keyUrl(key));
+      const url = keyUrl(key);
+      held.delete(url);
+      await (await cache())?.delete(url);
     },
     async getInfo(key) {
-      const res = await (await cache()).match(infoUrl(key));
+      const url = infoUrl(key);
+      const h = heldInfos.get(url);
+      if (h !== undefined) return infoFromJson(JSON.parse(h));
+      const res = await (await cache())?.match(url);
       if (!res) return null;
       try {
         return infoFromJson(await res.json());
@@ -444,21 +528,26 @@ export function cacheStorageDownloadCache(
     },
     async putInfo(origin, info) {
       assertOrigin(origin);
-      await (
-        await cache()
-      ).put(
-        infoUrl({ origin, repo: info.repo, revision: info.revision }),
-        new Response(JSON.stringify(info), { headers: { 'Content-Type': 'application/json' } }),
-      );
+      const url = infoUrl({ origin, repo: info.repo, revision: info.revision });
+      const json = JSON.stringify(info);
+      const c = await cache();
+      try {
+        if (!c) throw new Error('no Cache Storage');
+        await c.put(url, new Response(json, { headers: { 'Content-Type': 'application/json' } }));
+        heldInfos.delete(url);
+      } catch {
+        // NOTE: a file list the store refuses is remembered for this page only.
+        heldInfos.set(url, json);
+      }
     },
     async list() {
       const c = await cache();
       const out: CacheEntry[] = [];
-      for (const req of await c.keys()) {
+      for (const req of c ? await c.keys() : []) {
         const parsed = parseKeyUrl(req.url);
         if (parsed?.kind !== 'files') continue;
         const { kind: _kind, ...key } = parsed;
-        const res = await c.match(req.url);
+        const res = await c?.match(req.url);
         const size = res ? sizeOf(res) : null;
         if (size !== null) out.push({ ...key, size });
       }
@@ -467,21 +556,30 @@ export function cacheStorageDownloadCache(
     async clear(filter) {
       const c = await cache();
       let freed = 0;
+      for (const [url, blob] of held) {
+        if (filter?.repo && parseKeyUrl(url)?.repo !== filter.repo) continue;
+        freed += blob.size;
+        held.delete(url);
+      }
+      for (const url of [...heldInfos.keys()]) {
+        if (!filter?.repo || parseKeyUrl(url)?.repo === filter.repo) heldInfos.delete(url);
+      }
       if (!filter?.repo) {
         for (const e of await this.list()) freed += e.size;
         opened = null;
+        openRefusal = null;
         partials.clear();
-        await storage.delete(name);
+        await storage.delete(name).catch(() => false);
         return freed;
       }
-      for (const req of await c.keys()) {
+      for (const req of c ? await c.keys() : []) {
         const key = parseKeyUrl(req.url);
         if (key?.repo !== filter.repo) continue;
         if (key.kind === 'files') {
-          const res = await c.match(req.url);
+          const res = await c?.match(req.url);
           freed += (res && sizeOf(res)) ?? 0;
         }
-        await c.delete(req.url);
+        await c?.delete(req.url);
       }
       for (const k of [...partials.keys()]) {
         if (parseKeyUrl(k)?.repo === filter.repo) partials.delete(k);
@@ -491,8 +589,15 @@ export function cacheStorageDownloadCache(
   };
 }
 
-/** Cache Storage where the host has it (a secure browser context), else memory. */
+/**
+ * Cache Storage where the host has it (a secure browser context), else memory — whose commits then
+ * say `stored: false`, `unavailable`, since nothing outlives the page.
+ */
 export function browserDownloadCache(): DownloadCache {
   const g = globalThis as { caches?: CacheStorageLike };
-  return g.caches ? cacheStorageDownloadCache(g.caches) : memoryDownloadCache();
+  return g.caches
+    ? cacheStorageDownloadCache(g.caches)
+    : memoryDownloadCache({
+        notStored: { reason: 'unavailable', detail: 'no Cache Storage (caches is undefined)' },
+      });
 }

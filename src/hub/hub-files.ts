@@ -2,11 +2,20 @@
 // unchanged: `has` answers from the repo's file list, every read is served from the cache, a file
 // not cached yet is downloaded whole first (progress, retry, resume, size check), and the file list
 // itself is remembered so a second load makes no request at all (`refresh` asks the Hub again).
+// When the cache cannot keep a file (a private window's Cache Storage, a full quota) the load goes on
+// with the bytes already downloaded, and every later progress event carries `notCached`, the words
+// telling the user the next visit downloads again.
 // Must never read a file the file list does not name, never download a file twice at once, never
 // cache a file whose size or sha256 is wrong, never download or read a JSON file past its limit
 // (engine/files.ts), and never import Node APIs or the DOM.
 
-import { type CacheKey, type DownloadCache } from './download-cache';
+import {
+  notCachedMessage,
+  type CacheKey,
+  type Committed,
+  type DownloadCache,
+  type NotStoredReason,
+} from './download-cache';
 import { download, RateMeter, etaSeconds, type DownloadProgress } from './http-download';
 import type { RetryPolicy, Sleep } from './retry';
 import {
@@ -43,6 +52,12 @@ export interface HubProgress {
   fileDone: boolean;
   /** every file of the prefetch is complete */
   done: boolean;
+  /**
+   * files of this source the cache refused to keep (held in memory for this page): their bytes and
+   * the user's line ("not cached: this browser refused to store 988 MB (…); the next visit downloads
+   * again"); absent while every file was kept
+   */
+  notCached?: { bytes: number; message: string };
 }
 
 export interface HubSourceOptions {
@@ -74,6 +89,8 @@ export interface HubSourceStats {
   downloadedBytes: number;
   /** files served from the cache without a request */
   cacheHits: number;
+  /** bytes downloaded that the cache refused to keep (held in memory for this page only) */
+  notCachedBytes: number;
 }
 
 export interface HubSource extends FileSource {
@@ -92,7 +109,13 @@ export interface HubSource extends FileSource {
   /** total bytes of `files` by the file list (null when a size is unknown) */
   sizeOf(files: string[]): number | null;
   /** downloads `files` (default: neededFiles()) into the cache with one progress stream */
-  prefetch(files?: string[]): Promise<{ files: string[]; downloadedBytes: number; cachedBytes: number }>;
+  prefetch(files?: string[]): Promise<{
+    files: string[];
+    downloadedBytes: number;
+    cachedBytes: number;
+    /** downloaded bytes the cache refused to keep (the next visit downloads them again) */
+    notCachedBytes: number;
+  }>;
   stats(): HubSourceStats;
 }
 
@@ -116,7 +139,17 @@ const MODEL_SIDE_FILES = [
 export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> {
   const { client, cache, repo, signal } = opts;
   const revision = opts.revision ?? DEFAULT_REVISION;
-  const stats: HubSourceStats = { requests: 0, downloadedBytes: 0, cacheHits: 0 };
+  const stats: HubSourceStats = { requests: 0, downloadedBytes: 0, cacheHits: 0, notCachedBytes: 0 };
+  let notStored: NotStoredReason | null = null;
+  const notCached = () =>
+    notStored === null
+      ? {}
+      : {
+          notCached: {
+            bytes: stats.notCachedBytes,
+            message: notCachedMessage(stats.notCachedBytes, notStored),
+          },
+        };
   const ref: HubRef = { repo, revision };
 
   // NOTE: everything cached is keyed by the endpoint's origin too: another host serving the same
@@ -129,7 +162,8 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
     try {
       stats.requests++;
       info = await client.modelInfo(repo, revision, signal);
-      await cache.putInfo(origin, info);
+      // NOTE: a file list the cache cannot keep is only not remembered: the load goes on.
+      await cache.putInfo(origin, info).catch(() => undefined);
     } catch (e) {
       // NOTE: offline with a remembered file list: use it, the files are most likely cached too.
       const fallback = isHubError(e, 'network') ? await cache.getInfo(infoKey) : null;
@@ -161,7 +195,8 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
     return f;
   };
 
-  type Report = (p: DownloadProgress & { cached: boolean }) => void;
+  /** `repeat`: the file's done event once more, after its commit (bytes already counted) */
+  type Report = (p: DownloadProgress & { cached: boolean; repeat?: boolean }) => void;
 
   const singleReport =
     (path: string): Report =>
@@ -179,6 +214,7 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
         cached: p.cached,
         fileDone: p.done,
         done: p.done,
+        ...notCached(),
       });
 
   /** `too_large` for a text file over its limit (size from the file list, or null mid-download). */
@@ -212,6 +248,8 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
     if (signal?.aborted) throw abortError();
     const url = client.fileUrl(repo, pinned, path);
     const writer = await cache.writer(key, { size: f.size, sha256: f.sha256 });
+    let committed: Committed;
+    let size = 0;
     try {
       const before = writer.offset;
       const r = await download({
@@ -233,13 +271,31 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
         now: opts.now,
       });
       stats.downloadedBytes += r.size - before;
-      await writer.commit();
+      size = r.size;
+      committed = await writer.commit();
     } catch (e) {
       // NOTE: keep the bytes of an interrupted transfer (network, cancel) for a resume; a wrong
       // size or an auth failure keeps nothing.
       const keep = isHubError(e) && (e.retryable || e.reason === 'aborted');
       await writer.abort(keep).catch(() => undefined);
       throw e;
+    }
+    if (!committed.stored) {
+      // NOTE: the file is held in memory for this page (the cache's `open` serves it); say so once
+      // more for this file, since its last download event went out before the commit.
+      stats.notCachedBytes += size;
+      if (notStored === null || committed.reason === 'quota') notStored = committed.reason;
+      report({
+        file: path,
+        loaded: size,
+        total: size,
+        rate: 0,
+        etaSeconds: 0,
+        attempt: 0,
+        done: true,
+        cached: false,
+        repeat: true,
+      });
     }
   };
 
@@ -361,12 +417,14 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
         const last = i === wanted.length - 1;
         let fileStart = -1;
         await ensureWith(path, (p) => {
-          if (p.cached) cachedBytes += p.loaded;
+          if (p.repeat) {
+            // NOTE: nothing new arrived; only `notCached` changed.
+          } else if (p.cached) cachedBytes += p.loaded;
           else {
             if (fileStart < 0) fileStart = p.loaded;
             meter.add(fetched + p.loaded - fileStart);
           }
-          const loaded = finished + p.loaded;
+          const loaded = p.repeat ? finished : finished + p.loaded;
           const rate = meter.rate();
           opts.onProgress?.({
             repo,
@@ -381,8 +439,9 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
             cached: p.cached,
             fileDone: p.done,
             done: p.done && last,
+            ...notCached(),
           });
-          if (p.done) {
+          if (p.done && !p.repeat) {
             finished += p.loaded;
             if (!p.cached) {
               downloadedBytes += p.loaded - Math.max(0, fileStart);
@@ -391,7 +450,7 @@ export async function openHubSource(opts: HubSourceOptions): Promise<HubSource> 
           }
         });
       }
-      return { files: wanted, downloadedBytes, cachedBytes };
+      return { files: wanted, downloadedBytes, cachedBytes, notCachedBytes: stats.notCachedBytes };
     },
     stats: () => ({ ...stats }),
   };

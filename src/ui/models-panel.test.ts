@@ -77,6 +77,17 @@ describe('load progress', () => {
     const c = mergeLoad(undefined, { ...dl, loaded: 100, total: 100, cached: true });
     expect(c).toMatchObject({ fetched: false, bytes: 100 });
   });
+
+  it('the browser refusing to cache a download stays on the row until the load ends', () => {
+    const words =
+      'not cached: this browser refused to store 988 MB (private window or no space); the next visit downloads again';
+    let l = mergeLoad(undefined, { ...dl, loaded: 100, total: 100, cached: false });
+    expect(l.notCached).toBeUndefined();
+    l = mergeLoad(l, { ...dl, loaded: 100, total: 100, cached: false, notCached: words });
+    l = mergeLoad(l, { ...dl, file: 'tokenizer.json', loaded: 5, total: 5, cached: true });
+    expect(l).toMatchObject({ fetched: true, notCached: words });
+    expect(mergeLoad(l, { stage: 'parse', model: dl.model, loaded: 1, total: 2 }).notCached).toBe(words);
+  });
 });
 
 describe('withBase', () => {

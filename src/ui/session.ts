@@ -47,11 +47,15 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 /** Folds a progress event into a model's load: whether anything was downloaded, the largest total. */
 export function mergeLoad(prev: ModelLoad | undefined, p: LoadProgress): ModelLoad {
-  if (p.stage !== 'download') return { ...p, fetched: prev?.fetched, bytes: prev?.bytes };
+  // NOTE: a refusal to cache stays on the row until the load ends (later events lack it).
+  const notCached = p.notCached ?? prev?.notCached;
+  const kept = notCached === undefined ? {} : { notCached };
+  if (p.stage !== 'download') return { ...p, fetched: prev?.fetched, bytes: prev?.bytes, ...kept };
   return {
     ...p,
     fetched: (prev?.fetched ?? false) || !p.cached,
     bytes: Math.max(prev?.bytes ?? 0, p.total),
+    ...kept,
   };
 }
 

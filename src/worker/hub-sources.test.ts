@@ -9,7 +9,8 @@ import {
 } from '../../scripts/hub-test-server';
 import { readdirSync, readFileSync } from 'node:fs';
 import { blobFolderSource } from '../hub/browser-files';
-import { memoryDownloadCache } from '../hub/download-cache';
+import { cacheStorageDownloadCache, memoryDownloadCache } from '../hub/download-cache';
+import { fakeCacheStorage, internalPutError } from '../hub/cache-storage.testdata';
 import { hubToken } from '../hub/token';
 import { loadModel } from '../engine/weights';
 import { resolveBrowserSource, type DownloadProgressEvent } from './hub-sources';
@@ -42,6 +43,27 @@ describe('resolveBrowserSource', () => {
     server.reset();
     expect((await loadModel(src)).spec.numLayers).toBe(2);
     expect(server.requests).toEqual([]);
+  });
+
+  it('weights the browser refuses to cache still load; the download events say "not cached"', async () => {
+    const events: DownloadProgressEvent[] = [];
+    const src = await resolveBrowserSource(
+      { kind: 'hub', repo: TEST_REPOS.llama },
+      {
+        origin: 'http://app.invalid',
+        endpoint: server.url,
+        cache: cacheStorageDownloadCache(
+          fakeCacheStorage({ putError: (url) => (url.endsWith('.safetensors') ? internalPutError() : null) }),
+        ),
+        onProgress: (p) => events.push(p),
+      },
+    );
+    const last = events[events.length - 1];
+    expect(last.notCached).toMatch(
+      /^not cached: this browser refused to store .* \(private window or no space\)/,
+    );
+    expect(events.filter((e) => e.file === 'config.json').every((e) => e.notCached === undefined)).toBe(true);
+    expect((await loadModel(src)).weights.size).toBeGreaterThan(0);
   });
 
   it('the pasted token is read at load time and sent to the Hub endpoint only', async () => {

@@ -43,6 +43,7 @@ export function toLoadProgress(p: HubProgress): DownloadProgressEvent {
     rate: p.rate,
     etaSeconds: p.etaSeconds,
     cached: p.cached,
+    ...(p.notCached ? { notCached: p.notCached.message } : {}),
   };
 }
 

@@ -144,6 +144,12 @@ export type LoadProgress = {
   etaSeconds?: number | null;
   /** download only: the file came from the browser cache, no request made */
   cached?: boolean;
+  /**
+   * download only: files of this repo the browser refused to cache (private window, no space), in
+   * words ("not cached: this browser refused to store 988 MB (…); the next visit downloads again");
+   * the bytes were used all the same
+   */
+  notCached?: string;
   /** parse only: bytes of weights read so far */
   weightBytes?: number;
   /** model stages: this load is `index` of the `count` the spec needs (1-based) */

@@ -29,6 +29,16 @@ export function withBase(spec: ExperimentSpec, from: string, to: string): Experi
   return { ...spec, models };
 }
 
+/** The browser would not cache a download: the bytes were used, the next visit downloads again. */
+function NotCached({ text }: { text: string }) {
+  return (
+    <span className="not-cached" data-testid="not-cached">
+      {' '}
+      · {text}
+    </span>
+  );
+}
+
 export function LoadStatus({
   onPickFolder,
   onBackToDemo,
@@ -58,6 +68,7 @@ export function LoadStatus({
             <li key={p.model} className="progress-row" data-model={p.model} data-stage={p.stage}>
               <span className="mono">{p.model}</span> <span>{describeProgress(p)}</span>
               <progress max={p.total || 1} value={p.loaded} aria-label={`loading ${p.model}`} />
+              {p.notCached && <NotCached text={p.notCached} />}
             </li>
           ))}
           <li>
@@ -82,6 +93,7 @@ export function LoadStatus({
             <li key={p.model} data-model={p.model} data-cached={p.fetched ? 'false' : 'true'}>
               <span className="mono">{p.model}</span>:{' '}
               {p.fetched ? `downloaded ${formatBytes(p.bytes)}` : `from cache (${formatBytes(p.bytes)})`}
+              {p.notCached && <NotCached text={p.notCached} />}
             </li>
           ))}
         </ul>
