@@ -135,6 +135,50 @@ test('hub ids through the panel: confirm the base, progress, run, cache, clear',
   expect(errors()).toEqual([]);
 });
 
+test('a browser that refuses to cache the weights (private window): the load answers and says "not cached"', async ({
+  page,
+}, info) => {
+  server.reset();
+  await page.goto('/');
+  await allDone(page);
+  // NOTE: the downloads run in the engine worker, where addInitScript does not reach: make its Cache
+  // Storage refuse weights the way Chromium's off-the-record one refuses 988 MB.
+  // (only the engine worker: ORT's WASM threads wait in Atomics.wait and would never answer)
+  const workers = page.workers().filter((w) => /engine\.worker/.test(w.url()));
+  expect(workers).toHaveLength(1);
+  for (const w of workers) {
+    await w.evaluate(() => {
+      const put = Cache.prototype.put;
+      Cache.prototype.put = function (req: RequestInfo | URL, res: Response) {
+        if (
+          String(typeof req === 'string' ? req : req instanceof URL ? req.href : req.url).endsWith(
+            '.safetensors',
+          )
+        )
+          return Promise.reject(
+            new DOMException(
+              "Failed to execute 'put' on 'Cache': Unexpected internal error.",
+              'UnknownError',
+            ),
+          );
+        return put.call(this, req, res);
+      };
+    });
+  }
+  await useHubMode(page);
+  await loadHub(page, TEST_REPOS.llama, TEST_REPOS.lora);
+  await allDone(page);
+  const row = page.getByTestId('last-load').locator(`[data-model="${TEST_REPOS.llama}"]`);
+  await expect(row.getByTestId('not-cached')).toContainText(
+    /not cached: this browser refused to store .* \(private window or no space\); the next visit downloads again/,
+  );
+  await expect(
+    page.getByTestId('last-load').locator(`[data-model="${TEST_REPOS.lora}"]`).getByTestId('not-cached'),
+  ).toBeVisible();
+  expect(weightGets(TEST_REPOS.llama)).toHaveLength(1);
+  await shot(page, info, 'ui-hub-not-cached');
+});
+
 test('a gated repo asks for a token; the token works and stays out of links, specs and the cache', async ({
   page,
 }, info) => {
