@@ -19,7 +19,17 @@ export const RUNTIMES: readonly Runtime[] = ['wasm', 'node_cpu'];
  * and decode, with the bytes each graph holds.
  */
 export type Section =
-  'prefill' | 'decode' | 'sweep' | 'overhead' | 'control' | 'q4' | 'heatmap' | 'neighbours' | 'int8' | 'load';
+  | 'prefill'
+  | 'decode'
+  | 'sweep'
+  | 'overhead'
+  | 'control'
+  | 'q4'
+  | 'heatmap'
+  | 'neighbours'
+  | 'int8'
+  | 'load'
+  | 'tab';
 export const SECTIONS: readonly Section[] = [
   'prefill',
   'decode',
@@ -35,6 +45,8 @@ export const SECTIONS: readonly Section[] = [
   'int8',
   // the 0.5B LoRA pair from cached files to the first answer: times and peak RSS (bench/load.ts): when asked
   'load',
+  // the same pair by Hub ids in a Chromium tab (WASM): load time, answers, renderer peak RSS (bench/tab.ts)
+  'tab',
 ];
 const DEFAULT_SECTIONS: readonly Section[] = ['prefill', 'decode', 'sweep', 'overhead'];
 

@@ -32,6 +32,7 @@ import { decodeBytesPerToken, measureBandwidth, rooflineFraction, type Bandwidth
 import { defaultHeatmapArgs, heatmapTable, measureHeatmap } from './heatmap';
 import { measureNeighbours, neighboursTable } from './neighbours';
 import { loadTable, measureLoad } from './load';
+import { measureTab, tabTable } from './tab';
 
 type PerRuntime<T> = Record<Runtime, T | null>;
 
@@ -357,8 +358,12 @@ async function main(): Promise<void> {
   const load = args.only.includes('load')
     ? await measureLoad(args.runtimes, args.threads, args.loadDtypes, args.loadWays, args.loadSessionConfig)
     : null;
+  // NOTE: the tab section runs in Chromium; nothing of it is loaded here
+  const tab = args.only.includes('tab') ? await measureTab() : null;
   const { spec, weights } = await loadModel(folderSource(args.modelDir));
-  const rest = args.only.filter((x) => x !== 'heatmap' && x !== 'neighbours' && x !== 'int8' && x !== 'load');
+  const rest = args.only.filter(
+    (x) => x !== 'heatmap' && x !== 'neighbours' && x !== 'int8' && x !== 'load' && x !== 'tab',
+  );
   const results = rest.length ? await measureAll(spec, weights, args) : new Map<Runtime, RuntimeResult>();
   const decodeRan = ['decode', 'q4'].some((x) => args.only.includes(x as Section));
   let bw: Bandwidth | null = null;
@@ -385,6 +390,7 @@ async function main(): Promise<void> {
     neighbours,
     int8,
     load,
+    tab,
   };
   log(`done in ${report.wall_s} s`);
   const text = [
@@ -393,6 +399,7 @@ async function main(): Promise<void> {
     neighbours ? neighboursTable(neighbours) : '',
     int8 ? int8Table(int8) : '',
     load ? loadTable(load) : '',
+    tab ? tabTable(tab) : '',
   ].filter(Boolean);
   process.stdout.write(args.json ? `${JSON.stringify(report)}\n` : `${text.join('\n\n')}\n`);
 }

@@ -224,9 +224,13 @@ export function ModelsPanel() {
         <div>
           <dt>Memory</dt>
           <dd>
-            {info
-              ? `${formatBytes(info.memory.weights)} weights · ${formatBytes(info.memory.kvCache)} KV`
-              : 'models: —'}
+            {info ? (
+              <span data-testid="memory-weights" data-bytes={info.memory.weights}>
+                {formatBytes(info.memory.weights)} weights · {formatBytes(info.memory.kvCache)} KV
+              </span>
+            ) : (
+              'models: —'
+            )}
             {heap !== null && <span className="muted"> · page {formatBytes(heap)}</span>}
             {wasmHeap && (
               <span data-testid="wasm-heap" data-bytes={wasmHeap.bytes}>
