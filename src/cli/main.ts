@@ -46,6 +46,8 @@ ${EXPORT_USAGE}
 graph cache (run, sweep, drift, lens, attention, eval; node-cpu):
   --graph-cache DIR  keep built graphs here (default: graphs/ in the cache folder, PIGGYBACK_CACHE)
   --no-graph-cache   build the graph in memory each time
+  --no-prepack       open sessions without MLAS weight prepacking: a graph file opens in ~2 s instead
+                     of ~20 s and holds no packed copy, but decode runs ~2x slower (BENCHMARKS.md)
 
 ${HUB_USAGE}
 `;
@@ -60,7 +62,15 @@ interface Args {
 }
 
 /** Flags that never take a value (the next word stays positional). */
-const BOOLEAN_FLAGS = new Set(['json', 'no-cache', 'refresh', 'no-eval', 'per-head', 'no-graph-cache']);
+const BOOLEAN_FLAGS = new Set([
+  'json',
+  'no-cache',
+  'refresh',
+  'no-eval',
+  'per-head',
+  'no-graph-cache',
+  'no-prepack',
+]);
 
 function parseArgs(argv: string[]): Args {
   const positional: string[] = [];
@@ -185,6 +195,8 @@ function makeLab(args: Args, baseDir: string): Lab {
           },
         }
       : {}),
+    // NOTE: prepacking stays on by default: off, decode is ~2x slower (BENCHMARKS.md, the graph in a file)
+    ...(args.flags.has('no-prepack') ? { sessionConfig: { 'session.disable_prepacking': '1' } } : {}),
     backend,
     onProgress: (p) => {
       if (p.loaded === p.total) process.stderr.write(`  ${p.model}: ${p.stage} done\n`);

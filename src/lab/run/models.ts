@@ -45,6 +45,8 @@ export interface ModelEnv {
    * source's bytes are (null: not identifiable cheaply, so that load builds in memory as without a store).
    */
   graphStore?: { store: GraphStore; identify(source: FileSource): Promise<string | null> };
+  /** ORT session config entries for every session (the CLI's `--no-prepack`: `session.disable_prepacking`) */
+  sessionConfig?: Record<string, string>;
 }
 
 export interface LoadedLabModel {
@@ -234,6 +236,7 @@ export class ModelRegistry {
       ...(graphStore ? { graphStore } : {}),
       lora,
       backend: this.env.backend,
+      ...(this.env.sessionConfig ? { session: { sessionConfig: { ...this.env.sessionConfig } } } : {}),
       dtype,
       maxPositions: Math.min(this.env.maxPositions ?? 2048, spec.maxPositionEmbeddings),
       onStage: (stage) => progress(stage, 0, 1),
