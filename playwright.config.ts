@@ -1,17 +1,10 @@
 // Playwright runs every browser test twice in Debian's Chromium: once with WebGPU (SwiftShader here)
 // and once with WebGPU unavailable (WASM). Never a downloaded browser.
 import { defineConfig } from '@playwright/test';
+import { CHROMIUM_BASE_ARGS, CHROMIUM_PATH } from './e2e/chromium';
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const baseArgs = [
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-];
+const chromiumPath = CHROMIUM_PATH;
+const baseArgs = [...CHROMIUM_BASE_ARGS];
 const port = Number(process.env.E2E_PORT ?? 4173);
 
 export default defineConfig({

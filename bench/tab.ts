@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import { startHubTestServer, type HubTestServer, type RepoDef } from '../scripts/hub-test-server';
+import { CHROMIUM_BASE_ARGS, CHROMIUM_PATH } from '../e2e/chromium';
 import { loadSample, log, type LoadSample } from './lib';
 
 const MODEL = '.cache/bench-qwen0.5b';
@@ -24,16 +25,10 @@ const ADAPTER = '.cache/bench-qwen0.5b-lora';
 /** the adapter's config names this base, so the pair loads without a confirmation */
 const BASE_REPO = 'Qwen/Qwen2.5-0.5B-Instruct';
 const ADAPTER_REPO = 'piggyback-bench/qwen0.5b-rslora-r32';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM = CHROMIUM_PATH;
 const ARGS = [
   '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
+  ...CHROMIUM_BASE_ARGS,
   // NOTE: as e2e's wasm project; but beside --enable-unsafe-webgpu Chromium still offers SwiftShader's
   // adapter (measured: the pair loaded on WebGPU, weights in the GPU process), so the Models panel's
   // Device is set to WASM too.
