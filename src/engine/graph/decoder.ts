@@ -217,17 +217,40 @@ const f32View = (dst: Uint8Array): Float32Array =>
  * fp32 values → binary16 bits in `dst` (round to nearest even). A finite value beyond fp16's range
  * (±65504) is refused rather than turned into ±inf, which would poison every sum it enters.
  */
+function f16Checked(name: string, v: number): number {
+  const h = f32ToF16Bits(v);
+  if ((h & 0x7c00) === 0x7c00 && Number.isFinite(v))
+    throw new EngineError(
+      'unsupported_config',
+      `weight ${name} holds ${v}, beyond fp16's range (±65504): load it in fp32`,
+      { tensor: name },
+    );
+  return h;
+}
+
 function writeF16(name: string, src: Float32Array, dst: Uint8Array): void {
   const out = new Uint16Array(dst.buffer, dst.byteOffset, dst.byteLength / 2);
-  for (let i = 0; i < src.length; i++) {
-    const h = f32ToF16Bits(src[i]);
-    if ((h & 0x7c00) === 0x7c00 && Number.isFinite(src[i]))
-      throw new EngineError(
-        'unsupported_config',
-        `weight ${name} holds ${src[i]}, beyond fp16's range (±65504): load it in fp32`,
-        { tensor: name },
-      );
-    out[i] = h;
+  for (let i = 0; i < src.length; i++) out[i] = f16Checked(name, src[i]);
+}
+
+/** src [rows, cols] → fp16 bits [cols, rows] straight into `dst`, tiled like transposeInto (no scratch). */
+function transposeF16Into(
+  name: string,
+  src: Float32Array,
+  rows: number,
+  cols: number,
+  dst: Uint8Array,
+): void {
+  const out = new Uint16Array(dst.buffer, dst.byteOffset, rows * cols);
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(rows, r0 + TILE);
+    for (let c0 = 0; c0 < cols; c0 += TILE) {
+      const c1 = Math.min(cols, c0 + TILE);
+      for (let r = r0; r < r1; r++) {
+        const base = r * cols;
+        for (let c = c0; c < c1; c++) out[c * rows + r] = f16Checked(name, src[base + c]);
+      }
+    }
   }
 }
 
@@ -360,19 +383,14 @@ function declareDecoder(
       write: (dst) => then(weights.values(t.name), (v) => transposeInto(v, rows, cols, f32View(dst), 1)),
     };
   };
-  /** [rows, cols] → [cols, rows] in fp16 (transposed in fp32 scratch, then rounded into place) */
+  /** [rows, cols] → [cols, rows] in fp16, rounded straight into place */
   const refTransposedF16 = (t: Ref): WeightSource => {
     const [rows, cols] = t.shape;
     return {
       dataType: DataType.FLOAT16,
       dims: [cols, rows],
       byteLength: rows * cols * 2,
-      write: (dst) =>
-        then(weights.values(t.name), (v) => {
-          const tmp = new Float32Array(rows * cols);
-          transposeInto(v, rows, cols, tmp, 1);
-          writeF16(t.name, tmp, dst);
-        }),
+      write: (dst) => then(weights.values(t.name), (v) => transposeF16Into(t.name, v, rows, cols, dst)),
     };
   };
   const patchInputs = opts.patchInputs ?? true;
