@@ -3,7 +3,7 @@
 import { defaultDownloadCacheDir, folderDownloadCache } from '../hub/download-cache-node';
 import { isRepoId } from '../hub/hub-api';
 import { formatBytes } from '../common/format';
-import { clearGraphCache, defaultGraphCacheDir } from './graph-cache';
+import { clearGraphCache, defaultGraphCacheDir, FileGraphStore } from './graph-cache';
 
 export async function cacheCommand(
   args: string[],
@@ -17,9 +17,24 @@ export async function cacheCommand(
   if (sub === 'list') {
     const entries = await cache.list();
     const total = entries.reduce((a, e) => a + e.size, 0);
+    const graphDir = defaultGraphCacheDir(env);
+    const built = await new FileGraphStore(graphDir).entries();
+    const graphBytes = built.reduce((a, e) => a + e.bytes, 0);
+    const graphs = {
+      location: graphDir,
+      entries: built.length,
+      bytes: graphBytes,
+      size: formatBytes(graphBytes),
+      // NOTE: most recently used first, as a reader looks for what the next run opens
+      list: built.reverse().map((e) => ({
+        entry: e.dir,
+        bytes: e.bytes,
+        lastUsed: new Date(e.usedMs).toISOString(),
+      })),
+    };
     out(
       JSON.stringify(
-        { location: dir, files: entries.length, bytes: total, size: formatBytes(total), entries },
+        { location: dir, files: entries.length, bytes: total, size: formatBytes(total), entries, graphs },
         null,
         2,
       ) + '\n',

@@ -14,6 +14,9 @@ import { configureOrt } from '../engine/session';
 import { fixturePath, spreadIds } from '../engine/test-fixtures';
 import { openModel, storeWeights } from '../engine/weights';
 import { cacheCommand } from './cache-command';
+import type { ExternalDataSink } from '../engine/graph/builder';
+import type { DecoderGraphFiles } from '../engine/graph/decoder';
+import type { StoredGraph } from '../engine/graph-store';
 import { defaultGraphCacheDir, FileGraphStore, folderIdentity } from './graph-cache';
 
 configureOrt({ numThreads: 1 });
@@ -243,5 +246,111 @@ describe('graph cache (onnxruntime-node from a graph file)', () => {
     expect(await cacheCommand(['clear'], new Map(), env, (s) => lines.push(s))).toBe(0);
     expect(fs.existsSync(store.dir)).toBe(false);
     expect(lines.join('')).toMatch(/cleared the whole cache .*[1-9][\d.]* (KiB|MiB)/);
+  });
+
+  describe('size limit (least recently used entries go)', () => {
+    /** A fake build: `mb` MiB of external data and a few bytes of "protobuf" (check() reads only sizes) */
+    const fake = (mb: number) => async (sink: ExternalDataSink) => {
+      await sink.write('model.onnx.data', 0, new Uint8Array(mb * 1024 * 1024));
+      return {
+        model: new TextEncoder().encode(`fake graph of ${mb} MiB`),
+        externalFiles: [{ path: 'model.onnx.data', size: mb * 1024 * 1024 }],
+        io: {} as StoredGraph['io'],
+      } as unknown as DecoderGraphFiles;
+    };
+    const MiB = 1024 * 1024;
+    /** Runs one "process": a fresh store opening or building each key, at a later time each run. */
+    let clock = Date.now() - 3600_000;
+    async function run(dir: string, maxBytes: number, keys: [string, number][], log?: string[]) {
+      const store = new FileGraphStore(dir, { maxBytes, log: (l) => log?.push(l) });
+      for (const [k, mb] of keys) {
+        await store.graph(k, fake(mb));
+        // NOTE: spread the last-use times a minute apart (mtime resolution is the filesystem's)
+        clock += 60_000;
+        const t = new Date(clock);
+        fs.utimesSync(path.join(store.entryDir(k), 'meta.json'), t, t);
+      }
+      return store;
+    }
+
+    it('keeps the cache under its limit, removing the least recently used entries first', async () => {
+      const dir = path.join(tmp, 'lru');
+      await run(dir, 10 * MiB, [
+        ['a', 3],
+        ['b', 3],
+      ]);
+      await run(dir, 10 * MiB, [['a', 3]]); // a opened again: b is now the oldest
+      const lines: string[] = [];
+      const s = await run(
+        dir,
+        10 * MiB,
+        [
+          ['c', 3],
+          ['d', 3],
+        ],
+        lines,
+      );
+      // a, b, c, d would be 12 MiB: b (least recently used) goes, a stays
+      const left = (await s.entries()).map((e) => path.basename(e.dir));
+      expect(left.sort()).toEqual(['a', 'c', 'd'].map((k) => path.basename(s.entryDir(k))).sort());
+      expect(s.evictions).toBe(1);
+      expect(lines.some((l) => /removed the least recently used entry \(3\.0 MiB/.test(l))).toBe(true);
+      expect((await s.entries()).reduce((a, e) => a + e.bytes, 0)).toBeLessThanOrEqual(10 * MiB);
+      // the entries still there open without a build
+      const again = await run(dir, 10 * MiB, [
+        ['a', 3],
+        ['c', 3],
+        ['d', 3],
+      ]);
+      expect([again.builds, again.opens]).toEqual([0, 3]);
+    });
+
+    it('never removes what this run opened or built, even over the limit, and says so', async () => {
+      const dir = path.join(tmp, 'lru-own');
+      await run(dir, 100 * MiB, [['old', 2]]);
+      const lines: string[] = [];
+      const s = await run(
+        dir,
+        5 * MiB,
+        [
+          ['base', 3],
+          ['finetuned', 3],
+        ],
+        lines,
+      );
+      const left = (await s.entries()).map((e) => path.basename(e.dir)).sort();
+      expect(left).toEqual(['base', 'finetuned'].map((k) => path.basename(s.entryDir(k))).sort());
+      expect(s.evictions).toBe(1);
+      expect(lines.at(-1)).toMatch(/holds 6\.0 MiB, over its 5\.0 MiB: the graphs of this run alone/);
+    });
+
+    it('temp folders are not entries, and Infinity keeps everything', async () => {
+      const dir = path.join(tmp, 'lru-inf');
+      const s = await run(dir, Infinity, [
+        ['a', 2],
+        ['b', 2],
+        ['c', 2],
+      ]);
+      fs.mkdirSync(path.join(dir, `.tmp-${path.basename(s.entryDir('z'))}-x`));
+      expect((await s.entries()).length).toBe(3);
+      const t = await run(dir, 1 * MiB, [['a', 2]]);
+      expect(t.evictions).toBe(2);
+      expect(fs.readdirSync(dir).filter((n) => n.startsWith('.tmp-')).length).toBe(1);
+      expect(() => new FileGraphStore(dir, { maxBytes: -1 })).toThrow(/≥ 0 bytes/);
+    });
+
+    it('cache list shows the graph entries, most recently used first', async () => {
+      const env = { PIGGYBACK_CACHE: path.join(tmp, 'list') };
+      const s = await run(defaultGraphCacheDir(env), Infinity, [
+        ['a', 1],
+        ['b', 2],
+      ]);
+      const out: string[] = [];
+      expect(await cacheCommand(['list'], new Map(), env, (x) => out.push(x))).toBe(0);
+      const g = JSON.parse(out.join('')).graphs;
+      expect(g.entries).toBe(2);
+      expect(g.bytes).toBeGreaterThanOrEqual(3 * MiB);
+      expect(g.list.map((e: { entry: string }) => e.entry)).toEqual([s.entryDir('b'), s.entryDir('a')]);
+    });
   });
 });

@@ -21,6 +21,11 @@ const MODEL_FILE = 'model.onnx';
 const META_FILE = 'meta.json';
 /** a temp folder untouched this long is a killed build's (a 0.5B pair builds in under a minute) */
 const STALE_TEMP_MS = 6 * 3600 * 1000;
+/**
+ * What the graph cache may hold before the least recently used entries go (`--graph-cache-max`): a
+ * 0.5B LoRA pair's graphs take 2 GB, a base + full-finetune 0.5B pair 4 GB, a 1B LoRA pair ~5 GB.
+ */
+export const DEFAULT_GRAPH_CACHE_MAX_BYTES = 8 * 1024 ** 3;
 
 interface Meta {
   format: number;
@@ -85,6 +90,19 @@ function fileSink(dir: string) {
 export interface FileGraphStoreOptions {
   /** progress lines (default: none) */
   log?: (line: string) => void;
+  /**
+   * After each build or open, the least recently used entries are removed until the cache holds at most this
+   * many bytes (default DEFAULT_GRAPH_CACHE_MAX_BYTES; Infinity keeps everything). Never an entry this
+   * store has opened or built (both graphs of a pair stay), even when those alone are over it.
+   */
+  maxBytes?: number;
+}
+
+/** One entry on disk, for pruning: its folder, bytes and when it was last opened or built (ms). */
+export interface GraphCacheEntry {
+  dir: string;
+  bytes: number;
+  usedMs: number;
 }
 
 /**
@@ -97,13 +115,21 @@ export class FileGraphStore implements GraphStore {
   builds = 0;
   /** graphs opened from an intact entry without building */
   opens = 0;
+  /** entries removed to stay under `maxBytes` */
+  evictions = 0;
+  readonly maxBytes: number;
   private readonly log: (line: string) => void;
+  /** entry folders this store opened or built: never pruned by it */
+  private readonly inUse = new Set<string>();
 
   constructor(
     readonly dir: string,
     opts: FileGraphStoreOptions = {},
   ) {
     this.log = opts.log ?? (() => undefined);
+    this.maxBytes = opts.maxBytes ?? DEFAULT_GRAPH_CACHE_MAX_BYTES;
+    if (!(this.maxBytes >= 0))
+      throw new Error(`graph cache: the size limit must be ≥ 0 bytes, not ${opts.maxBytes}`);
   }
 
   /** The entry folder of a key. */
@@ -119,7 +145,11 @@ export class FileGraphStore implements GraphStore {
     const found = await this.check(entry, key);
     if (found.ok) {
       this.opens++;
+      this.inUse.add(entry);
+      await touch(entry);
       this.log(`opening from the graph cache (${formatBytes(found.graph.graphBytes)}, ${entry})`);
+      // NOTE: an open adds nothing, but the limit may have been lowered since (--graph-cache-max)
+      await this.prune();
       return found.graph;
     }
     if (found.why !== 'missing') {
@@ -158,9 +188,54 @@ export class FileGraphStore implements GraphStore {
       throw e;
     }
     this.builds++;
+    this.inUse.add(entry);
     const again = await this.check(entry, key);
     if (!again.ok) throw new Error(`graph cache: the entry just built is unreadable (${again.why})`);
+    await this.prune();
     return { ...again.graph, built: true };
+  }
+
+  /** The entries on disk (temp folders are not entries), least recently used first. */
+  async entries(): Promise<GraphCacheEntry[]> {
+    const out: GraphCacheEntry[] = [];
+    for (const d of await fs.readdir(this.dir, { withFileTypes: true }).catch(() => [])) {
+      if (!d.isDirectory() || d.name.startsWith('.')) continue;
+      const dir = path.join(this.dir, d.name);
+      // NOTE: meta.json's mtime is the last use (touched on every open); the folder's when it has none
+      const st =
+        (await fs.stat(path.join(dir, META_FILE)).catch(() => null)) ??
+        (await fs.stat(dir).catch(() => null));
+      if (st) out.push({ dir, bytes: await folderBytes(dir), usedMs: st.mtimeMs });
+    }
+    return out.sort((a, b) => a.usedMs - b.usedMs || a.dir.localeCompare(b.dir));
+  }
+
+  /**
+   * Removes the least recently used entries until the cache holds at most `maxBytes`, never one this
+   * store opened or built. Another process that still has a removed entry open keeps reading it (the
+   * files go when it closes them); its next run builds the graph again.
+   */
+  async prune(): Promise<void> {
+    if (this.maxBytes === Infinity) return;
+    const entries = await this.entries();
+    let total = entries.reduce((a, e) => a + e.bytes, 0);
+    for (const e of entries) {
+      if (total <= this.maxBytes) break;
+      if (this.inUse.has(e.dir)) continue;
+      await fs.rm(e.dir, { recursive: true, force: true });
+      total -= e.bytes;
+      this.evictions++;
+      const ago = Math.max(0, Math.round((Date.now() - e.usedMs) / 3600_000));
+      this.log(
+        `graph cache over ${formatBytes(this.maxBytes)}: removed the least recently used entry ` +
+          `(${formatBytes(e.bytes)}, last used ${ago} h ago, ${e.dir})`,
+      );
+    }
+    if (total > this.maxBytes)
+      this.log(
+        `graph cache holds ${formatBytes(total)}, over its ${formatBytes(this.maxBytes)}: ` +
+          `the graphs of this run alone are that large (--graph-cache-max sets the limit)`,
+      );
   }
 
   /**
@@ -227,6 +302,23 @@ export class FileGraphStore implements GraphStore {
   }
 }
 
+/** Marks an entry used now (its meta.json's mtime); a read-only cache just is not marked. */
+async function touch(entry: string): Promise<void> {
+  const now = new Date();
+  await fs.utimes(path.join(entry, META_FILE), now, now).catch(() => undefined);
+}
+
+/** The bytes of the files in a folder and below. */
+async function folderBytes(dir: string): Promise<number> {
+  let bytes = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) bytes += await folderBytes(full);
+    else if (e.isFile()) bytes += (await fs.stat(full).catch(() => ({ size: 0 }))).size;
+  }
+  return bytes;
+}
+
 /** sha256 of a file's bytes, streamed. */
 async function fileSha256(file: string): Promise<string> {
   const h = createHash('sha256');
@@ -273,15 +365,7 @@ export async function sourceIdentity(kind: string, files: FileSource): Promise<s
 
 /** Removes a graph cache folder (`cache clear`); returns the bytes it held. */
 export async function clearGraphCache(dir: string): Promise<number> {
-  let bytes = 0;
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const full = path.join(d, e.name);
-      if (e.isDirectory()) await walk(full);
-      else if (e.isFile()) bytes += (await fs.stat(full)).size;
-    }
-  };
-  await walk(dir);
+  const bytes = await folderBytes(dir);
   await fs.rm(dir, { recursive: true, force: true });
   return bytes;
 }

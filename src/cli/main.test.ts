@@ -47,6 +47,19 @@ describe('piggyback CLI', () => {
     expect(fs.existsSync(path.join(CACHE, 'wasm'))).toBe(false);
   });
 
+  it('--graph-cache-max prunes to its size and refuses a size that is not one', () => {
+    const dir = path.join(CACHE, 'graphs-max');
+    const spec = 'examples/fixtures-kv-patch.json';
+    const bad = cli('run', spec, '--graph-cache', dir, '--graph-cache-max', 'lots');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--graph-cache-max needs a size in GiB/);
+    // a fixture pair's two graphs alone are over 0.0001 GiB: both kept, and stderr says why
+    const small = cli('run', spec, '--json', '--graph-cache', dir, '--graph-cache-max', '0.0001');
+    expect(small.code, small.stderr).toBe(0);
+    expect(small.stderr).toMatch(/the graphs of this run alone are that large/);
+    expect(fs.readdirSync(dir).length).toBe(2);
+  });
+
   it('run --json prints one JSON object with segments, tokens and every condition', () => {
     const r = cli('run', 'examples/fixtures-kv-patch.json', '--json');
     expect(r.code).toBe(0);

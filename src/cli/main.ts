@@ -46,6 +46,7 @@ ${EXPORT_USAGE}
 graph cache (run, sweep, drift, lens, attention, eval; node-cpu):
   --graph-cache DIR  keep built graphs here (default: graphs/ in the cache folder, PIGGYBACK_CACHE)
   --no-graph-cache   build the graph in memory each time
+  --graph-cache-max GIB  least recently used graphs go past this size (default 8; a 0.5B LoRA pair: 1.9)
   --no-prepack       open sessions without MLAS weight prepacking: a graph file opens in ~2 s instead
                      of ~20 s and holds no packed copy, but decode runs ~2x slower (BENCHMARKS.md)
 
@@ -167,7 +168,18 @@ function graphCacheOf(args: Args, backend: string): FileGraphStore | null {
   const given = args.flags.get('graph-cache');
   if (given === true) throw new UsageError('--graph-cache needs a folder (or use --no-graph-cache)');
   const dir = given !== undefined ? path.resolve(given) : defaultGraphCacheDir();
-  return new FileGraphStore(dir, { log: (line) => process.stderr.write(`  ${line}\n`) });
+  const max = args.flags.get('graph-cache-max');
+  let maxBytes: number | undefined;
+  if (max !== undefined) {
+    const gb = typeof max === 'string' && /^\d+(\.\d+)?$/.test(max) ? Number(max) : NaN;
+    if (!Number.isFinite(gb))
+      throw new UsageError('--graph-cache-max needs a size in GiB, e.g. --graph-cache-max 20');
+    maxBytes = gb * 1024 ** 3;
+  }
+  return new FileGraphStore(dir, {
+    log: (line) => process.stderr.write(`  ${line}\n`),
+    ...(maxBytes !== undefined ? { maxBytes } : {}),
+  });
 }
 
 function makeLab(args: Args, baseDir: string): Lab {
