@@ -86,12 +86,19 @@ export interface BenchArgs {
   loadWays: ('stream' | 'map' | 'file' | 'file-warm')[];
   /** `--only load`: ORT session config entries for the loads (`--load-session-config k=v,…`) */
   loadSessionConfig?: Record<string, string>;
+  /** `--only tab`: which pair the tab loads (bench/tab.ts TAB_PAIRS) */
+  tabPair: string;
+  /** `--only tab`: the Models panel's Weights choice */
+  tabDtype: 'fp32' | 'int8' | 'q4';
+  /** `--only tab`: the visits to make (cold = empty profile, warm = the same profile again) */
+  tabVisits: ('cold' | 'warm')[];
 }
 
 const USAGE = `npm run bench -- [--json] [--runtimes wasm,node_cpu] [--only prefill,decode,sweep,overhead,control,q4] [--threads N] [--reps N] [--overhead-pairs N]
   [--decode-tokens N] [--decode-prompt T] [--sweep-seq T] [--sweep-batch B] [--sweep-calls N|all] [--sweep-seq-cells N] [--heatmap-stride S[,Q]] [--liftoff] [--kv-cache append|concat]
   [--model-dir DIR (an existing model folder instead of the SmolLM2-135M-shaped bench model)]
-  [--load-dtypes fp32,int8,q4] [--load-ways stream,map,file,file-warm] [--load-session-config key=value,…] (with --only load)`;
+  [--load-dtypes fp32,int8,q4] [--load-ways stream,map,file,file-warm] [--load-session-config key=value,…] (with --only load)
+  [--tab-pair qwen0.5b-lora|qwen0.5b-ft|llama1b-lora] [--tab-dtype fp32|int8|q4] [--tab-visits cold,warm] (with --only tab)`;
 
 function intArg(name: string, v: string | undefined, min: number): number {
   const n = Number(v);
@@ -120,6 +127,9 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     modelDir: DEFAULT_MODEL_DIR,
     loadDtypes: ['fp32'],
     loadWays: ['stream', 'map'],
+    tabPair: 'qwen0.5b-lora',
+    tabDtype: 'fp32',
+    tabVisits: ['cold', 'warm'],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -216,6 +226,27 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         if (entries.some((e) => e.length !== 2 || !e[0]))
           throw new Error(`--load-session-config takes key=value,…\n${USAGE}`);
         args.loadSessionConfig = Object.fromEntries(entries);
+        break;
+      }
+      case '--tab-pair': {
+        const v = next() ?? '';
+        if (!['qwen0.5b-lora', 'qwen0.5b-ft', 'llama1b-lora'].includes(v))
+          throw new Error(`--tab-pair takes qwen0.5b-lora, qwen0.5b-ft, llama1b-lora\n${USAGE}`);
+        args.tabPair = v;
+        break;
+      }
+      case '--tab-dtype': {
+        const v = next() ?? '';
+        if (!['fp32', 'int8', 'q4'].includes(v))
+          throw new Error(`--tab-dtype takes fp32, int8, q4\n${USAGE}`);
+        args.tabDtype = v as BenchArgs['tabDtype'];
+        break;
+      }
+      case '--tab-visits': {
+        const list = (next() ?? '').split(',').map((x) => x.trim());
+        if (!list.length || list.some((x) => x !== 'cold' && x !== 'warm'))
+          throw new Error(`--tab-visits takes cold, warm\n${USAGE}`);
+        args.tabVisits = list as BenchArgs['tabVisits'];
         break;
       }
       case '--help':

@@ -359,7 +359,9 @@ async function main(): Promise<void> {
     ? await measureLoad(args.runtimes, args.threads, args.loadDtypes, args.loadWays, args.loadSessionConfig)
     : null;
   // NOTE: the tab section runs in Chromium; nothing of it is loaded here
-  const tab = args.only.includes('tab') ? await measureTab() : null;
+  const tab = args.only.includes('tab')
+    ? await measureTab({ pair: args.tabPair, dtype: args.tabDtype, visits: args.tabVisits })
+    : null;
   const { spec, weights } = await loadModel(folderSource(args.modelDir));
   const rest = args.only.filter(
     (x) => x !== 'heatmap' && x !== 'neighbours' && x !== 'int8' && x !== 'load' && x !== 'tab',

@@ -20,11 +20,35 @@ import { startHubTestServer, type HubTestServer, type RepoDef } from '../scripts
 import { CHROMIUM_BASE_ARGS, CHROMIUM_PATH } from '../e2e/chromium';
 import { loadSample, log, type LoadSample } from './lib';
 
-const MODEL = '.cache/bench-qwen0.5b';
-const ADAPTER = '.cache/bench-qwen0.5b-lora';
-/** the adapter's config names this base, so the pair loads without a confirmation */
-const BASE_REPO = 'Qwen/Qwen2.5-0.5B-Instruct';
-const ADAPTER_REPO = 'piggyback-bench/qwen0.5b-rslora-r32';
+/** A pair the tab loads: folders (real-shapes.ts names under .cache/bench-…) served as Hub repos. */
+export interface TabPair {
+  label: string;
+  base: { name: string; repo: string };
+  /** a LoRA adapter on the base (its config names the base's repo, so it loads without a confirmation) */
+  adapter?: { name: string; repo: string };
+  /** a full finetune (a second model) */
+  finetuned?: { name: string; repo: string };
+}
+
+export const TAB_PAIRS: Record<string, TabPair> = {
+  'qwen0.5b-lora': {
+    label: 'Qwen2.5-0.5B-shaped LoRA pair',
+    base: { name: 'qwen0.5b', repo: 'Qwen/Qwen2.5-0.5B-Instruct' },
+    adapter: { name: 'qwen0.5b-lora', repo: 'piggyback-bench/qwen0.5b-rslora-r32' },
+  },
+  'qwen0.5b-ft': {
+    label: 'Qwen2.5-0.5B-shaped base + full finetune',
+    base: { name: 'qwen0.5b', repo: 'Qwen/Qwen2.5-0.5B-Instruct' },
+    finetuned: { name: 'qwen0.5b-ft', repo: 'piggyback-bench/qwen0.5b-full-finetune' },
+  },
+  'llama1b-lora': {
+    label: 'Llama-3.2-1B-shaped LoRA pair',
+    base: { name: 'llama1b', repo: 'meta-llama/Llama-3.2-1B-Instruct' },
+    adapter: { name: 'llama1b-lora', repo: 'piggyback-bench/llama1b-rslora-r32' },
+  },
+};
+
+const dirOf = (name: string): string => `.cache/bench-${name}`;
 const CHROMIUM = CHROMIUM_PATH;
 const ARGS = [
   '--enable-unsafe-webgpu',
@@ -41,6 +65,9 @@ const VISIT_TIMEOUT_MS = 15 * 60_000;
 
 export interface TabVisit {
   visit: 'cold' | 'warm';
+  /** TAB_PAIRS key and the Weights choice */
+  pair: string;
+  dtype: string;
   /** "Load these models" clicked → the models loaded and the prompt rendered (`last-load` row), s */
   loadS: number;
   /** the click → every answer final, s */
@@ -61,7 +88,7 @@ export interface TabVisit {
   /** the renderer's VmRSS 10 s after the answers */
   settledRendererBytes: number;
   samples: number;
-  /** GETs of the weights files (base, adapter) the server answered in this visit */
+  /** GETs of the weights files (base, adapter or finetuned model) the server answered in this visit */
   weightGets: { base: number; adapter: number };
   /** the Models panel's "not cached: …" line, if the browser refused to store a download */
   notCached: string | null;
@@ -201,7 +228,12 @@ async function visit(
   profile: string,
   appUrl: string,
   hub: HubTestServer,
+  pairName: string,
+  dtype: string,
 ): Promise<TabVisit> {
+  const pair = TAB_PAIRS[pairName];
+  const BASE_REPO = pair.base.repo;
+  const second = pair.adapter ?? pair.finetuned!;
   const before = loadSample();
   const context: BrowserContext = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -216,14 +248,18 @@ async function visit(
     await page.getByLabel('Device').selectOption('wasm');
     await waitFor('the demo answers', () => allAnswersDone(page));
     log(`tab ${kind}: the demo answered on WASM`);
+    if (dtype !== 'fp32') {
+      await page.getByLabel('Weights').selectOption(dtype);
+      await waitFor(`the demo in ${dtype}`, () => allAnswersDone(page));
+    }
     await page.getByLabel('model pair source').selectOption('hub');
     await page.getByLabel('Hub endpoint').fill(hub.url);
     await page.getByTestId('hub-access').getByRole('button', { name: 'Set', exact: true }).click();
     await page.getByLabel('base hub id').fill(BASE_REPO);
-    await page.getByLabel('adapter hub id').fill(ADAPTER_REPO);
-    await page.getByLabel('finetuned hub id').fill('');
+    await page.getByLabel('adapter hub id').fill(pair.adapter?.repo ?? '');
+    await page.getByLabel('finetuned hub id').fill(pair.finetuned?.repo ?? '');
     hub.reset();
-    log(`tab ${kind}: loading ${BASE_REPO} + ${ADAPTER_REPO}`);
+    log(`tab ${kind}: loading ${BASE_REPO} + ${second.repo} (${dtype})`);
     const t0 = performance.now();
     await page.getByRole('button', { name: 'Load these models' }).click();
     const stages: Record<string, Record<string, number>> = {};
@@ -266,6 +302,8 @@ async function visit(
       ).length;
     const v: TabVisit = {
       visit: kind,
+      pair: pairName,
+      dtype,
       loadS: Math.round(loadS * 10) / 10,
       answersS: Math.round(answersS * 10) / 10,
       stages,
@@ -279,7 +317,7 @@ async function visit(
       samples: peak.samples,
       weightGets: {
         base: gets(BASE_REPO, 'model.safetensors'),
-        adapter: gets(ADAPTER_REPO, 'adapter_model.safetensors'),
+        adapter: gets(second.repo, pair.adapter ? 'adapter_model.safetensors' : 'model.safetensors'),
       },
       notCached: notCachedText,
       load: [before, loadSample()],
@@ -298,10 +336,14 @@ async function visit(
   }
 }
 
-function ensureModels(): void {
-  if (existsSync(`${MODEL}/config.json`) && existsSync(`${ADAPTER}/adapter_config.json`)) return;
-  log('tab: writing the real-shape models (npx tsx scripts/fixtures/real-shapes.ts qwen0.5b qwen0.5b-lora)');
-  const r = spawnSync('npx', ['tsx', 'scripts/fixtures/real-shapes.ts', 'qwen0.5b', 'qwen0.5b-lora'], {
+function ensureModels(pair: TabPair): void {
+  const names = [pair.base, pair.adapter ?? pair.finetuned!].map((m) => m.name);
+  const missing = names.filter(
+    (n) => !existsSync(`${dirOf(n)}/config.json`) && !existsSync(`${dirOf(n)}/adapter_config.json`),
+  );
+  if (!missing.length) return;
+  log(`tab: writing the real-shape models (npx tsx scripts/fixtures/real-shapes.ts ${missing.join(' ')})`);
+  const r = spawnSync('npx', ['tsx', 'scripts/fixtures/real-shapes.ts', ...missing], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   if (r.status !== 0) throw new Error('tab: real-shapes.ts failed');
@@ -329,22 +371,27 @@ async function startPreview(port: number): Promise<ChildProcess> {
 }
 
 /** Both visits (cold, then warm: the same profile reopened); [] when the browser is missing. */
-export async function measureTab(opts: { build?: boolean } = {}): Promise<TabVisit[]> {
+export async function measureTab(
+  opts: { build?: boolean; pair?: string; dtype?: string; visits?: ('cold' | 'warm')[] } = {},
+): Promise<TabVisit[]> {
   if (!existsSync(CHROMIUM)) {
     log(`tab: no Chromium at ${CHROMIUM}; skipped`);
     return [];
   }
-  ensureModels();
+  const pairName = opts.pair ?? 'qwen0.5b-lora';
+  const pair = TAB_PAIRS[pairName];
+  if (!pair) throw new Error(`tab: no pair "${pairName}" (${Object.keys(TAB_PAIRS).join(', ')})`);
+  const dtype = opts.dtype ?? 'fp32';
+  ensureModels(pair);
   if (opts.build !== false) {
     log('tab: npx vite build');
     const b = spawnSync('npx', ['vite', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
     if (b.status !== 0) throw new Error('tab: vite build failed');
   }
-  log('tab: starting the Hub stand-in with the 0.5B pair (hashing 1.06 GB)');
-  const repos: Record<string, RepoDef> = {
-    [BASE_REPO]: { files: readFolder(MODEL), behaviour: {} },
-    [ADAPTER_REPO]: { files: readFolder(ADAPTER), behaviour: {} },
-  };
+  log(`tab: starting the Hub stand-in with the ${pair.label} (hashing its files)`);
+  const repos: Record<string, RepoDef> = {};
+  for (const m of [pair.base, pair.adapter ?? pair.finetuned!])
+    repos[m.repo] = { files: readFolder(dirOf(m.name)), behaviour: {} };
   const hub = await startHubTestServer({ repos });
   log(`tab: Hub stand-in at ${hub.url}`);
   const port = await freePort();
@@ -352,8 +399,9 @@ export async function measureTab(opts: { build?: boolean } = {}): Promise<TabVis
   const profile = mkdtempSync(join(tmpdir(), 'piggyback-tab-'));
   const out: TabVisit[] = [];
   try {
-    out.push(await visit('cold', profile, `http://127.0.0.1:${port}/`, hub));
-    out.push(await visit('warm', profile, `http://127.0.0.1:${port}/`, hub));
+    // NOTE: a warm visit alone still starts from an empty profile (nothing cached yet): it is a cold one
+    for (const kind of opts.visits ?? ['cold', 'warm'])
+      out.push(await visit(kind, profile, `http://127.0.0.1:${port}/`, hub, pairName, dtype));
   } finally {
     if (preview.pid) process.kill(-preview.pid);
     await hub.close();
@@ -367,7 +415,7 @@ const gib = (b: number): string => (b / 2 ** 30).toFixed(2);
 
 export function tabTable(rows: readonly TabVisit[]): string {
   const head =
-    '| visit | backend | load s | answers s | graph GB | peak renderer (VmHWM) GiB: loaded / answered | peak ÷ graph: loaded / answered | peak sampled renderer / whole browser GiB | renderer settled GiB | weight GETs base / adapter | load |\n' +
+    '| visit | backend | load s | answers s | graph GB | peak renderer (VmHWM) GiB: loaded / answered | peak ÷ graph: loaded / answered | peak sampled renderer / whole browser GiB | renderer settled GiB | weight GETs base / second | load |\n' +
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
   const body = rows.map(
     (r) =>
@@ -390,8 +438,9 @@ export function tabTable(rows: readonly TabVisit[]): string {
         .join('; ') +
       (r.notCached ? ` — ${r.notCached}` : ''),
   );
+  const title = rows.length ? `${TAB_PAIRS[rows[0].pair]?.label ?? rows[0].pair}, ${rows[0].dtype}` : '';
   return [
-    '### Browser tab: Qwen2.5-0.5B-shaped LoRA pair by Hub ids, WASM (Chromium, Hub stand-in on loopback)',
+    `### Browser tab: ${title}, by Hub ids, WASM (Chromium, Hub stand-in on loopback)`,
     '',
     head,
     ...body,
