@@ -127,8 +127,9 @@ async function loadOnce(a: ChildArgs): Promise<Omit<LoadFigures, 'load'>> {
     });
     weights.release();
     tOpened = performance.now();
-    // what models.ts keeps beyond the session
-    const kept = [await weights.read('model.embed_tokens.weight'), await weights.read('model.norm.weight')];
+    // what models.ts keeps beyond the session: the final norm and the K/V projections (the embedding and
+    // an untied head are read only when a random perturbation or the lens asks, which this answer does not)
+    const kept = [await weights.read('model.norm.weight')];
     for (let l = 0; l < opened.spec.numLayers; l++) {
       for (const t of ['k_proj', 'v_proj']) {
         kept.push(await weights.read(`model.layers.${l}.self_attn.${t}.weight`));

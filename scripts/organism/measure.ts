@@ -295,7 +295,7 @@ export async function measureOrganism(opts: MeasureOptions = {}): Promise<Measur
             const trials = randomPerturbations(
               prompt,
               { segment: seg, k: 10, n: 5, trials: 10, seed: qi },
-              ft.embedding,
+              await ft.embedding(),
               { allowed: (id) => id < ft.tokenizer.vocabSize },
             );
             const [s] = prompt.segments[seg];

@@ -46,7 +46,7 @@ describe('the export plan', () => {
   it("gives each replacement's rank among the real neighbours, from the lab's own RNG", async () => {
     const s = defaultSpec();
     const { view, handles } = await lab.prepare(s);
-    const emb = handles.get('finetuned')!.model.embedding;
+    const emb = await handles.get('finetuned')!.model.embedding();
     const allowedBelow = handles.get('finetuned')!.model.tokenizer.vocabSize;
     const prompt: SegmentedPrompt = { tokens: view.tokens, segments: view.segments };
     for (const pert of [

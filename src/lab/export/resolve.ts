@@ -20,6 +20,10 @@ export async function exportPlanFromLab(
   options: BuildPlanOptions = {},
 ): Promise<ExportPlan> {
   const handles = await lab.registry.handles(spec);
+  // NOTE: the embedding is read (0.5–1 GB) only for a model a random perturbation runs on
+  const perturbed = new Set(
+    spec.conditions.filter((c) => c.perturbation?.kind === 'random').map((c) => c.model),
+  );
   const models: Record<string, PlanModelInput> = {};
   for (const [id, h] of handles) {
     const a = h.model.arch;
@@ -32,7 +36,7 @@ export async function exportPlanFromLab(
       eosTokenIds: a.eosTokenIds,
       tokenizer: h.model.tokenizer,
       loraScale: h.loraScale,
-      embedding: h.model.embedding,
+      ...(perturbed.has(id) ? { embedding: await h.model.embedding() } : {}),
     };
   }
   return buildExportPlan(spec, models, options);

@@ -44,7 +44,7 @@ async function conditionPrompt(ctx: RunContext, cond: Condition): Promise<Segmen
   if (pert?.kind === 'edits') p = applyEdits(ctx.prompt, pert.edits, ctx.codec());
   else if (pert?.kind === 'random') {
     const h = ctx.handle(cond.model);
-    const trials = randomPerturbations(ctx.prompt, pert, h.model.embedding, {
+    const trials = randomPerturbations(ctx.prompt, pert, await h.model.embedding(), {
       codec: ctx.codec(),
       allowed: (id) => id < ctx.tokenizer.vocabSize,
     });

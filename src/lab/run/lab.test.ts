@@ -177,7 +177,7 @@ describe('Lab.run', () => {
     const trials = randomPerturbations(
       { tokens: prompt.tokens, segments: prompt.segments },
       pert,
-      ft.embedding,
+      await ft.embedding(),
       { allowed: (id) => id < ft.tokenizer.vocabSize },
     );
     const [p0] = prompt.segments.prefix;

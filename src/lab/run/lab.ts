@@ -437,7 +437,7 @@ export class Lab {
     const handles = await this.registry.handles(spec);
     const h = handles.get(modelId ?? finetunedModelId(spec));
     if (!h) throw new Error(`unknown model "${modelId}"`);
-    const e = h.model.embedding;
+    const e = await h.model.embedding();
     const tok = h.model.tokenizer;
     const nb = (await this.nbIndex.lookup(e, [tokenId], n, tok.vocabSize, searchBackend(h))).get(tokenId)!;
     return nb.ids.map((id, i) => ({ id, text: tok.idToText(id), score: nb.scores[i] }));
@@ -632,7 +632,7 @@ export class RunContext {
     else if (pert?.kind === 'random') {
       const base = await this.baseDistribution();
       const klFt = klFromLogits(base, await this.finetunedDistribution());
-      const trials = randomPerturbations(this.prompt, pert, h.model.embedding, {
+      const trials = randomPerturbations(this.prompt, pert, await h.model.embedding(), {
         codec: this.codec(),
         allowed: (id) => id < this.tokenizer.vocabSize,
       });
@@ -734,14 +734,15 @@ export class RunContext {
       const [s0, s1] = this.prompt.segments[pert.segment];
       const segmentIds = this.prompt.tokens.slice(s0, s1).map((t) => t.id);
       // NOTE: every token of the segment at once: one graph-side pass instead of a JS scan per token
+      const embedding = await h.model.embedding();
       const table = await this.nbIndex?.lookup(
-        h.model.embedding,
+        embedding,
         segmentIds,
         pert.n,
         this.tokenizer.vocabSize,
         searchBackend(h),
       );
-      trials = randomPerturbations(this.prompt, pert, h.model.embedding, {
+      trials = randomPerturbations(this.prompt, pert, embedding, {
         codec: this.codec(),
         allowed: (id) => id < this.tokenizer.vocabSize,
         neighbours: table ? (id) => table.get(id)?.ids : undefined,

@@ -54,7 +54,12 @@ export interface LoadedLabModel {
   arch: ArchSpec;
   tokenizer: LabTokenizer;
   engine: EngineModel;
-  embedding: EmbeddingMatrix;
+  /**
+   * The input embedding in fp32 (perturbation neighbours, the tied lens head), read from the model's
+   * files on first use and kept after (the same object every call): 0.55 GB for a 0.5B model, 1.05 GB
+   * for a 1B one, which a run without a random perturbation or a lens never holds.
+   */
+  embedding(): Promise<EmbeddingMatrix>;
   hasAdapter: boolean;
   /** weights held (base + adapter), for the memory readout */
   parameterCount: number;
@@ -242,18 +247,32 @@ export class ModelRegistry {
       onStage: (stage) => progress(stage, 0, 1),
     });
     weights.release();
-    const embed = await weights.read('model.embed_tokens.weight');
-    const kept: WeightMap = new Map([
-      ['model.embed_tokens.weight', embed],
-      ['model.norm.weight', await weights.read('model.norm.weight')],
-    ]);
-    if (!spec.tieWordEmbeddings) kept.set('lm_head.weight', await weights.read('lm_head.weight'));
+    // NOTE: the embedding is read again from the files when first asked for (weights.read after release
+    // reads the one tensor; the source stays open with the model), not held by every run
+    let embedding: Promise<EmbeddingMatrix> | null = null;
+    const embeddingOnce = (): Promise<EmbeddingMatrix> =>
+      (embedding ??= weights.read('model.embed_tokens.weight').then(
+        (t) => ({ data: t.data, vocab: t.shape[0], hidden: t.shape[1] }),
+        (e: unknown) => {
+          embedding = null; // a failed read is tried again next time
+          throw e;
+        },
+      ));
+    const norm = await weights.read('model.norm.weight');
     progress('ready', 1, 1);
-    // NOTE: only the final norm and the head matrix are kept for the lens (tied: the embedding, kept anyway)
-    const lensWeights = lensWeightsOf(spec, kept);
     let lens: Promise<LensHead> | null = null;
+    // NOTE: the lens needs only the final norm and the head matrix (tied: the embedding), read on its
+    // first use (an untied head is a vocabulary × hidden matrix too)
     const lensHead = (): Promise<LensHead> =>
-      (lens ??= LensHead.create(spec, lensWeights, engine.backend.kind));
+      (lens ??= (async () => {
+        const kept: WeightMap = new Map([['model.norm.weight', norm]]);
+        if (!spec.tieWordEmbeddings) kept.set('lm_head.weight', await weights.read('lm_head.weight'));
+        else {
+          const e = await embeddingOnce();
+          kept.set('model.embed_tokens.weight', { data: e.data, shape: [e.vocab, e.hidden] });
+        }
+        return LensHead.create(spec, lensWeightsOf(spec, kept), engine.backend.kind);
+      })());
     this.lensHeads.push(() => lens);
     const kvProjections: KvProjections = new Map();
     for (let l = 0; l < spec.numLayers; l++) {
@@ -279,7 +298,7 @@ export class ModelRegistry {
       arch: spec,
       tokenizer,
       engine,
-      embedding: { data: embed.data, vocab: embed.shape[0], hidden: embed.shape[1] },
+      embedding: embeddingOnce,
       hasAdapter: !!lora,
       lensHead,
       kvProjections,
