@@ -5,7 +5,7 @@
 // - SmolLM2-135M shape (.cache/bench-model): `runPatchSweep` (what Lab.sweep runs) on a 33-token prompt
 //   whose first 24 positions are swept, patched from a corrupted prompt, metric KL(clean ‖ patched).
 // - Qwen2.5-0.5B shape + r 32 rsLoRA (.cache/bench-qwen0.5b, written by the memory bench; skipped when
-//   absent): `Lab.sweep` itself on the spec in .cache/bench-specs (real template, base → LoRA finetune).
+//   absent): `Lab.sweep` itself on bench/specs/qwen0.5b-lora.json (real template, base → LoRA finetune).
 //   node_cpu only by default (WASM on this shape is ~1.5 s a cell); `--heatmap-stride k` sweeps every
 //   k-th prefix position only (both ways alike) and extrapolates the per-cell time to the whole grid.
 // Prints numbers, never asserts; progress on stderr.
@@ -60,7 +60,7 @@ export function defaultHeatmapArgs(runtimes: Runtime[]): HeatmapArgs {
     runtimes,
     stride: { ...STRIDE_DEFAULT },
     qwenRuntimes: runtimes.filter((r) => r === 'node_cpu'),
-    qwenSpec: '.cache/bench-specs/qwen0.5b-lora.json',
+    qwenSpec: 'bench/specs/qwen0.5b-lora.json',
   };
 }
 
