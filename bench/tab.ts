@@ -11,7 +11,17 @@
 // Prints numbers, never asserts; progress on stderr. Deletes its profile folder at the end.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,12 +105,28 @@ export interface TabVisit {
   load: [LoadSample, LoadSample];
 }
 
+/** A file's bytes; in pieces, since readFileSync stops at 2 GiB (the 1B model's weights are 2.47 GB). */
+function readWhole(file: string): Uint8Array {
+  const size = statSync(file).size;
+  const out = new Uint8Array(size);
+  const fd = openSync(file, 'r');
+  try {
+    for (let done = 0; done < size;) {
+      const n = readSync(fd, out, done, Math.min(1 << 30, size - done), done);
+      if (n <= 0) throw new Error(`tab: ${file} ended at ${done} of ${size} bytes`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
 function readFolder(dir: string): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   for (const name of readdirSync(dir).sort()) {
     const full = join(dir, name);
-    if (name !== 'real-shape.json' && statSync(full).isFile())
-      out.set(name, new Uint8Array(readFileSync(full)));
+    if (name !== 'real-shape.json' && statSync(full).isFile()) out.set(name, readWhole(full));
   }
   return out;
 }

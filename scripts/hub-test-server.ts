@@ -184,8 +184,13 @@ export function fixtureRepos(fixturesDir = DEFAULT_FIXTURES): Map<string, RepoDe
   return repos;
 }
 
-const sha = (algo: 'sha1' | 'sha256', data: Uint8Array | string) =>
-  createHash(algo).update(data).digest('hex');
+const sha = (algo: 'sha1' | 'sha256', data: Uint8Array | string): string => {
+  const h = createHash(algo);
+  if (typeof data === 'string') return h.update(data).digest('hex');
+  // NOTE: in 1 GiB pieces: one update of a file over 2 GiB (a 1B model's weights) may be refused
+  for (let at = 0; at < data.byteLength; at += 1 << 30) h.update(data.subarray(at, at + (1 << 30)));
+  return h.digest('hex');
+};
 const isLfs = (path: string) => /\.(safetensors|bin|onnx|gguf|pt)$/.test(path);
 
 function commitOf(repo: string, def: RepoDef): string {
