@@ -8,24 +8,36 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { FileSource } from '../engine/files';
 import type { ExternalDataSink } from '../engine/graph/builder';
 import type { DecoderGraphFiles } from '../engine/graph/decoder';
-import { GRAPH_FORMAT_VERSION, type GraphStore, type StoredGraph } from '../engine/graph-store';
+import {
+  GRAPH_FORMAT_VERSION,
+  type GraphStore,
+  type PackedGraph,
+  type StoredGraph,
+} from '../engine/graph-store';
+import { loadOrtNode } from '../engine/session';
 import { errorMessage } from '../common/errors';
 import { formatBytes } from '../common/format';
 import { defaultDownloadCacheDir } from '../hub/download-cache-node';
 
 const MODEL_FILE = 'model.onnx';
 const META_FILE = 'meta.json';
+/** ORT's optimized model with its prepacked weights, in a folder of the entry (session.ts saves it) */
+const PACKED_DIR = 'packed';
+const PACKED_META = 'packed.json';
+const PACKED_FORMAT = 1;
 /** a temp folder untouched this long is a killed build's (a 0.5B pair builds in under a minute) */
 const STALE_TEMP_MS = 6 * 3600 * 1000;
 /**
- * What the graph cache may hold before the least recently used entries go (`--graph-cache-max`): a
- * 0.5B LoRA pair's graphs take 2 GB, a base + full-finetune 0.5B pair 4 GB, a 1B LoRA pair ~5 GB.
+ * What the graph cache may hold before the least recently used entries go (`--graph-cache-max`). An
+ * entry is the graph plus its prepacked copy (about twice the graph again: ORT saves the weights and
+ * their packed form): ~6 GB for a 0.5B LoRA pair's one session, ~12 GB for a base + full-finetune pair.
  */
-export const DEFAULT_GRAPH_CACHE_MAX_BYTES = 8 * 1024 ** 3;
+export const DEFAULT_GRAPH_CACHE_MAX_BYTES = 16 * 1024 ** 3;
 
 interface Meta {
   format: number;
@@ -96,6 +108,13 @@ export interface FileGraphStoreOptions {
    * store has opened or built (both graphs of a pair stay), even when those alone are over it.
    */
   maxBytes?: number;
+  /**
+   * Keep ORT's prepacked copy of each graph beside it (default true): the first open on a host saves
+   * it (about the graph's size again on disk), later opens map it instead of packing again.
+   */
+  packed?: boolean;
+  /** what the prepacked copy was made for (default: this CPU and onnxruntime-node build); tests */
+  packedHost?: () => Promise<string>;
 }
 
 /** One entry on disk, for pruning: its folder, bytes and when it was last opened or built (ms). */
@@ -117,7 +136,12 @@ export class FileGraphStore implements GraphStore {
   opens = 0;
   /** entries removed to stay under `maxBytes` */
   evictions = 0;
+  /** prepacked copies opened / saved by sessions of this store */
+  packedOpens = 0;
+  packedSaves = 0;
   readonly maxBytes: number;
+  private readonly packed: boolean;
+  private readonly packedHost: () => Promise<string>;
   private readonly log: (line: string) => void;
   /** entry folders this store opened or built: never pruned by it */
   private readonly inUse = new Set<string>();
@@ -128,6 +152,8 @@ export class FileGraphStore implements GraphStore {
   ) {
     this.log = opts.log ?? (() => undefined);
     this.maxBytes = opts.maxBytes ?? DEFAULT_GRAPH_CACHE_MAX_BYTES;
+    this.packed = opts.packed ?? true;
+    this.packedHost = opts.packedHost ?? hostIdentity;
     if (!(this.maxBytes >= 0))
       throw new Error(`graph cache: the size limit must be ≥ 0 bytes, not ${opts.maxBytes}`);
   }
@@ -150,7 +176,7 @@ export class FileGraphStore implements GraphStore {
       this.log(`opening from the graph cache (${formatBytes(found.graph.graphBytes)}, ${entry})`);
       // NOTE: an open adds nothing, but the limit may have been lowered since (--graph-cache-max)
       await this.prune();
-      return found.graph;
+      return this.withPacked(entry, found.graph);
     }
     if (found.why !== 'missing') {
       this.log(`graph cache entry damaged (${found.why}): removing it and building again`);
@@ -158,7 +184,7 @@ export class FileGraphStore implements GraphStore {
     }
     this.log(`building the graph file (${entry})`);
     await fs.mkdir(this.dir, { recursive: true });
-    await this.removeStaleTemps(path.basename(entry));
+    await this.removeStale(this.dir, `.tmp-${path.basename(entry)}-`);
     const tmp = await fs.mkdtemp(path.join(this.dir, `.tmp-${path.basename(entry)}-`));
     const files = fileSink(tmp);
     try {
@@ -192,7 +218,58 @@ export class FileGraphStore implements GraphStore {
     const again = await this.check(entry, key);
     if (!again.ok) throw new Error(`graph cache: the entry just built is unreadable (${again.why})`);
     await this.prune();
-    return { ...again.graph, built: true };
+    return this.withPacked(entry, { ...again.graph, built: true });
+  }
+
+  /** The graph with its prepacked copy: the intact one of this host and build, or where to save one. */
+  private async withPacked(entry: string, graph: StoredGraph): Promise<StoredGraph> {
+    if (!this.packed) return graph;
+    const host = await this.packedHost();
+    const dir = path.join(entry, PACKED_DIR);
+    await this.removeStale(entry, '.packing-');
+    const intact = await checkPacked(dir, host);
+    if (!intact.ok && intact.why !== 'missing') {
+      this.log(`prepacked graph not used (${intact.why}): packing again and saving it`);
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+    let tmp: string | null = null;
+    const packed: PackedGraph = {
+      modelPath: intact.ok ? path.join(dir, MODEL_FILE) : null,
+      prepare: async () => {
+        tmp = await fs.mkdtemp(path.join(entry, '.packing-'));
+        return path.join(tmp, MODEL_FILE);
+      },
+      settle: async (saved) => {
+        if (packed.modelPath && !saved) {
+          // NOTE: the intact-looking copy did not open: gone, so the next open packs and saves again
+          this.log('the prepacked graph did not open: removed, opening the graph itself');
+          await fs.rm(dir, { recursive: true, force: true });
+          return;
+        }
+        if (!tmp) return;
+        const from = tmp;
+        tmp = null;
+        if (!saved) {
+          await fs.rm(from, { recursive: true, force: true });
+          this.log('saving the prepacked graph failed: opened the graph itself');
+          return;
+        }
+        try {
+          await writePackedMeta(from, host);
+          await fs.rename(from, dir);
+          this.packedSaves++;
+          this.log(`saved the prepacked graph for this host (${dir})`);
+        } catch {
+          // NOTE: another process saved one first (or the disk is full): keep theirs, drop this one
+          await fs.rm(from, { recursive: true, force: true });
+        }
+      },
+    };
+    if (packed.modelPath) {
+      this.packedOpens++;
+      this.log(`opening the prepacked graph (${dir})`);
+    }
+    return { ...graph, packed };
   }
 
   /** The entries on disk (temp folders are not entries), least recently used first. */
@@ -242,10 +319,10 @@ export class FileGraphStore implements GraphStore {
    * Temp folders of this entry left by a build that was killed (a failing one removes its own): those
    * older than STALE_TEMP_MS, so a build still running in another process keeps its folder.
    */
-  private async removeStaleTemps(id: string): Promise<void> {
-    for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
-      if (!name.startsWith(`.tmp-${id}-`)) continue;
-      const full = path.join(this.dir, name);
+  private async removeStale(inDir: string, prefix: string): Promise<void> {
+    for (const name of await fs.readdir(inDir).catch(() => [] as string[])) {
+      if (!name.startsWith(prefix)) continue;
+      const full = path.join(inDir, name);
       const st = await fs.stat(full).catch(() => null);
       if (st && Date.now() - st.mtimeMs > STALE_TEMP_MS) await fs.rm(full, { recursive: true, force: true });
     }
@@ -300,6 +377,78 @@ export class FileGraphStore implements GraphStore {
       graph: { modelPath: path.join(entry, MODEL_FILE), graphBytes: bytes, io: meta.io, built: false },
     };
   }
+}
+
+/**
+ * What a prepacked graph was made for: the CPU (model and feature flags: MLAS packs per instruction
+ * set), the architecture and the onnxruntime-node build.
+ */
+async function hostIdentity(): Promise<string> {
+  const ort = await loadOrtNode();
+  const versions = (ort.env as { versions?: Record<string, string> }).versions ?? {};
+  let cpu = os.cpus()[0]?.model ?? 'unknown cpu';
+  try {
+    const info = await fs.readFile('/proc/cpuinfo', 'utf8');
+    const first = info.split(/\n\n/)[0];
+    const field = (k: string) => new RegExp(`^${k}\\s*:\\s*(.*)$`, 'm').exec(first)?.[1] ?? '';
+    cpu = `${field('model name')}|${sha256(field('flags')).slice(0, 16)}`;
+  } catch {
+    // NOTE: not Linux: the model name alone
+  }
+  return `${process.platform}|${process.arch}|${cpu}|onnxruntime-node ${versions.node ?? '?'}`;
+}
+
+interface PackedMeta {
+  format: number;
+  host: string;
+  modelBytes: number;
+  modelSha256: string;
+  files: { path: string; size: number }[];
+}
+
+/** Records what was saved in `dir` (the model's size and sha256, every other file's size). */
+async function writePackedMeta(dir: string, host: string): Promise<void> {
+  const model = await fs.readFile(path.join(dir, MODEL_FILE));
+  const files: PackedMeta['files'] = [];
+  for (const name of (await fs.readdir(dir)).sort())
+    if (name !== MODEL_FILE && name !== PACKED_META)
+      files.push({ path: name, size: (await fs.stat(path.join(dir, name))).size });
+  const meta: PackedMeta = {
+    format: PACKED_FORMAT,
+    host,
+    modelBytes: model.byteLength,
+    modelSha256: sha256(model),
+    files,
+  };
+  await fs.writeFile(path.join(dir, PACKED_META), JSON.stringify(meta));
+}
+
+/** Whether `dir` holds a whole prepacked graph made for `host`, and why not. */
+async function checkPacked(dir: string, host: string): Promise<{ ok: true } | { ok: false; why: string }> {
+  let meta: PackedMeta;
+  try {
+    meta = JSON.parse(await fs.readFile(path.join(dir, PACKED_META), 'utf8')) as PackedMeta;
+  } catch (e) {
+    const there = await fs.access(dir).then(
+      () => true,
+      () => false,
+    );
+    return { ok: false, why: there ? `${PACKED_META} unreadable: ${errorMessage(e)}` : 'missing' };
+  }
+  if (meta.format !== PACKED_FORMAT || !Array.isArray(meta.files))
+    return { ok: false, why: `format ${meta.format}` };
+  if (meta.host !== host) return { ok: false, why: 'made on another CPU or onnxruntime build' };
+  const model = await fs.readFile(path.join(dir, MODEL_FILE)).catch(() => null);
+  if (!model || model.byteLength !== meta.modelBytes || sha256(model) !== meta.modelSha256)
+    return { ok: false, why: `${MODEL_FILE} is not the one saved` };
+  for (const f of meta.files) {
+    const size = await fs
+      .stat(path.join(dir, safeName(f.path)))
+      .then((s) => s.size)
+      .catch(() => -1);
+    if (size !== f.size) return { ok: false, why: `${f.path} is ${size} bytes, ${f.size} saved` };
+  }
+  return { ok: true };
 }
 
 /** Marks an entry used now (its meta.json's mtime); a read-only cache just is not marked. */

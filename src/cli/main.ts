@@ -46,7 +46,7 @@ ${EXPORT_USAGE}
 graph cache (run, sweep, drift, lens, attention, eval; node-cpu):
   --graph-cache DIR  keep built graphs here (default: graphs/ in the cache folder, PIGGYBACK_CACHE)
   --no-graph-cache   build the graph in memory each time
-  --graph-cache-max GIB  least recently used graphs go past this size (default 8; a 0.5B LoRA pair: 1.9)
+  --graph-cache-max GIB  least recently used graphs go past this size (default 16; a 0.5B LoRA pair: 5.7)
   --no-prepack       open sessions without MLAS weight prepacking: a graph file opens in ~2 s instead
                      of ~20 s and holds no packed copy, but decode runs ~2x slower (BENCHMARKS.md)
 

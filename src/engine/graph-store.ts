@@ -17,6 +17,26 @@ export interface StoredGraph {
   io: DecoderIo;
   /** true when this call built it (a miss, or a damaged entry rebuilt) */
   built: boolean;
+  /** ORT's optimized model with MLAS's prepacked weights, kept beside the graph (session.ts uses it) */
+  packed?: PackedGraph;
+}
+
+/**
+ * The graph as ORT's optimizer left it, its prepacked weights saved in its external data
+ * (`session.save_external_prepacked_constant_initializers`): opening it maps the packed weights instead
+ * of packing every MatMul weight again (~20 s and a second copy of the graph in memory on a 0.5B model).
+ * Packing is specific to the CPU and the ORT build, so a store keeps one per host and build.
+ */
+export interface PackedGraph {
+  /** an intact one for this host and ORT build, to open with optimization off; null when there is none */
+  modelPath: string | null;
+  /** a fresh folder to save one into while the graph opens; returns the model path to save to */
+  prepare(): Promise<string>;
+  /**
+   * After a save (`saved`: it finished) keep it for the next open; otherwise (the save failed, or the
+   * packed model would not open) remove it, so the next open packs and saves again.
+   */
+  settle(saved: boolean): Promise<void>;
 }
 
 export interface GraphStore {

@@ -4,6 +4,7 @@
 // It must never swallow a backend failure silently, never load two ORT runtimes into a browser bundle
 // (onnxruntime-node is only imported by a name the bundler cannot see), and never know model semantics.
 
+import type { PackedGraph } from './graph-store';
 import type * as OrtWeb from 'onnxruntime-web';
 import { errorMessage } from '../common/errors';
 import { formatBytes } from '../common/format';
@@ -53,6 +54,8 @@ export interface GraphBytes {
 export interface GraphFile {
   modelPath: string;
   graphBytes: number;
+  /** a prepacked copy to open instead, or to save while opening (node-cpu with prepacking on) */
+  packed?: PackedGraph;
 }
 
 export type SessionGraph = GraphBytes | GraphFile;
@@ -297,8 +300,64 @@ async function createWasm(
   return new EngineSession(ort, s, reason ? { kind: 'wasm', reason } : { kind: 'wasm' });
 }
 
+/** ORT config entries that save the optimized model's prepacked weights into its external data. */
+const SAVE_PACKED_CONFIG = {
+  'session.optimized_model_external_initializers_file_name': 'model.onnx.data',
+  'session.optimized_model_external_initializers_min_size_in_bytes': '1024',
+  'session.save_external_prepacked_constant_initializers': '1',
+};
+
+/**
+ * A graph file's session through its prepacked copy: opened from an intact one (optimization off: it
+ * is ORT's own optimized graph), else opened from the graph while ORT saves one. A packed copy that
+ * fails to open or to save is removed and the graph opened as it is.
+ */
+async function createNodeCpuPacked(
+  ort: Ort,
+  graph: GraphFile,
+  packed: PackedGraph,
+  opts: CreateSessionOptions,
+): Promise<OrtWeb.InferenceSession> {
+  const plain = () => ort.InferenceSession.create(graph.modelPath, sessionOptions(graph, opts, ['cpu']));
+  if (packed.modelPath) {
+    try {
+      return await ort.InferenceSession.create(
+        packed.modelPath,
+        sessionOptions(graph, { ...opts, graphOptimizationLevel: 'disabled' }, ['cpu']),
+      );
+    } catch {
+      await packed.settle(false);
+      return plain();
+    }
+  }
+  let s: OrtWeb.InferenceSession;
+  try {
+    const to = await packed.prepare();
+    const o = sessionOptions(
+      graph,
+      { ...opts, sessionConfig: { ...opts.sessionConfig, ...SAVE_PACKED_CONFIG } },
+      ['cpu'],
+    );
+    s = await ort.InferenceSession.create(graph.modelPath, { ...o, optimizedModelFilePath: to });
+  } catch {
+    // NOTE: e.g. no disk space for the packed copy: the graph opens as it is
+    await packed.settle(false);
+    return plain();
+  }
+  await packed.settle(true);
+  return s;
+}
+
 async function createNodeCpu(graph: SessionGraph, opts: CreateSessionOptions): Promise<EngineSession> {
   const ort = await loadOrtNode();
+  const packed =
+    isGraphFile(graph) && graph.packed && opts.sessionConfig?.['session.disable_prepacking'] !== '1'
+      ? graph.packed
+      : undefined;
+  if (packed && isGraphFile(graph)) {
+    const s = await createMapped('node-cpu', graph, () => createNodeCpuPacked(ort, graph, packed, opts));
+    return new EngineSession(ort, s, { kind: 'node-cpu' });
+  }
   // NOTE: from a path, ORT reads the external data beside the .onnx file itself (maps it where it can)
   const s = await createMapped('node-cpu', graph, () =>
     isGraphFile(graph)
