@@ -1,10 +1,12 @@
 // Scratch measurement for issue 14 (MLAS prepacking on a file-backed node-cpu session): one child per
 // case, as bench/load.ts. Opens the Qwen2.5-0.5B-shaped LoRA pair from its graph file in
 // .cache/bench-graphs (bench/load.ts's entry; built first when missing), with or without
-// `session.disable_prepacking=1`, reads what models.ts keeps, then two greedy generations of 2 rows
+// `session.disable_prepacking=1`, reads the embedding, the norm and the K/V projections (what models.ts
+// kept before it read the embedding on first use; a perturbation run still reads it), then two greedy generations of 2 rows
 // (base, finetuned) × 33 prompt tokens + 33 new tokens: prefill s (the prompt forward and the first token)
 // and decode tok/s (the 32 steps after it), the first generation (weights' pages first touched) and the
-// second. Peak RSS by getrusage. `npx tsx bench/prepack.ts on|off [on|off …]`. Prints JSON lines.
+// second. Peak RSS by getrusage. `npx tsx bench/prepack.ts on|off|packed [… …]` (packed: the entry's
+// prepacked copy, saved by the first packed open). Prints JSON lines.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { generate } from '../src/engine/generate';
@@ -22,7 +24,7 @@ const GRAPHS = '.cache/bench-graphs';
 const PROMPT = 33;
 const NEW = 33;
 
-async function child(mode: 'on' | 'off'): Promise<Record<string, unknown>> {
+async function child(mode: 'on' | 'off' | 'packed'): Promise<Record<string, unknown>> {
   configureOrt({ numThreads: 1, logLevel: 'error' });
   const t0 = performance.now();
   let tSession = 0;
@@ -39,7 +41,8 @@ async function child(mode: 'on' | 'off'): Promise<Record<string, unknown>> {
     },
     ...(mode === 'off' ? { session: { sessionConfig: { 'session.disable_prepacking': '1' } } } : {}),
     graphStore: {
-      store: new FileGraphStore(GRAPHS, { log }),
+      // NOTE: 'on' packs at every open (no prepacked copy), 'packed' opens the entry's prepacked copy
+      store: new FileGraphStore(GRAPHS, { log, packed: mode === 'packed' }),
       source: JSON.stringify({ model: await folderIdentity(MODEL), adapter: await folderIdentity(ADAPTER) }),
     },
   });
@@ -105,7 +108,7 @@ async function child(mode: 'on' | 'off'): Promise<Record<string, unknown>> {
 
 const SELF = fileURLToPath(import.meta.url);
 if (process.argv[2] === '--child') {
-  child(process.argv[3] as 'on' | 'off').then(
+  child(process.argv[3] as 'on' | 'off' | 'packed').then(
     (f) => {
       process.stdout.write(`${JSON.stringify(f)}\n`);
       process.exit(0);
