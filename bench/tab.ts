@@ -84,6 +84,8 @@ export interface TabVisit {
   answersS: number;
   /** first time each load step showed per model row, s after the click (`load-progress` data-stage) */
   stages: Record<string, Record<string, number>>;
+  /** the renderer's RSS (bytes) when each of those steps first showed: where the memory comes from */
+  stageRss: Record<string, Record<string, number>>;
   /** the backend the models ran on (`backend` data-kind) */
   backend: string | null;
   /** the weight bytes the Models panel reports (`memory-weights` data-bytes) */
@@ -289,6 +291,7 @@ async function visit(
     const t0 = performance.now();
     await page.getByRole('button', { name: 'Load these models' }).click();
     const stages: Record<string, Record<string, number>> = {};
+    const stageRss: Record<string, Record<string, number>> = {};
     const at = () => (performance.now() - t0) / 1000;
     const trackStages = async () => {
       const rows = await page
@@ -300,7 +303,10 @@ async function visit(
         stages[model] ??= {};
         if (stages[model][stage] === undefined) {
           stages[model][stage] = Math.round(at() * 10) / 10;
-          log(`tab ${kind}: ${at().toFixed(1)} s ${model} ${stage}`);
+          (stageRss[model] ??= {})[stage] = sampler.rendererRss();
+          log(
+            `tab ${kind}: ${at().toFixed(1)} s ${model} ${stage} (renderer ${gib(stageRss[model][stage])} GiB)`,
+          );
         }
       }
     };
@@ -333,6 +339,7 @@ async function visit(
       loadS: Math.round(loadS * 10) / 10,
       answersS: Math.round(answersS * 10) / 10,
       stages,
+      stageRss,
       backend,
       graphBytes,
       peakRendererBytes: peak.peakHwm,
@@ -458,7 +465,10 @@ export function tabTable(rows: readonly TabVisit[]): string {
         .map(
           ([m, s]) =>
             `${m}: ${Object.entries(s)
-              .map(([k, t]) => `${k} ${t} s`)
+              .map(([k, t]) => {
+                const rss = r.stageRss?.[m]?.[k];
+                return `${k} ${t} s${rss !== undefined ? ` (renderer ${gib(rss)} GiB)` : ''}`;
+              })
               .join(', ')}`,
         )
         .join('; ') +
